@@ -7,7 +7,9 @@ read against the paper line by line. It is slow on purpose: use it to check the 
 
 The model (N points x_i in R^p, K components)::
 
-    mu_k ~ N(alpha, sigma2 I),   c_i ~ Categorical(1/K, ..., 1/K),   x_i | c_i, mu ~ N(mu_{c_i}, lambda2 I)
+    mu_k ~ N(alpha, sigma2 I)
+    c_i ~ Categorical(1/K, ..., 1/K)
+    x_i | c_i, mu ~ N(mu_{c_i}, lambda2 I)
 
 and the mean-field family ``q(mu_k) = N(m_k, s2_k I)``, ``q(c_i) = Categorical(phi_i)``.
 
@@ -76,8 +78,8 @@ def responsibilities(X, means, mean_vars, *, likelihood_var):
     for x in xs:
         logits = [(_dot(x, m) - (_dot(m, m) + p * s2k) / 2.0) / lam2 for m, s2k in zip(ms, s2)]
         top = max(logits)
-        log_norm = top + math.log(sum(math.exp(l - top) for l in logits))
-        resp.append([math.exp(l - log_norm) for l in logits])
+        log_norm = top + math.log(sum(math.exp(lg - top) for lg in logits))
+        resp.append([math.exp(lg - log_norm) for lg in logits])
     return np.array(resp, dtype=np.float64)
 
 
@@ -121,7 +123,8 @@ def elbo_prior_assignments(n_samples, n_components, sample_weight=None):
 
 
 def elbo_likelihood(X, resp, means, mean_vars, *, likelihood_var, sample_weight=None):
-    """T3 = sum_i w_i sum_k phi_ik [-(p/2) log(2 pi lambda2) - (|x_i - m_k|^2 + p s2_k)/(2 lambda2)]."""
+    """T3 = sum_i w_i E_q[log p(x_i | c_i, mu)]
+    = sum_i w_i sum_k phi_ik [-(p/2) log(2 pi lambda2) - (|x_i - m_k|^2 + p s2_k) / (2 lambda2)]."""
     xs, phi, ms = _rows(X), _rows(resp), _rows(means)
     s2 = np.asarray(mean_vars, dtype=np.float64).tolist()
     p, lam2 = len(xs[0]), float(likelihood_var)

@@ -1,0 +1,164 @@
+"""The CAVI sweep as a map-reduce, shared by every way of fitting.
+
+A sweep is: per block of points, the K-sized statistics of q(c) at the current q(mu)
+(:func:`block_statistics`); their sum (:func:`combine`); then the O(K p) update of q(mu) and the
+exact ELBO (:func:`update_and_elbo`). The in-memory fit, the streaming fit over a memmap and
+the Dask fit all drive these three functions; none has its own copy of the math.
+
+The statistics are centred on the means m_old that produced phi (see :class:`SweepStats`), so
+that the likelihood term T3 at the *new* means follows without a second pass and without the
+cancellation of ``Q - 2 sum m.S + ...`` far from the origin::
+
+    sum_i w_i phi_ik |x_i - m_new|^2 = R_k - 2 d_k . S~_k + N_k |d_k|^2,   d_k = m_new - m_old
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _kernels
+
+_NO_WEIGHTS = np.empty(0, dtype=np.float64)
+
+
+@dataclass
+class Hyper:
+    """The seed model's fixed hyperparameters: alpha (p,), sigma2, lambda2."""
+
+    prior_mean: np.ndarray
+    prior_var: float
+    likelihood_var: float
+
+
+@dataclass
+class SweepStats:
+    """Sums over points of one sweep's phi, centred on the means that produced phi.
+
+    n_k = sum w phi_ik, r_k = sum w phi_ik |x_i - m_k|^2, s_k = sum w phi_ik (x_i - m_k),
+    entropy = sum w H(phi_i), total_weight = sum w.
+    """
+
+    n_k: np.ndarray
+    r_k: np.ndarray
+    s_k: np.ndarray
+    entropy: float
+    total_weight: float
+
+    def __add__(self, other):
+        return SweepStats(self.n_k + other.n_k, self.r_k + other.r_k, self.s_k + other.s_k,
+                          self.entropy + other.entropy, self.total_weight + other.total_weight)
+
+
+def kernel_means(means, dtype):
+    """The means as the kernels see them: C-contiguous, in the data's dtype."""
+    return np.ascontiguousarray(means, dtype=dtype)
+
+
+def block_statistics(X, means, mean_vars, likelihood_var, sample_weight=None):
+    """Map: one block of points (C-contiguous float32/float64) -> its SweepStats.
+
+    ``means`` must already be in X's dtype (:func:`kernel_means`); the statistics are centred
+    on exactly those values.
+    """
+    weights = _NO_WEIGHTS if sample_weight is None else sample_weight
+    n_k, r_k, s_k, entropy, total_w = _kernels._sweep_statistics(
+        X, weights, means, np.asarray(mean_vars, dtype=np.float64), float(likelihood_var))
+    return SweepStats(n_k, r_k, s_k, float(entropy), float(total_w))
+
+
+def combine(stats):
+    """Reduce: the sum of an iterable of SweepStats, in the order given."""
+    it = iter(stats)
+    total = next(it)
+    for s in it:
+        total = total + s
+    return total
+
+
+def update_and_elbo(stats, means_used, hyper):
+    """Global step: the new q(mu) from the summed statistics, and the exact ELBO.
+
+    Parameters
+    ----------
+    stats : SweepStats, summed over all points
+    means_used : (K, p) the means that produced phi (the kernels' copy, as float64)
+    hyper : Hyper
+
+    Returns
+    -------
+    means (K, p), mean_vars (K,), elbo (float)
+
+    Implements ``s2_k = 1/(1/sigma2 + N_k/lambda2)``, ``m_k = s2_k (alpha/sigma2 + S_k/lambda2)``
+    and ELBO = T1 + T2 + T3 + T4 + T5 of the specification.
+    """
+    m_old = np.asarray(means_used, dtype=np.float64)
+    n_components, n_features = m_old.shape
+    alpha, sig2, lam2 = hyper.prior_mean, hyper.prior_var, hyper.likelihood_var
+    n_k = stats.n_k
+    mean_vars = 1.0 / (1.0 / sig2 + n_k / lam2)
+    # With S_k = S~_k + N_k m_old and s2 (1/sig2 + N/lam2) = 1, the update is
+    # m_new = m_old + s2 ((alpha - m_old)/sig2 + S~/lam2): written as a step from m_old it is
+    # translation-invariant and keeps its precision far from the origin.
+    d = mean_vars[:, None] * ((alpha - m_old) / sig2 + stats.s_k / lam2)
+    means = m_old + d
+    w = stats.total_weight
+    p = n_features
+    t1 = (-(n_components * p / 2.0) * math.log(2.0 * math.pi * sig2)
+          - float(np.sum(np.sum((means - alpha) ** 2, axis=1) + p * mean_vars)) / (2.0 * sig2))
+    t2 = -w * math.log(n_components)
+    sq = stats.r_k - 2.0 * np.sum(d * stats.s_k, axis=1) + n_k * np.sum(d * d, axis=1)
+    t3 = (-(w * p / 2.0) * math.log(2.0 * math.pi * lam2)
+          - float(np.sum(sq + n_k * p * mean_vars)) / (2.0 * lam2))
+    t4 = float(np.sum((p / 2.0) * (1.0 + np.log(2.0 * math.pi * mean_vars))))
+    t5 = stats.entropy
+    return means, mean_vars, t1 + t2 + t3 + t4 + t5
+
+
+def check_hyper(prior_mean, prior_var, likelihood_var, n_features):
+    """Validate the hyperparameters and return them as a Hyper (alpha broadcast to (p,))."""
+    for name, v in (("prior_var", prior_var), ("likelihood_var", likelihood_var)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be a positive real number, got {v!r}")
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be a finite positive number, got {v!r}")
+    alpha = np.asarray(prior_mean, dtype=np.float64)
+    if alpha.ndim == 0:
+        alpha = np.full(n_features, float(alpha))
+    if alpha.shape != (n_features,):
+        raise ValueError(f"prior_mean must be a scalar or have shape ({n_features},) to match the "
+                         f"number of features, got shape {alpha.shape}")
+    if not np.all(np.isfinite(alpha)):
+        raise ValueError("prior_mean must be finite")
+    return Hyper(alpha, float(prior_var), float(likelihood_var))
+
+
+def run_sweeps(sweep_stats, means, mean_vars, hyper, dtype, max_iter, tol, total_weight,
+               callback=None):
+    """The CAVI loop, written once for every engine.
+
+    ``sweep_stats(kernel_means, mean_vars) -> SweepStats`` is the map-reduce over the data
+    (in memory, streamed, or on Dask). Runs until ``|change in ELBO| <= tol * total_weight``
+    (tol is per unit of weight, i.e. per point) or ``max_iter`` sweeps; ``tol == 0`` runs exactly
+    ``max_iter`` sweeps.
+
+    Returns (means, mean_vars, lower_bounds (list), converged, means_before_last_sweep,
+    mean_vars_before_last_sweep).
+    """
+    bounds = []
+    converged = False
+    prev_means, prev_vars = means, mean_vars
+    for it in range(max_iter):
+        km = kernel_means(means, dtype)
+        stats = sweep_stats(km, mean_vars)
+        prev_means, prev_vars = km.astype(np.float64), mean_vars
+        means, mean_vars, bound = update_and_elbo(stats, prev_means, hyper)
+        bounds.append(bound)
+        if callback is not None:
+            callback(it, bound)
+        if tol > 0 and it > 0 and abs(bounds[-1] - bounds[-2]) <= tol * total_weight:
+            converged = True
+            break
+    return means, mean_vars, bounds, converged, prev_means, prev_vars

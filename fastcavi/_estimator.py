@@ -1,0 +1,374 @@
+"""The scikit-learn estimator: validation, defaults, initialisation and restarts, written once
+in plain Python (like scikit-learn's ``sklearn/mixture/_base.py``); the sweeps run in the
+Numba kernels through :mod:`fastcavi._cavi`."""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.cluster import kmeans_plusplus
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _kernels
+from ._cavi import check_hyper, kernel_means, run_sweeps
+from ._fit import (
+    as_kernel_array,
+    check_mean_vars,
+    check_means,
+    check_sample_weight,
+    in_memory_sweep,
+)
+from ._threads import check_n_threads, thread_limit
+
+_INIT_PARAMS = ("kmeans++", "random_from_data", "random")
+# kmeans++ seeding and the default likelihood_var look at no more than this many points:
+# the seeding costs O(n K) memory and time, and a subsample this size places K <= a few
+# hundred centres as well as the full data would.
+_INIT_SUBSAMPLE = 20_000
+_BLOCK_ROWS = 65_536  # rows per block for the O(block) NumPy passes outside the kernels
+
+
+def _blocks(n_samples, size=_BLOCK_ROWS):
+    for start in range(0, n_samples, size):
+        yield slice(start, min(n_samples, start + size))
+
+
+def _column_moments(X, w):
+    """Weighted mean (p,) and mean per-feature variance of X, in float64, in O(block) memory."""
+    n_samples, n_features = X.shape
+    total = 0.0
+    s = np.zeros(n_features)
+    for b in _blocks(n_samples):
+        xb = X[b].astype(np.float64)
+        wb = None if w is None else w[b]
+        s += xb.sum(axis=0) if wb is None else wb @ xb
+        total += (b.stop - b.start) if wb is None else wb.sum()
+    mean = s / total
+    ss = 0.0
+    for b in _blocks(n_samples):
+        sq = ((X[b].astype(np.float64) - mean) ** 2).sum(axis=1)
+        ss += sq.sum() if w is None else float(w[b] @ sq)
+    return mean, ss / (total * n_features)
+
+
+def _subsample(n_samples, w, size, rng):
+    """Indices of at most `size` rows with positive weight, drawn uniformly, sorted."""
+    candidates = np.arange(n_samples) if w is None else np.flatnonzero(w > 0)
+    if candidates.size > size:
+        candidates = np.sort(rng.choice(candidates, size=size, replace=False))
+    return candidates
+
+
+class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
+    """Bayesian Gaussian mixture fitted by mean-field coordinate-ascent VI (CAVI).
+
+    The model (Blei, Kucukelbir & McAuliffe 2017, section 3)::
+
+        mu_k ~ N(alpha, sigma2 I),  c_i ~ Categorical(1/K, ..., 1/K),  x_i ~ N(mu_{c_i}, lambda2 I)
+
+    with ``q(mu_k) = N(m_k, s2_k I)`` and ``q(c_i) = Categorical(phi_i)``. Each sweep updates
+    phi, then (m, s2), in one parallel pass over the data; the exact ELBO (every constant)
+    follows from K-sized sums, so no N x K array is formed during ``fit``.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        K, the number of mixture components.
+    prior_mean : float or array of shape (n_features,), default=None
+        alpha, the prior mean of every mu_k. None: the (weighted) mean of the data.
+    prior_var : float, default=None
+        sigma2, the prior variance of each coordinate of mu_k. None: the data's variance
+        averaged over features (so the prior covers where the data are, in the data's units).
+    likelihood_var : float, default=None
+        lambda2, the variance of each coordinate of x_i about its component mean. None: the
+        mean squared distance per feature of (at most 20,000) points to their nearest of K
+        k-means++ centres, a data-driven estimate of the within-cluster spread.
+        When the data have no spread at all, the defaults fall back to 1.0.
+    init_params : {'kmeans++', 'random_from_data', 'random'}, default='kmeans++'
+        How the starting means are chosen when ``means_init`` is None: k-means++ seeding on
+        (at most 20,000) points; K distinct random points; or the q(mu) update from random
+        responsibilities.
+    means_init : array of shape (n_components, n_features), default=None
+        Starting m. When given, every restart starts from it.
+    mean_vars_init : float or array of shape (n_components,), default=None
+        Starting s2. None: every s2 equal to ``1 / (1/sigma2 + (N/K)/lambda2)``, the value an
+        even split of the points would give. (Equal values cancel in the first phi, so only
+        unequal values change the fit.)
+    n_init : int, default=1
+        Number of restarts; the run with the highest final ELBO is kept.
+    max_iter : int, default=100
+        Most sweeps per run.
+    tol : float, default=1e-4
+        A run has converged when the ELBO changes by at most ``tol`` per point (per unit of
+        sample weight) between sweeps. ``tol=0`` runs exactly ``max_iter`` sweeps and does not
+        warn.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation (and the subsample for the defaults).
+    n_threads : int, default=None
+        Numba threads for the kernels; None or -1 use all. Results are bit-identical for any
+        value.
+    verbose : int, default=0
+        1 prints each run's result; 2 also prints the ELBO after every sweep.
+
+    Attributes
+    ----------
+    means_ : ndarray of shape (n_components, n_features)
+        m, the means of q(mu_k), of the best run.
+    mean_vars_ : ndarray of shape (n_components,)
+        s2, the per-coordinate variances of q(mu_k).
+    lower_bound_ : float
+        The final ELBO of the best run (a total over the data, with every constant).
+    lower_bounds_ : ndarray of shape (n_iter_,)
+        The ELBO after every sweep of the best run.
+    n_iter_ : int
+        Sweeps run by the best run.
+    converged_ : bool
+        Whether the best run met ``tol``.
+    prior_mean_, prior_var_, likelihood_var_ : the hyperparameters used (defaults resolved).
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcavi import GaussianMixtureCAVI
+    >>> X = np.r_[np.random.default_rng(0).normal(-5, 1, (200, 2)),
+    ...           np.random.default_rng(1).normal(5, 1, (200, 2))]
+    >>> gm = GaussianMixtureCAVI(n_components=2, random_state=0).fit(X)
+    >>> np.sort(gm.means_[:, 0]).round(0)
+    array([-5.,  5.])
+    """
+
+    def __init__(self, n_components=1, *, prior_mean=None, prior_var=None, likelihood_var=None,
+                 init_params="kmeans++", means_init=None, mean_vars_init=None, n_init=1,
+                 max_iter=100, tol=1e-4, random_state=None, n_threads=None, verbose=0):
+        self.n_components = n_components
+        self.prior_mean = prior_mean
+        self.prior_var = prior_var
+        self.likelihood_var = likelihood_var
+        self.init_params = init_params
+        self.means_init = means_init
+        self.mean_vars_init = mean_vars_init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.n_threads = n_threads
+        self.verbose = verbose
+
+    # -- validation ------------------------------------------------------------------------
+
+    def _check_params(self):
+        def int_at_least(name, low):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"{name} must be an int, got {v!r} of type "
+                                f"{type(v).__name__}")
+            if v < low:
+                raise ValueError(f"{name} must be >= {low}, got {v}")
+
+        int_at_least("n_components", 1)
+        int_at_least("n_init", 1)
+        int_at_least("max_iter", 1)
+        if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not (
+                math.isfinite(self.tol) and self.tol >= 0):
+            raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
+        if self.init_params not in _INIT_PARAMS:
+            raise ValueError(f"init_params must be one of {_INIT_PARAMS}, "
+                             f"got {self.init_params!r}")
+        check_n_threads(self.n_threads)
+
+    def _validate_X(self, X, reset):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=reset,
+                          ensure_all_finite=True, ensure_min_samples=1)
+        return as_kernel_array(X)
+
+    # -- defaults and initialisation ---------------------------------------------------------
+
+    def _resolve_hyper(self, X, w, rng):
+        """Hyperparameters as given, with the documented data-driven defaults for None."""
+        n_features = X.shape[1]
+        need_moments = self.prior_mean is None or self.prior_var is None
+        data_mean, data_var = _column_moments(X, w) if need_moments else (None, None)
+        prior_mean = data_mean if self.prior_mean is None else self.prior_mean
+        prior_var = self.prior_var
+        if prior_var is None:
+            prior_var = data_var if data_var > 0 else 1.0
+        likelihood_var = self.likelihood_var
+        if likelihood_var is None:
+            idx = _subsample(X.shape[0], w, _INIT_SUBSAMPLE, rng)
+            sub = np.asarray(X[idx], dtype=np.float64)
+            k = min(self.n_components, sub.shape[0])
+            centres, _ = kmeans_plusplus(sub, k, random_state=rng)
+            d2 = np.full(sub.shape[0], np.inf)
+            for c in centres:
+                np.minimum(d2, ((sub - c) ** 2).sum(axis=1), out=d2)
+            likelihood_var = float(d2.mean()) / n_features
+            if not likelihood_var > 0:
+                likelihood_var = 1.0
+        return check_hyper(prior_mean, prior_var, likelihood_var, n_features)
+
+    def _initial_means(self, X, w, hyper, rng):
+        K = self.n_components
+        if self.means_init is not None:
+            return check_means(self.means_init, K, X.shape[1])
+        if self.init_params == "random_from_data":
+            idx = _subsample(X.shape[0], w, K, rng)
+            rng.shuffle(idx)
+            return np.asarray(X[idx], dtype=np.float64)
+        if self.init_params == "kmeans++":
+            idx = _subsample(X.shape[0], w, _INIT_SUBSAMPLE, rng)
+            sub = np.asarray(X[idx], dtype=np.float64)
+            sw = None if w is None else w[idx]
+            centres, _ = kmeans_plusplus(sub, K, random_state=rng, sample_weight=sw)
+            return centres
+        # 'random': the q(mu) update from random responsibilities, in O(block K) memory.
+        n_k = np.zeros(K)
+        s_k = np.zeros((K, X.shape[1]))
+        for b in _blocks(X.shape[0]):
+            r = rng.uniform(size=(b.stop - b.start, K))
+            r /= r.sum(axis=1, keepdims=True)
+            if w is not None:
+                r *= w[b, None]
+            n_k += r.sum(axis=0)
+            s_k += r.T @ np.asarray(X[b], dtype=np.float64)
+        s2 = 1.0 / (1.0 / hyper.prior_var + n_k / hyper.likelihood_var)
+        return s2[:, None] * (hyper.prior_mean / hyper.prior_var + s_k / hyper.likelihood_var)
+
+    def _initial_mean_vars(self, total_weight, hyper):
+        K = self.n_components
+        if self.mean_vars_init is not None:
+            return check_mean_vars(self.mean_vars_init, K)
+        even = 1.0 / (1.0 / hyper.prior_var + (total_weight / K) / hyper.likelihood_var)
+        return np.full(K, even)
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit q(mu) and q(c) by CAVI, keeping the best of ``n_init`` runs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            float32 data is fitted in float32 (sums in float64); other real data in float64.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Point i counts ``sample_weight[i]`` times. Non-negative and finite.
+
+        Returns
+        -------
+        self
+        """
+        self._fit(X, sample_weight=sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return the argmax of phi at the fitted q(mu) for every point of X."""
+        self._fit(X, sample_weight=sample_weight)
+        return self.predict(X)
+
+    def _fit(self, X, sample_weight=None, callback=None):
+        saved = copy.copy(self.__dict__)  # a failed fit leaves the fitted model as it was
+        try:
+            self._fit_unguarded(X, sample_weight, callback)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        return self
+
+    def _fit_unguarded(self, X, sample_weight, callback):
+        self._check_params()
+        X = self._validate_X(X, reset=True)
+        n_samples = X.shape[0]
+        if n_samples < self.n_components:
+            raise ValueError(f"Expected n_samples >= n_components but got "
+                             f"n_components = {self.n_components}, n_samples = {n_samples}")
+        w = check_sample_weight(sample_weight, n_samples)
+        if w is not None and np.count_nonzero(w) < self.n_components:
+            raise ValueError("sample_weight must give positive weight to at least "
+                             f"n_components = {self.n_components} points")
+        rng = check_random_state(self.random_state)
+        hyper = self._resolve_hyper(X, w, rng)
+        total_w = float(n_samples) if w is None else float(w.sum())
+        sweep = in_memory_sweep(X, w, hyper.likelihood_var)
+
+        best = None
+        with thread_limit(self.n_threads):
+            for run in range(self.n_init):
+                means = self._initial_means(X, w, hyper, rng)
+                mean_vars = self._initial_mean_vars(total_w, hyper)
+                cb = callback
+                if self.verbose >= 2:
+                    def cb(it, bound, _run=run, _user=callback):
+                        print(f"  run {_run + 1} sweep {it + 1}: ELBO {bound:.10g}")
+                        if _user is not None:
+                            _user(it, bound)
+                means, mean_vars, bounds, converged, _, _ = run_sweeps(
+                    sweep, means, mean_vars, hyper, X.dtype, self.max_iter, self.tol, total_w,
+                    cb)
+                if self.verbose >= 1:
+                    print(f"run {run + 1}/{self.n_init}: {len(bounds)} sweeps, "
+                          f"ELBO {bounds[-1]:.10g}, converged={converged}")
+                if best is None or bounds[-1] > best[2][-1]:
+                    best = (means, mean_vars, bounds, converged, run)
+
+        means, mean_vars, bounds, converged, run = best
+        if not converged and self.tol > 0:
+            warnings.warn(
+                f"Best run (run {run + 1} of {self.n_init}) did not converge in "
+                f"max_iter={self.max_iter} sweeps (tol={self.tol}). Try a larger max_iter or "
+                "tol, different init parameters, or check for degenerate data.",
+                ConvergenceWarning, stacklevel=3)
+        self.means_ = means
+        self.mean_vars_ = mean_vars
+        self.lower_bounds_ = np.asarray(bounds)
+        self.lower_bound_ = float(bounds[-1])
+        self.n_iter_ = len(bounds)
+        self.converged_ = bool(converged)
+        self.prior_mean_ = hyper.prior_mean
+        self.prior_var_ = hyper.prior_var
+        self.likelihood_var_ = hyper.likelihood_var
+
+    # -- prediction ------------------------------------------------------------------------
+
+    def _prepare(self, X):
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return X, kernel_means(self.means_, X.dtype)
+
+    def predict(self, X):
+        """argmax_k phi_ik at the fitted q(mu), shape (n_samples,)."""
+        X, m = self._prepare(X)
+        out = np.empty(X.shape[0], dtype=np.int64)
+        with thread_limit(self.n_threads):
+            _kernels._labels(X, m, self.mean_vars_, self.likelihood_var_, out)
+        return out
+
+    def predict_proba(self, X):
+        """phi, the responsibilities at the fitted q(mu), shape (n_samples, n_components)."""
+        X, m = self._prepare(X)
+        out = np.empty((X.shape[0], self.n_components), dtype=X.dtype)
+        with thread_limit(self.n_threads):
+            _kernels._responsibilities(X, m, self.mean_vars_, self.likelihood_var_, out)
+        return out
+
+    def score_samples(self, X):
+        """log posterior predictive density under q, for each point:
+        ``log sum_k (1/K) N(x | m_k, (lambda2 + s2_k) I)``."""
+        X, m = self._prepare(X)
+        out = np.empty(X.shape[0], dtype=np.float64)
+        with thread_limit(self.n_threads):
+            _kernels._log_predictive(X, m, self.likelihood_var_ + self.mean_vars_, out)
+        return out
+
+    def score(self, X, y=None):
+        """Mean of :meth:`score_samples` over X."""
+        return float(np.mean(self.score_samples(X)))

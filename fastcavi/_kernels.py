@@ -1,0 +1,214 @@
+"""Numba kernels: only ``@njit`` code, no validation.
+
+Layout follows stumpy: a serial per-chunk helper (``_chunk_statistics``) called by one
+``parallel=True`` driver (``_sweep_statistics``). The driver splits the rows into a number of
+chunks that depends only on N (never on the thread count); each chunk accumulates in its own
+row of a partial-sums buffer, and the rows are summed serially in a fixed order, so results are
+bit-identical for any number of threads.
+
+Conventions shared by every kernel:
+
+* ``X`` is C-contiguous float32 or float64 (the callers pass a read-only view, so memmaps and
+  user arrays are one Numba type); ``means`` has the dtype of ``X`` so float32 data is computed
+  in float32; every sum over points is accumulated in float64.
+* ``weights`` is a float64 array of length N, or of length 0 meaning "all ones" (so an unweighted
+  fit allocates nothing of size N).
+* The logits are ``l_ik = -(|x_i - m_k|^2 + p s2_k) / (2 lambda2)``: the spec's
+  ``[x_i . m_k - (|m_k|^2 + p s2_k)/2] / lambda2`` minus ``|x_i|^2 / (2 lambda2)``, which is
+  constant in k and so leaves phi unchanged, while being translation-invariant and free of the
+  cancellation that ``x . m`` suffers far from the origin.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._fastexp import _exp_nonpos
+
+# JIT options live here only. No blanket fastmath: "nnan"/"ninf" would let LLVM drop the NaN
+# checks and the -inf handling of log-sum-exp. This set keeps NaN/inf semantics.
+_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
+
+# Rows per chunk never fall below this (the per-chunk overhead is a few K-sized buffers), and
+# the number of chunks never exceeds _MAX_CHUNKS (so the partial-sums buffer is O(K p)).
+_MIN_CHUNK_ROWS = 2048
+_MAX_CHUNKS = 256
+
+
+@njit(**_JIT)
+def n_chunks_for(n_samples):
+    """Number of chunks for N rows: a function of N only, never of the thread count."""
+    n = (n_samples + _MIN_CHUNK_ROWS - 1) // _MIN_CHUNK_ROWS
+    return max(1, min(_MAX_CHUNKS, n))
+
+
+@njit(**_JIT)
+def _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist, logits):
+    """Fill dist[k] = |x_i - m_k|^2 and logits[k] = l_ik; return max_k l_ik."""
+    n_components, n_features = means.shape
+    top = -np.inf
+    for k in range(n_components):
+        d = 0.0
+        for j in range(n_features):
+            diff = X[i, j] - means[k, j]
+            d += diff * diff
+        dist[k] = d
+        lk = -(d * inv_two_lam2) - log_lik_offsets[k]
+        logits[k] = lk
+        top = max(top, lk)
+    return top
+
+
+@njit(**_JIT)
+def _chunk_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, stop,
+                      n_k, r_k, s_k, scalars):
+    """Accumulate one chunk's statistics (rows start:stop) into the given float64 buffers.
+
+    n_k[k] += w_i phi_ik                       (K,)
+    r_k[k] += w_i phi_ik |x_i - m_k|^2         (K,)
+    s_k[k] += w_i phi_ik (x_i - m_k)           (K, p)
+    scalars[0] += w_i * entropy of phi_i;  scalars[1] += w_i
+    """
+    n_components, n_features = means.shape
+    dist = np.empty(n_components, dtype=np.float64)
+    expo = np.empty(n_components, dtype=np.float64)
+    weighted = weights.shape[0] > 0
+    entropy = 0.0
+    total_w = 0.0
+    for i in range(start, stop):
+        w = weights[i] if weighted else 1.0
+        top = _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist, expo)
+        z = 0.0
+        for k in range(n_components):
+            e = _exp_nonpos(expo[k] - top)
+            expo[k] = e
+            z += e
+        log_z = math.log(z)
+        inv_z = 1.0 / z
+        # -sum_k phi log phi = log z - sum_k phi_k a_k with a_k = l_k - top (0 log 0 = 0).
+        ent_i = log_z
+        for k in range(n_components):
+            phi = expo[k] * inv_z
+            if phi > 0.0:
+                a_k = -(dist[k] * inv_two_lam2) - log_lik_offsets[k] - top
+                ent_i -= phi * a_k
+                wphi = w * phi
+                n_k[k] += wphi
+                r_k[k] += wphi * dist[k]
+                for j in range(n_features):
+                    s_k[k, j] += wphi * (X[i, j] - means[k, j])
+        entropy += w * ent_i
+        total_w += w
+    scalars[0] += entropy
+    scalars[1] += total_w
+
+
+@njit(parallel=True, **_JIT)
+def _sweep_statistics(X, weights, means, mean_vars, likelihood_var):
+    """One pass over the rows of X: the K-sized statistics of q(c) at the current q(mu).
+
+    Returns (n_k (K,), r_k (K,), s_k (K, p), entropy, total_weight), all float64;
+    see ``_chunk_statistics`` for what each one sums.
+    """
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    n_chunks = n_chunks_for(n_samples)
+    chunk = (n_samples + n_chunks - 1) // n_chunks
+    inv_two_lam2 = 0.5 / likelihood_var
+    log_lik_offsets = n_features * mean_vars * inv_two_lam2
+    part_n = np.zeros((n_chunks, n_components))
+    part_r = np.zeros((n_chunks, n_components))
+    part_s = np.zeros((n_chunks, n_components, n_features))
+    part_scalars = np.zeros((n_chunks, 2))
+    for c in prange(n_chunks):
+        start = c * chunk
+        stop = min(n_samples, start + chunk)
+        _chunk_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, stop,
+                          part_n[c], part_r[c], part_s[c], part_scalars[c])
+    n_k = np.zeros(n_components)
+    r_k = np.zeros(n_components)
+    s_k = np.zeros((n_components, n_features))
+    entropy = 0.0
+    total_w = 0.0
+    for c in range(n_chunks):  # fixed order: bit-identical for any thread count
+        n_k += part_n[c]
+        r_k += part_r[c]
+        s_k += part_s[c]
+        entropy += part_scalars[c, 0]
+        total_w += part_scalars[c, 1]
+    return n_k, r_k, s_k, entropy, total_w
+
+
+@njit(parallel=True, **_JIT)
+def _responsibilities(X, means, mean_vars, likelihood_var, out):
+    """out[i, k] = phi_ik at the given q(mu) (rows are independent: no reduction)."""
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    inv_two_lam2 = 0.5 / likelihood_var
+    log_lik_offsets = n_features * mean_vars * inv_two_lam2
+    n_chunks = n_chunks_for(n_samples)
+    chunk = (n_samples + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        dist = np.empty(n_components, dtype=np.float64)
+        logits = np.empty(n_components, dtype=np.float64)
+        for i in range(c * chunk, min(n_samples, (c + 1) * chunk)):
+            top = _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist, logits)
+            z = 0.0
+            for k in range(n_components):
+                e = _exp_nonpos(logits[k] - top)
+                logits[k] = e
+                z += e
+            inv_z = 1.0 / z
+            for k in range(n_components):
+                out[i, k] = logits[k] * inv_z
+
+
+@njit(parallel=True, **_JIT)
+def _labels(X, means, mean_vars, likelihood_var, out):
+    """out[i] = argmax_k phi_ik (the first maximum, as np.argmax), without forming phi."""
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    inv_two_lam2 = 0.5 / likelihood_var
+    log_lik_offsets = n_features * mean_vars * inv_two_lam2
+    n_chunks = n_chunks_for(n_samples)
+    chunk = (n_samples + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        dist = np.empty(n_components, dtype=np.float64)
+        logits = np.empty(n_components, dtype=np.float64)
+        for i in range(c * chunk, min(n_samples, (c + 1) * chunk)):
+            top = _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist, logits)
+            best = 0
+            for k in range(n_components):
+                if logits[k] == top:
+                    best = k
+                    break
+            out[i] = best
+
+
+@njit(parallel=True, **_JIT)
+def _log_predictive(X, means, pred_vars, out):
+    """out[i] = log sum_k (1/K) N(x_i | m_k, v_k I) with v_k = lambda2 + s2_k."""
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    inv_two_v = 0.5 / pred_vars
+    offsets = 0.5 * n_features * np.log(2.0 * np.pi * pred_vars) + np.log(n_components)
+    n_chunks = n_chunks_for(n_samples)
+    chunk = (n_samples + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        logp = np.empty(n_components, dtype=np.float64)
+        for i in range(c * chunk, min(n_samples, (c + 1) * chunk)):
+            top = -np.inf
+            for k in range(n_components):
+                d = 0.0
+                for j in range(n_features):
+                    diff = X[i, j] - means[k, j]
+                    d += diff * diff
+                lk = -(d * inv_two_v[k]) - offsets[k]
+                logp[k] = lk
+                top = max(top, lk)
+            z = 0.0
+            for k in range(n_components):
+                z += _exp_nonpos(logp[k] - top)
+            out[i] = top + math.log(z)

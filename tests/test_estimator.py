@@ -1,0 +1,181 @@
+"""GaussianMixtureCAVI: scikit-learn's mixture invariants and the estimator's contract."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score
+
+import fastcavi
+from fastcavi import GaussianMixtureCAVI, reference
+
+from .conftest import random_problem
+
+
+def blobs(rng, n=3000, p=2, K=3, spread=12.0):
+    centres = rng.normal(0, spread, (K, p))
+    labels = rng.integers(K, size=n)
+    return centres[labels] + rng.normal(size=(n, p)), labels
+
+
+def test_fit_predict_equals_fit_then_predict(rng):
+    X, _ = blobs(rng)
+    a = GaussianMixtureCAVI(3, random_state=0).fit(X).predict(X)
+    b = GaussianMixtureCAVI(3, random_state=0).fit_predict(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_recovers_clusters(rng):
+    X, labels = blobs(rng, n=5000, K=4, spread=15)
+    pred = GaussianMixtureCAVI(4, n_init=3, random_state=0).fit_predict(X)
+    assert adjusted_rand_score(labels, pred) > 0.99
+
+
+def test_translation(rng):
+    X, _ = blobs(rng)
+    shift = np.array([1e4, -250.0])
+    kw = dict(n_components=3, prior_var=100.0, likelihood_var=1.3, random_state=0,
+              means_init=X[:3])
+    a = GaussianMixtureCAVI(prior_mean=1.0, **kw).fit(X)
+    b = GaussianMixtureCAVI(prior_mean=1.0 + shift, **dict(kw, means_init=X[:3] + shift)).fit(
+        X + shift)
+    np.testing.assert_allclose(b.means_ - shift, a.means_, atol=1e-8)
+    np.testing.assert_allclose(b.lower_bounds_, a.lower_bounds_, rtol=1e-10)
+    np.testing.assert_allclose(b.predict_proba(X + shift), a.predict_proba(X), atol=1e-9)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans++", "random_from_data", "random"])
+def test_bound_is_monotone(rng, init_params):
+    X, _ = blobs(rng, K=5)
+    gm = GaussianMixtureCAVI(5, init_params=init_params, tol=0, max_iter=40,
+                             random_state=1).fit(X)
+    d = np.diff(gm.lower_bounds_)
+    assert np.all(d >= -1e-9 * np.abs(gm.lower_bounds_[1:]))
+
+
+def test_tol_zero_runs_exactly_max_iter_without_warning(rng):
+    X, _ = blobs(rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gm = GaussianMixtureCAVI(3, tol=0, max_iter=7, random_state=0).fit(X)
+    assert gm.n_iter_ == 7 and gm.lower_bounds_.shape == (7,)
+    assert gm.lower_bound_ == gm.lower_bounds_[-1]
+
+
+def test_not_converged_warns_once_naming_best_run(rng):
+    X, _ = blobs(rng, K=4)
+    with pytest.warns(ConvergenceWarning, match=r"Best run \(run \d of 3\)") as rec:
+        gm = GaussianMixtureCAVI(4, n_init=3, max_iter=2, tol=1e-12, random_state=0).fit(X)
+    assert len([r for r in rec if r.category is ConvergenceWarning]) == 1
+    assert not gm.converged_
+
+
+def test_n_init_keeps_best(rng):
+    X, _ = blobs(rng, K=6, spread=5)
+    one = GaussianMixtureCAVI(6, n_init=1, random_state=3).fit(X)
+    many = GaussianMixtureCAVI(6, n_init=5, random_state=3).fit(X)
+    assert many.lower_bound_ >= one.lower_bound_
+
+
+def test_explicit_start_reproduces_reference(rng):
+    """With every value given, the estimator is the seed model's CAVI exactly."""
+    X, m0, v0, hyper = random_problem(rng, n_samples=50, n_features=3, n_components=4)
+    gm = GaussianMixtureCAVI(4, means_init=m0, mean_vars_init=v0, tol=0, max_iter=6,
+                             **hyper).fit(X)
+    ref = reference.cavi(X, m0, v0, n_iter=6, **hyper)
+    np.testing.assert_allclose(gm.lower_bounds_, ref.lower_bounds, rtol=1e-10)
+    np.testing.assert_allclose(gm.means_, ref.means, rtol=1e-10)
+    np.testing.assert_allclose(gm.mean_vars_, ref.mean_vars, rtol=1e-10)
+    np.testing.assert_allclose(
+        gm.predict_proba(X),
+        reference.responsibilities(X, ref.means, ref.mean_vars,
+                                   likelihood_var=hyper["likelihood_var"]),
+        rtol=1e-9, atol=1e-13)
+
+
+def test_bit_identical_across_thread_counts(rng):
+    X, _ = blobs(rng, n=30_000, K=5)  # several chunks
+    fits = [GaussianMixtureCAVI(5, random_state=0, tol=0, max_iter=10, n_threads=t).fit(X)
+            for t in (1, 2)]
+    np.testing.assert_array_equal(fits[0].lower_bounds_, fits[1].lower_bounds_)
+    np.testing.assert_array_equal(fits[0].means_, fits[1].means_)
+
+
+def test_float32_fitted_in_float32(rng):
+    X, _ = blobs(rng)
+    kw = dict(n_components=3, random_state=0, means_init=X[:3], tol=0, max_iter=10)
+    g32 = GaussianMixtureCAVI(**kw).fit(X.astype(np.float32))
+    g64 = GaussianMixtureCAVI(**kw).fit(X.astype(np.float32).astype(np.float64))
+    assert g32.predict_proba(X.astype(np.float32)).dtype == np.float32
+    np.testing.assert_allclose(g32.lower_bounds_, g64.lower_bounds_, rtol=1e-4)
+    np.testing.assert_allclose(g32.means_, g64.means_, rtol=1e-4, atol=1e-4)
+
+
+def test_score_samples_is_log_posterior_predictive(rng):
+    X, _ = blobs(rng, n=200)
+    gm = GaussianMixtureCAVI(3, random_state=0).fit(X)
+    K, p = gm.means_.shape
+    dens = np.array([multivariate_normal(gm.means_[k], (gm.likelihood_var_ + gm.mean_vars_[k])
+                                         * np.eye(p)).logpdf(X) for k in range(K)])
+    expected = logsumexp(dens, axis=0) - np.log(K)
+    np.testing.assert_allclose(gm.score_samples(X), expected, rtol=1e-10)
+    assert gm.score(X) == pytest.approx(expected.mean(), rel=1e-10)
+
+
+def test_defaults_documented(rng):
+    """None hyperparameters resolve to the data-driven values the docstring promises."""
+    X, _ = blobs(rng, n=2000)
+    gm = GaussianMixtureCAVI(3, random_state=0).fit(X)
+    np.testing.assert_allclose(gm.prior_mean_, X.mean(axis=0), rtol=1e-12)
+    assert gm.prior_var_ == pytest.approx(X.var(axis=0).mean(), rel=1e-12)
+    assert 0.5 < gm.likelihood_var_ < 5.0  # unit-variance clusters
+
+
+def test_user_arrays_not_modified(rng):
+    X, _ = blobs(rng, n=500)
+    X.flags.writeable = False
+    m0 = X[:3].copy()
+    w = rng.uniform(0.5, 2, 500)
+    copies = [a.copy() for a in (X, m0, w)]
+    gm = GaussianMixtureCAVI(3, means_init=m0, random_state=0).fit(X, sample_weight=w)
+    gm.predict(X), gm.predict_proba(X), gm.score_samples(X)
+    for a, c in zip((X, m0, w), copies):
+        np.testing.assert_array_equal(a, c)
+    assert gm.means_ is not m0
+
+
+def test_sample_weight_integer_and_zero(rng):
+    X, _ = blobs(rng, n=300)
+    w = rng.integers(0, 4, 300)
+    kw = dict(n_components=3, means_init=X[w > 0][:3], prior_mean=0.0, prior_var=50.0,
+              likelihood_var=1.0, tol=0, max_iter=8)
+    weighted = GaussianMixtureCAVI(**kw).fit(X, sample_weight=w)
+    repeated = GaussianMixtureCAVI(**kw).fit(np.repeat(X, w, axis=0))
+    np.testing.assert_allclose(weighted.lower_bounds_, repeated.lower_bounds_, rtol=1e-10)
+    np.testing.assert_allclose(weighted.means_, repeated.means_, rtol=1e-10)
+
+
+def test_read_only_and_memmap_input_one_compile(rng, tmp_path):
+    from fastcavi import _kernels
+    X, _ = blobs(rng, n=300)
+    GaussianMixtureCAVI(3, random_state=0, max_iter=3).fit(X)
+    n_sigs = len(_kernels._sweep_statistics.signatures)
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    a = GaussianMixtureCAVI(3, random_state=0, max_iter=3, tol=0).fit(mm)
+    b = GaussianMixtureCAVI(3, random_state=0, max_iter=3, tol=0).fit(X)
+    assert len(_kernels._sweep_statistics.signatures) == n_sigs
+    np.testing.assert_array_equal(a.lower_bounds_, b.lower_bounds_)
+
+
+def test_functional_api_validates(rng):
+    X, m0, v0, hyper = random_problem(rng, n_samples=20, n_features=2, n_components=2)
+    with pytest.raises(ValueError, match="n_iter"):
+        fastcavi.cavi(X, m0, v0, n_iter=0, **hyper)
+    with pytest.raises(ValueError, match="NaN"):
+        fastcavi.cavi(np.where(X > 0, np.nan, X), m0, v0, n_iter=1, **hyper)
+    with pytest.raises(ValueError, match="likelihood_var"):
+        fastcavi.cavi(X, m0, v0, n_iter=1, **dict(hyper, likelihood_var=-1.0))

@@ -1,0 +1,21 @@
+"""scikit-learn's own estimator checks."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from fastcavi import GaussianMixtureCAVI
+
+# Checks that cannot apply to this estimator, with the reason.
+EXPECTED_FAILED = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "The random initialisation (k-means++ seeding on a subsample and the default "
+        "likelihood_var) draws rows uniformly, so repeated rows and integer weights start from "
+        "different means. From a fixed start with explicit hyperparameters the fit is exactly "
+        "weight-equivalent: tests/test_estimator.py::test_sample_weight_integer_and_zero."
+    ),
+}
+
+
+@parametrize_with_checks([GaussianMixtureCAVI(n_components=2, max_iter=20)],
+                         expected_failed_checks=lambda est: EXPECTED_FAILED)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
