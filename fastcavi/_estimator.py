@@ -372,3 +372,9 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
     def score(self, X, y=None):
         """Mean of :meth:`score_samples` over X."""
         return float(np.mean(self.score_samples(X)))
+
+    def save(self, path):
+        """Write the fitted model to an ``.npz`` (no pickle); see :func:`fastcavi.load`."""
+        from ._io import save_model
+
+        save_model(self, path)
