@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._fastexp import _exp_nonpos
+from ._fastexp import _exp_nonpos, _log_normal
 
 # JIT options live here only. No blanket fastmath: "nnan"/"ninf" would let LLVM drop the NaN
 # checks and the -inf handling of log-sum-exp. This set keeps NaN/inf semantics.
@@ -62,9 +62,92 @@ def _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist, logits):
 
 
 @njit(**_JIT)
+def tile_rows(n_components):
+    """Points per tile: the tile's K x B work arrays stay around 128 KiB (L2-resident)."""
+    return max(32, min(1024, 16384 // max(1, n_components)))
+
+
+@njit(**_JIT)
+def _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, stop,
+                     xt, dist, expo, top, z, n_k, r_k, s_k, scalars):
+    """Accumulate the statistics of rows start:stop (one tile) into the float64 buffers.
+
+    The tile is laid out [k, b] (component, point) so that every inner loop runs over
+    contiguous points and vectorises; xt is the tile of X transposed to [j, b].
+    """
+    n_components, n_features = means.shape
+    n = stop - start
+    for b in range(n):
+        for j in range(n_features):
+            xt[j, b] = X[start + b, j]
+        top[b] = -np.inf
+    # logits l_kb = -(|x_b - m_k|^2 + p s2_k) / (2 lambda2), and their max over k
+    for k in range(n_components):
+        d = dist[k]
+        for b in range(n):
+            d[b] = 0.0
+        for j in range(n_features):
+            mkj = means[k, j]
+            xj = xt[j]
+            for b in range(n):
+                diff = xj[b] - mkj
+                d[b] += diff * diff
+        e = expo[k]
+        off = log_lik_offsets[k]
+        for b in range(n):
+            lk = -(d[b] * inv_two_lam2) - off
+            e[b] = lk
+            top[b] = max(top[b], lk)
+    # exp(l - max) and their sums z_b
+    for b in range(n):
+        z[b] = 0.0
+    for k in range(n_components):
+        e = expo[k]
+        for b in range(n):
+            v = _exp_nonpos(e[b] - top[b])
+            e[b] = v
+            z[b] += v
+    weighted = weights.shape[0] > 0
+    entropy = 0.0
+    total_w = 0.0
+    for b in range(n):
+        w = weights[start + b] if weighted else 1.0
+        # H(phi_b) = log z_b - sum_k phi_kb a_kb, a_kb = l_kb - max_k l_kb; the first half here
+        entropy += w * _log_normal(z[b])
+        total_w += w
+        z[b] = w / z[b]  # from now on: the factor that turns exp(a_kb) into w_b phi_kb
+    for k in range(n_components):
+        e = expo[k]
+        d = dist[k]
+        off = log_lik_offsets[k]
+        nk = 0.0
+        rk = 0.0
+        ek = 0.0
+        for b in range(n):
+            wphi = e[b] * z[b]
+            e[b] = wphi
+            nk += wphi
+            rk += wphi * d[b]
+            t = wphi * (-(d[b] * inv_two_lam2) - off - top[b])
+            ek += t if wphi > 0.0 else 0.0  # 0 log 0 = 0
+        n_k[k] += nk
+        r_k[k] += rk
+        entropy -= ek
+        for j in range(n_features):
+            mkj = means[k, j]
+            xj = xt[j]
+            acc = 0.0
+            for b in range(n):
+                acc += e[b] * (xj[b] - mkj)
+            s_k[k, j] += acc
+    scalars[0] += entropy
+    scalars[1] += total_w
+
+
+@njit(**_JIT)
 def _chunk_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, stop,
                       n_k, r_k, s_k, scalars):
-    """Accumulate one chunk's statistics (rows start:stop) into the given float64 buffers.
+    """Accumulate the statistics of rows start:stop, tile by tile, into float64 buffers:
 
     n_k[k] += w_i phi_ik                       (K,)
     r_k[k] += w_i phi_ik |x_i - m_k|^2         (K,)
@@ -72,37 +155,15 @@ def _chunk_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, s
     scalars[0] += w_i * entropy of phi_i;  scalars[1] += w_i
     """
     n_components, n_features = means.shape
-    dist = np.empty(n_components, dtype=np.float64)
-    expo = np.empty(n_components, dtype=np.float64)
-    weighted = weights.shape[0] > 0
-    entropy = 0.0
-    total_w = 0.0
-    for i in range(start, stop):
-        w = weights[i] if weighted else 1.0
-        top = _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist, expo)
-        z = 0.0
-        for k in range(n_components):
-            e = _exp_nonpos(expo[k] - top)
-            expo[k] = e
-            z += e
-        log_z = math.log(z)
-        inv_z = 1.0 / z
-        # -sum_k phi log phi = log z - sum_k phi_k a_k with a_k = l_k - top (0 log 0 = 0).
-        ent_i = log_z
-        for k in range(n_components):
-            phi = expo[k] * inv_z
-            if phi > 0.0:
-                a_k = -(dist[k] * inv_two_lam2) - log_lik_offsets[k] - top
-                ent_i -= phi * a_k
-                wphi = w * phi
-                n_k[k] += wphi
-                r_k[k] += wphi * dist[k]
-                for j in range(n_features):
-                    s_k[k, j] += wphi * (X[i, j] - means[k, j])
-        entropy += w * ent_i
-        total_w += w
-    scalars[0] += entropy
-    scalars[1] += total_w
+    size = tile_rows(n_components)
+    xt = np.empty((n_features, size), dtype=X.dtype)
+    dist = np.empty((n_components, size), dtype=X.dtype)
+    expo = np.empty((n_components, size), dtype=np.float64)
+    top = np.empty(size, dtype=np.float64)
+    z = np.empty(size, dtype=np.float64)
+    for t0 in range(start, stop, size):
+        _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, t0,
+                         min(stop, t0 + size), xt, dist, expo, top, z, n_k, r_k, s_k, scalars)
 
 
 @njit(parallel=True, **_JIT)
@@ -212,3 +273,75 @@ def _log_predictive(X, means, pred_vars, out):
             for k in range(n_components):
                 z += _exp_nonpos(logp[k] - top)
             out[i] = top + math.log(z)
+
+
+@njit(**_JIT)
+def _gram_chunk(xc, gram, weights, w_offset, sq_means, log_lik_offsets, inv_two_lam2, start,
+                stop, n_k, r_k, scalars):
+    """Rows start:stop of a centred block: turn gram[i, k] = xc_i . mc_k into w_i phi_ik in
+    place, and accumulate n_k, r_k and the entropy (the large-p path; S_k comes from BLAS)."""
+    n_components = gram.shape[1]
+    n_features = xc.shape[1]
+    dist = np.empty(n_components, dtype=np.float64)
+    weighted = weights.shape[0] > 0
+    entropy = 0.0
+    total_w = 0.0
+    for i in range(start, stop):
+        sq_x = 0.0
+        for j in range(n_features):
+            sq_x += xc[i, j] * xc[i, j]
+        g = gram[i]
+        top = -np.inf
+        for k in range(n_components):
+            # |x - m|^2 = |xc|^2 - 2 xc.mc + |mc|^2 >= 0; centring keeps the terms small.
+            d = max(0.0, sq_x - 2.0 * g[k] + sq_means[k])
+            dist[k] = d
+            top = max(top, -(d * inv_two_lam2) - log_lik_offsets[k])
+        z = 0.0
+        for k in range(n_components):
+            e = _exp_nonpos(-(dist[k] * inv_two_lam2) - log_lik_offsets[k] - top)
+            g[k] = e
+            z += e
+        w = weights[w_offset + i] if weighted else 1.0
+        scale = w / z
+        ent = 0.0
+        for k in range(n_components):
+            wphi = g[k] * scale
+            g[k] = wphi
+            n_k[k] += wphi
+            r_k[k] += wphi * dist[k]
+            t = wphi * (-(dist[k] * inv_two_lam2) - log_lik_offsets[k] - top)
+            ent += t if wphi > 0.0 else 0.0
+        entropy += w * _log_normal(z) - ent
+        total_w += w
+    scalars[0] += entropy
+    scalars[1] += total_w
+
+
+@njit(parallel=True, **_JIT)
+def _gram_statistics(xc, gram, weights, w_offset, sq_means, mean_vars, likelihood_var):
+    """One centred block of the large-p path (see ``_cavi``): returns n_k, r_k, entropy and
+    total weight, and leaves w_i phi_ik in ``gram``. Fixed chunks, fixed-order sum."""
+    n_rows, n_features = xc.shape
+    n_components = gram.shape[1]
+    inv_two_lam2 = 0.5 / likelihood_var
+    log_lik_offsets = n_features * mean_vars * inv_two_lam2
+    n_chunks = max(1, min(_MAX_CHUNKS, (n_rows + 255) // 256))
+    chunk = (n_rows + n_chunks - 1) // n_chunks
+    part_n = np.zeros((n_chunks, n_components))
+    part_r = np.zeros((n_chunks, n_components))
+    part_scalars = np.zeros((n_chunks, 2))
+    for c in prange(n_chunks):
+        _gram_chunk(xc, gram, weights, w_offset, sq_means, log_lik_offsets, inv_two_lam2,
+                    c * chunk, min(n_rows, (c + 1) * chunk), part_n[c], part_r[c],
+                    part_scalars[c])
+    n_k = np.zeros(n_components)
+    r_k = np.zeros(n_components)
+    entropy = 0.0
+    total_w = 0.0
+    for c in range(n_chunks):
+        n_k += part_n[c]
+        r_k += part_r[c]
+        entropy += part_scalars[c, 0]
+        total_w += part_scalars[c, 1]
+    return n_k, r_k, entropy, total_w

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastcavi._fastexp import _exp_nonpos
+from fastcavi._fastexp import _exp_nonpos, _log_normal
 
 UNDERFLOW = -708.3964185322641  # ln(2**-1022); below it the result is flushed to 0.0
 RTOL = 2.5e-16  # measured max is ~2.2e-16 (<= 1 ulp)
@@ -128,3 +128,23 @@ def test_loop_is_inlined_and_vectorised():
     assert not re.search(r"\bexp\b", asm.replace("_exp_nonpos", "")), "libm exp is called"
     if platform.machine().lower() in ("x86_64", "amd64"):
         assert re.search(r"^\s*v?mulpd\s|^\s*vfn?m(add|sub)\d+pd\s", asm, re.MULTILINE)
+
+
+@njit(fastmath={"reassoc", "contract"}, error_model="numpy")
+def _log_loop(a, out):
+    for i in range(a.size):
+        out[i] = _log_normal(a[i])
+
+
+@pytest.mark.parametrize("lo, hi", [(1.0, 10.0), (1.0, 1e4), (0.5, 2.0), (1e-300, 1e-200),
+                                    (1e200, 1e300)])
+def test_log_within_one_ulp(lo, hi):
+    """The kernels take log z with z in [1, K]; it is accurate on all positive normals."""
+    a = np.exp(np.random.default_rng(7).uniform(np.log(lo), np.log(hi), 200_000))
+    a = np.r_[a, lo, hi, 1.0, 2.0, np.sqrt(2.0), np.nextafter(np.sqrt(2.0), 0)]
+    out = np.empty_like(a)
+    _log_loop(a, out)
+    ref = np.log(a)
+    ulps = np.abs(out - ref) / np.spacing(np.maximum(np.abs(ref), np.finfo(float).tiny))
+    assert ulps.max() <= 1.0
+    assert _log_normal(1.0) == 0.0
