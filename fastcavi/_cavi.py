@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
+from ._threads import parallel_guard, single_threaded_blas
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
 
@@ -65,18 +66,18 @@ def block_statistics(X, means, mean_vars, likelihood_var, sample_weight=None):
     """
     weights = _NO_WEIGHTS if sample_weight is None else sample_weight
     mean_vars = np.asarray(mean_vars, dtype=np.float64)
-    if uses_blas(X.shape[1], means.shape[0]):
-        return _blas_block_statistics(X, means, mean_vars, float(likelihood_var), weights)
-    n_k, r_k, s_k, entropy, total_w = _kernels._sweep_statistics(
-        X, weights, means, mean_vars, float(likelihood_var))
+    with parallel_guard():  # safe on any Numba threading layer (see _threads)
+        if uses_blas(X.shape[1], means.shape[0]):
+            return _blas_block_statistics(X, means, mean_vars, float(likelihood_var), weights)
+        n_k, r_k, s_k, entropy, total_w = _kernels._sweep_statistics(
+            X, weights, means, mean_vars, float(likelihood_var))
     return SweepStats(n_k, r_k, s_k, float(entropy), float(total_w))
 
 
 # Large p: the K p multiply-adds per point dominate, and BLAS's register-blocked GEMM beats
-# hand-written loops (which need two loads per multiply-add). Measured cross-over: see README.
+# hand-written loops (which need two loads per multiply-add).
 _BLAS_MIN_FEATURES = 16
 _BLAS_MIN_COMPONENTS = 8
-_BLAS_BLOCK_ROWS = 4096  # a centred block of 4096 x p stays in L2/L3 for both GEMMs
 
 
 def uses_blas(n_features, n_components):
@@ -85,35 +86,13 @@ def uses_blas(n_features, n_components):
 
 
 def _blas_block_statistics(X, means, mean_vars, likelihood_var, weights):
-    """The large-p sweep: per block of rows, centre on the means' centroid c (so the expanded
-    ``|xc|^2 - 2 xc.mc + |mc|^2`` has no cancellation far from the origin), G = Xc Mc^T by
-    BLAS, the Numba kernel turns G into w phi in place, then S = (w phi)^T Xc by BLAS.
-    S~_k = S_k - N_k mc_k is the same centred statistic the small-p kernel accumulates."""
-    n_samples, n_features = X.shape
-    n_components = means.shape[0]
+    """The large-p sweep (``_kernels._gram_sweep_statistics``), with BLAS kept
+    single-threaded so that the kernels' threads are the only thread pool."""
     centre = means.astype(np.float64).mean(axis=0).astype(X.dtype)
-    mc = means - centre
-    sq_means = np.einsum("kj,kj->k", mc, mc, dtype=np.float64)
-    rows = min(_BLAS_BLOCK_ROWS, n_samples)
-    xc = np.empty((rows, n_features), dtype=X.dtype)
-    gram = np.empty((rows, n_components), dtype=X.dtype)
-    n_k = np.zeros(n_components)
-    r_k = np.zeros(n_components)
-    s_c = np.zeros((n_components, n_features))
-    entropy = total_w = 0.0
-    for start in range(0, n_samples, rows):
-        n = min(rows, n_samples - start)
-        xb, gb = xc[:n], gram[:n]
-        np.subtract(X[start:start + n], centre, out=xb)
-        np.dot(xb, mc.T, out=gb)
-        bn, br, be, bw = _kernels._gram_statistics(xb, gb, weights, start, sq_means, mean_vars,
-                                                   likelihood_var)
-        n_k += bn
-        r_k += br
-        entropy += be
-        total_w += bw
-        s_c += gb.T @ xb
-    s_k = s_c - n_k[:, None] * mc
+    centred = np.ascontiguousarray(means - centre)
+    with single_threaded_blas():
+        n_k, r_k, s_k, entropy, total_w = _kernels._gram_sweep_statistics(
+            X, weights, centred, centre, mean_vars, likelihood_var)
     return SweepStats(n_k, r_k, s_k, float(entropy), float(total_w))
 
 

@@ -275,18 +275,22 @@ def _log_predictive(X, means, pred_vars, out):
             out[i] = top + math.log(z)
 
 
+# Rows per BLAS call in the large-p path: a block of xc and of G (512 x 64 doubles = 256 KiB
+# each) stays in L2 between the two products.
+_GRAM_BLOCK_ROWS = 512
+
+
 @njit(**_JIT)
-def _gram_chunk(xc, gram, weights, w_offset, sq_means, log_lik_offsets, inv_two_lam2, start,
-                stop, n_k, r_k, scalars):
-    """Rows start:stop of a centred block: turn gram[i, k] = xc_i . mc_k into w_i phi_ik in
-    place, and accumulate n_k, r_k and the entropy (the large-p path; S_k comes from BLAS)."""
+def _gram_rows(xc, gram, weights, w_offset, sq_means, log_lik_offsets, inv_two_lam2,
+               dist, n_k, r_k, scalars):
+    """Rows of a centred block: turn gram[i, k] = xc_i . mc_k into w_i phi_ik in place, and
+    accumulate n_k, r_k, the entropy and the weight (the large-p path; S_k comes from BLAS)."""
+    n_rows, n_features = xc.shape
     n_components = gram.shape[1]
-    n_features = xc.shape[1]
-    dist = np.empty(n_components, dtype=np.float64)
     weighted = weights.shape[0] > 0
     entropy = 0.0
     total_w = 0.0
-    for i in range(start, stop):
+    for i in range(n_rows):
         sq_x = 0.0
         for j in range(n_features):
             sq_x += xc[i, j] * xc[i, j]
@@ -319,29 +323,59 @@ def _gram_chunk(xc, gram, weights, w_offset, sq_means, log_lik_offsets, inv_two_
 
 
 @njit(parallel=True, **_JIT)
-def _gram_statistics(xc, gram, weights, w_offset, sq_means, mean_vars, likelihood_var):
-    """One centred block of the large-p path (see ``_cavi``): returns n_k, r_k, entropy and
-    total weight, and leaves w_i phi_ik in ``gram``. Fixed chunks, fixed-order sum."""
-    n_rows, n_features = xc.shape
-    n_components = gram.shape[1]
+def _gram_sweep_statistics(X, weights, centred_means, centre, mean_vars, likelihood_var):
+    """The large-p sweep: like ``_sweep_statistics`` but the two K p products per point are
+    BLAS GEMMs on blocks of rows centred on ``centre`` (the means' centroid, so the expanded
+    distance has no cancellation far from the origin). Each chunk calls BLAS from its own
+    thread; the caller keeps BLAS single-threaded so there is one thread pool.
+
+    Returns (n_k, r_k, s_k, entropy, total_weight) with s_k centred on the means
+    (``centred_means + centre``), exactly as ``_sweep_statistics``.
+    """
+    n_samples, n_features = X.shape
+    n_components = centred_means.shape[0]
+    n_chunks = n_chunks_for(n_samples)
+    chunk = (n_samples + n_chunks - 1) // n_chunks
     inv_two_lam2 = 0.5 / likelihood_var
     log_lik_offsets = n_features * mean_vars * inv_two_lam2
-    n_chunks = max(1, min(_MAX_CHUNKS, (n_rows + 255) // 256))
-    chunk = (n_rows + n_chunks - 1) // n_chunks
+    mc_t = centred_means.T
+    sq_means = np.zeros(n_components)
+    for k in range(n_components):
+        for j in range(n_features):
+            sq_means[k] += float(centred_means[k, j]) ** 2
     part_n = np.zeros((n_chunks, n_components))
     part_r = np.zeros((n_chunks, n_components))
+    part_s = np.zeros((n_chunks, n_components, n_features))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
-        _gram_chunk(xc, gram, weights, w_offset, sq_means, log_lik_offsets, inv_two_lam2,
-                    c * chunk, min(n_rows, (c + 1) * chunk), part_n[c], part_r[c],
-                    part_scalars[c])
+        xc = np.empty((_GRAM_BLOCK_ROWS, n_features), dtype=X.dtype)
+        gram = np.empty((_GRAM_BLOCK_ROWS, n_components), dtype=X.dtype)
+        dist = np.empty(n_components)
+        stop = min(n_samples, (c + 1) * chunk)
+        for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):
+            n = min(_GRAM_BLOCK_ROWS, stop - t0)
+            xb = xc[:n]
+            gb = gram[:n]
+            for i in range(n):
+                for j in range(n_features):
+                    xb[i, j] = X[t0 + i, j] - centre[j]
+            np.dot(xb, mc_t, gb)
+            _gram_rows(xb, gb, weights, t0, sq_means, log_lik_offsets, inv_two_lam2, dist,
+                       part_n[c], part_r[c], part_scalars[c])
+            part_s[c] += np.dot(gb.T, xb)
     n_k = np.zeros(n_components)
     r_k = np.zeros(n_components)
+    s_c = np.zeros((n_components, n_features))
     entropy = 0.0
     total_w = 0.0
-    for c in range(n_chunks):
+    for c in range(n_chunks):  # fixed order: bit-identical for any thread count
         n_k += part_n[c]
         r_k += part_r[c]
+        s_c += part_s[c]
         entropy += part_scalars[c, 0]
         total_w += part_scalars[c, 1]
-    return n_k, r_k, entropy, total_w
+    # S~_k = sum w phi (x - m_k) = sum w phi xc - N_k mc_k
+    for k in range(n_components):
+        for j in range(n_features):
+            s_c[k, j] -= n_k[k] * centred_means[k, j]
+    return n_k, r_k, s_c, entropy, total_w
