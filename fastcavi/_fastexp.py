@@ -75,11 +75,12 @@ flags of the caller do not leak into this function.
 
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["_exp_nonpos", "_log_normal"]
+__all__ = ["_exp_nonpos", "_exp_nonpos_f32", "_log_normal"]
 
 # Only FMA contraction; see the module docstring for why nothing more.
 _FASTMATH = {"contract"}
@@ -207,4 +208,67 @@ def _log_normal(x):
     # LLVM from vectorising the caller's loop).
     dk = _i64_as_f64(k + 0x4338000000000000) - 6755399441055744.0
     return s * (hfsq + r) + dk * _LN2_LO - hfsq + f + dk * _LN2_HI
+
+
+@intrinsic
+def _f32_as_i32(typingctx, x):
+    """Reinterpret the bits of a float32 as an int32 (LLVM ``bitcast``)."""
+    if x != types.float32:
+        return None
+    sig = types.int32(types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return sig, codegen
+
+
+@intrinsic
+def _i32_as_f32(typingctx, x):
+    """Reinterpret the bits of an int32 as a float32 (LLVM ``bitcast``)."""
+    if x != types.int32:
+        return None
+    sig = types.float32(types.int32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return sig, codegen
+
+
+_F32_LOG2E = np.float32(1.4426950408889634)
+_F32_SHIFTER = np.float32(12582912.0)  # 1.5 * 2**23
+_F32_LN2_HI = np.float32(0.693145751953125)  # 12 significant bits: n * hi exact for |n| < 2**11
+_F32_LN2_LO = np.float32(1.428606765330187e-06)
+_F32_UNDERFLOW = np.float32(-87.33654)  # ln(2**-126): below, the result would be subnormal
+_F32_ZERO = np.float32(0.0)
+_F32_ONE = np.float32(1.0)
+# Taylor coefficients 1/k! (k = 2..6): on |r| <= ln2/2 the truncation error is < 2e-8 relative,
+# below float32's half-ulp (6e-8); with the float32 rounding of r the result is within 3 ulp.
+_F32_C2 = np.float32(0.5)
+_F32_C3 = np.float32(1.0 / 6.0)
+_F32_C4 = np.float32(1.0 / 24.0)
+_F32_C5 = np.float32(1.0 / 120.0)
+_F32_C6 = np.float32(1.0 / 720.0)
+
+
+@njit("float32(float32)", fastmath=_FASTMATH, cache=True, nogil=True)
+def _exp_nonpos_f32(x):
+    """``exp(x)`` for float32 ``x <= 0``: the float32 twin of :func:`_exp_nonpos` (16 SIMD
+    lanes instead of 8). Within 3 ulp (float32) on ``[-87.33, 0]``; exactly 0 below
+    ``ln(2**-126)`` (subnormals flushed, as in the float64 version) and for ``-inf``; NaN
+    propagates. Only for ``x <= 0``."""
+    t = x * _F32_LOG2E + _F32_SHIFTER
+    nf = t - _F32_SHIFTER
+    r = (x - nf * _F32_LN2_HI) - nf * _F32_LN2_LO
+    q = _F32_C6
+    q = q * r + _F32_C5
+    q = q * r + _F32_C4
+    q = q * r + _F32_C3
+    q = q * r + _F32_C2
+    p = _F32_ONE + (r + (r * r) * q)
+    # int64 arithmetic truncated to 32 bits: the wrap-around keeps exactly the exponent field.
+    scale = _i32_as_f32(np.int32((np.int64(_f32_as_i32(t)) + 127) << 23))
+    y = p * scale
+    return _F32_ZERO if x < _F32_UNDERFLOW else y
 

@@ -22,9 +22,21 @@ Conventions shared by every kernel:
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
-from ._fastexp import _exp_nonpos, _log_normal
+from ._fastexp import _exp_nonpos, _exp_nonpos_f32, _log_normal
+
+
+def _exp_shifted(x):
+    """exp(x) for x <= 0 in x's own precision (float32 data: 16 SIMD lanes, not 8)."""
+
+
+@overload(_exp_shifted)
+def _exp_shifted_impl(x):
+    if x == types.float32:
+        return lambda x: _exp_nonpos_f32(x)
+    return lambda x: _exp_nonpos(x)
 
 # JIT options live here only. No blanket fastmath: "nnan"/"ninf" would let LLVM drop the NaN
 # checks and the -inf handling of log-sum-exp. This set keeps NaN/inf semantics.
@@ -73,7 +85,8 @@ def _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, st
     """Accumulate the statistics of rows start:stop (one tile) into the float64 buffers.
 
     The tile is laid out [k, b] (component, point) so that every inner loop runs over
-    contiguous points and vectorises; xt is the tile of X transposed to [j, b].
+    contiguous points and vectorises; xt is the tile of X transposed to [j, b]. Per-point
+    values (distances, logits, exps, phi) are in X's dtype; every sum over points is float64.
     """
     n_components, n_features = means.shape
     n = stop - start
@@ -104,7 +117,7 @@ def _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, st
     for k in range(n_components):
         e = expo[k]
         for b in range(n):
-            v = _exp_nonpos(e[b] - top[b])
+            v = _exp_shifted(e[b] - top[b])
             e[b] = v
             z[b] += v
     weighted = weights.shape[0] > 0
@@ -113,7 +126,7 @@ def _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, st
     for b in range(n):
         w = weights[start + b] if weighted else 1.0
         # H(phi_b) = log z_b - sum_k phi_kb a_kb, a_kb = l_kb - max_k l_kb; the first half here
-        entropy += w * _log_normal(z[b])
+        entropy += w * _log_normal(float(z[b]))
         total_w += w
         z[b] = w / z[b]  # from now on: the factor that turns exp(a_kb) into w_b phi_kb
     for k in range(n_components):
@@ -158,9 +171,9 @@ def _chunk_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, s
     size = tile_rows(n_components)
     xt = np.empty((n_features, size), dtype=X.dtype)
     dist = np.empty((n_components, size), dtype=X.dtype)
-    expo = np.empty((n_components, size), dtype=np.float64)
-    top = np.empty(size, dtype=np.float64)
-    z = np.empty(size, dtype=np.float64)
+    expo = np.empty((n_components, size), dtype=X.dtype)
+    top = np.empty(size, dtype=X.dtype)
+    z = np.empty(size, dtype=X.dtype)
     for t0 in range(start, stop, size):
         _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, t0,
                          min(stop, t0 + size), xt, dist, expo, top, z, n_k, r_k, s_k, scalars)
@@ -177,8 +190,9 @@ def _sweep_statistics(X, weights, means, mean_vars, likelihood_var):
     n_components = means.shape[0]
     n_chunks = n_chunks_for(n_samples)
     chunk = (n_samples + n_chunks - 1) // n_chunks
-    inv_two_lam2 = 0.5 / likelihood_var
-    log_lik_offsets = n_features * mean_vars * inv_two_lam2
+    # The per-point constants in X's dtype, so that float32 logits stay float32.
+    log_lik_offsets = (n_features * mean_vars * (0.5 / likelihood_var)).astype(X.dtype)
+    inv_two_lam2 = np.full(1, 0.5 / likelihood_var, dtype=X.dtype)[0]
     part_n = np.zeros((n_chunks, n_components))
     part_r = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastcavi._fastexp import _exp_nonpos, _log_normal
+from fastcavi._fastexp import _exp_nonpos, _exp_nonpos_f32, _log_normal
 
 UNDERFLOW = -708.3964185322641  # ln(2**-1022); below it the result is flushed to 0.0
 RTOL = 2.5e-16  # measured max is ~2.2e-16 (<= 1 ulp)
@@ -148,3 +148,24 @@ def test_log_within_one_ulp(lo, hi):
     ulps = np.abs(out - ref) / np.spacing(np.maximum(np.abs(ref), np.finfo(float).tiny))
     assert ulps.max() <= 1.0
     assert _log_normal(1.0) == 0.0
+
+
+@njit(fastmath={"reassoc", "contract"}, error_model="numpy")
+def _exp32_loop(a, out):
+    for i in range(a.size):
+        out[i] = _exp_nonpos_f32(a[i])
+
+
+def test_float32_exp_within_three_ulp():
+    rng = np.random.default_rng(11)
+    a = np.r_[rng.uniform(-87.33, 0, 1_000_000), np.linspace(-87.33, 0, 500_001),
+              rng.uniform(-1e-3, 0, 100_000)].astype(np.float32)
+    out = np.empty_like(a)
+    _exp32_loop(a, out)
+    ref = np.exp(a.astype(np.float64))
+    ulps = np.abs(out - ref) / np.spacing(ref.astype(np.float32)).astype(np.float64)
+    assert ulps.max() <= 3.0
+    special = np.array([0.0, -0.0, -np.inf, np.nan, -88.0, -1e30], dtype=np.float32)
+    _exp32_loop(special, special)
+    assert special[0] == 1.0 and special[1] == 1.0 and special[2] == 0.0
+    assert np.isnan(special[3]) and special[4] == 0.0 and special[5] == 0.0
