@@ -1,0 +1,159 @@
+"""Models on disk (fastcavi._io): round trips, the file format, refusals, atomic writes."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+import fastcavi
+from fastcavi import GaussianMixtureCAVI, _io
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    centres = rng.normal(0, 8, (3, 2))
+    return centres[rng.integers(3, size=600)] + rng.normal(size=(600, 2))
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return GaussianMixtureCAVI(3, n_init=2, random_state=0).fit(data)
+
+
+def _same_predictions(a, b, X):
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+
+
+def test_round_trip_predicts_exactly(tmp_path, data, fitted):
+    path = tmp_path / "model.npz"
+    fitted.save(path)
+    loaded = fastcavi.load(path)
+    assert isinstance(loaded, GaussianMixtureCAVI)
+    _same_predictions(fitted, loaded, data)
+    _same_predictions(fitted, loaded, data.astype(np.float32))
+    for name in ("means_", "mean_vars_", "lower_bounds_", "prior_mean_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(fitted, name))
+    for name in ("lower_bound_", "n_iter_", "converged_", "prior_var_", "likelihood_var_",
+                 "n_features_in_"):
+        assert getattr(loaded, name) == getattr(fitted, name)
+        assert type(getattr(loaded, name)) is type(getattr(fitted, name))
+    assert loaded.get_params() == fitted.get_params()
+
+
+def test_array_params_round_trip_and_refit(tmp_path, data):
+    m0 = data[:3] + 0.5
+    est = GaussianMixtureCAVI(3, prior_mean=[0.5, -1.0], prior_var=40.0, likelihood_var=1.2,
+                              means_init=m0, mean_vars_init=[0.1, 0.2, 0.3], tol=0,
+                              max_iter=4, random_state=np.random.RandomState(0)).fit(data)
+    path = tmp_path / "m.npz"
+    _io.save_model(est, path)
+    loaded = fastcavi.load(path)
+    _same_predictions(est, loaded, data)
+    params = loaded.get_params()
+    np.testing.assert_array_equal(params["means_init"], m0)
+    np.testing.assert_array_equal(params["prior_mean"], [0.5, -1.0])
+    np.testing.assert_array_equal(params["mean_vars_init"], [0.1, 0.2, 0.3])
+    assert params["random_state"] is None  # a RandomState instance is not stored
+    assert params["tol"] == 0 and params["max_iter"] == 4
+    # the stored parameters are valid: refitting the loaded model gives the same fit
+    refit = loaded.fit(data)
+    np.testing.assert_array_equal(refit.means_, est.means_)
+
+
+def test_file_format(tmp_path, fitted):
+    path = tmp_path / "model.npz"
+    fitted.save(path)
+    with np.load(path, allow_pickle=False) as z:
+        assert int(z["format_version"]) == 1 == _io.FORMAT_VERSION
+        assert str(z["model"]) == "GaussianMixtureCAVI"
+        params = json.loads(str(z["params"]))
+        assert params["n_components"] == 3 and params["n_init"] == 2
+        assert z["means_"].shape == (3, 2) and z["means_"].dtype == np.float64
+        assert {"mean_vars_", "lower_bounds_", "lower_bound_", "n_iter_", "converged_",
+                "prior_mean_", "prior_var_", "likelihood_var_", "n_features_in_"} <= set(z.files)
+
+
+def test_writes_exactly_the_name_given(tmp_path, fitted):
+    fitted.save(tmp_path / "model")  # np.savez would have written model.npz
+    assert os.listdir(tmp_path) == ["model"]
+    assert fastcavi.load(tmp_path / "model").n_components == 3
+
+
+def test_unknown_format_version_is_refused(tmp_path, fitted):
+    path = tmp_path / "model.npz"
+    fitted.save(path)
+    with np.load(path) as z:
+        arrays = dict(z)
+    arrays["format_version"] = np.int64(2)
+    np.savez(tmp_path / "future.npz", **arrays)
+    with pytest.raises(ValueError, match="format_version 2 is not supported"):
+        fastcavi.load(tmp_path / "future.npz")
+
+
+@pytest.mark.parametrize("content", ["npy", "npz", "empty", "text", "inconsistent"])
+def test_not_a_model_is_refused(tmp_path, fitted, content):
+    path = tmp_path / "bad.npz"
+    if content == "npy":
+        with open(path, "wb") as f:
+            np.save(f, np.zeros(3))
+    elif content == "npz":
+        np.savez(path, a=np.zeros(3))
+    elif content == "empty":
+        path.write_bytes(b"")
+    elif content == "text":
+        path.write_text("hello")
+    else:
+        arrays = _io._model_arrays(fitted)
+        arrays["means_"] = arrays["means_"][:2]
+        np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="bad.npz"):
+        fastcavi.load(path)
+
+
+def test_missing_file_is_an_oserror(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        fastcavi.load(tmp_path / "nothing.npz")
+
+
+def test_unfitted_model_is_not_saved(tmp_path):
+    with pytest.raises(NotFittedError):
+        GaussianMixtureCAVI(2).save(tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_crash_mid_write_leaves_the_old_file(tmp_path, fitted, monkeypatch):
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"old contents")
+
+    def crash(file, **arrays):
+        file.write(b"PK half a zip")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_io.np, "savez", crash)
+    with pytest.raises(OSError, match="No space"):
+        fitted.save(path)
+    assert path.read_bytes() == b"old contents"
+    assert os.listdir(tmp_path) == ["model.npz"]  # the temporary is gone
+
+
+def test_staged_files_all_or_nothing(tmp_path):
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    with pytest.raises(RuntimeError):
+        with _io.StagedFiles() as out:
+            out.open(a).write(b"A")
+            out.open(b).write(b"B")
+            raise RuntimeError
+    assert os.listdir(tmp_path) == []
+    with _io.StagedFiles() as out:
+        out.open(a).write(b"A")
+        out.open(b).write(b"B")
+        assert sorted(os.listdir(tmp_path)) != ["a.bin", "b.bin"]  # not before the commit
+    assert a.read_bytes() == b"A" and b.read_bytes() == b"B"
+    assert sorted(os.listdir(tmp_path)) == ["a.bin", "b.bin"]
+    with pytest.raises(FileNotFoundError, match="No such directory"):
+        _io.StagedFiles().open(tmp_path / "missing" / "c.bin")
