@@ -144,6 +144,11 @@ def update_and_elbo(stats, means_used, hyper):
     return means, mean_vars, t1 + t2 + t3 + t4 + t5
 
 
+# The variances sigma2 and lambda2 must keep 1/v and log(2 pi v) finite: normal float64 values.
+VAR_MIN = float(np.finfo(np.float64).tiny)  # 2.2e-308
+VAR_MAX = float(np.finfo(np.float64).max) / (2.0 * math.pi)  # 2.9e307
+
+
 def check_hyper(prior_mean, prior_var, likelihood_var, n_features):
     """Validate the hyperparameters and return them as a Hyper (alpha broadcast to (p,))."""
     for name, v in (("prior_var", prior_var), ("likelihood_var", likelihood_var)):
@@ -151,7 +156,13 @@ def check_hyper(prior_mean, prior_var, likelihood_var, n_features):
             raise TypeError(f"{name} must be a positive real number, got {v!r}")
         if not (math.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a finite positive number, got {v!r}")
-    alpha = np.asarray(prior_mean, dtype=np.float64)
+        if not VAR_MIN <= v <= VAR_MAX:
+            raise ValueError(f"{name} must be between {VAR_MIN:.3g} and {VAR_MAX:.3g} (1/{name} "
+                             f"and log(2 pi {name}) must be finite in float64), got {v!r}")
+    alpha = np.asarray(prior_mean)
+    if alpha.dtype.kind not in "fiu":
+        raise TypeError(f"prior_mean must hold real numbers, got dtype {alpha.dtype}")
+    alpha = alpha.astype(np.float64)
     if alpha.ndim == 0:
         alpha = np.full(n_features, float(alpha))
     if alpha.shape != (n_features,):
@@ -181,8 +192,17 @@ def run_sweeps(sweep_stats, means, mean_vars, hyper, dtype, max_iter, tol, total
         km = kernel_means(means, dtype)
         stats = sweep_stats(km, mean_vars)
         prev_means, prev_vars = km.astype(np.float64), mean_vars
-        means, mean_vars, bound = update_and_elbo(stats, prev_means, hyper)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # An overflow shows in the bound, and is reported just below in plain words.
+            means, mean_vars, bound = update_and_elbo(stats, prev_means, hyper)
         bounds.append(bound)
+        if not math.isfinite(bound):
+            raise ValueError(
+                f"The ELBO is {bound} after sweep {it + 1}: a squared distance or a sum over the "
+                f"points overflowed (or underflowed) in {np.dtype(dtype).name}, so the data's "
+                "scale is outside what the kernels can represent. Rescale X (the model is "
+                "scale-equivariant: x, the means and prior_mean by s, prior_var and "
+                "likelihood_var by s**2), or fit float32 data as float64.")
         if callback is not None:
             callback(it, bound)
         if tol > 0 and it > 0 and abs(bounds[-1] - bounds[-2]) <= tol * total_weight:

@@ -77,8 +77,10 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import config, types
 from numba.extending import intrinsic
+
+from ._jit import cached_njit
 
 __all__ = ["_exp_nonpos", "_exp_nonpos_f32", "_log_normal"]
 
@@ -132,7 +134,7 @@ def _i64_as_f64(typingctx, x):
     return sig, codegen
 
 
-@njit("float64(float64)", fastmath=_FASTMATH, cache=True, nogil=True)
+@cached_njit("float64(float64)", fastmath=_FASTMATH, nogil=True)
 def _exp_nonpos(x):
     """``exp(x)`` for ``x <= 0`` (float64), branch-free and SIMD-vectorisable.
 
@@ -179,7 +181,7 @@ _LG7 = 1.479819860511658591e-01
 
 # error_model="numpy": Python's model checks every divisor for zero and raises, a branch that
 # stops vectorisation (the divisor 2 + f here is never zero).
-@njit("float64(float64)", fastmath=_FASTMATH, cache=True, nogil=True, error_model="numpy")
+@cached_njit("float64(float64)", fastmath=_FASTMATH, nogil=True, error_model="numpy")
 def _log_normal(x):
     """``log(x)`` for positive, normal, finite float64 ``x``; branch-free, SIMD-vectorisable.
 
@@ -252,7 +254,7 @@ _F32_C5 = np.float32(1.0 / 120.0)
 _F32_C6 = np.float32(1.0 / 720.0)
 
 
-@njit("float32(float32)", fastmath=_FASTMATH, cache=True, nogil=True)
+@cached_njit("float32(float32)", fastmath=_FASTMATH, nogil=True)
 def _exp_nonpos_f32(x):
     """``exp(x)`` for float32 ``x <= 0``: the float32 twin of :func:`_exp_nonpos` (16 SIMD
     lanes instead of 8). Within 3 ulp (float32) on ``[-87.33, 0]``; exactly 0 below
@@ -271,4 +273,21 @@ def _exp_nonpos_f32(x):
     scale = _i32_as_f32(np.int32((np.int64(_f32_as_i32(t)) + 127) << 23))
     y = p * scale
     return _F32_ZERO if x < _F32_UNDERFLOW else y
+
+
+if config.DISABLE_JIT:  # pragma: no cover - exercised by tests/test_nojit.py in a subprocess
+    # Intrinsics cannot run as Python, so with NUMBA_DISABLE_JIT=1 (the kernel bodies run as
+    # plain Python, for coverage and debugging) these stand in, with the same special values.
+    import math
+
+    def _exp_nonpos(x):  # noqa: F811
+        if math.isnan(x):
+            return x
+        return 0.0 if x < _UNDERFLOW else (math.inf if x > _OVERFLOW else math.exp(x))
+
+    def _exp_nonpos_f32(x):  # noqa: F811
+        return np.float32(0.0 if x < _F32_UNDERFLOW else math.exp(x))
+
+    def _log_normal(x):  # noqa: F811
+        return math.log(x)
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _kernels
 from ._cavi import block_statistics, check_hyper, kernel_means, run_sweeps
-from ._threads import thread_limit
+from ._threads import parallel_guard, thread_limit
 from .reference import CAVIResult
 
 __all__ = ["cavi", "responsibilities"]
@@ -85,7 +85,10 @@ def check_means(means, n_components, n_features, name="means_init"):
 
 
 def check_mean_vars(mean_vars, n_components, name="mean_vars_init"):
-    v = np.asarray(mean_vars, dtype=np.float64)
+    v = np.asarray(mean_vars)
+    if v.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {v.dtype}")
+    v = v.astype(np.float64)
     if v.ndim == 0:
         v = np.full(n_components, float(v))
     if v.shape != (n_components,):
@@ -113,29 +116,59 @@ def cavi(X, means_init, mean_vars_init, *, prior_mean, prior_var, likelihood_var
     two can be compared stage by stage. ``resp`` is the phi of the last sweep (computed from
     the means before it); it is the only N x K array and is formed after the loop.
     """
-    Xk = as_kernel_array(X)
-    check_finite(Xk)
+    Xk = _check_data(X)
     n_samples, n_features = Xk.shape
-    means = check_means(means_init, np.shape(means_init)[0], n_features)
+    means = check_means(means_init, _n_components(means_init), n_features)
     mean_vars = check_mean_vars(mean_vars_init, means.shape[0])
     hyper = check_hyper(prior_mean, prior_var, likelihood_var, n_features)
     w = check_sample_weight(sample_weight, n_samples)
-    if int(n_iter) < 1:
+    if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral):
+        raise TypeError(f"n_iter must be an int, got {n_iter!r}")
+    if n_iter < 1:
         raise ValueError(f"n_iter must be >= 1, got {n_iter}")
     with thread_limit(n_threads):
         sweep = in_memory_sweep(Xk, w, hyper.likelihood_var)
         total_w = n_samples if w is None else float(w.sum())
         means, mean_vars, bounds, _, prev_m, prev_v = run_sweeps(
             sweep, means, mean_vars, hyper, Xk.dtype, int(n_iter), 0.0, total_w)
-        resp = responsibilities(Xk, prev_m, prev_v, likelihood_var=hyper.likelihood_var)
+        resp = _responsibilities(Xk, prev_m, prev_v, hyper.likelihood_var)
     return CAVIResult(means, mean_vars, resp, np.array(bounds))
 
 
 def responsibilities(X, means, mean_vars, *, likelihood_var):
     """phi (N, K) at the given q(mu), as :func:`fastcavi.reference.responsibilities`."""
-    Xk = as_kernel_array(X)
+    Xk = _check_data(X)
+    n_features = Xk.shape[1]
+    m = check_means(means, _n_components(means, "means"), n_features, "means")
+    mean_vars = check_mean_vars(mean_vars, m.shape[0], "mean_vars")
+    likelihood_var = check_hyper(0.0, 1.0, likelihood_var, n_features).likelihood_var
+    return _responsibilities(Xk, m, mean_vars, likelihood_var)
+
+
+def _responsibilities(Xk, means, mean_vars, likelihood_var):
+    """phi on checked input (Xk from as_kernel_array; means (K, p), mean_vars (K,))."""
     m = kernel_means(means, Xk.dtype)
     out = np.empty((Xk.shape[0], m.shape[0]), dtype=Xk.dtype)
-    _kernels._responsibilities(Xk, m, np.asarray(mean_vars, dtype=np.float64),
-                               float(likelihood_var), out)
+    with parallel_guard():
+        _kernels._responsibilities(Xk, m, np.asarray(mean_vars, dtype=np.float64),
+                                   float(likelihood_var), out)
     return out
+
+
+def _check_data(X):
+    """The functional API's X: 2-D, real, finite, at least one row and one column."""
+    Xk = as_kernel_array(X)
+    if Xk.shape[0] < 1 or Xk.shape[1] < 1:
+        raise ValueError(f"Found array with shape {Xk.shape}: X needs at least one sample and "
+                         "one feature")
+    check_finite(Xk)
+    return Xk
+
+
+def _n_components(means, name="means_init"):
+    """K from a (K, p) array of means, with a clear error for any other shape."""
+    shape = np.shape(means)
+    if len(shape) != 2 or shape[0] < 1:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_components, n_features) "
+                         f"with n_components >= 1, got shape {shape}")
+    return shape[0]

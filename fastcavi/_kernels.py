@@ -22,14 +22,17 @@ Conventions shared by every kernel:
 import math
 
 import numpy as np
-from numba import njit, prange, types
+from numba import prange, types
 from numba.extending import overload
 
 from ._fastexp import _exp_nonpos, _exp_nonpos_f32, _log_normal
+from ._jit import KERNEL_OPTIONS, cached_njit
 
 
 def _exp_shifted(x):
     """exp(x) for x <= 0 in x's own precision (float32 data: 16 SIMD lanes, not 8)."""
+    # The body runs only with NUMBA_DISABLE_JIT=1; compiled code takes the overload below.
+    return _exp_nonpos_f32(x) if isinstance(x, np.float32) else _exp_nonpos(x)
 
 
 @overload(_exp_shifted)
@@ -38,10 +41,7 @@ def _exp_shifted_impl(x):
         return lambda x: _exp_nonpos_f32(x)
     return lambda x: _exp_nonpos(x)
 
-# JIT options live here only. No blanket fastmath: "nnan"/"ninf" would let LLVM drop the NaN
-# checks and the -inf handling of log-sum-exp. This set keeps NaN/inf semantics.
-_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
-_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
+_JIT = KERNEL_OPTIONS
 
 # Rows per chunk never fall below this (the per-chunk overhead is a few K-sized buffers), and
 # the number of chunks never exceeds _MAX_CHUNKS (so the partial-sums buffer is O(K p)).
@@ -49,14 +49,14 @@ _MIN_CHUNK_ROWS = 2048
 _MAX_CHUNKS = 256
 
 
-@njit(**_JIT)
+@cached_njit(**_JIT)
 def n_chunks_for(n_samples):
     """Number of chunks for N rows: a function of N only, never of the thread count."""
     n = (n_samples + _MIN_CHUNK_ROWS - 1) // _MIN_CHUNK_ROWS
     return max(1, min(_MAX_CHUNKS, n))
 
 
-@njit(**_JIT)
+@cached_njit(**_JIT)
 def _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist, logits):
     """Fill dist[k] = |x_i - m_k|^2 and logits[k] = l_ik; return max_k l_ik."""
     n_components, n_features = means.shape
@@ -73,13 +73,13 @@ def _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist, logits):
     return top
 
 
-@njit(**_JIT)
+@cached_njit(**_JIT)
 def tile_rows(n_components):
     """Points per tile: the tile's K x B work arrays stay around 128 KiB (L2-resident)."""
     return max(32, min(1024, 16384 // max(1, n_components)))
 
 
-@njit(**_JIT)
+@cached_njit(**_JIT)
 def _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, stop,
                      xt, dist, expo, top, z, n_k, r_k, s_k, scalars):
     """Accumulate the statistics of rows start:stop (one tile) into the float64 buffers.
@@ -157,7 +157,7 @@ def _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, st
     scalars[1] += total_w
 
 
-@njit(**_JIT)
+@cached_njit(**_JIT)
 def _chunk_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, stop,
                       n_k, r_k, s_k, scalars):
     """Accumulate the statistics of rows start:stop, tile by tile, into float64 buffers:
@@ -179,7 +179,7 @@ def _chunk_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, s
                          min(stop, t0 + size), xt, dist, expo, top, z, n_k, r_k, s_k, scalars)
 
 
-@njit(parallel=True, **_JIT)
+@cached_njit(parallel=True, **_JIT)
 def _sweep_statistics(X, weights, means, mean_vars, likelihood_var):
     """One pass over the rows of X: the K-sized statistics of q(c) at the current q(mu).
 
@@ -216,7 +216,7 @@ def _sweep_statistics(X, weights, means, mean_vars, likelihood_var):
     return n_k, r_k, s_k, entropy, total_w
 
 
-@njit(parallel=True, **_JIT)
+@cached_njit(parallel=True, **_JIT)
 def _responsibilities(X, means, mean_vars, likelihood_var, out):
     """out[i, k] = phi_ik at the given q(mu) (rows are independent: no reduction)."""
     n_samples, n_features = X.shape
@@ -240,7 +240,7 @@ def _responsibilities(X, means, mean_vars, likelihood_var, out):
                 out[i, k] = logits[k] * inv_z
 
 
-@njit(parallel=True, **_JIT)
+@cached_njit(parallel=True, **_JIT)
 def _labels(X, means, mean_vars, likelihood_var, out):
     """out[i] = argmax_k phi_ik (the first maximum, as np.argmax), without forming phi."""
     n_samples, n_features = X.shape
@@ -262,7 +262,7 @@ def _labels(X, means, mean_vars, likelihood_var, out):
             out[i] = best
 
 
-@njit(parallel=True, **_JIT)
+@cached_njit(parallel=True, **_JIT)
 def _log_predictive(X, means, pred_vars, out):
     """out[i] = log sum_k (1/K) N(x_i | m_k, v_k I) with v_k = lambda2 + s2_k."""
     n_samples, n_features = X.shape
@@ -294,7 +294,7 @@ def _log_predictive(X, means, pred_vars, out):
 _GRAM_BLOCK_ROWS = 512
 
 
-@njit(**_JIT)
+@cached_njit(**_JIT)
 def _gram_rows(xc, gram, weights, w_offset, sq_means, log_lik_offsets, inv_two_lam2,
                dist, n_k, r_k, scalars):
     """Rows of a centred block: turn gram[i, k] = xc_i . mc_k into w_i phi_ik in place, and
@@ -336,7 +336,7 @@ def _gram_rows(xc, gram, weights, w_offset, sq_means, log_lik_offsets, inv_two_l
     scalars[1] += total_w
 
 
-@njit(parallel=True, **_JIT)
+@cached_njit(parallel=True, **_JIT)
 def _gram_sweep_statistics(X, weights, centred_means, centre, mean_vars, likelihood_var):
     """The large-p sweep: like ``_sweep_statistics`` but the two K p products per point are
     BLAS GEMMs on blocks of rows centred on ``centre`` (the means' centroid, so the expanded

@@ -153,9 +153,13 @@ def _gnu_openmp_started():
 
 
 def _after_fork_in_child():
-    global _forked_from_gnu_omp
+    global _forked_from_gnu_omp, _serial, _blas_lock, _blas_users, _blas_limiter
     if _gnu_openmp_started():
         _forked_from_gnu_omp = True
+    # A lock some other thread held at the fork would never be released in the child.
+    _serial = threading.RLock()
+    _blas_lock = threading.Lock()
+    _blas_users, _blas_limiter = 0, None
 
 
 if hasattr(os, "register_at_fork"):
@@ -230,18 +234,35 @@ preload_tbb()
 
 
 _blas_controller = None
+# BLAS's thread count is one setting for the whole process, so the limit is counted: the first
+# of any number of concurrent blocks sets it, the last one out restores it. (Each block setting
+# and restoring on its own would, with overlapping fits from several threads, leave BLAS at
+# one thread for good: a later block saves the limited value and restores it last.)
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
 
 
 @contextmanager
 def single_threaded_blas():
     """Run the block with BLAS limited to one thread (the large-p kernels call BLAS from each
     of their own threads; a second, spinning thread pool would fight them for the cores)."""
-    global _blas_controller
-    if _blas_controller is None:
-        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS Numba's np.dot calls)
-        from threadpoolctl import ThreadpoolController
+    global _blas_controller, _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_controller is None:
+            import scipy.linalg.cython_blas  # noqa: F401  (the BLAS Numba's np.dot calls)
+            from threadpoolctl import ThreadpoolController
 
-        _blas_controller = ThreadpoolController()
-    with _blas_controller.limit(limits=1, user_api="blas"):
+            _blas_controller = ThreadpoolController()
+        if _blas_users == 0:
+            _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
         yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 

@@ -15,7 +15,9 @@ EXPECTED_FAILED = {
 }
 
 
-@parametrize_with_checks([GaussianMixtureCAVI(n_components=2, max_iter=20)],
+# random_state fixed: the checks fit small random data, and a seed-dependent
+# ConvergenceWarning (an error under this suite's warning filter) would make them flaky.
+@parametrize_with_checks([GaussianMixtureCAVI(n_components=2, max_iter=50, random_state=0)],
                          expected_failed_checks=lambda est: EXPECTED_FAILED)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
