@@ -11,13 +11,13 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.cluster import kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils.random import sample_without_replacement
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _kernels
-from ._cavi import check_hyper, kernel_means, run_sweeps
+from ._cavi import VAR_MAX, VAR_MIN, check_hyper, kernel_means, run_sweeps
 from ._fit import (
     as_kernel_array,
     check_mean_vars,
@@ -25,7 +25,7 @@ from ._fit import (
     check_sample_weight,
     in_memory_sweep,
 )
-from ._threads import check_n_threads, thread_limit
+from ._threads import check_n_threads, parallel_guard, thread_limit
 
 _INIT_PARAMS = ("kmeans++", "random_from_data", "random")
 # kmeans++ seeding and the default likelihood_var look at no more than this many points:
@@ -40,30 +40,127 @@ def _blocks(n_samples, size=_BLOCK_ROWS):
         yield slice(start, min(n_samples, start + size))
 
 
+def _is_dask_array(a):
+    # Detected without importing dask; fastcavi._dask (which needs it) is imported on use.
+    return type(a).__module__.startswith("dask") and hasattr(a, "chunks")
+
+
+def _row_blocks(X, w):
+    """(X block, weight block or None) over the rows, in O(block) memory."""
+    if _is_dask_array(X):
+        from ._dask import iter_blocks
+
+        yield from iter_blocks(X, w)
+        return
+    for b in _blocks(X.shape[0]):
+        yield X[b], None if w is None else w[b]
+
+
+def _take(a, idx):
+    """Rows (or entries) idx of a as float64 NumPy; on Dask only those rows are computed."""
+    if _is_dask_array(a):
+        from ._dask import take
+
+        return take(a, idx)
+    return np.asarray(a[idx], dtype=np.float64)
+
+
+def _count_positive(w):
+    if _is_dask_array(w):
+        from ._dask import count_positive
+
+        return count_positive(w)
+    return int(np.count_nonzero(w > 0))
+
+
 def _column_moments(X, w):
     """Weighted mean (p,) and mean per-feature variance of X, in float64, in O(block) memory."""
+    if _is_dask_array(X):
+        from ._dask import column_moments
+
+        return column_moments(X, w)
     n_samples, n_features = X.shape
-    total = 0.0
+    # Sums of x - x_0, not of x: the mean is exact when every point is the same (so the
+    # variance is exactly 0, not rounding noise), and no digits are lost to an offset.
+    origin = np.asarray(X[0], dtype=np.float64)
+    total = spread = 0.0
     s = np.zeros(n_features)
     for b in _blocks(n_samples):
-        xb = X[b].astype(np.float64)
+        xb = X[b].astype(np.float64) - origin
         wb = None if w is None else w[b]
         s += xb.sum(axis=0) if wb is None else wb @ xb
         total += (b.stop - b.start) if wb is None else wb.sum()
-    mean = s / total
+        spread = max(spread, float(np.abs(xb).max()))
+    mean = origin + s / total
+    if spread == 0.0:
+        return mean, 0.0
+    # Deviations over a power of two above the spread (an exact division): their squares can
+    # neither overflow nor underflow, whatever the data's scale.
+    scale = _pow2_above(spread)
     ss = 0.0
     for b in _blocks(n_samples):
-        sq = ((X[b].astype(np.float64) - mean) ** 2).sum(axis=1)
-        ss += sq.sum() if w is None else float(w[b] @ sq)
-    return mean, ss / (total * n_features)
+        sq = (((X[b].astype(np.float64) - mean) / scale) ** 2).sum(axis=1)
+        ss += float(sq.sum()) if w is None else float(w[b] @ sq)
+    var = ss / (float(total) * n_features) * scale * scale  # Python floats: inf, no warning
+    # A variance that underflowed stays visibly positive (and is then refused): 0 is kept for
+    # data without spread.
+    return mean, 5e-324 if var == 0.0 and ss > 0.0 else var
+
+
+def _pow2_above(x):
+    """The smallest power of two above x > 0 (1.0 for 0): dividing by it is exact."""
+    return math.ldexp(1.0, math.frexp(x)[1]) if x > 0 else 1.0
+
+
+def _default_variance(name, value):
+    """A data-driven default for prior_var or likelihood_var: 1.0 when the data have no spread
+    at all; otherwise the value, which must be a variance float64 can hold."""
+    if value == 0.0:
+        return 1.0
+    if not VAR_MIN <= value <= VAR_MAX:
+        raise ValueError(
+            f"The default {name} computed from X is {value:.3g}, outside the range of variances "
+            f"float64 can hold ({VAR_MIN:.3g} to {VAR_MAX:.3g}): X's spread, squared, cannot "
+            "be represented. Rescale X (the model is scale-equivariant) before fitting.")
+    return value
+
+
+def _kmeans_plusplus(sub, n_clusters, rng, sample_weight=None):
+    """k-means++ seeds: rows of ``sub`` (float64), chosen on its centred copy.
+
+    scikit-learn computes squared distances as ``|x|^2 - 2 x.c + |c|^2``, which loses every
+    digit when the data sit far from the origin relative to their spread (at an offset of 1e8
+    the distances between unit-spread points are rounding noise). Centring first makes the
+    choice translation-equivariant; returning rows of ``sub`` keeps the seeds exact data points.
+    """
+    # Imported here: sklearn.cluster costs ~0.5 s at import, a third of a cold start.
+    from sklearn.cluster import kmeans_plusplus
+
+    centred = sub - sub.mean(axis=0)
+    centred /= _pow2_above(float(np.abs(centred).max()))  # exact; no overflow at any scale
+    _, idx = kmeans_plusplus(centred, n_clusters, random_state=rng, sample_weight=sample_weight)
+    return sub[idx]
 
 
 def _subsample(n_samples, w, size, rng):
-    """Indices of at most `size` rows with positive weight, drawn uniformly, sorted."""
-    candidates = np.arange(n_samples) if w is None else np.flatnonzero(w > 0)
-    if candidates.size > size:
-        candidates = np.sort(rng.choice(candidates, size=size, replace=False))
-    return candidates
+    """Indices of at most `size` rows with positive weight, drawn uniformly, sorted.
+
+    Draws ranks among the positive-weight rows in O(size) memory when size << N (no O(N)
+    permutation: this runs on memmaps and Dask arrays far larger than RAM), then maps ranks to
+    rows; every engine draws the same rows from the same random state.
+    """
+    n_positive = n_samples if w is None else _count_positive(w)
+    if n_positive <= size:
+        ranks = np.arange(n_positive)
+    else:
+        ranks = np.sort(sample_without_replacement(n_positive, size, random_state=rng))
+    if w is None:
+        return ranks
+    if _is_dask_array(w):
+        from ._dask import positive_rows
+
+        return positive_rows(w, ranks)
+    return np.flatnonzero(w > 0)[ranks]
 
 
 class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
@@ -166,26 +263,56 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
     # -- validation ------------------------------------------------------------------------
 
     def _check_params(self):
-        def int_at_least(name, low):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise TypeError(f"{name} must be an int, got {v!r} of type "
-                                f"{type(v).__name__}")
-            if v < low:
-                raise ValueError(f"{name} must be >= {low}, got {v}")
+        """Every parameter that can be checked without the data, before the data is touched,
+        in scikit-learn's wording ("The 'tol' parameter of ... must be ... Got ... instead.").
+        Shapes that depend on n_features are checked once X is known."""
 
-        int_at_least("n_components", 1)
-        int_at_least("n_init", 1)
-        int_at_least("max_iter", 1)
-        if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not (
-                math.isfinite(self.tol) and self.tol >= 0):
-            raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
-        if self.init_params not in _INIT_PARAMS:
-            raise ValueError(f"init_params must be one of {_INIT_PARAMS}, "
-                             f"got {self.init_params!r}")
+        def invalid(name, expected, error=ValueError):
+            return error(f"The '{name}' parameter of {type(self).__name__} must be {expected}. "
+                         f"Got {getattr(self, name)!r} instead.")
+
+        def is_real(v):
+            return not isinstance(v, bool) and isinstance(v, numbers.Real)
+
+        for name, low in (("n_components", 1), ("n_init", 1), ("max_iter", 1)):
+            v = getattr(self, name)
+            expected = f"an int in the range [{low}, inf)"
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise invalid(name, expected, TypeError)
+            if v < low:
+                raise invalid(name, expected)
+        if not is_real(self.tol):
+            raise invalid("tol", "a float in the range [0.0, inf)", TypeError)
+        if not (math.isfinite(self.tol) and self.tol >= 0):
+            raise invalid("tol", "a float in the range [0.0, inf)")
+        for name in ("prior_var", "likelihood_var"):
+            v = getattr(self, name)
+            if v is not None and not is_real(v):
+                raise invalid(name, "None or a float in the range (0.0, inf)", TypeError)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise invalid(name, "None or a float in the range (0.0, inf)")
+        if self.prior_mean is not None:
+            alpha = np.asarray(self.prior_mean)
+            expected = "None, a real number or an array of shape (n_features,) of real numbers"
+            if alpha.dtype.kind not in "fiu":
+                raise invalid("prior_mean", expected, TypeError)
+            if alpha.ndim > 1 or not np.all(np.isfinite(alpha)):
+                raise invalid("prior_mean", expected + ", all finite")
+        if not isinstance(self.init_params, str) or self.init_params not in _INIT_PARAMS:
+            options = ", ".join(map(repr, _INIT_PARAMS))
+            raise invalid("init_params", f"a str among {{{options}}}")
         check_n_threads(self.n_threads)
 
     def _validate_X(self, X, reset):
+        """scikit-learn's checks and messages, on float64 or float32 (every other real or
+        boolean dtype becomes float64, as check_array does). Arrays of strings are refused
+        rather than parsed: check_array with a list of dtypes would turn "1.5" into 1.5."""
+        kind = getattr(getattr(X, "dtype", None), "kind", None)
+        if kind is None and isinstance(X, (list, tuple)):
+            kind = np.asarray(X).dtype.kind
+        if kind in ("U", "S"):
+            raise ValueError("X is an array of strings or bytes; GaussianMixtureCAVI needs real "
+                             "numbers. Convert your data to numeric values explicitly instead.")
         X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=reset,
                           ensure_all_finite=True, ensure_min_samples=1)
         return as_kernel_array(X)
@@ -200,19 +327,20 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         prior_mean = data_mean if self.prior_mean is None else self.prior_mean
         prior_var = self.prior_var
         if prior_var is None:
-            prior_var = data_var if data_var > 0 else 1.0
+            prior_var = _default_variance("prior_var", data_var)
         likelihood_var = self.likelihood_var
         if likelihood_var is None:
             idx = _subsample(X.shape[0], w, _INIT_SUBSAMPLE, rng)
-            sub = np.asarray(X[idx], dtype=np.float64)
+            sub = _take(X, idx)
             k = min(self.n_components, sub.shape[0])
-            centres, _ = kmeans_plusplus(sub, k, random_state=rng)
+            centres = _kmeans_plusplus(sub, k, rng)
+            # Differences over a power of two (exact), as in _column_moments.
+            scale = _pow2_above(float(np.abs(sub - sub.mean(axis=0)).max()))
             d2 = np.full(sub.shape[0], np.inf)
             for c in centres:
-                np.minimum(d2, ((sub - c) ** 2).sum(axis=1), out=d2)
-            likelihood_var = float(d2.mean()) / n_features
-            if not likelihood_var > 0:
-                likelihood_var = 1.0
+                np.minimum(d2, (((sub - c) / scale) ** 2).sum(axis=1), out=d2)
+            likelihood_var = _default_variance(
+                "likelihood_var", float(d2.mean()) / n_features * scale * scale)
         return check_hyper(prior_mean, prior_var, likelihood_var, n_features)
 
     def _initial_means(self, X, w, hyper, rng):
@@ -222,23 +350,22 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         if self.init_params == "random_from_data":
             idx = _subsample(X.shape[0], w, K, rng)
             rng.shuffle(idx)
-            return np.asarray(X[idx], dtype=np.float64)
+            return _take(X, idx)
         if self.init_params == "kmeans++":
             idx = _subsample(X.shape[0], w, _INIT_SUBSAMPLE, rng)
-            sub = np.asarray(X[idx], dtype=np.float64)
-            sw = None if w is None else w[idx]
-            centres, _ = kmeans_plusplus(sub, K, random_state=rng, sample_weight=sw)
-            return centres
+            sub = _take(X, idx)
+            sw = None if w is None else _take(w, idx)
+            return _kmeans_plusplus(sub, K, rng, sw)
         # 'random': the q(mu) update from random responsibilities, in O(block K) memory.
         n_k = np.zeros(K)
         s_k = np.zeros((K, X.shape[1]))
-        for b in _blocks(X.shape[0]):
-            r = rng.uniform(size=(b.stop - b.start, K))
+        for xb, wb in _row_blocks(X, w):
+            r = rng.uniform(size=(xb.shape[0], K))
             r /= r.sum(axis=1, keepdims=True)
-            if w is not None:
-                r *= w[b, None]
+            if wb is not None:
+                r *= wb[:, None]
             n_k += r.sum(axis=0)
-            s_k += r.T @ np.asarray(X[b], dtype=np.float64)
+            s_k += r.T @ np.asarray(xb, dtype=np.float64)
         s2 = 1.0 / (1.0 / hyper.prior_var + n_k / hyper.likelihood_var)
         return s2[:, None] * (hyper.prior_mean / hyper.prior_var + s_k / hyper.likelihood_var)
 
@@ -256,11 +383,18 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or dask.array.Array
             float32 data is fitted in float32 (sums in float64); other real data in float64.
+            Boolean data count as 0/1 in float64 (as scikit-learn's ``check_array`` does);
+            NaN, infinity, complex numbers and strings are refused.
+            A float32/float64 C-ordered memmap (``np.load(path, mmap_mode="r")``) is read in
+            place, never copied. A Dask array is fitted block by block on the current
+            ``dask.distributed`` client (persisted there once; only K-sized statistics come
+            back), or, with no client, streamed through this process one block at a time.
         y : ignored
         sample_weight : array-like of shape (n_samples,), default=None
-            Point i counts ``sample_weight[i]`` times. Non-negative and finite.
+            Point i counts ``sample_weight[i]`` times. Non-negative and finite. With a Dask X,
+            a NumPy array or a Dask array (rechunked to X's rows).
 
         Returns
         -------
@@ -284,21 +418,43 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
             raise
         return self
 
-    def _fit_unguarded(self, X, sample_weight, callback):
-        self._check_params()
-        X = self._validate_X(X, reset=True)
-        n_samples = X.shape[0]
+    def _check_n_samples(self, n_samples):
         if n_samples < self.n_components:
             raise ValueError(f"Expected n_samples >= n_components but got "
                              f"n_components = {self.n_components}, n_samples = {n_samples}")
-        w = check_sample_weight(sample_weight, n_samples)
-        if w is not None and np.count_nonzero(w) < self.n_components:
+
+    def _fit_unguarded(self, X, sample_weight, callback):
+        self._check_params()
+        if _is_dask_array(X):
+            # Same loop on a Dask array: each sweep maps block_statistics over its row blocks
+            # (on the current dask.distributed client, else streamed through this process).
+            from . import _dask
+
+            X = _dask.check_array(X)
+            self.n_features_in_ = X.shape[1]
+            self.__dict__.pop("feature_names_in_", None)
+            self._check_n_samples(X.shape[0])
+            w = _dask.check_weights(sample_weight, X)
+            with _dask.fit_session(X, w, self.n_components, self.n_threads) as (
+                    X, w, make_sweep):
+                self._fit_checked(X, w, make_sweep, callback)
+            return
+        X = self._validate_X(X, reset=True)
+        self._check_n_samples(X.shape[0])
+        w = check_sample_weight(sample_weight, X.shape[0])
+        self._fit_checked(X, w, lambda lam2: in_memory_sweep(X, w, lam2), callback)
+
+    def _fit_checked(self, X, w, make_sweep, callback):
+        """The restarts and the sweeps, on validated data; ``make_sweep(likelihood_var)`` is
+        the engine's map-reduce for :func:`fastcavi._cavi.run_sweeps`."""
+        n_samples = X.shape[0]
+        if w is not None and _count_positive(w) < self.n_components:
             raise ValueError("sample_weight must give positive weight to at least "
                              f"n_components = {self.n_components} points")
         rng = check_random_state(self.random_state)
         hyper = self._resolve_hyper(X, w, rng)
         total_w = float(n_samples) if w is None else float(w.sum())
-        sweep = in_memory_sweep(X, w, hyper.likelihood_var)
+        sweep = make_sweep(hyper.likelihood_var)
 
         best = None
         with thread_limit(self.n_threads):
@@ -344,28 +500,42 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         X = self._validate_X(X, reset=False)
         return X, kernel_means(self.means_, X.dtype)
 
+    def _map_dask(self, X, kind):
+        """On a Dask array: a lazy Dask array, one kernel call per row block."""
+        check_is_fitted(self)
+        from ._dask import map_kernel
+
+        return map_kernel(self, X, kind)
+
     def predict(self, X):
         """argmax_k phi_ik at the fitted q(mu), shape (n_samples,)."""
+        if _is_dask_array(X):
+            return self._map_dask(X, "labels")
         X, m = self._prepare(X)
         out = np.empty(X.shape[0], dtype=np.int64)
-        with thread_limit(self.n_threads):
+        with thread_limit(self.n_threads), parallel_guard():
             _kernels._labels(X, m, self.mean_vars_, self.likelihood_var_, out)
         return out
 
     def predict_proba(self, X):
         """phi, the responsibilities at the fitted q(mu), shape (n_samples, n_components)."""
+        if _is_dask_array(X):
+            return self._map_dask(X, "proba")
         X, m = self._prepare(X)
-        out = np.empty((X.shape[0], self.n_components), dtype=X.dtype)
-        with thread_limit(self.n_threads):
+        # K of the fitted model: n_components may have been changed by set_params since.
+        out = np.empty((X.shape[0], self.means_.shape[0]), dtype=X.dtype)
+        with thread_limit(self.n_threads), parallel_guard():
             _kernels._responsibilities(X, m, self.mean_vars_, self.likelihood_var_, out)
         return out
 
     def score_samples(self, X):
         """log posterior predictive density under q, for each point:
         ``log sum_k (1/K) N(x | m_k, (lambda2 + s2_k) I)``."""
+        if _is_dask_array(X):
+            return self._map_dask(X, "score")
         X, m = self._prepare(X)
         out = np.empty(X.shape[0], dtype=np.float64)
-        with thread_limit(self.n_threads):
+        with thread_limit(self.n_threads), parallel_guard():
             _kernels._log_predictive(X, m, self.likelihood_var_ + self.mean_vars_, out)
         return out
 

@@ -4,14 +4,10 @@ COMPARISONS), used by the equivalence tests and the benchmarks alike."""
 import numpy as np
 import pytest
 
-import fastcavi
-from fastcavi import reference
+# name -> callable with reference.cavi's signature, returning a CAVIResult
+from fastcavi._registry import IMPLEMENTATIONS
 
-# name -> callable with reference.cavi's signature, returning a CAVIResult-like object
-IMPLEMENTATIONS = {
-    "reference": reference.cavi,
-    "fast": fastcavi.cavi,
-}
+__all__ = ["IMPLEMENTATIONS", "random_problem"]
 
 
 def random_problem(rng, n_samples=None, n_features=None, n_components=None):
@@ -32,3 +28,14 @@ def random_problem(rng, n_samples=None, n_features=None, n_components=None):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One dask.distributed LocalCluster (2 worker processes, 1 thread each) shared by every
+    Dask test in the session: starting one costs seconds."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        with distributed.Client(cluster) as client:
+            yield client

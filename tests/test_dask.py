@@ -1,0 +1,152 @@
+"""GaussianMixtureCAVI on Dask arrays: the same fit as in memory, on a real 2-process
+dask.distributed LocalCluster (one for the session: ``dask_client`` in conftest.py) and on the
+no-client streaming engine."""
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+pytest.importorskip("distributed")
+
+import dask  # noqa: E402
+
+from fastcavi import GaussianMixtureCAVI, _dask  # noqa: E402
+
+HYPER = dict(prior_mean=0.5, prior_var=40.0, likelihood_var=1.2)
+
+
+def blobs(seed, n=24_000, p=3, K=4):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 6, (K, p))
+    return centres[rng.integers(K, size=n)] + rng.normal(size=(n, p))
+
+
+def assert_same_fit(a, b, rtol=1e-10):
+    np.testing.assert_allclose(b.lower_bounds_, a.lower_bounds_, rtol=rtol)
+    np.testing.assert_allclose(b.means_, a.means_, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(b.mean_vars_, a.mean_vars_, rtol=rtol)
+    assert b.n_iter_ == a.n_iter_
+
+
+def test_explicit_start_matches_in_memory(dask_client):
+    X = blobs(0)
+    # uneven row chunks, and column chunks that the fit must merge
+    Xd = da.from_array(X, chunks=((5000, 7000, 3000, 9000), (2, 1)))
+    kw = dict(n_components=4, means_init=X[:4], tol=0, max_iter=15, **HYPER)
+    a = GaussianMixtureCAVI(**kw).fit(X)
+    b = GaussianMixtureCAVI(**kw).fit(Xd)
+    assert_same_fit(a, b)
+    assert b.n_features_in_ == 3
+
+
+@pytest.mark.parametrize("init_params", ["kmeans++", "random", "random_from_data"])
+def test_defaults_match_in_memory(dask_client, init_params):
+    """Default hyperparameters (Dask reductions) and the initialisation (the same subsample
+    rows, drawn from the same random state) agree with the in-memory fit."""
+    X = blobs(1)
+    Xd = da.from_array(X, chunks=6000)
+    kw = dict(n_components=4, init_params=init_params, random_state=0, tol=0, max_iter=10)
+    a = GaussianMixtureCAVI(**kw).fit(X)
+    b = GaussianMixtureCAVI(**kw).fit(Xd)
+    np.testing.assert_allclose(b.prior_mean_, a.prior_mean_, rtol=1e-12)
+    assert b.prior_var_ == pytest.approx(a.prior_var_, rel=1e-12)
+    assert b.likelihood_var_ == a.likelihood_var_
+    assert_same_fit(a, b)
+
+
+def test_converges_like_in_memory(dask_client):
+    X = blobs(2)
+    a = GaussianMixtureCAVI(4, random_state=0, n_init=2).fit(X)
+    b = GaussianMixtureCAVI(4, random_state=0, n_init=2).fit(da.from_array(X, chunks=8000))
+    assert a.converged_ and b.converged_
+    assert_same_fit(a, b)
+
+
+def test_large_p_blas_path_matches_in_memory(dask_client):
+    """p >= 16 and K >= 8 take the BLAS sweep (warmed on the workers for that shape class)."""
+    X = blobs(7, n=6000, p=16, K=8)
+    kw = dict(n_components=8, means_init=X[:8], tol=0, max_iter=6, **HYPER)
+    a = GaussianMixtureCAVI(**kw).fit(X)
+    b = GaussianMixtureCAVI(**kw).fit(da.from_array(X, chunks=2500))
+    assert_same_fit(a, b)
+
+
+def test_float32_stays_float32(dask_client):
+    X = blobs(3).astype(np.float32)
+    kw = dict(n_components=4, means_init=X[:4], tol=0, max_iter=10, **HYPER)
+    a = GaussianMixtureCAVI(**kw).fit(X)
+    b = GaussianMixtureCAVI(**kw).fit(da.from_array(X, chunks=5000))
+    assert_same_fit(a, b, rtol=1e-5)
+    assert b.predict_proba(da.from_array(X, chunks=5000)).dtype == np.float32
+
+
+def test_no_client_streams_the_blocks_identically(dask_client, monkeypatch):
+    """Without a distributed client the blocks stream through this process; the statistics are
+    summed in the same block order, so the fit is bit-identical to the cluster's."""
+    X = blobs(4)
+    Xd = da.from_array(X, chunks=7000)
+    kw = dict(n_components=4, means_init=X[:4], tol=0, max_iter=8, **HYPER)
+    w = np.random.default_rng(0).uniform(0, 2, X.shape[0])
+    on_cluster = GaussianMixtureCAVI(**kw).fit(Xd, sample_weight=w)
+    monkeypatch.setattr(_dask, "current_client", lambda: None)
+    with dask.config.set(scheduler="threads"):
+        local = GaussianMixtureCAVI(**kw).fit(Xd, sample_weight=w)
+    np.testing.assert_array_equal(local.lower_bounds_, on_cluster.lower_bounds_)
+    np.testing.assert_array_equal(local.means_, on_cluster.means_)
+
+
+def test_predict_on_dask_arrays(dask_client):
+    X = blobs(5, n=9000)
+    gm = GaussianMixtureCAVI(4, means_init=X[:4], **HYPER).fit(X)
+    Xd = da.from_array(X, chunks=(2500, 1))
+    labels = gm.predict(Xd)
+    assert isinstance(labels, da.Array) and labels.dtype == np.int64
+    np.testing.assert_array_equal(labels.compute(), gm.predict(X))
+    proba = gm.predict_proba(Xd)
+    assert proba.shape == (9000, 4)
+    np.testing.assert_allclose(proba.compute(), gm.predict_proba(X), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(gm.score_samples(Xd).compute(), gm.score_samples(X),
+                               rtol=1e-12)
+    assert gm.score(Xd) == pytest.approx(gm.score(X), rel=1e-12)
+    with pytest.raises(ValueError, match="2 features, but GaussianMixtureCAVI is expecting 3"):
+        gm.predict(Xd[:, :2])
+    fp = GaussianMixtureCAVI(4, means_init=X[:4], **HYPER).fit_predict(Xd)
+    np.testing.assert_array_equal(fp.compute(), labels.compute())
+
+
+def test_validation(dask_client):
+    X = blobs(6, n=4000)
+    gm = GaussianMixtureCAVI(4, means_init=X[:4], max_iter=2, tol=0, **HYPER)
+    bad = X.copy()
+    bad[3100, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        gm.fit(da.from_array(bad, chunks=1000))
+    bad[3100, 1] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        gm.fit(da.from_array(bad, chunks=1000))
+    assert not hasattr(gm, "means_")  # a failed fit leaves the estimator as it was
+    with pytest.raises(ValueError, match="2-D"):
+        gm.fit(da.from_array(X[:, 0], chunks=1000))
+    with pytest.raises(ValueError, match="Complex"):
+        gm.fit(da.from_array(X.astype(complex), chunks=1000))
+    with pytest.raises(ValueError, match="n_samples >= n_components"):
+        gm.fit(da.from_array(X[:3], chunks=2))
+    Xd = da.from_array(X, chunks=1000)
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        gm.fit(Xd[Xd[:, 0] > 0])
+    # integer data are fitted in float64, as in memory
+    Xi = np.round(X * 10).astype(np.int64)
+    a = GaussianMixtureCAVI(4, means_init=Xi[:4], max_iter=3, tol=0, **HYPER).fit(Xi)
+    b = GaussianMixtureCAVI(4, means_init=Xi[:4], max_iter=3, tol=0, **HYPER).fit(
+        da.from_array(Xi, chunks=1500))
+    assert_same_fit(a, b)
+
+
+def test_thread_plan_fits_the_cores(dask_client):
+    """Numba threads x Dask threads per host stay within the host's cores (both workers of
+    the LocalCluster share this machine)."""
+    plan = _dask._thread_plan(dask_client, np.float64)
+    assert len(plan) == 2
+    cores = _dask._usable_cores()
+    assert sum(plan.values()) <= max(2, cores)
+    assert all(n >= 1 for n in plan.values())
