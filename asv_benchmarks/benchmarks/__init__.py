@@ -1,0 +1,1 @@
+"""asv benchmarks of fastcavi (see ../asv.conf.json)."""

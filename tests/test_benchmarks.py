@@ -1,0 +1,103 @@
+"""pytest-benchmark timings of the sweep and the fit, and a smoke test of ``fastcavi.bench``.
+
+In the normal test run (``--benchmark-disable`` in pyproject's addopts) each benchmark runs its
+function once, as a smoke test with a cheap check of the result. For real timings::
+
+    pytest tests/test_benchmarks.py --benchmark-enable [--benchmark-only]
+
+Tables are grouped by shape. The default shapes are small; set ``FASTCAVI_BENCH_N`` (e.g.
+``1000000``) to time larger data. No test here ever asserts on a time.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from fastcavi import _numpy_cavi, bench
+from fastcavi._cavi import block_statistics, kernel_means, update_and_elbo
+from fastcavi._fit import as_kernel_array
+from fastcavi._registry import IMPLEMENTATIONS
+
+N = int(os.environ.get("FASTCAVI_BENCH_N", 5_000))
+SHAPES = [(N, 2, 10), (N, 16, 16)]
+
+
+def shape_params(extra=(None,)):
+    """pytest params over SHAPES x extra, each in the benchmark group of its shape."""
+    out = []
+    for n, p, k in SHAPES:
+        group = f"N={n} p={p} K={k}"
+        for e in extra:
+            values = (n, p, k) if e is None else (n, p, k, e)
+            ident = f"N{n}-p{p}-K{k}" + ("" if e is None else f"-{e}")
+            out.append(pytest.param(*values, id=ident,
+                                    marks=pytest.mark.benchmark(group=group)))
+    return out
+
+
+@pytest.mark.parametrize("n, p, k, dtype", shape_params(("float64", "float32")))
+def test_sweep_fast(benchmark, n, p, k, dtype):
+    X, means, mean_vars, hyper = bench.make_problem(n, p, k)
+    Xk = as_kernel_array(X.astype(dtype))
+    km = kernel_means(means, Xk.dtype)
+
+    def sweep():
+        stats = block_statistics(Xk, km, mean_vars, hyper.likelihood_var)
+        return update_and_elbo(stats, km.astype(np.float64), hyper)
+
+    sweep()  # compile or load from the cache outside the timing
+    new_means, new_vars, elbo = benchmark(sweep)
+    ref_means, ref_vars, ref_elbo, _ = bench.numpy_sweep(X, means, mean_vars, hyper, None)
+    rtol = 1e-9 if dtype == "float64" else 1e-4
+    np.testing.assert_allclose(elbo, ref_elbo, rtol=rtol)
+    np.testing.assert_allclose(new_vars, ref_vars, rtol=rtol)
+
+
+@pytest.mark.parametrize("n, p, k", shape_params())
+def test_sweep_numpy(benchmark, n, p, k):
+    X, means, mean_vars, hyper = bench.make_problem(n, p, k)
+    sq_norm = float(np.einsum("ij,ij->", X, X))
+    new_means, new_vars, elbo, resp = benchmark(
+        _numpy_cavi.sweep, X, means, mean_vars, prior_mean=hyper.prior_mean,
+        prior_var=hyper.prior_var, likelihood_var=hyper.likelihood_var, sq_norm=sq_norm)
+    assert resp.shape == (n, k) and np.isfinite(elbo)
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0)
+
+
+# The pure-Python reference is left out: a sweep of it over thousands of points takes seconds.
+@pytest.mark.parametrize("n, p, k, name", shape_params(("numpy", "fast")))
+def test_fit_fixed_iterations(benchmark, n, p, k, name):
+    X, means, mean_vars, hyper = bench.make_problem(n, p, k)
+    cavi = IMPLEMENTATIONS[name]
+    kw = dict(prior_mean=hyper.prior_mean, prior_var=hyper.prior_var,
+              likelihood_var=hyper.likelihood_var, n_iter=10)
+    cavi(X[:64], means, mean_vars, **dict(kw, n_iter=1))  # compile outside the timing
+    result = benchmark(cavi, X, means, mean_vars, **kw)
+    assert result.lower_bounds.shape == (10,)
+    assert np.all(np.diff(result.lower_bounds) >= -1e-9 * np.abs(result.lower_bounds[1:]))
+
+
+def test_bench_module_runs(tmp_path, capsys):
+    """``python -m fastcavi.bench --quick`` on tiny data: every row measured, files written."""
+    out_json, out_png = tmp_path / "bench.json", tmp_path / "bench.png"
+    assert bench.main(["--quick", "--n", "2000", "--k", "3", "--dtype", "both",
+                       "--json", str(out_json), "--plot", str(out_png)]) == 0
+    text = capsys.readouterr().out
+    assert "fastcavi float64" in text and "issue-4 targets" in text
+    result = json.loads(out_json.read_text())
+    names = [r["name"] for r in result["rows"]]
+    assert names[0].startswith("fastcavi float64")
+    assert any(n.startswith("fastcavi float32") for n in names)
+    assert any("NumPy CAVI" in n for n in names) and any("KMeans" in n for n in names)
+    assert all(r["seconds"] is None or np.isfinite(r["seconds"]) for r in result["rows"])
+    assert len(result["targets"]) == 5
+    assert out_png.stat().st_size > 0
+
+
+def test_bench_rejects_bad_sizes():
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--k", "0"])
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--n", "5", "--k", "10"])
