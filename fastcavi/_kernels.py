@@ -46,7 +46,7 @@ _JIT = KERNEL_OPTIONS
 # Rows per chunk never fall below this (the per-chunk overhead is a few K-sized buffers), and
 # the number of chunks never exceeds _MAX_CHUNKS (so the partial-sums buffer is O(K p)).
 _MIN_CHUNK_ROWS = 2048
-_MAX_CHUNKS = 256
+_MAX_CHUNKS = 64
 
 
 @cached_njit(**_JIT)

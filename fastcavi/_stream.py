@@ -5,7 +5,7 @@
 This is how data that is not one in-memory array is fitted: the Dask fit without a distributed
 client streams its blocks through here (one block in memory at a time), and the distributed
 fit runs :func:`block_sweep` on the workers. A memory-mapped ``.npy`` does *not* need it: the
-in-memory kernel already walks the array in at most 256 contiguous chunks with O(256 K p)
+in-memory kernel already walks the array in at most 64 contiguous chunks with O(64 K p)
 partial sums and never copies it, so a float32/float64 C-ordered memmap is passed to the
 kernel as it is (and its fit is bit-identical to fitting the same array in memory).
 """
