@@ -149,6 +149,23 @@ VAR_MIN = float(np.finfo(np.float64).tiny)  # 2.2e-308
 VAR_MAX = float(np.finfo(np.float64).max) / (2.0 * math.pi)  # 2.9e307
 
 
+def real_vector(value, length, name, context=""):
+    """``value`` as a new float64 array of shape (length,), a scalar broadcast to it.
+
+    TypeError when it does not hold real numbers, ValueError when its shape is wrong.
+    """
+    a = np.asarray(value)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    a = a.astype(np.float64)
+    if a.ndim == 0:
+        a = np.full(length, float(a))
+    if a.shape != (length,):
+        raise ValueError(f"{name} must be a scalar or have shape ({length},){context}, "
+                         f"got shape {a.shape}")
+    return a
+
+
 def check_hyper(prior_mean, prior_var, likelihood_var, n_features):
     """Validate the hyperparameters and return them as a Hyper (alpha broadcast to (p,))."""
     for name, v in (("prior_var", prior_var), ("likelihood_var", likelihood_var)):
@@ -159,15 +176,8 @@ def check_hyper(prior_mean, prior_var, likelihood_var, n_features):
         if not VAR_MIN <= v <= VAR_MAX:
             raise ValueError(f"{name} must be between {VAR_MIN:.3g} and {VAR_MAX:.3g} (1/{name} "
                              f"and log(2 pi {name}) must be finite in float64), got {v!r}")
-    alpha = np.asarray(prior_mean)
-    if alpha.dtype.kind not in "fiu":
-        raise TypeError(f"prior_mean must hold real numbers, got dtype {alpha.dtype}")
-    alpha = alpha.astype(np.float64)
-    if alpha.ndim == 0:
-        alpha = np.full(n_features, float(alpha))
-    if alpha.shape != (n_features,):
-        raise ValueError(f"prior_mean must be a scalar or have shape ({n_features},) to match the "
-                         f"number of features, got shape {alpha.shape}")
+    alpha = real_vector(prior_mean, n_features, "prior_mean",
+                        " to match the number of features")
     if not np.all(np.isfinite(alpha)):
         raise ValueError("prior_mean must be finite")
     return Hyper(alpha, float(prior_var), float(likelihood_var))

@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from . import _kernels
-from ._cavi import block_statistics, check_hyper, kernel_means, run_sweeps
+from ._cavi import block_statistics, check_hyper, kernel_means, real_vector, run_sweeps
 from ._threads import parallel_guard, thread_limit
 from .reference import CAVIResult
 
@@ -85,18 +85,10 @@ def check_means(means, n_components, n_features, name="means_init"):
 
 
 def check_mean_vars(mean_vars, n_components, name="mean_vars_init"):
-    v = np.asarray(mean_vars)
-    if v.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers, got dtype {v.dtype}")
-    v = v.astype(np.float64)
-    if v.ndim == 0:
-        v = np.full(n_components, float(v))
-    if v.shape != (n_components,):
-        raise ValueError(f"{name} must be a scalar or have shape ({n_components},), "
-                         f"got {v.shape}")
+    v = real_vector(mean_vars, n_components, name)
     if not np.all(np.isfinite(v) & (v > 0)):
         raise ValueError(f"{name} must be finite and positive")
-    return v.copy()
+    return v
 
 
 def in_memory_sweep(X, sample_weight, likelihood_var):
