@@ -108,19 +108,12 @@ def check_dask_weights(w):
 
 # -- the data-driven defaults and the initialisation (called from the estimator) -------------
 
-def column_moments(X, w):
-    """Weighted mean (p,) and mean per-feature variance, by Dask reductions (two passes, like
-    the in-memory ``_column_moments``)."""
-    X64 = X.astype(np.float64)
-    if w is None:
-        total, s = X.shape[0], X64.sum(axis=0)
-    else:
-        total, s = w.sum(), (X64 * w[:, None]).sum(axis=0)
-    total, s = dask.compute(total, s)
-    mean = s / total
-    sq = ((X64 - mean) ** 2).sum(axis=1)
-    ss = (sq.sum() if w is None else (w * sq).sum()).compute()
-    return mean, float(ss) / (float(total) * X.shape[1])
+def map_row_blocks(X, w, func, *args):
+    """``func(x_block, w_block, *args)`` for every row block, computed where the blocks are
+    (on the current scheduler); only the results travel back. A list, in block order."""
+    xs = X.to_delayed().ravel()  # X has one column chunk (check_array merges them)
+    ws = [None] * len(xs) if w is None else w.to_delayed().ravel()
+    return list(dask.compute(*[dask.delayed(func)(xb, wb, *args) for xb, wb in zip(xs, ws)]))
 
 
 def take(a, idx):

@@ -73,24 +73,44 @@ def _count_positive(w):
     return int(np.count_nonzero(w > 0))
 
 
-def _column_moments(X, w):
-    """Weighted mean (p,) and mean per-feature variance of X, in float64, in O(block) memory."""
-    if _is_dask_array(X):
-        from ._dask import column_moments
+def _moment_sums(xb, wb, origin):
+    """First pass over one row block: total weight, sum of w (x - x_0), max |x - x_0|."""
+    d = np.asarray(xb, dtype=np.float64) - origin
+    spread = float(np.abs(d).max()) if d.size else 0.0
+    if wb is None:
+        return float(d.shape[0]), d.sum(axis=0), spread
+    return float(wb.sum()), wb @ d, spread
 
-        return column_moments(X, w)
-    n_samples, n_features = X.shape
+
+def _square_sum(xb, wb, mean, scale):
+    """Second pass over one row block: sum of w |(x - mean) / scale|^2."""
+    sq = (((np.asarray(xb, dtype=np.float64) - mean) / scale) ** 2).sum(axis=1)
+    return float(sq.sum()) if wb is None else float(wb @ sq)
+
+
+def _map_row_blocks(X, w, func, *args):
+    """``func(x_block, w_block, *args)`` for every row block of X, as a list in block order:
+    NumPy slices in memory, the blocks where they live on Dask (only the results travel)."""
+    if _is_dask_array(X):
+        from ._dask import map_row_blocks
+
+        return map_row_blocks(X, w, func, *args)
+    return [func(X[b], None if w is None else w[b], *args) for b in _blocks(X.shape[0])]
+
+
+def _column_moments(X, w):
+    """Weighted mean (p,) and mean per-feature variance of X, in float64, in O(block) memory:
+    two map-reduces over row blocks, the same for in-memory and Dask data."""
+    n_features = X.shape[1]
     # Sums of x - x_0, not of x: the mean is exact when every point is the same (so the
     # variance is exactly 0, not rounding noise), and no digits are lost to an offset.
-    origin = np.asarray(X[0], dtype=np.float64)
+    origin = _take(X, np.array([0]))[0]
     total = spread = 0.0
     s = np.zeros(n_features)
-    for b in _blocks(n_samples):
-        xb = X[b].astype(np.float64) - origin
-        wb = None if w is None else w[b]
-        s += xb.sum(axis=0) if wb is None else wb @ xb
-        total += (b.stop - b.start) if wb is None else wb.sum()
-        spread = max(spread, float(np.abs(xb).max()))
+    for part_w, part_s, part_spread in _map_row_blocks(X, w, _moment_sums, origin):
+        total += part_w
+        s += part_s
+        spread = max(spread, part_spread)
     mean = origin + s / total
     if spread == 0.0:
         return mean, 0.0
@@ -98,9 +118,8 @@ def _column_moments(X, w):
     # neither overflow nor underflow, whatever the data's scale.
     scale = _pow2_above(spread)
     ss = 0.0
-    for b in _blocks(n_samples):
-        sq = (((X[b].astype(np.float64) - mean) / scale) ** 2).sum(axis=1)
-        ss += float(sq.sum()) if w is None else float(w[b] @ sq)
+    for part in _map_row_blocks(X, w, _square_sum, mean, scale):
+        ss += part
     var = ss / (float(total) * n_features) * scale * scale  # Python floats: inf, no warning
     # A variance that underflowed stays visibly positive (and is then refused): 0 is kept for
     # data without spread.
