@@ -241,3 +241,37 @@ def sample_model(rng, N, p, K, prior_mean, prior_var, likelihood_var):
     labels = rng.integers(K, size=N)
     X = true_means[labels] + math.sqrt(likelihood_var) * rng.standard_normal((N, p))
     return X, labels, true_means
+
+
+# --------------------------------------------------------------------------------------------
+# (f) what the fast path's kernels compute, from the oracle's phi
+# --------------------------------------------------------------------------------------------
+
+
+def sweep_statistics(X, means, mean_vars, likelihood_var, sample_weight=None):
+    """The K-sized sums of one sweep, centred on ``means``, from the N x K phi of
+    :func:`log_resp`: ``(n_k, r_k, s_k, entropy, total_weight)`` with n_k = sum w phi,
+    r_k = sum w phi |x - m_k|^2, s_k = sum w phi (x - m_k), entropy = sum w H(phi_i)."""
+    X = np.asarray(X, dtype=np.float64)
+    M = np.asarray(means, dtype=np.float64)
+    n = X.shape[0]
+    w = _as_weights(sample_weight, n)
+    resp = np.exp(log_resp(X, M, mean_vars, likelihood_var))
+    wr = resp * w[:, None]
+    diff = X[:, None, :] - M[None, :, :]                                  # (N, K, p)
+    n_k = wr.sum(axis=0)
+    r_k = np.einsum("ik,ikj,ikj->k", wr, diff, diff)
+    s_k = np.einsum("ik,ikj->kj", wr, diff)
+    entropy = float(np.sum(w * special.entr(resp).sum(axis=1)))
+    return n_k, r_k, s_k, entropy, float(w.sum())
+
+
+def log_predictive(X, means, mean_vars, likelihood_var):
+    """log sum_k (1/K) N(x | m_k, (lambda2 + s2_k) I) per point, with scipy.stats."""
+    X = np.asarray(X, dtype=np.float64)
+    M = np.asarray(means, dtype=np.float64)
+    s2 = np.asarray(mean_vars, dtype=np.float64)
+    k, p = M.shape
+    logs = np.stack([stats.multivariate_normal(M[j], (likelihood_var + s2[j]) * np.eye(p))
+                     .logpdf(X).reshape(-1) for j in range(k)], axis=1)
+    return special.logsumexp(logs, axis=1) - math.log(k)
