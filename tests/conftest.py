@@ -34,7 +34,8 @@ def rng():
 def dask_client():
     """One dask.distributed LocalCluster (2 worker processes, 1 thread each) shared by every
     Dask test in the session: starting one costs seconds."""
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster:
         with distributed.Client(cluster) as client:

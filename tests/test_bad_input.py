@@ -160,7 +160,8 @@ def test_array_likes_give_the_same_fit(data, kind):
 
 
 def test_pandas_frame(data):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
+
     df = pd.DataFrame(data, columns=["x", "y"])
     a = GaussianMixtureCAVI(**KW).fit(df)
     b = GaussianMixtureCAVI(**KW).fit(data)

@@ -371,7 +371,13 @@ def test_progress_terminal_and_log():
     assert [line.split("ELBO")[0].strip() for line in lines if "sweep" in line.split(":")[0]] == [
         "run 1/2  sweep   1", "run 1/2  sweep   5", "run 1/2  sweep   7",
         "run 2/2  sweep   1", "run 2/2  sweep   3"]
-    assert len(log.sweep_times) == 8 and log.time_per_sweep(1.0) >= 0
+    # Two runs of 7 and 3 sweeps: 6 + 2 gaps between consecutive sweeps are timed; the time
+    # per sweep is their median, and without any gap, the total over the sweeps run.
+    assert len(log.sweep_times) == 8
+    log.sweep_times = [0.5, 0.1, 0.2, 0.3, 9.0, 0.2, 0.2, 0.4]
+    assert log.time_per_sweep(100.0) == 0.25
+    log.sweep_times = []
+    assert log.time_per_sweep(5.0) == 0.5
 
 
 def test_counts_accept_scientific_notation():

@@ -2,15 +2,12 @@
 dask.distributed LocalCluster (one for the session: ``dask_client`` in conftest.py) and on the
 no-client streaming engine."""
 
+import dask
+import dask.array as da
 import numpy as np
 import pytest
 
-da = pytest.importorskip("dask.array")
-pytest.importorskip("distributed")
-
-import dask  # noqa: E402
-
-from fastcavi import GaussianMixtureCAVI, _dask  # noqa: E402
+from fastcavi import GaussianMixtureCAVI, _dask
 
 HYPER = dict(prior_mean=0.5, prior_var=40.0, likelihood_var=1.2)
 

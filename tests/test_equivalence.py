@@ -57,7 +57,9 @@ def test_float32_matches_reference(seed):
     ref = reference.cavi(X32.astype(np.float64), m0, v0, n_iter=5, **hyper)
     fast = fastcavi.cavi(X32, m0, v0, n_iter=5, **hyper)
     assert fast.resp.dtype == np.float32
-    assert_same_fit(fast, ref, rtol=1e-4, atol_resp=1e-5)
+    # What float32 per-point math (float64 sums) achieves here: means ~3e-8, mean variances
+    # ~2e-7, ELBO ~1e-7, phi ~4e-7; the tolerance sits a few times above.
+    assert_same_fit(fast, ref, rtol=1e-6, atol_resp=2e-6)
 
 
 def test_stage_responsibilities_match(rng):

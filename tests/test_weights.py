@@ -21,7 +21,8 @@ def blobs(seed, n=3000, p=2):
 def as_dask(X, w, kind):
     """The same data as a Dask array, with the weights as NumPy or as a Dask array chunked
     differently from X (the fit rechunks them to X's rows)."""
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
+
     Xd = da.from_array(X, chunks=700)
     if kind == "dask-weights" and w is not None:
         w = da.from_array(w, chunks=1100)
