@@ -92,7 +92,10 @@ def test_sweep_statistics_match_oracle(case, dtype, weighted):
                                    hyper["likelihood_var"], w)
     n_k, r_k, s_k, entropy, total = oracles.sweep_statistics(
         X.astype(np.float64), m0, v0, hyper["likelihood_var"], w)
-    tol = tolerances(case, dtype)["resp"]
+    # Per-point errors average out in the sums: float32 reaches ~1e-8 of each sum's scale on
+    # every path (measured; 2e-8 at worst), float64 ~1e-15. A sum accumulated in float32 over
+    # a tile (~1e-6) does not.
+    tol = 1e-7 if dtype == np.float32 else 1e-12
     assert_close(stats.total_weight, total, 1e-12, name="total weight")
     assert_close(stats.n_k, n_k, tol, scale=total, name="n_k")
     assert_close(stats.r_k, r_k, tol, scale=r_k.sum(), name="r_k")
@@ -159,3 +162,33 @@ def test_engines_fit_and_predict_like_oracle(engine, case, dtype, weighted, tmp_
     clear = top2[:, 1] - top2[:, 0] > 10 * tol["resp"]
     assert clear.mean() > 0.9
     np.testing.assert_array_equal(got_labels[clear], resp.argmax(axis=1)[clear])
+
+
+@pytest.mark.parametrize("case", ["chunks-tiles", "chunk-cap"])
+def test_float32_data_is_summed_in_float64(case):
+    """float32 data: per-point values in float32, every sum over points in float64.
+
+    Two clusters so far apart that phi is exactly 0 or 1 in float32, and weights that float32
+    represents exactly: N_k is then a float64 sum of float32 numbers, exact to ~1e-16, which a
+    float32 running sum (~2e-8 here) cannot match. R_k and S~_k carry only the per-point
+    float32 rounding, which averages out in a float64 sum (1.3e-9 and 5e-10, measured), not in
+    a float32 running sum (2.5e-8 and 2e-8 with the tile sums in float32).
+    """
+    N = CASES[case][0]
+    rng = np.random.default_rng(7)
+    labels = rng.integers(2, size=N)
+    centres = np.array([[-50.0, 20.0], [50.0, -20.0]])
+    X = (centres[labels] + rng.normal(size=(N, 2))).astype(np.float32)
+    w = rng.uniform(0, 3, N).astype(np.float32).astype(np.float64)
+    means = (centres + [4.0, -3.0]).astype(np.float32)  # off centre: S~_k is far from 0
+    stats = _cavi.block_statistics(as_kernel_array(X), means, np.array([0.3, 0.1]), 1.0, w)
+    diff = X.astype(np.float64) - means.astype(np.float64)[labels]
+    n_k = np.bincount(labels, w, minlength=2)
+    r_k = np.bincount(labels, w * np.sum(diff * diff, axis=1), minlength=2)
+    s_k = np.stack([np.bincount(labels, w * diff[:, j], minlength=2) for j in range(2)], 1)
+    np.testing.assert_allclose(stats.n_k, n_k, rtol=1e-13)
+    np.testing.assert_allclose(stats.r_k, r_k, rtol=5e-9)
+    np.testing.assert_allclose(stats.s_k, s_k, rtol=5e-9)
+    # phi is 0 or 1: no entropy, but for the fast log of z = 1 (~2e-10 per point)
+    assert abs(stats.entropy) < 1e-9 * w.sum()
+    assert stats.total_weight == pytest.approx(w.sum(), rel=1e-14)

@@ -1,0 +1,277 @@
+"""Mutation check: would the test suite notice a wrong kernel or a wrong loop?
+
+Each mutation below is a realistic bug in the kernels or the core (a wrong offset, a skipped
+chunk or tile, a dropped term, a sign, a float32 accumulator, keeping the first restart, an
+unscaled tol, ...). For each one, the working tree is copied to a temporary directory, the
+mutation is applied to the copy (the exact text must occur once, so a refactor that moves the
+code makes the check fail loudly instead of silently testing nothing), and the relevant tests
+run against the copy with a fresh Numba cache. A mutation the tests do not fail is a missing
+test: every mutation must be killed.
+
+Usage (from the repository root, in the test environment)::
+
+    python scripts/mutation_check.py              # all mutations, 2 at a time
+    python scripts/mutation_check.py --jobs 1 --only gram-weight-offset sign-elbo-cross-term
+    python scripts/mutation_check.py --list
+
+Exit status 0 when every mutation is killed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The oracle tests at boundary-crossing sizes and the equivalence/estimator contracts: what
+# every kernel or core mutation must be caught by.
+CORE_TESTS = ("tests/test_boundaries.py", "tests/test_equivalence.py", "tests/test_estimator.py")
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    old: str
+    new: str
+    why: str
+    tests: tuple = CORE_TESTS
+
+
+MUTATIONS = [
+    Mutation(
+        "gram-weight-offset", "fastcavi/_kernels.py",
+        "_gram_rows(xb, gb, weights, t0, sq_means",
+        "_gram_rows(xb, gb, weights, 0, sq_means",
+        "large-p path reads weights[i] instead of the block's offset weights[t0 + i]"),
+    Mutation(
+        "tile-weight-offset", "fastcavi/_kernels.py",
+        "w = weights[start + b] if weighted else 1.0",
+        "w = weights[b] if weighted else 1.0",
+        "small-p path reads the tile's weights from row 0"),
+    Mutation(
+        "rows-past-chunks-dropped", "fastcavi/_kernels.py",
+        "chunk = (n_samples + n_chunks - 1) // n_chunks\n    # The per-point constants",
+        "chunk = n_samples // n_chunks\n    # The per-point constants",
+        "chunk size rounded down: the rows past n_chunks * (N // n_chunks) are never visited"),
+    Mutation(
+        "last-chunk-skipped", "fastcavi/_kernels.py",
+        "for c in range(n_chunks):  # fixed order: bit-identical for any thread count\n"
+        "        n_k += part_n[c]\n        r_k += part_r[c]\n        s_k += part_s[c]",
+        "for c in range(max(1, n_chunks - 1)):  # fixed order\n"
+        "        n_k += part_n[c]\n        r_k += part_r[c]\n        s_k += part_s[c]",
+        "the reduction over the chunks' partial sums stops one chunk early"),
+    Mutation(
+        "first-tile-skipped", "fastcavi/_kernels.py",
+        "for t0 in range(start, stop, size):",
+        "for t0 in range(start + size if stop - start > size else start, stop, size):",
+        "a chunk that spans several tiles skips its first tile"),
+    Mutation(
+        "chunk-last-row-dropped", "fastcavi/_kernels.py",
+        "min(stop, t0 + size), xt, dist",
+        "min(stop - 1, t0 + size), xt, dist",
+        "off by one at the end of a tile: the last row of every chunk is dropped"),
+    Mutation(
+        "gram-last-block-skipped", "fastcavi/_kernels.py",
+        "for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):",
+        "for t0 in range(c * chunk, max(c * chunk + 1, stop - _GRAM_BLOCK_ROWS),"
+        " _GRAM_BLOCK_ROWS):",
+        "large-p path: the last BLAS block of every chunk is skipped"),
+    Mutation(
+        "gram-not-centred", "fastcavi/_kernels.py",
+        "xb[i, j] = X[t0 + i, j] - centre[j]",
+        "xb[i, j] = X[t0 + i, j]",
+        "large-p path forgets to centre the rows on the means' centroid"),
+    Mutation(
+        "logit-variance-term-dropped", "fastcavi/_kernels.py",
+        "log_lik_offsets = (n_features * mean_vars * (0.5 / likelihood_var)).astype(X.dtype)",
+        "log_lik_offsets = (0.0 * mean_vars).astype(X.dtype)",
+        "the p s2_k / (2 lambda2) term of the logits is dropped (fit kernel, small p)"),
+    Mutation(
+        "float32-tile-accumulator", "fastcavi/_kernels.py",
+        "        nk = 0.0\n        rk = 0.0\n",
+        "        nk = e[0] - e[0]\n        rk = e[0] - e[0]\n",
+        "N_k and R_k summed over a tile in X's dtype (float32) instead of float64"),
+    # (The entropy's tile sum cannot be made float32 this way: it also adds float64 terms, so
+    # Numba unifies it to float64 and the mutant would be equivalent.)
+    Mutation(
+        "float32-centred-sum-accumulator", "fastcavi/_kernels.py",
+        "            acc = 0.0\n            for b in range(n):\n"
+        "                acc += e[b]",
+        "            acc = e[0] - e[0]\n            for b in range(n):\n"
+        "                acc += e[b]",
+        "S~_k summed over a tile in X's dtype (float32) instead of float64"),
+    Mutation(
+        "elbo-term-dropped", "fastcavi/_cavi.py",
+        "sq = stats.r_k - 2.0 * np.sum(d * stats.s_k, axis=1) + n_k * np.sum(d * d, axis=1)",
+        "sq = stats.r_k - 2.0 * np.sum(d * stats.s_k, axis=1)",
+        "the N_k |d_k|^2 term of sum w phi |x - m_new|^2 is dropped"),
+    Mutation(
+        "sign-elbo-cross-term", "fastcavi/_cavi.py",
+        "sq = stats.r_k - 2.0 * np.sum(d * stats.s_k, axis=1)",
+        "sq = stats.r_k + 2.0 * np.sum(d * stats.s_k, axis=1)",
+        "sign of the cross term -2 d.S~ flipped"),
+    Mutation(
+        "sign-mean-update", "fastcavi/_cavi.py",
+        "d = mean_vars[:, None] * ((alpha - m_old) / sig2 + stats.s_k / lam2)",
+        "d = mean_vars[:, None] * ((m_old - alpha) / sig2 + stats.s_k / lam2)",
+        "sign of the prior's pull in the mean update flipped"),
+    Mutation(
+        "combine-skips-first-block", "fastcavi/_cavi.py",
+        "    total = next(it)\n",
+        "    total = next(it)\n    total = next(it, total)\n",
+        "the reduce over blocks (Dask, streaming) drops the first block's statistics",
+        CORE_TESTS + ("tests/test_dask.py", "tests/test_weights.py")),
+    Mutation(
+        "keep-first-restart", "fastcavi/_estimator.py",
+        "if best is None or bounds[-1] > best[2][-1]:",
+        "if best is None:",
+        "the first of n_init runs is kept instead of the best"),
+    Mutation(
+        "tol-not-scaled", "fastcavi/_cavi.py",
+        "abs(bounds[-1] - bounds[-2]) <= tol * total_weight",
+        "abs(bounds[-1] - bounds[-2]) <= tol",
+        "tol compared with the ELBO change as a total, not per unit of weight"),
+    Mutation(
+        "tol-scaled-by-n", "fastcavi/_estimator.py",
+        "total_w = float(n_samples) if w is None else float(w.sum())",
+        "total_w = float(n_samples)",
+        "the total weight taken as N when sample_weight is given"),
+    Mutation(
+        "predict-proba-last-row", "fastcavi/_kernels.py",
+        "        for i in range(c * chunk, min(n_samples, (c + 1) * chunk)):\n"
+        "            top = _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist,"
+        " logits)\n"
+        "            z = 0.0",
+        "        for i in range(c * chunk, min(n_samples - 1, (c + 1) * chunk)):\n"
+        "            top = _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist,"
+        " logits)\n"
+        "            z = 0.0",
+        "predict_proba leaves the last row unwritten"),
+    Mutation(
+        "score-drops-log-k", "fastcavi/_kernels.py",
+        "offsets = 0.5 * n_features * np.log(2.0 * np.pi * pred_vars) + np.log(n_components)",
+        "offsets = 0.5 * n_features * np.log(2.0 * np.pi * pred_vars)",
+        "score_samples forgets the 1/K weight of each component"),
+    Mutation(
+        "random-init-ignores-weights", "fastcavi/_estimator.py",
+        "            if wb is not None:\n                r *= wb[:, None]\n",
+        "",
+        "init_params='random' ignores sample_weight",
+        ("tests/test_weights.py",)),
+]
+
+
+def copy_tree(dest):
+    """The working tree as git sees it (tracked and untracked-but-not-ignored files)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                           check=True, capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if src.is_file():
+            target = Path(dest) / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+
+
+def apply(mutation, tree):
+    path = Path(tree) / mutation.path
+    text = path.read_text()
+    count = text.count(mutation.old)
+    if count != 1:
+        raise ValueError(f"{mutation.name}: the text to mutate occurs {count} times in "
+                         f"{mutation.path} (expected once); update the mutation")
+    text = text.replace(mutation.old, mutation.new)
+    compile(text, str(path), "exec")  # a mutation must be valid Python
+    path.write_text(text)
+
+
+def run_tests(tree, tests, timeout):
+    env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(Path(tree) / ".nbcache"),
+               PYTHONDONTWRITEBYTECODE="1")
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", time.perf_counter() - start, ""
+    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.M)
+    return proc.returncode, time.perf_counter() - start, failed[0] if failed else ""
+
+
+def check_imports_from(tree):
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    out = subprocess.run([sys.executable, "-c", "import fastcavi; print(fastcavi.__file__)"],
+                         cwd=tree, env=env, check=True, capture_output=True, text=True).stdout
+    if not Path(out.strip()).resolve().is_relative_to(Path(tree).resolve()):
+        raise RuntimeError(f"the copy imports fastcavi from {out.strip()}, not from {tree}")
+
+
+def one(mutation, timeout):
+    with tempfile.TemporaryDirectory(prefix=f"mutant-{mutation.name}-") as tree:
+        copy_tree(tree)
+        apply(mutation, tree)
+        return run_tests(tree, mutation.tests, timeout)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these mutations")
+    parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument("--timeout", type=float, default=1200, help="seconds per mutant")
+    args = parser.parse_args(argv)
+    mutations = MUTATIONS
+    if args.only:
+        unknown = set(args.only) - {m.name for m in MUTATIONS}
+        if unknown:
+            parser.error(f"unknown mutation(s): {', '.join(sorted(unknown))}")
+        mutations = [m for m in MUTATIONS if m.name in args.only]
+    if args.list:
+        for m in mutations:
+            print(f"{m.name:30s} {m.path:24s} {m.why}")
+        return 0
+
+    # The unmutated tree must pass the union of the tests, from the copy.
+    tests = tuple(dict.fromkeys(t for m in mutations for t in m.tests))
+    with tempfile.TemporaryDirectory(prefix="mutant-baseline-") as tree:
+        copy_tree(tree)
+        check_imports_from(tree)
+        status, seconds, failed = run_tests(tree, tests, args.timeout)
+    if status != 0:
+        print(f"baseline: the unmutated tree fails ({status}) at {failed or '?'}: fix it first")
+        return 1
+    print(f"baseline: {len(tests)} test files pass on the unmutated copy ({seconds:.0f} s)")
+    for m in mutations:  # every mutation applies exactly once before any mutant runs
+        with tempfile.TemporaryDirectory() as tree:
+            (Path(tree) / m.path).parent.mkdir(parents=True)
+            shutil.copy2(ROOT / m.path, Path(tree) / m.path)
+            apply(m, tree)
+
+    survivors = []
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        results = pool.map(lambda m: (m, one(m, args.timeout)), mutations)
+        for m, (status, seconds, failed) in results:
+            killed = status not in (0, "timeout") and status != 5
+            verdict = "killed" if killed else ("TIMEOUT" if status == "timeout" else "SURVIVED")
+            print(f"{verdict:8s} {m.name:30s} {seconds:6.0f} s  {failed or m.why}", flush=True)
+            if not killed:
+                survivors.append(m.name)
+    print(f"{len(mutations) - len(survivors)} of {len(mutations)} mutations killed"
+          + (f"; survived: {', '.join(survivors)}" if survivors else ""))
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
