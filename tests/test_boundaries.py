@@ -189,6 +189,8 @@ def test_float32_data_is_summed_in_float64(case):
     np.testing.assert_allclose(stats.n_k, n_k, rtol=1e-13)
     np.testing.assert_allclose(stats.r_k, r_k, rtol=5e-9)
     np.testing.assert_allclose(stats.s_k, s_k, rtol=5e-9)
-    # phi is 0 or 1: no entropy, but for the fast log of z = 1 (~2e-10 per point)
-    assert abs(stats.entropy) < 1e-9 * w.sum()
+    # phi is 0 or 1: no entropy, but for the float32 rounding of the winner's log-odds, which
+    # the kernel recomputes (~1e-8 per point; it differs between a fresh compile and the
+    # cached kernels: 9e-9 and 2e-10 per point measured)
+    assert abs(stats.entropy) < 1e-7 * w.sum()
     assert stats.total_weight == pytest.approx(w.sum(), rel=1e-14)
