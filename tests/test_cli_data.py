@@ -146,6 +146,8 @@ def test_columns_by_name_need_a_header(tmp_path, capsys):
     ("# comment\nx,y\n1,2\n3\n", r"line 4 has 1 field, expected 2"),
     ('x,y\n1,"multi\nline"\n3,4\n5,6,7\n', r"line 5 has 3 fields, expected 2"),
     ("x,y\n", r"b\.csv: no data \(only a header line\)"),
+    # an unquoted separator in a text field would shift the numbers: caught, not read
+    ("name,x,y\nann,1,2\n\"bo, b\",3,4\nSmith, 3,5,6\n", r"line 4 has 4 fields, expected 3"),
     ("name\nbob\n", r"b\.csv: no numeric columns"),
 ])
 def test_errors_name_the_file_line(tmp_path, capsys, content, pattern):
