@@ -94,6 +94,10 @@ def plot(f, path, X, est, traces, title, names=None, true_means=None, seed=0):
         ax2.plot(sweeps, np.asarray(trace) / n, marker="o", ms=3, lw=2 if is_best else 1,
                  alpha=1 if is_best else 0.5,
                  label=f"run {r + 1}" + (" (best, kept)" if is_best else ""))
+    from matplotlib.ticker import MaxNLocator
+
+    ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax2.ticklabel_format(axis="y", useOffset=False)
     ax2.set_xlabel("sweep")
     ax2.set_ylabel("ELBO per point")
     ax2.set_title("ELBO after every sweep (higher is better)")

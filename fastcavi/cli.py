@@ -186,6 +186,8 @@ def cmd_fit(args):
         progress, seconds = fit_with_progress(est, X, args.quiet)
         per_sweep = progress.time_per_sweep(seconds)
         alpha = est.prior_mean_
+        if args.standardize:  # the mean of standardised data: 0 but for rounding
+            alpha = np.where(np.abs(alpha) < 1e-12, 0.0, alpha)
         alpha_text = f"{alpha[0]:.6g}" if np.all(alpha == alpha[0]) else np.array2string(
             alpha, precision=6, separator=", ", threshold=8)
         rows = [("data", f"{args.data}: N = {n:,} points, p = {p} features ({X.dtype})")]
