@@ -1,11 +1,13 @@
 """Reading and writing data for the ``fastcavi`` command.
 
-Text files (``.csv``, ``.tsv``, ``.txt``) are read with the standard library's :mod:`csv`
-module: the delimiter is sniffed (``,`` ``;`` tab or ``|``; ``.tsv`` is always tab; a ``.txt``
-with none of them is split on whitespace), quoted fields are understood, a header line is
-found by itself, a first column without a name (what ``pandas.DataFrame.to_csv`` and R's
-``write.csv`` write for the row index) is left out, and so are text columns unless they are
-asked for. Errors name the file's own line numbers, counted from 1 at the top of the file.
+Text files (``.csv``, ``.tsv``, ``.txt``): the standard library's :mod:`csv` module works out
+the layout from the first rows: the delimiter is sniffed (``,`` ``;`` tab or ``|``; ``.tsv``
+is always tab; a ``.txt`` with none of them is split on whitespace), quoted fields are
+understood, a header line is found by itself, a first column without a name (what
+``pandas.DataFrame.to_csv`` and R's ``write.csv`` write for the row index) is left out, and so
+are text columns unless they are asked for. NumPy's C parser then reads the numbers; when it
+refuses the file, the csv module reads it row by row to name the file's line (counted from 1
+at the top of the file) and column in the error. (Not pandas: it is not a dependency.)
 ``.npy`` is memory-mapped, never copied (unless ``--columns`` picks some of its columns).
 
 NumPy is imported inside the functions: ``fastcavi --help`` imports this module and should not
