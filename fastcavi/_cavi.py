@@ -27,7 +27,7 @@ _NO_WEIGHTS = np.empty(0, dtype=np.float64)
 
 @dataclass
 class Hyper:
-    """The seed model's fixed hyperparameters: alpha (p,), sigma2, lambda2."""
+    """The model's fixed hyperparameters: alpha (p,), sigma2, lambda2."""
 
     prior_mean: np.ndarray
     prior_var: float

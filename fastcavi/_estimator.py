@@ -25,6 +25,7 @@ from ._fit import (
     check_sample_weight,
     in_memory_sweep,
 )
+from ._scale import apply_standardize, fit_standardize
 from ._threads import check_n_threads, parallel_guard, thread_limit
 
 _INIT_PARAMS = ("kmeans++", "random_from_data", "random")
@@ -232,6 +233,11 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         value.
     verbose : int, default=0
         1 prints each run's result; 2 also prints the ELBO after every sweep.
+    standardize : bool, default=False
+        Centre every feature and divide it by its standard deviation before fitting (the model
+        gives every feature one variance). Kept in ``center_``/``scale_``, applied to every X
+        given to ``predict*``/``score*``, also after ``fastcavi.load``; ``means_`` are then in
+        standardised units (``center_ + scale_ * means_`` in the data's). Copies X.
 
     Attributes
     ----------
@@ -250,6 +256,8 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
     prior_mean_, prior_var_, likelihood_var_ : the hyperparameters used (defaults resolved).
     n_features_in_ : int
         Number of features seen during fit.
+    center_, scale_ : ndarray of shape (n_features,) or None
+        With ``standardize=True``, the features' means and standard deviations (1.0 if none).
 
     Examples
     --------
@@ -264,7 +272,8 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
 
     def __init__(self, n_components=1, *, prior_mean=None, prior_var=None, likelihood_var=None,
                  init_params="kmeans++", means_init=None, mean_vars_init=None, n_init=1,
-                 max_iter=100, tol=1e-4, random_state=None, n_threads=None, verbose=0):
+                 max_iter=100, tol=1e-4, random_state=None, n_threads=None, verbose=0,
+                 standardize=False):
         self.n_components = n_components
         self.prior_mean = prior_mean
         self.prior_var = prior_var
@@ -278,6 +287,7 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         self.random_state = random_state
         self.n_threads = n_threads
         self.verbose = verbose
+        self.standardize = standardize
 
     # -- validation ------------------------------------------------------------------------
 
@@ -320,6 +330,8 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         if not isinstance(self.init_params, str) or self.init_params not in _INIT_PARAMS:
             options = ", ".join(map(repr, _INIT_PARAMS))
             raise invalid("init_params", f"a str among {{{options}}}")
+        if not isinstance(self.standardize, (bool, np.bool_)):
+            raise invalid("standardize", "an instance of 'bool'", TypeError)
         check_n_threads(self.n_threads)
 
     def _validate_X(self, X, reset):
@@ -454,6 +466,7 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
             self.__dict__.pop("feature_names_in_", None)
             self._check_n_samples(X.shape[0])
             w = _dask.check_weights(sample_weight, X)
+            X = fit_standardize(self, X, w)
             with _dask.fit_session(X, w, self.n_components, self.n_threads) as (
                     X, w, make_sweep):
                 self._fit_checked(X, w, make_sweep, callback)
@@ -461,6 +474,7 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         X = self._validate_X(X, reset=True)
         self._check_n_samples(X.shape[0])
         w = check_sample_weight(sample_weight, X.shape[0])
+        X = fit_standardize(self, X, w)
         self._fit_checked(X, w, lambda lam2: in_memory_sweep(X, w, lam2), callback)
 
     def _fit_checked(self, X, w, make_sweep, callback):
@@ -516,7 +530,7 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
 
     def _prepare(self, X):
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
+        X = apply_standardize(self, self._validate_X(X, reset=False))
         return X, kernel_means(self.means_, X.dtype)
 
     def _map_dask(self, X, kind):
@@ -524,7 +538,7 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         check_is_fitted(self)
         from ._dask import map_kernel
 
-        return map_kernel(self, X, kind)
+        return map_kernel(self, apply_standardize(self, X), kind)
 
     def predict(self, X):
         """argmax_k phi_ik at the fitted q(mu), shape (n_samples,)."""

@@ -3,7 +3,8 @@
 A model file is an uncompressed ``.npz`` that :func:`numpy.load` opens with
 ``allow_pickle=False``. It holds:
 
-* ``format_version``: int64 scalar, 1. :func:`load` refuses any other value.
+* ``format_version``: int64 scalar, 2 (1 before ``standardize``; :func:`load` reads both and
+  refuses any other value).
 * ``model``: the string ``"GaussianMixtureCAVI"``; ``fastcavi_version``: who wrote it.
 * ``params``: the constructor parameters that are plain scalars, strings or None, as one JSON
   string (``random_state`` given as a ``RandomState``/``Generator`` instance is stored as None).
@@ -13,6 +14,9 @@ A model file is an uncompressed ``.npz`` that :func:`numpy.load` opens with
   ``lower_bound_``, ``n_iter_``, ``converged_``, ``prior_mean_`` (p,), ``prior_var_``,
   ``likelihood_var_``, ``n_features_in_`` (0-d arrays for scalars), and ``feature_names_in_``
   (a unicode array) when the model was fitted on a DataFrame.
+* ``center_`` and ``scale_`` (p,), only for a model fitted with ``standardize=True``: every X
+  is standardised with them before ``predict``. (Version 1 files have neither, nor the
+  ``standardize`` parameter: they load as ``standardize=False``.)
 
 Every write goes to a temporary file beside the target, is flushed and fsync'ed, and is then
 renamed over the target with :func:`os.replace`: a crash mid-write never leaves a partial
@@ -32,7 +36,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _MODEL_NAME = "GaussianMixtureCAVI"
 _ARRAY_PREFIX = "param__"
 _SCALAR_FITTED = {  # name -> converter applied on load
@@ -44,8 +49,9 @@ _SCALAR_FITTED = {  # name -> converter applied on load
     "n_features_in_": int,
 }
 _ARRAY_FITTED = ("means_", "mean_vars_", "lower_bounds_", "prior_mean_")
+_STANDARDIZE_FITTED = ("center_", "scale_")  # format_version 2, with standardize=True
 
-__all__ = ["save_model", "load", "atomic_write", "StagedFiles", "FORMAT_VERSION"]
+__all__ = ["save_model", "save", "load", "atomic_write", "StagedFiles", "FORMAT_VERSION"]
 
 
 # -- atomic writes ----------------------------------------------------------------------------
@@ -212,6 +218,9 @@ def _model_arrays(estimator):
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:
         arrays["feature_names_in_"] = np.asarray(names, dtype=str)
+    for name in _STANDARDIZE_FITTED:
+        if getattr(estimator, name, None) is not None:
+            arrays[name] = np.asarray(getattr(estimator, name), dtype=np.float64)
     return arrays
 
 
@@ -230,6 +239,12 @@ def save_model(estimator, path):
     with atomic_write(path) as f:
         np.savez(f, **arrays)
     return path
+
+
+def save(model, path):
+    """Write a fitted model to ``path`` (an ``.npz``, no pickle), atomically; the same as
+    ``model.save(path)``. Read it back with :func:`fastcavi.load`. Returns ``path``."""
+    return save_model(model, path)
 
 
 def _read(z, key, path):
@@ -273,11 +288,12 @@ def load(path):
             if version.shape != () or version.dtype.kind not in "iu":
                 raise ValueError(f"{fspath}: not a valid fastcavi model file "
                                  "(format_version is not an integer)")
-            if int(version) != FORMAT_VERSION:
+            if int(version) not in _READABLE_VERSIONS:
                 raise ValueError(
                     f"{fspath}: model file format_version {int(version)} is not supported "
-                    f"(this fastcavi reads format_version {FORMAT_VERSION}); it was probably "
-                    "written by a different fastcavi version")
+                    f"(this fastcavi reads format_version "
+                    f"{' and '.join(map(str, _READABLE_VERSIONS))}); it was probably written "
+                    "by a newer fastcavi version")
             model = str(_read(z, "model", fspath))
             if model != _MODEL_NAME:
                 raise ValueError(f"{fspath}: holds a {model!r}, not a {_MODEL_NAME}")
@@ -296,6 +312,9 @@ def load(path):
                 setattr(est, name, convert(value[()]))
             if "feature_names_in_" in z.files:
                 est.feature_names_in_ = z["feature_names_in_"].astype(object)
+            for name in _STANDARDIZE_FITTED:
+                setattr(est, name, np.array(z[name], dtype=np.float64)
+                        if name in z.files else None)
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{fspath}: not a valid fastcavi model file ({exc})") from None
     _check_consistent(est, fspath)
@@ -310,5 +329,11 @@ def _check_consistent(est, path):
         if getattr(est, name).shape != shape:
             raise ValueError(f"{path}: not a valid fastcavi model file ({name} has shape "
                              f"{getattr(est, name).shape}, expected {shape})")
+    center, scale = est.center_, est.scale_
+    if not (center is scale is None and not est.standardize) and not (
+            est.standardize and center is not None and scale is not None
+            and center.shape == scale.shape == (p,) and np.all(scale > 0)):
+        raise ValueError(f"{path}: not a valid fastcavi model file (center_ and scale_ do "
+                         "not match standardize and the number of features)")
     if not (est.likelihood_var_ > 0 and np.all(est.mean_vars_ > 0)):
         raise ValueError(f"{path}: not a valid fastcavi model file (non-positive variances)")

@@ -16,7 +16,8 @@ process, on the same data and from the same starting means, and reported as the 
   and a parallel Numba loop of ``_exp_nonpos``) and the two BLAS products ``X @ M.T`` and
   ``R.T @ X`` that any sweep needs once p is large.
 
-The issue-4 targets are printed with pass/miss; they are information, never an exit status.
+The performance goals (docs/performance.md) are printed with pass/miss; they are information,
+never an exit status.
 Timings on a shared machine are noisy: repeat, and compare ratios measured in one run.
 """
 
@@ -41,7 +42,7 @@ from ._fastexp import _exp_nonpos
 from ._fit import as_kernel_array
 from ._threads import thread_limit
 
-# (N, p, K) of the issue-4 targets.
+# (N, p, K) of the performance goals (docs/performance.md).
 SHAPE_SMALL_P = (1_000_000, 2, 10)
 SHAPE_LARGE_P = (1_000_000, 64, 64)
 
@@ -295,7 +296,7 @@ def run(n_samples, n_features, n_components, dtypes=("float64",), repeats=5, n_t
 
 
 def targets(t, shape, n_threads):
-    """The issue-4 targets as (description, measured ratio, goal, met) for this run's rows."""
+    """The performance goals as (description, measured ratio, goal, met) for this run's rows."""
     f64 = t.get(f"fastcavi float64, {n_threads} thread{'s' * (n_threads > 1)}")
 
     def ratio(a, b):
@@ -355,7 +356,7 @@ def format_report(result):
                      f"{r['ratio_to_fastcavi']:>12.2f}{r['calls']:>7}")
     lines += ["scikit-learn rows: (fit with max_iter=5 or 3) - (fit with max_iter=1), per "
               "extra iteration; 'n/a': lost in noise or converged early.",
-              "", "issue-4 targets (information only):"]
+              "", "performance goals (information only):"]
     for tg in result["targets"]:
         value = "n/a" if tg["value"] is None else f"{tg['value']:.2f}"
         verdict = {True: "pass", False: "MISS", None: "n/a"}[tg["met"]]

@@ -1,7 +1,7 @@
 """Slow, readable reference implementation of CAVI for the Bayesian Gaussian mixture.
 
-Every function here is written straight from the equations of the specification
-(``shared/model.md``), with plain Python loops over points and components, so that it can be
+Every function here is written straight from the equations of the model
+(``docs/model.md``), with plain Python loops over points and components, so that it can be
 read against the paper line by line. It is slow on purpose: use it to check the fast path
 (:class:`fastcavi.GaussianMixtureCAVI`), never to fit real data.
 

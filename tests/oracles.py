@@ -1,6 +1,6 @@
 """Independent oracles used only by the tests.
 
-Nothing here imports :mod:`fastcavi`. Every function is written again from ``shared/model.md``
+Nothing here imports :mod:`fastcavi`. Every function is written again from ``docs/model.md``
 (vectorised NumPy / SciPy instead of the reference's plain loops), or computes a quantity the
 ELBO must relate to without any CAVI at all (exact log evidence, Monte Carlo ELBO), so that the
 reference implementation can be checked against facts that do not depend on it.

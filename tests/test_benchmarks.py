@@ -85,7 +85,7 @@ def test_bench_module_runs(tmp_path, capsys):
     assert bench.main(["--quick", "--n", "2000", "--k", "3", "--dtype", "both",
                        "--json", str(out_json), "--plot", str(out_png)]) == 0
     text = capsys.readouterr().out
-    assert "fastcavi float64" in text and "issue-4 targets" in text
+    assert "fastcavi float64" in text and "performance goals" in text
     result = json.loads(out_json.read_text())
     names = [r["name"] for r in result["rows"]]
     assert names[0].startswith("fastcavi float64")

@@ -18,6 +18,7 @@ import pytest
 
 import fastcavi
 from fastcavi import GaussianMixtureCAVI, cli
+from fastcavi._cli_progress import Progress
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -356,8 +357,8 @@ class _Terminal(io.StringIO):
 def test_progress_terminal_and_log():
     """On a terminal the bar is redrawn in place with \\r; elsewhere a line every few sweeps,
     the last sweep of every run, and a summary line per run."""
-    tty = cli.Progress(_Terminal(), max_iter=10, n_init=2, n_points=100)
-    log = cli.Progress(io.StringIO(), max_iter=10, n_init=2, n_points=100, every=5)
+    tty = Progress(_Terminal(), max_iter=10, n_init=2, n_points=100)
+    log = Progress(io.StringIO(), max_iter=10, n_init=2, n_points=100, every=5)
     for progress in (tty, log):
         for run_length in (7, 3):
             for it in range(run_length):
@@ -365,7 +366,8 @@ def test_progress_terminal_and_log():
         progress.close()
     assert tty.traces == log.traces == [[-100.0 + i for i in range(7)], [-100.0, -99.0, -98.0]]
     text = tty.stream.getvalue()
-    assert text.count("\r[") == 10 and "run 1/2: 7 sweeps" in text and "run 2/2" in text
+    # 10 redraws, one per sweep, and a full bar for each run as it ends
+    assert text.count("\r[") == 12 and "run 1/2: 7 sweeps" in text and "run 2/2" in text
     lines = log.stream.getvalue().splitlines()
     assert "\r" not in log.stream.getvalue()
     assert [line.split("ELBO")[0].strip() for line in lines if "sweep" in line.split(":")[0]] == [
@@ -378,6 +380,46 @@ def test_progress_terminal_and_log():
     assert log.time_per_sweep(100.0) == 0.25
     log.sweep_times = []
     assert log.time_per_sweep(5.0) == 0.5
+
+
+def test_progress_bar_reaches_its_end():
+    """The bar counts restarts and, within a run, the ELBO change coming down to tol: it grows
+    monotonically and is full when the last run ends, although max_iter is never reached."""
+    n, tol = 1000, 1e-4
+    progress = Progress(_Terminal(), max_iter=1000, n_init=2, n_points=n, tol=tol)
+    fractions = []
+    for _ in range(2):
+        elbo = -5000.0
+        for it in range(12):  # the change per point halves every sweep: 0.5, 0.25, ...
+            elbo += n * 0.5 ** it
+            progress(it, elbo)
+            fractions.append(progress.fraction())
+    progress.close()
+    assert fractions == sorted(fractions)
+    # after run 1: change 0.5 -> 4.9e-4 of the way to 1e-4 on a log scale: 0.81 of a run
+    assert fractions[11] == pytest.approx(np.log(1024) / np.log(5000) / 2)
+    assert fractions[12] == pytest.approx(0.5, abs=1e-3)  # run 1 done, run 2 at sweep 1
+    assert progress.fraction() == 1.0
+    text = progress.stream.getvalue()
+    assert "[####################] run 2/2: 12 sweeps" in text
+    assert "change 9.8e-04/point (tol 0.0001)" in text
+
+
+def test_compile_notice_only_on_a_cold_cache(tmp_path, monkeypatch):
+    from fastcavi import _cli_progress
+
+    monkeypatch.setattr(_cli_progress, "cache_dirs", lambda: [str(tmp_path / "none")])
+    stream = io.StringIO()
+    _cli_progress.compile_notice(stream)
+    assert stream.getvalue().startswith("compiling kernels, once, about ")
+    # the kernels of this process's fastcavi are cached (they ran in the tests before)
+    GaussianMixtureCAVI(2, random_state=0).fit(blobs(n=50)[0])
+    monkeypatch.undo()
+    if _cli_progress.cached_kernels()[0] is None:
+        pytest.skip("Numba could not cache the kernels here")
+    stream = io.StringIO()
+    _cli_progress.compile_notice(stream)
+    assert stream.getvalue() == ""
 
 
 def test_counts_accept_scientific_notation():

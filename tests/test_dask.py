@@ -178,3 +178,19 @@ def test_default_moments_match_in_memory_on_extreme_data(case):
         assert var == dvar == 0.0
     else:
         assert dvar == pytest.approx(var, rel=1e-12)
+
+
+def test_standardize_matches_in_memory(dask_client, monkeypatch):
+    """standardize=True on a Dask array (streamed, no client): the same centre, scale and fit
+    as in memory, and predict standardises Dask input lazily."""
+    X = blobs(6, n=6000) * np.array([1.0, 100.0, 0.01])
+    kw = dict(n_components=4, standardize=True, random_state=0, max_iter=20)
+    mem = GaussianMixtureCAVI(**kw).fit(X)
+    monkeypatch.setattr(_dask, "current_client", lambda: None)
+    with dask.config.set(scheduler="threads"):
+        Xd = da.from_array(X, chunks=2000)
+        lazy = GaussianMixtureCAVI(**kw).fit(Xd)
+        np.testing.assert_allclose(lazy.center_, mem.center_, rtol=1e-12)
+        np.testing.assert_allclose(lazy.scale_, mem.scale_, rtol=1e-12)
+        assert_same_fit(mem, lazy, rtol=1e-8)
+        np.testing.assert_array_equal(lazy.predict(Xd).compute(), mem.predict(X))

@@ -69,7 +69,7 @@ def test_file_format(tmp_path, fitted):
     path = tmp_path / "model.npz"
     fitted.save(path)
     with np.load(path, allow_pickle=False) as z:
-        assert int(z["format_version"]) == 1 == _io.FORMAT_VERSION
+        assert int(z["format_version"]) == 2 == _io.FORMAT_VERSION
         assert str(z["model"]) == "GaussianMixtureCAVI"
         params = json.loads(str(z["params"]))
         assert params["n_components"] == 3 and params["n_init"] == 2
@@ -89,9 +89,9 @@ def test_unknown_format_version_is_refused(tmp_path, fitted):
     fitted.save(path)
     with np.load(path) as z:
         arrays = dict(z)
-    arrays["format_version"] = np.int64(2)
+    arrays["format_version"] = np.int64(3)
     np.savez(tmp_path / "future.npz", **arrays)
-    with pytest.raises(ValueError, match="format_version 2 is not supported"):
+    with pytest.raises(ValueError, match="format_version 3 is not supported"):
         fastcavi.load(tmp_path / "future.npz")
 
 
@@ -157,3 +157,75 @@ def test_staged_files_all_or_nothing(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.bin", "b.bin"]
     with pytest.raises(FileNotFoundError, match="No such directory"):
         _io.StagedFiles().open(tmp_path / "missing" / "c.bin")
+
+
+# -- standardize and format_version 1 ---------------------------------------------------------
+
+def _skewed(data):
+    """data's second feature in units 1000 times larger."""
+    return data * np.array([1.0, 1000.0])
+
+
+def test_version_1_files_still_load(tmp_path, data, fitted):
+    """A file as fastcavi wrote it before format_version 2 (no standardize parameter, no
+    center_/scale_) loads as standardize=False and predicts as before."""
+    arrays = _io._model_arrays(fitted)
+    params = json.loads(str(arrays["params"]))
+    del params["standardize"]
+    arrays.update(format_version=np.int64(1), params=np.str_(json.dumps(params)))
+    np.savez(tmp_path / "v1.npz", **arrays)
+    loaded = fastcavi.load(tmp_path / "v1.npz")
+    assert loaded.standardize is False and loaded.center_ is None and loaded.scale_ is None
+    _same_predictions(fitted, loaded, data)
+
+
+def test_standardize_round_trip(tmp_path, data):
+    """fastcavi.save / fastcavi.load keep the centre and scale, and the loaded model's predict
+    applies them: the same labels as the model that was saved, on raw data."""
+    X = _skewed(data)
+    est = GaussianMixtureCAVI(3, standardize=True, random_state=0).fit(X)
+    mean, sd = X.mean(axis=0), X.std(axis=0)
+    np.testing.assert_allclose(est.center_, mean, rtol=1e-12)
+    np.testing.assert_allclose(est.scale_, sd, rtol=1e-12)
+    # the fit is the plain fit of the standardised data
+    plain = GaussianMixtureCAVI(3, random_state=0).fit((X - mean) / sd)
+    np.testing.assert_allclose(est.means_, plain.means_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(est.predict(X), plain.predict((X - est.center_) / est.scale_))
+    path = tmp_path / "std.npz"
+    assert fastcavi.save(est, path) == path
+    with np.load(path, allow_pickle=False) as z:
+        assert {"center_", "scale_"} <= set(z.files) and int(z["format_version"]) == 2
+    loaded = fastcavi.load(path)
+    assert loaded.standardize is True
+    np.testing.assert_array_equal(loaded.center_, est.center_)
+    _same_predictions(est, loaded, X)
+    _same_predictions(est, loaded, X.astype(np.float32))
+
+
+def test_standardize_finds_clusters_a_large_feature_hides(data):
+    """Clusters separated in both features; feature 1 in large units with much noise: the
+    plain fit follows feature 1's noise, the standardised fit finds the clusters."""
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(1)
+    truth = rng.integers(2, size=400)
+    X = np.column_stack([truth * 10 + rng.normal(size=400), rng.normal(0, 1e4, 400)])
+    std = GaussianMixtureCAVI(2, standardize=True, random_state=0, n_init=3).fit(X)
+    assert adjusted_rand_score(truth, std.predict(X)) > 0.95
+    assert std.center_.shape == std.scale_.shape == (2,)
+
+
+def test_standardize_is_a_bool_and_unset_without_it(data):
+    with pytest.raises(TypeError, match="'standardize' parameter"):
+        GaussianMixtureCAVI(2, standardize="yes").fit(data)
+    est = GaussianMixtureCAVI(2, random_state=0).fit(data)
+    assert est.center_ is None and est.scale_ is None
+
+
+def test_inconsistent_standardize_is_refused(tmp_path, data):
+    est = GaussianMixtureCAVI(3, standardize=True, random_state=0).fit(_skewed(data))
+    arrays = _io._model_arrays(est)
+    del arrays["scale_"]
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="bad.npz: not a valid fastcavi model file"):
+        fastcavi.load(tmp_path / "bad.npz")

@@ -1,6 +1,6 @@
 """The pure-Python reference (fastcavi.reference) against facts that need no code of ours.
 
-The oracles in tests/oracles.py are written again from shared/model.md: a vectorised CAVI,
+The oracles in tests/oracles.py are written again from docs/model.md: a vectorised CAVI,
 the exact log evidence (closed form for K = 1, enumeration of all K^N assignments for tiny N),
 a Monte Carlo ELBO and a sampler from the generative model.
 """

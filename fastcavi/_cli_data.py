@@ -1,0 +1,383 @@
+"""Reading and writing data for the ``fastcavi`` command.
+
+Text files (``.csv``, ``.tsv``, ``.txt``): the standard library's :mod:`csv` module works out
+the layout from the first rows: the delimiter is sniffed (``,`` ``;`` tab or ``|``; ``.tsv``
+is always tab; a ``.txt`` with none of them is split on whitespace), quoted fields are
+understood, a header line is found by itself, a first column without a name (what
+``pandas.DataFrame.to_csv`` and R's ``write.csv`` write for the row index) is left out, and so
+are text columns unless they are asked for. NumPy's C parser then reads the numbers; when it
+refuses the file, the csv module reads it row by row to name the file's line (counted from 1
+at the top of the file) and column in the error. (Not pandas: it is not a dependency.)
+``.npy`` is memory-mapped, never copied (unless ``--columns`` picks some of its columns).
+
+NumPy is imported inside the functions: ``fastcavi --help`` imports this module and should not
+pay for NumPy.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+
+DATA_SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".txt")
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+ARRAY_OUT_SUFFIXES = (".npy", ".csv", ".txt")
+_SNIFF_BYTES = 64 * 1024
+_INDEX_NAMES = ("", "Unnamed: 0")  # a header's name for a row index (csv, R; pandas)
+SCALE_WARN_RATIO = 1e3  # warn when feature standard deviations differ by more than this
+
+
+class CLIError(Exception):
+    """Bad input, reported as one line on stderr with exit status 2."""
+
+
+class Table:
+    """What :func:`load_table` read: ``X`` (n, p) and a display ``names`` list (p,), and
+    ``ignored``, a list of sentences on columns left out (for the summary)."""
+
+    def __init__(self, X, names, ignored=()):
+        self.X, self.names, self.ignored = X, list(names), list(ignored)
+
+
+def one_line(text):
+    return " ".join(str(text).split())
+
+
+def suffix(path):
+    return os.path.splitext(os.fspath(path))[1].lower()
+
+
+def check_suffix(path, allowed, what):
+    if suffix(path) not in allowed:
+        raise CLIError(f"{path}: unknown file extension {suffix(path)!r} for {what} "
+                       f"(expected {', '.join(allowed)})")
+
+
+def _has_magic(path, magic):
+    with open(path, "rb") as f:
+        return f.read(len(magic)) == magic
+
+
+def parse_columns(text):
+    """--columns a,b,3: a list of names (str) and 0-based indices (int)."""
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            raise CLIError(f"--columns {text!r}: an empty column name")
+        out.append(int(part) if part.lstrip("-").isdigit() else part)
+    return out
+
+
+# -- text files ------------------------------------------------------------------------------
+
+def _is_number(field):
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _dialect(path, sample):
+    """(delimiter or None for whitespace, csv dialect or None)."""
+    kind = suffix(path)
+    lines = [line for line in sample.splitlines() if line.strip()
+             and not line.lstrip().startswith("#")]
+    if kind == ".tsv":
+        return "\t", None
+    try:
+        dialect = csv.Sniffer().sniff("\n".join(lines[:200]), delimiters=",;\t|")
+        return dialect.delimiter, dialect
+    except csv.Error:
+        pass
+    if kind == ".csv":
+        return ",", None
+    return None, None  # .txt: whitespace
+
+
+def _rows(f, delimiter, dialect, first_line):
+    """(line number, fields) of every row that is not blank or a '#' comment."""
+    if delimiter is None:
+        for number, line in enumerate(f, first_line):
+            fields = line.split()
+            if fields and not fields[0].startswith("#"):
+                yield number, fields
+        return
+    quotechar = getattr(dialect, "quotechar", None) or '"'
+    reader = csv.reader(f, delimiter=delimiter, quotechar=quotechar, skipinitialspace=True,
+                        doublequote=True, strict=False)
+    last = 0
+    for fields in reader:
+        number = first_line + last  # the row's first line
+        last = reader.line_num
+        fields = [field.strip() for field in fields]
+        if not any(fields) or fields[0].startswith("#"):
+            continue
+        yield number, fields
+
+
+def _select(columns, names, has_header, numeric, path, first_values):
+    """The column indices asked for by --columns (names or 0-based indices)."""
+    picked = []
+    for c in columns:
+        if isinstance(c, str) and has_header and c in names:
+            j = names.index(c)
+        elif isinstance(c, str):
+            where = (f"its columns are {', '.join(map(repr, names))}" if has_header
+                     else "it has no header line: give 0-based column numbers")
+            raise CLIError(f"{path}: no column named {c!r} ({where})")
+        else:
+            if not 0 <= c < len(names):
+                raise CLIError(f"{path}: column {c} is out of range (it has {len(names)} "
+                               f"columns, numbered 0 to {len(names) - 1})")
+            j = c
+        if j in picked:
+            raise CLIError(f"--columns names column {names[j]!r} twice")
+        if not numeric[j]:
+            line, value = first_values[j]
+            raise CLIError(f"{path}: column {names[j]!r} is not numeric (line {line}: "
+                           f"{value!r})")
+        picked.append(j)
+    return picked
+
+
+def read_text(path, *, skip_header=None, columns=None):
+    """A :class:`Table` from a .csv/.tsv/.txt file (see the module docstring)."""
+    import numpy as np
+
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        sample = f.read(_SNIFF_BYTES)
+        if len(sample) == _SNIFF_BYTES and "\n" in sample:
+            sample = sample[:sample.rindex("\n")]
+        f.seek(0)
+        first_line = 1
+        for _ in range(skip_header or 0):
+            f.readline()
+            first_line += 1
+        delimiter, dialect = _dialect(path, sample)
+        rows = _rows(f, delimiter, dialect, first_line)
+        first = next(rows, None)
+        if first is None:
+            raise CLIError(f"{path}: no data")
+        second = next(rows, None)
+        has_header = False
+        if skip_header is None:
+            # A header: a first row with a name where the next row has a number.
+            if second is None:
+                has_header = not all(map(_is_number, first[1]))
+            else:
+                has_header = any(not _is_number(a) and _is_number(b)
+                                 for a, b in zip(first[1], second[1]))
+        width = len(first[1])
+        if has_header:
+            names = first[1]
+            first, second = second, next(rows, None)
+            if first is None:
+                raise CLIError(f"{path}: no data (only a header line)")
+            if len(first[1]) != width:
+                raise CLIError(f"{path}: cannot read the numbers: line {first[0]} has "
+                               f"{len(first[1])} fields, the header line has {width}")
+        else:
+            names = [f"column {j}" for j in range(width)]
+        numeric = [_is_number(v) for v in first[1]]
+        first_values = [(first[0], v) for v in first[1]]
+        ignored = []
+        if columns is not None:
+            picked = _select(columns, names, has_header, numeric, path, first_values)
+        else:
+            index = has_header and width > 1 and names[0] in _INDEX_NAMES
+            if index:
+                ignored.append("column 0 (no name in the header: a row index)")
+            text = [j for j in range(width) if not numeric[j] and not (index and j == 0)]
+            if text:
+                ignored.append("text column" + "s" * (len(text) > 1) + " "
+                               + ", ".join(repr(names[j]) for j in text))
+            picked = [j for j in range(width) if numeric[j] and not (index and j == 0)]
+            if not picked:
+                raise CLIError(f"{path}: no numeric columns")
+        quotechar = getattr(dialect, "quotechar", None) or '"'
+        text = [j for j in range(width) if not numeric[j]]
+        X = _read_fast(path, delimiter, quotechar, first[0] - 1, width, text, picked)
+        values = [] if X is None else None
+        for number, fields in _chain(first, second, rows) if X is None else ():
+            if len(fields) != width:
+                raise CLIError(f"{path}: cannot read the numbers: line {number} has "
+                               f"{len(fields)} field{'s' * (len(fields) != 1)}, expected "
+                               f"{width}")
+            try:
+                values.append([float(fields[j]) for j in picked])
+            except ValueError:
+                j = next(j for j in picked if not _is_number(fields[j]))
+                what = "an empty field" if fields[j] == "" else f"{fields[j]!r} is not a number"
+                raise CLIError(f"{path}: cannot read the numbers: line {number}, column "
+                               f"{names[j]!r}: {what}") from None
+    if X is None:
+        X = np.array(values, dtype=np.float64).reshape(len(values), len(picked))
+    if columns is None and not has_header and len(picked) > 1 and X.shape[0] >= 3:
+        col = X[:, 0]
+        if np.array_equal(col, np.arange(len(col))) or np.array_equal(
+                col, np.arange(1, len(col) + 1)):
+            warnings.warn(f"{path}: the first column counts the rows like an index; it is "
+                          "used as a feature (pick the others with --columns)", stacklevel=2)
+    return Table(X, [names[j] for j in picked], ignored)
+
+
+def _read_fast(path, delimiter, quotechar, skiprows, width, text, picked):
+    """The chosen columns by NumPy's C parser (several times faster than the csv module), or
+    None when it stumbles: the row-by-row reader then finds the line and column to name.
+    Every column is parsed (text ones as 0), so that a row with a field too many or too few
+    (an unquoted separator in a text field) is caught rather than shifting the numbers."""
+    import numpy as np
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            X = np.loadtxt(path, delimiter=delimiter, comments="#", skiprows=skiprows,
+                           ndmin=2, dtype=np.float64, encoding="utf-8-sig",
+                           converters={j: _zero for j in text} or None,
+                           quotechar=quotechar if delimiter is not None else None)
+    except (ValueError, TypeError, IndexError):
+        return None
+    return np.ascontiguousarray(X[:, picked]) if X.shape[1] == width else None
+
+
+def _zero(field):
+    return 0.0
+
+
+def _chain(first, second, rows):
+    yield first
+    if second is not None:
+        yield second
+    yield from rows
+
+
+# -- all formats -----------------------------------------------------------------------------
+
+def load_table(path, *, key=None, skip_header=None, columns=None):
+    """A :class:`Table` from ``path``: ``.npy`` memory-mapped (never copied unless columns
+    are picked), ``.npz`` (its first array, or ``key``), or a text file (:func:`read_text`).
+
+    Raises CLIError for an unknown extension, a file of the wrong kind, a shape that is not
+    (n_samples >= 1, n_features >= 1), text in a chosen column, non-real data, NaN or
+    infinity.
+    """
+    import numpy as np
+
+    kind = suffix(path)
+    if kind not in DATA_SUFFIXES:
+        raise CLIError(f"{path}: unknown file extension {kind!r} for data "
+                       f"(expected {', '.join(DATA_SUFFIXES)})")
+    if key is not None and kind != ".npz":
+        raise CLIError(f"--key applies to .npz files only, not to {path}")
+    if skip_header is not None and kind not in TEXT_SUFFIXES:
+        raise CLIError(f"--skip-header applies to text files only, not to {path}")
+    if kind in TEXT_SUFFIXES:
+        table = read_text(path, skip_header=skip_header, columns=columns)
+        check_data(table.X, path)
+        return table
+    if kind == ".npy":
+        if not _has_magic(path, b"\x93NUMPY"):
+            raise CLIError(f"{path}: not a .npy file")
+        try:
+            X = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, EOFError) as exc:
+            raise CLIError(f"{path}: cannot read the array: {one_line(exc)}") from None
+    else:
+        X = _read_npz(path, key)
+    if columns is not None and X.ndim == 2:
+        names = [c for c in columns if isinstance(c, str)]
+        if names:
+            raise CLIError(f"{path}: --columns by name ({names[0]!r}) needs a text file with a "
+                           "header line; give 0-based column numbers")
+        for c in columns:
+            if not 0 <= c < X.shape[1]:
+                raise CLIError(f"{path}: column {c} is out of range (it has {X.shape[1]} "
+                               f"columns, numbered 0 to {X.shape[1] - 1})")
+        if len(set(columns)) != len(columns):
+            raise CLIError("--columns names a column twice")
+        X = X[:, columns]
+        picked = list(columns)
+    else:
+        picked = range(X.shape[1]) if X.ndim == 2 else ()
+    check_data(X, path)
+    return Table(X, [f"column {j}" for j in picked])
+
+
+def load_data(path, *, key=None, skip_header=None, columns=None):
+    """The 2-D array of :func:`load_table`."""
+    return load_table(path, key=key, skip_header=skip_header, columns=columns).X
+
+
+def _read_npz(path, key):
+    import numpy as np
+
+    if not _has_magic(path, b"PK"):
+        raise CLIError(f"{path}: not a .npz file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not z.files:
+                raise CLIError(f"{path}: holds no arrays")
+            name = z.files[0] if key is None else key
+            if name not in z.files:
+                raise CLIError(f"{path}: no array named {key!r} "
+                               f"(it holds {', '.join(z.files)})")
+            return z[name]
+    except (CLIError, FileNotFoundError, PermissionError):
+        raise
+    except (ValueError, EOFError, OSError) as exc:
+        raise CLIError(f"{path}: cannot read the array: {one_line(exc)}") from None
+    except Exception as exc:  # zipfile.BadZipFile and friends
+        raise CLIError(f"{path}: cannot read the archive: {one_line(exc)}") from None
+
+
+def check_data(X, path):
+    """X if it is a non-empty 2-D array of finite real numbers, else CLIError naming path."""
+    import numpy as np
+
+    from ._fit import check_finite
+
+    if X.dtype.kind not in "biuf" or X.dtype == np.float16:
+        raise CLIError(f"{path}: expected real numbers, got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise CLIError(f"{path}: expected a 2-D array of shape (n_samples, n_features), "
+                       f"got a {X.ndim}-D array of shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise CLIError(f"{path}: no data (shape {X.shape})")
+    try:
+        check_finite(X, name=path)
+    except ValueError as exc:
+        raise CLIError(one_line(exc)) from None
+    return X
+
+
+def warn_if_scales_differ(X, names, path):
+    """Warn when the features' standard deviations differ by more than SCALE_WARN_RATIO."""
+    from ._scale import mean_sd
+
+    _, sd = mean_sd(X)
+    positive = [(s, name) for s, name in zip(sd, names) if s > 0]
+    if len(positive) < 2:
+        return
+    (lo, lo_name), (hi, hi_name) = min(positive), max(positive)
+    if hi > SCALE_WARN_RATIO * lo:
+        warnings.warn(f"{path}: the features' scales differ by a factor of {hi / lo:.3g} "
+                      f"(standard deviation {hi:.3g} for {hi_name!r}, {lo:.3g} for "
+                      f"{lo_name!r}): the largest dominate the fit; --standardize puts "
+                      "every feature on the same scale", stacklevel=2)
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+def write_array(f, path, array):
+    import numpy as np
+
+    if suffix(path) == ".npy":
+        np.save(f, array)
+    else:
+        delimiter = "," if suffix(path) == ".csv" else " "
+        fmt = "%d" if array.dtype.kind in "iu" else (
+            "%.9g" if array.dtype == np.float32 else "%.17g")
+        np.savetxt(f, array, fmt=fmt, delimiter=delimiter)
