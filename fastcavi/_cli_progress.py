@@ -101,9 +101,17 @@ def cached_kernels(kernel="_sweep_statistics"):
                                                                          "_fastexp.")))
 
 
+def _compiled_in_this_process(kernel):
+    """Whether ``kernel`` already runs in this process (loaded or compiled: nothing to wait
+    for). Only looks when fastcavi's kernels are imported already; never imports them."""
+    kernels = sys.modules.get("fastcavi._kernels")
+    dispatcher = getattr(kernels, kernel, None)
+    return bool(getattr(dispatcher, "signatures", None))
+
+
 def compile_notice(stream, kernel="_sweep_statistics", quiet=False):
     """Say so before a first run compiles the kernels (it would look hung otherwise)."""
-    if quiet or cached_kernels(kernel)[0] is not None:
+    if quiet or _compiled_in_this_process(kernel) or cached_kernels(kernel)[0] is not None:
         return
     stream.write(f"compiling kernels, once, about {COMPILE_SECONDS} s (later runs load them "
                  "from the cache)\n")
