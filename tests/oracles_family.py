@@ -40,6 +40,7 @@ __all__ = [
     "one_iteration",
     "sample_model",
     "vectorised_cavi",
+    "wishart_logpdf",
 ]
 
 TERM_NAMES = ("L_x", "L_c", "H_c", "KL_pi", "KL_theta")
@@ -431,6 +432,20 @@ def log_evidence_enumerate(X, K, hyper):
 # --------------------------------------------------------------------------------------------
 
 
+def wishart_logpdf(P, psi, nu):
+    """log Wishart(P | scale Psi^-1, nu) for a stack P (..., p, p), by hand: scipy's logpdf
+    handles one matrix at a time (tests check the two agree)::
+
+        (nu/2) log|Psi| - (nu p/2) log 2 - log Gamma_p(nu/2) + ((nu - p - 1)/2) log|P|
+        - tr(Psi P)/2
+    """
+    p = psi.shape[0]
+    return ((nu / 2.0) * np.linalg.slogdet(psi)[1] - (nu * p / 2.0) * math.log(2.0)
+            - special.multigammaln(nu / 2.0, p)
+            + ((nu - p - 1.0) / 2.0) * np.linalg.slogdet(P)[1]
+            - 0.5 * np.einsum("ij,...ji->...", psi, P))
+
+
 def _draw_precisions(q, hyper, n_draws, rng):
     """P_k (D, K, p, p) from q, with log q(P) and log p(P) (D,)."""
     ctype = hyper["covariance_type"]
@@ -441,15 +456,13 @@ def _draw_precisions(q, hyper, n_draws, rng):
     psi = _per_k_psi(q, ctype, k_comp)
     log_q, log_p = np.zeros(n_draws), np.zeros(n_draws)
     if ctype in ("full", "tied"):
-        prior = stats.wishart(df=n0, scale=np.linalg.inv(psi0))
         P = np.empty((n_draws, k_comp, p, p))
         for k in ([0] if ctype == "tied" else range(k_comp)):
             post = stats.wishart(df=nu[k], scale=np.linalg.inv(psi[k]))
             draws = np.reshape(post.rvs(size=n_draws, random_state=rng), (n_draws, p, p))
             P[:, k] = draws
-            quantiles = np.moveaxis(draws, 0, -1)
-            log_q += post.logpdf(quantiles)
-            log_p += prior.logpdf(quantiles)
+            log_q += wishart_logpdf(draws, psi[k], nu[k])
+            log_p += wishart_logpdf(draws, psi0, n0)
         if ctype == "tied":
             P[:] = P[:, :1]
         return P, log_q, log_p
