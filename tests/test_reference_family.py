@@ -227,6 +227,22 @@ def test_stages_match_oracle_at_arbitrary_q(ctype, wtype):
     _assert_terms(X, resp, params, prior, hyper, q, None)
 
 
+@GRID
+def test_reg_covar_matches_oracle(ctype, wtype):
+    """reg_covar * I added to C_k / N_k: N_k reg_covar on each diagonal entry of the scatter
+    (its trace gains p N_k reg_covar for spherical, the tied sum N reg_covar)."""
+    X, resp0, hyper, w = _problem(50, ctype, wtype, 3, 3, weighted=True)
+    hyper = dict(hyper, reg_covar=0.05)
+    res = F.cavi(X, resp0, F.Prior(**hyper), 3, sample_weight=w)
+    q, resp, bounds, _ = O.vectorised_cavi(X, resp0, hyper, 3, sample_weight=w)
+    _assert_params(res.params, q)
+    np.testing.assert_allclose(res.resp, resp, rtol=RTOL, atol=1e-14)
+    np.testing.assert_allclose(res.lower_bounds, bounds, rtol=RTOL)
+    # and it does move the fit
+    plain = F.cavi(X, resp0, F.Prior(**dict(hyper, reg_covar=0.0)), 3, sample_weight=w)
+    assert np.max(np.abs(np.asarray(plain.params.psi) - q["psi"])) > 1e-3
+
+
 @pytest.mark.parametrize("ctype", TYPES)
 def test_covariances_and_precisions_conventions(ctype):
     X, resp, hyper, _ = _problem(8, ctype, "dirichlet_process", 2, 3)
@@ -428,6 +444,18 @@ def test_posterior_predictive_integrates_to_one(ctype, wtype, p):
         total = integrate.cubature(density, np.full(p, -np.inf), np.full(p, np.inf),
                                    rtol=1e-6, atol=1e-8).estimate
     np.testing.assert_allclose(total, 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("ctype", TYPES)
+@pytest.mark.parametrize("p", [1, 3])
+def test_k1_predictive_is_the_ratio_of_evidences(ctype, p):
+    """With one component q is the exact posterior, so the predictive density of a new point
+    is p(X, x) / p(X), two closed-form evidences."""
+    X, _, hyper, _ = _problem(110 + p, ctype, "dirichlet_distribution", p, 1, n=9)
+    params = F.cavi(X[:6], np.ones((6, 1)), F.Prior(**hyper), 1).params
+    want = [O.log_evidence_k1(np.vstack([X[:6], x]), hyper) - O.log_evidence_k1(X[:6], hyper)
+            for x in X[6:]]
+    np.testing.assert_allclose(F.log_predictive(X[6:], params), want, rtol=RTOL)
 
 
 # ------------------------------------------------------------------------------------------
