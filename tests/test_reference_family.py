@@ -296,11 +296,8 @@ def test_k1_elbo_equals_log_evidence(ctype, wtype, p):
     np.testing.assert_allclose(res.lower_bounds, log_z, rtol=RTOL)
 
 
-TINY = [(6, 2), (5, 3), (4, 3), (6, 3)]
-
-
 @GRID
-@pytest.mark.parametrize(("n", "k"), TINY[:2])
+@pytest.mark.parametrize(("n", "k"), [(6, 2), (5, 3)])
 def test_tiny_n_elbo_never_exceeds_enumerated_log_evidence(ctype, wtype, n, k):
     X, resp0, hyper, _ = _problem(40 + n * k, ctype, wtype, 2, k, n=n)
     prior = F.Prior(**hyper)
