@@ -135,8 +135,8 @@ def update_components(n_k, xbar, scatter, prior):
     xs = np.asarray(xbar, dtype=np.float64).tolist()
     k_comp, p = len(n_k), len(xs[0])
     ctype = prior.covariance_type
-    b0, n0, reg = float(prior.mean_precision_prior), float(prior.degrees_of_freedom_prior), \
-        float(prior.reg_covar)
+    b0, n0 = float(prior.mean_precision_prior), float(prior.degrees_of_freedom_prior)
+    reg = float(prior.reg_covar)
     m0 = [float(v) for v in prior.mean_prior]
     psi0 = np.asarray(prior.covariance_prior, dtype=np.float64)
 

@@ -177,6 +177,8 @@ def default_prior(X, covariance_type="full", weight_concentration_prior_type="di
     """
     xs = _rows(X)
     n, p = len(xs), len(xs[0])
+    if n < 2 and covariance_prior is None:
+        raise ValueError("the default covariance_prior needs at least 2 points")
     mean = [sum(x[j] for x in xs) / n for j in range(p)]
     cov = [[sum((x[j] - mean[j]) * (x[q] - mean[q]) for x in xs) / (n - 1) for q in range(p)]
            for j in range(p)]
