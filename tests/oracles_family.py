@@ -25,6 +25,7 @@ from scipy import linalg, special, stats
 
 __all__ = [
     "TERM_NAMES",
+    "centred_accumulators",
     "e_log_det",
     "e_log_pi",
     "e_maha",
@@ -87,6 +88,18 @@ def statistics(X, resp, sample_weight=None):
     diff = X[None, :, :] - xbar[:, None, :]                        # (K, N, p)
     scatter = np.einsum("nk,kni,knj->kij", wr, diff, diff)
     return n_k, xbar, scatter
+
+
+def centred_accumulators(X, resp, centres, sample_weight=None):
+    """What one pass over the data accumulates, centred on the means m_k that produced r:
+    (N_k, S~_k = sum_i w_i r_ik (x_i - m_k), R~_k = sum_i w_i r_ik (x_i - m_k)(x_i - m_k)^T).
+    Then C_k = R~_k - S~_k S~_k^T / N_k and, about any m', the scatter is
+    R~_k - d S~_k^T - S~_k d^T + N_k d d^T with d = m' - m_k."""
+    X = np.asarray(X, dtype=np.float64)
+    wr = np.asarray(resp, dtype=np.float64) * _w(sample_weight, X.shape[0])[:, None]
+    diff = X[None, :, :] - np.asarray(centres, dtype=np.float64)[:, None, :]   # (K, N, p)
+    return (wr.sum(axis=0), np.einsum("nk,kni->ki", wr, diff),
+            np.einsum("nk,kni,knj->kij", wr, diff, diff))
 
 
 def m_step(X, resp, hyper, sample_weight=None):

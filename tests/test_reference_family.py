@@ -243,6 +243,28 @@ def test_reg_covar_matches_oracle(ctype, wtype):
     assert np.max(np.abs(np.asarray(plain.params.psi) - q["psi"])) > 1e-3
 
 
+def test_one_pass_identities_far_from_the_origin():
+    """The accumulators a one-pass kernel keeps, centred on the means that produced r, give
+    the reference's C_k and the scatter about the new means without cancellation, 1e6 away
+    from the origin."""
+    X, resp0, hyper, w = _problem(55, "full", "dirichlet_process", 3, 3, weighted=True)
+    prior = F.Prior(**hyper)
+    params = F.update(F.statistics(X, resp0, "full", w), prior)
+    resp = np.exp(F.log_resp(X, params))
+    new = F.update(F.statistics(X, resp, "full", w), prior)
+    _, _, c_ref = F.statistics(X, resp, "full", w)
+    shift = np.array([1e6, -3e6, 2e6])
+    n_k, s_k, r_k = O.centred_accumulators(X + shift, resp, params.means + shift, w)
+    c = r_k - np.einsum("ki,kj->kij", s_k, s_k) / n_k[:, None, None]
+    np.testing.assert_allclose(c, c_ref, rtol=1e-9, atol=1e-9 * np.abs(c_ref).max())
+    d = new.means - params.means
+    about_new = (r_k - np.einsum("ki,kj->kij", d, s_k) - np.einsum("ki,kj->kij", s_k, d)
+                 + n_k[:, None, None] * np.einsum("ki,kj->kij", d, d))
+    diff = X[None] - new.means[:, None, :]
+    want = np.einsum("nk,kni,knj->kij", resp * w[:, None], diff, diff)
+    np.testing.assert_allclose(about_new, want, rtol=1e-9, atol=1e-9 * np.abs(want).max())
+
+
 @pytest.mark.parametrize("ctype", TYPES)
 def test_covariances_and_precisions_conventions(ctype):
     X, resp, hyper, _ = _problem(8, ctype, "dirichlet_process", 2, 3)
