@@ -58,19 +58,40 @@ def kernel_means(means, dtype):
     return np.ascontiguousarray(means, dtype=dtype)
 
 
+def fixed_logit_params(mean_vars, likelihood_var, n_features):
+    """The fixed-variance model's logits in the kernels' scalar-precision form
+    ``l_ik = -h_k |x_i - m_k|^2 - o_k``: ``h_k = 1/(2 lambda2)``, ``o_k = p s2_k/(2 lambda2)``,
+    as float64 (half_prec, offsets)."""
+    mean_vars = np.asarray(mean_vars, dtype=np.float64)
+    half = 0.5 / float(likelihood_var)
+    # s2_k (p h), not (p s2_k) h: the product the kernels formed before this moved out of them
+    # (Numba's reassociation), so fits keep their results bit for bit.
+    return np.full(mean_vars.shape[0], half), mean_vars * (n_features * half)
+
+
 def block_statistics(X, means, mean_vars, likelihood_var, sample_weight=None):
-    """Map: one block of points (C-contiguous float32/float64) -> its SweepStats.
+    """Map: one block of points (C-contiguous float32/float64) -> its SweepStats, for the
+    fixed-variance model.
 
     ``means`` must already be in X's dtype (:func:`kernel_means`); the statistics are centred
     on exactly those values.
     """
+    half_prec, offsets = fixed_logit_params(mean_vars, likelihood_var, X.shape[1])
+    return scalar_statistics(X, means, half_prec, offsets, sample_weight)
+
+
+def scalar_statistics(X, means, half_prec, offsets, sample_weight=None):
+    """Map: one block -> its SweepStats for logits ``-h_k |x - m_k|^2 - o_k`` (h, o: (K,)
+    float64; the small-p kernel rounds them to X's dtype, so float32 logits stay float32)."""
     weights = _NO_WEIGHTS if sample_weight is None else sample_weight
-    mean_vars = np.asarray(mean_vars, dtype=np.float64)
     with parallel_guard():  # safe on any Numba threading layer (see _threads)
         if uses_blas(X.shape[1], means.shape[0]):
-            return _blas_block_statistics(X, means, mean_vars, float(likelihood_var), weights)
+            return _blas_block_statistics(X, means, half_prec, offsets, weights)
+        # A precision beyond float32's range becomes inf, and the ELBO says so in plain words.
+        with np.errstate(over="ignore"):
+            half_prec, offsets = half_prec.astype(X.dtype), offsets.astype(X.dtype)
         n_k, r_k, s_k, entropy, total_w = _kernels._sweep_statistics(
-            X, weights, means, mean_vars, float(likelihood_var))
+            X, weights, means, half_prec, offsets)
     return SweepStats(n_k, r_k, s_k, float(entropy), float(total_w))
 
 
@@ -85,15 +106,51 @@ def uses_blas(n_features, n_components):
     return n_features >= _BLAS_MIN_FEATURES and n_components >= _BLAS_MIN_COMPONENTS
 
 
-def _blas_block_statistics(X, means, mean_vars, likelihood_var, weights):
+def _blas_block_statistics(X, means, half_prec, offsets, weights):
     """The large-p sweep (``_kernels._gram_sweep_statistics``), with BLAS kept
-    single-threaded so that the kernels' threads are the only thread pool."""
+    single-threaded so that the kernels' threads are the only thread pool. The logits there
+    are float64."""
     centre = means.astype(np.float64).mean(axis=0).astype(X.dtype)
     centred = np.ascontiguousarray(means - centre)
     with single_threaded_blas():
         n_k, r_k, s_k, entropy, total_w = _kernels._gram_sweep_statistics(
-            X, weights, centred, centre, mean_vars, likelihood_var)
+            X, weights, centred, centre, half_prec, offsets)
     return SweepStats(n_k, r_k, s_k, float(entropy), float(total_w))
+
+
+_PREDICT_MODES = {"proba": _kernels.PREDICT_PROBA, "labels": _kernels.PREDICT_LABELS,
+                  "log_norm": _kernels.PREDICT_LOG_NORM}
+
+
+def scalar_predict(X, means, half_prec, offsets, kind):
+    """Per row of X (C-contiguous float32/float64), for the logits
+    ``l_ik = -h_k |x_i - m_k|^2 - o_k``: ``"proba"`` phi (N, K) in X's dtype, ``"labels"``
+    argmax_k (N,) int64, or ``"log_norm"`` log sum_k exp(l_ik) (N,) float64."""
+    n, n_components = X.shape[0], len(half_prec)
+    proba = np.empty((n if kind == "proba" else 0, n_components), dtype=X.dtype)
+    labels = np.empty(n if kind == "labels" else 0, dtype=np.int64)
+    log_norm = np.empty(n if kind == "log_norm" else 0, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        half_prec, offsets = half_prec.astype(X.dtype), offsets.astype(X.dtype)
+    with parallel_guard():
+        _kernels._predict(X, kernel_means(means, X.dtype), half_prec, offsets,
+                          _PREDICT_MODES[kind], proba, labels, log_norm)
+    return {"proba": proba, "labels": labels, "log_norm": log_norm}[kind]
+
+
+def fixed_predict(X, means, mean_vars, likelihood_var, kind):
+    """predict_proba ('proba'), predict ('labels') or score_samples ('score') of the
+    fixed-variance model at q(mu) = N(m_k, s2_k I), for one block of rows. The score is the log
+    posterior predictive ``log sum_k (1/K) N(x | m_k, (lambda2 + s2_k) I)``."""
+    n_features = X.shape[1]
+    if kind != "score":
+        half_prec, offsets = fixed_logit_params(mean_vars, likelihood_var, n_features)
+        return scalar_predict(X, means, half_prec, offsets, kind)
+    pred_vars = likelihood_var + np.asarray(mean_vars, dtype=np.float64)
+    log_k = math.log(len(pred_vars))
+    offsets = np.array([0.5 * n_features * math.log(2.0 * math.pi * v) + log_k
+                        for v in pred_vars])
+    return scalar_predict(X, means, 0.5 / pred_vars, offsets, "log_norm")
 
 
 def combine(stats):

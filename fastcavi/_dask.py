@@ -34,8 +34,7 @@ import dask.array as da
 import numba
 import numpy as np
 
-from . import _kernels
-from ._cavi import block_statistics, combine, kernel_means
+from ._cavi import block_statistics, combine, fixed_predict, kernel_means
 from ._fit import as_kernel_array, check_finite, check_sample_weight
 from ._stream import block_sweep, blocked_sweep
 from ._threads import check_n_threads, parallel_guard, thread_limit
@@ -192,9 +191,8 @@ def _warm_predict_kernels(dtype):
     X = as_kernel_array(np.zeros((2, 1), dtype=dtype))
     m, v = kernel_means(np.zeros((1, 1)), dtype), np.ones(1)
     with parallel_guard():
-        _kernels._labels(X, m, v, 1.0, np.empty(2, dtype=np.int64))
-        _kernels._responsibilities(X, m, v, 1.0, np.empty((2, 1), dtype=dtype))
-        _kernels._log_predictive(X, m, v, np.empty(2))
+        for kind in ("labels", "proba", "score"):
+            fixed_predict(X, m, v, 1.0, kind)
 
 
 def _prepare_worker(dtype_name, n_features, n_components, dask_worker=None):
@@ -332,19 +330,9 @@ def fit_session(X, w, n_components, n_threads):
 def _predict_task(X, means, mean_vars, likelihood_var, kind, cap):
     Xk = as_kernel_array(X)
     check_finite(Xk)
-    means = np.array(means, dtype=Xk.dtype, order="C")
-    mean_vars = np.array(mean_vars, dtype=np.float64)
-    with thread_limit(_task_threads(None, cap)), parallel_guard():
-        if kind == "labels":
-            out = np.empty(Xk.shape[0], dtype=np.int64)
-            _kernels._labels(Xk, means, mean_vars, likelihood_var, out)
-        elif kind == "proba":
-            out = np.empty((Xk.shape[0], means.shape[0]), dtype=Xk.dtype)
-            _kernels._responsibilities(Xk, means, mean_vars, likelihood_var, out)
-        else:
-            out = np.empty(Xk.shape[0], dtype=np.float64)
-            _kernels._log_predictive(Xk, means, likelihood_var + mean_vars, out)
-    return out
+    with thread_limit(_task_threads(None, cap)):
+        return fixed_predict(Xk, np.array(means, dtype=Xk.dtype, order="C"),
+                             np.array(mean_vars, dtype=np.float64), likelihood_var, kind)
 
 
 def map_kernel(estimator, X, kind):

@@ -16,8 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.random import sample_without_replacement
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _kernels
-from ._cavi import VAR_MAX, VAR_MIN, check_hyper, kernel_means, run_sweeps
+from ._cavi import VAR_MAX, VAR_MIN, check_hyper, fixed_predict, run_sweeps
 from ._fit import (
     as_kernel_array,
     check_mean_vars,
@@ -26,7 +25,7 @@ from ._fit import (
     in_memory_sweep,
 )
 from ._scale import apply_standardize, fit_standardize
-from ._threads import check_n_threads, parallel_guard, thread_limit
+from ._threads import check_n_threads, thread_limit
 
 _INIT_PARAMS = ("kmeans++", "random_from_data", "random")
 # kmeans++ seeding and the default likelihood_var look at no more than this many points:
@@ -528,10 +527,12 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
 
     # -- prediction ------------------------------------------------------------------------
 
-    def _prepare(self, X):
+    def _predict_in_memory(self, X, kind):
         check_is_fitted(self)
         X = apply_standardize(self, self._validate_X(X, reset=False))
-        return X, kernel_means(self.means_, X.dtype)
+        # K is the fitted model's: n_components may have been changed by set_params since.
+        with thread_limit(self.n_threads):
+            return fixed_predict(X, self.means_, self.mean_vars_, self.likelihood_var_, kind)
 
     def _map_dask(self, X, kind):
         """On a Dask array: a lazy Dask array, one kernel call per row block."""
@@ -544,33 +545,20 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         """argmax_k phi_ik at the fitted q(mu), shape (n_samples,)."""
         if _is_dask_array(X):
             return self._map_dask(X, "labels")
-        X, m = self._prepare(X)
-        out = np.empty(X.shape[0], dtype=np.int64)
-        with thread_limit(self.n_threads), parallel_guard():
-            _kernels._labels(X, m, self.mean_vars_, self.likelihood_var_, out)
-        return out
+        return self._predict_in_memory(X, "labels")
 
     def predict_proba(self, X):
         """phi, the responsibilities at the fitted q(mu), shape (n_samples, n_components)."""
         if _is_dask_array(X):
             return self._map_dask(X, "proba")
-        X, m = self._prepare(X)
-        # K of the fitted model: n_components may have been changed by set_params since.
-        out = np.empty((X.shape[0], self.means_.shape[0]), dtype=X.dtype)
-        with thread_limit(self.n_threads), parallel_guard():
-            _kernels._responsibilities(X, m, self.mean_vars_, self.likelihood_var_, out)
-        return out
+        return self._predict_in_memory(X, "proba")
 
     def score_samples(self, X):
         """log posterior predictive density under q, for each point:
         ``log sum_k (1/K) N(x | m_k, (lambda2 + s2_k) I)``."""
         if _is_dask_array(X):
             return self._map_dask(X, "score")
-        X, m = self._prepare(X)
-        out = np.empty(X.shape[0], dtype=np.float64)
-        with thread_limit(self.n_threads), parallel_guard():
-            _kernels._log_predictive(X, m, self.likelihood_var_ + self.mean_vars_, out)
-        return out
+        return self._predict_in_memory(X, "score")
 
     def score(self, X, y=None):
         """Mean of :meth:`score_samples` over X."""

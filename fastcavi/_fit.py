@@ -7,9 +7,14 @@ import numbers
 
 import numpy as np
 
-from . import _kernels
-from ._cavi import block_statistics, check_hyper, kernel_means, real_vector, run_sweeps
-from ._threads import parallel_guard, thread_limit
+from ._cavi import (
+    block_statistics,
+    check_hyper,
+    fixed_predict,
+    real_vector,
+    run_sweeps,
+)
+from ._threads import thread_limit
 from .reference import CAVIResult
 
 __all__ = ["cavi", "responsibilities"]
@@ -139,12 +144,7 @@ def responsibilities(X, means, mean_vars, *, likelihood_var):
 
 def _responsibilities(Xk, means, mean_vars, likelihood_var):
     """phi on checked input (Xk from as_kernel_array; means (K, p), mean_vars (K,))."""
-    m = kernel_means(means, Xk.dtype)
-    out = np.empty((Xk.shape[0], m.shape[0]), dtype=Xk.dtype)
-    with parallel_guard():
-        _kernels._responsibilities(Xk, m, np.asarray(mean_vars, dtype=np.float64),
-                                   float(likelihood_var), out)
-    return out
+    return fixed_predict(Xk, means, mean_vars, float(likelihood_var), "proba")
 
 
 def _check_data(X):

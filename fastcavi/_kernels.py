@@ -13,10 +13,15 @@ Conventions shared by every kernel:
   in float32; every sum over points is accumulated in float64.
 * ``weights`` is a float64 array of length N, or of length 0 meaning "all ones" (so an unweighted
   fit allocates nothing of size N).
-* The logits are ``l_ik = -(|x_i - m_k|^2 + p s2_k) / (2 lambda2)``: the spec's
-  ``[x_i . m_k - (|m_k|^2 + p s2_k)/2] / lambda2`` minus ``|x_i|^2 / (2 lambda2)``, which is
-  constant in k and so leaves phi unchanged, while being translation-invariant and free of the
-  cancellation that ``x . m`` suffers far from the origin.
+* The logits have the "scalar precision" shape ``l_ik = -h_k |x_i - m_k|^2 - o_k``, with a
+  half-precision ``h_k`` and an offset ``o_k`` per component, both in X's dtype, computed by
+  the caller from the model: for the fixed-variance model ``h_k = 1 / (2 lambda2)`` and
+  ``o_k = p s2_k / (2 lambda2)`` (the textbook ``[x_i . m_k - (|m_k|^2 + p s2_k)/2] / lambda2``
+  minus ``|x_i|^2 / (2 lambda2)``, constant in k, so phi is unchanged, while the form is
+  translation-invariant and free of the cancellation that ``x . m`` suffers far from the
+  origin); for a learned spherical precision ``h_k = nu_k / (2 Psi_k)``. Diagonal precisions
+  are in :mod:`fastcavi._kernels_diag`.
+* Fit and predict compute the logits of a tile with the same routine (:func:`_tile_logits`).
 """
 
 import math
@@ -57,44 +62,22 @@ def n_chunks_for(n_samples):
 
 
 @cached_njit(**_JIT)
-def _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist, logits):
-    """Fill dist[k] = |x_i - m_k|^2 and logits[k] = l_ik; return max_k l_ik."""
-    n_components, n_features = means.shape
-    top = -np.inf
-    for k in range(n_components):
-        d = 0.0
-        for j in range(n_features):
-            diff = X[i, j] - means[k, j]
-            d += diff * diff
-        dist[k] = d
-        lk = -(d * inv_two_lam2) - log_lik_offsets[k]
-        logits[k] = lk
-        top = max(top, lk)
-    return top
-
-
-@cached_njit(**_JIT)
 def tile_rows(n_components):
     """Points per tile: the tile's K x B work arrays stay around 128 KiB (L2-resident)."""
     return max(32, min(1024, 16384 // max(1, n_components)))
 
 
 @cached_njit(**_JIT)
-def _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, stop,
-                     xt, dist, expo, top, z, n_k, r_k, s_k, scalars):
-    """Accumulate the statistics of rows start:stop (one tile) into the float64 buffers.
-
-    The tile is laid out [k, b] (component, point) so that every inner loop runs over
-    contiguous points and vectorises; xt is the tile of X transposed to [j, b]. Per-point
-    values (distances, logits, exps, phi) are in X's dtype; every sum over points is float64.
-    """
+def _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top):
+    """The logits of rows start:start+n (one tile), laid out [k, b] (component, point) so that
+    every inner loop runs over contiguous points and vectorises: xt[j, b] = x_bj,
+    dist[k, b] = |x_b - m_k|^2, expo[k, b] = l_kb = -h_k dist[k, b] - o_k, top[b] = max_k l_kb.
+    Per-point values are in X's dtype."""
     n_components, n_features = means.shape
-    n = stop - start
     for b in range(n):
         for j in range(n_features):
             xt[j, b] = X[start + b, j]
         top[b] = -np.inf
-    # logits l_kb = -(|x_b - m_k|^2 + p s2_k) / (2 lambda2), and their max over k
     for k in range(n_components):
         d = dist[k]
         for b in range(n):
@@ -106,20 +89,39 @@ def _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, st
                 diff = xj[b] - mkj
                 d[b] += diff * diff
         e = expo[k]
-        off = log_lik_offsets[k]
+        off = offsets[k]
+        hp = half_prec[k]
         for b in range(n):
-            lk = -(d[b] * inv_two_lam2) - off
+            lk = -(d[b] * hp) - off
             e[b] = lk
             top[b] = max(top[b], lk)
-    # exp(l - max) and their sums z_b
+
+
+@cached_njit(**_JIT)
+def _tile_exp(expo, top, z, n):
+    """expo[k, b] <- exp(l_kb - max_k l_kb) in place, z[b] = their sum over k."""
     for b in range(n):
         z[b] = 0.0
-    for k in range(n_components):
+    for k in range(expo.shape[0]):
         e = expo[k]
         for b in range(n):
             v = _exp_shifted(e[b] - top[b])
             e[b] = v
             z[b] += v
+
+
+@cached_njit(**_JIT)
+def _tile_statistics(X, weights, means, half_prec, offsets, start, stop,
+                     xt, dist, expo, top, z, n_k, r_k, s_k, scalars):
+    """Accumulate the statistics of rows start:stop (one tile) into the float64 buffers.
+
+    The logits come from :func:`_tile_logits` (the [k, b] layout); every sum over points is
+    accumulated in float64.
+    """
+    n_components, n_features = means.shape
+    n = stop - start
+    _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top)
+    _tile_exp(expo, top, z, n)
     weighted = weights.shape[0] > 0
     entropy = 0.0
     total_w = 0.0
@@ -132,7 +134,8 @@ def _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, st
     for k in range(n_components):
         e = expo[k]
         d = dist[k]
-        off = log_lik_offsets[k]
+        off = offsets[k]
+        hp = half_prec[k]
         nk = 0.0
         rk = 0.0
         ek = 0.0
@@ -141,7 +144,7 @@ def _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, st
             e[b] = wphi
             nk += wphi
             rk += wphi * d[b]
-            t = wphi * (-(d[b] * inv_two_lam2) - off - top[b])
+            t = wphi * (-(d[b] * hp) - off - top[b])
             ek += t if wphi > 0.0 else 0.0  # 0 log 0 = 0
         n_k[k] += nk
         r_k[k] += rk
@@ -158,7 +161,7 @@ def _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, st
 
 
 @cached_njit(**_JIT)
-def _chunk_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, stop,
+def _chunk_statistics(X, weights, means, half_prec, offsets, start, stop,
                       n_k, r_k, s_k, scalars):
     """Accumulate the statistics of rows start:stop, tile by tile, into float64 buffers:
 
@@ -175,13 +178,15 @@ def _chunk_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, s
     top = np.empty(size, dtype=X.dtype)
     z = np.empty(size, dtype=X.dtype)
     for t0 in range(start, stop, size):
-        _tile_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, t0,
+        _tile_statistics(X, weights, means, half_prec, offsets, t0,
                          min(stop, t0 + size), xt, dist, expo, top, z, n_k, r_k, s_k, scalars)
 
 
 @cached_njit(parallel=True, **_JIT)
-def _sweep_statistics(X, weights, means, mean_vars, likelihood_var):
-    """One pass over the rows of X: the K-sized statistics of q(c) at the current q(mu).
+def _sweep_statistics(X, weights, means, half_prec, offsets):
+    """One pass over the rows of X: the K-sized statistics of q(c) for the logits
+    ``l_ik = -h_k |x_i - m_k|^2 - o_k`` (``half_prec`` h and ``offsets`` o: (K,), X's dtype,
+    so that float32 logits stay float32).
 
     Returns (n_k (K,), r_k (K,), s_k (K, p), entropy, total_weight), all float64;
     see ``_chunk_statistics`` for what each one sums.
@@ -190,9 +195,6 @@ def _sweep_statistics(X, weights, means, mean_vars, likelihood_var):
     n_components = means.shape[0]
     n_chunks = n_chunks_for(n_samples)
     chunk = (n_samples + n_chunks - 1) // n_chunks
-    # The per-point constants in X's dtype, so that float32 logits stay float32.
-    log_lik_offsets = (n_features * mean_vars * (0.5 / likelihood_var)).astype(X.dtype)
-    inv_two_lam2 = np.full(1, 0.5 / likelihood_var, dtype=X.dtype)[0]
     part_n = np.zeros((n_chunks, n_components))
     part_r = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))
@@ -200,7 +202,7 @@ def _sweep_statistics(X, weights, means, mean_vars, likelihood_var):
     for c in prange(n_chunks):
         start = c * chunk
         stop = min(n_samples, start + chunk)
-        _chunk_statistics(X, weights, means, log_lik_offsets, inv_two_lam2, start, stop,
+        _chunk_statistics(X, weights, means, half_prec, offsets, start, stop,
                           part_n[c], part_r[c], part_s[c], part_scalars[c])
     n_k = np.zeros(n_components)
     r_k = np.zeros(n_components)
@@ -216,77 +218,59 @@ def _sweep_statistics(X, weights, means, mean_vars, likelihood_var):
     return n_k, r_k, s_k, entropy, total_w
 
 
-@cached_njit(parallel=True, **_JIT)
-def _responsibilities(X, means, mean_vars, likelihood_var, out):
-    """out[i, k] = phi_ik at the given q(mu) (rows are independent: no reduction)."""
-    n_samples, n_features = X.shape
-    n_components = means.shape[0]
-    inv_two_lam2 = 0.5 / likelihood_var
-    log_lik_offsets = n_features * mean_vars * inv_two_lam2
-    n_chunks = n_chunks_for(n_samples)
-    chunk = (n_samples + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        dist = np.empty(n_components, dtype=np.float64)
-        logits = np.empty(n_components, dtype=np.float64)
-        for i in range(c * chunk, min(n_samples, (c + 1) * chunk)):
-            top = _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist, logits)
-            z = 0.0
-            for k in range(n_components):
-                e = _exp_nonpos(logits[k] - top)
-                logits[k] = e
-                z += e
-            inv_z = 1.0 / z
-            for k in range(n_components):
-                out[i, k] = logits[k] * inv_z
+# What :func:`_predict` computes for each row.
+PREDICT_PROBA = 0      # phi_ik, into proba (N, K), X's dtype
+PREDICT_LABELS = 1     # argmax_k phi_ik (the first maximum, as np.argmax), into labels (N,)
+PREDICT_LOG_NORM = 2   # log sum_k exp(l_ik), into log_norm (N,) float64
 
 
-@cached_njit(parallel=True, **_JIT)
-def _labels(X, means, mean_vars, likelihood_var, out):
-    """out[i] = argmax_k phi_ik (the first maximum, as np.argmax), without forming phi."""
-    n_samples, n_features = X.shape
+@cached_njit(**_JIT)
+def _tile_predict(X, means, half_prec, offsets, start, n, mode, xt, dist, expo, top, z,
+                  proba, labels, log_norm):
+    _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top)
     n_components = means.shape[0]
-    inv_two_lam2 = 0.5 / likelihood_var
-    log_lik_offsets = n_features * mean_vars * inv_two_lam2
-    n_chunks = n_chunks_for(n_samples)
-    chunk = (n_samples + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        dist = np.empty(n_components, dtype=np.float64)
-        logits = np.empty(n_components, dtype=np.float64)
-        for i in range(c * chunk, min(n_samples, (c + 1) * chunk)):
-            top = _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist, logits)
+    if mode == PREDICT_LABELS:
+        for b in range(n):
             best = 0
             for k in range(n_components):
-                if logits[k] == top:
+                if expo[k, b] == top[b]:
                     best = k
                     break
-            out[i] = best
+            labels[start + b] = best
+        return
+    _tile_exp(expo, top, z, n)
+    if mode == PREDICT_LOG_NORM:
+        for b in range(n):
+            log_norm[start + b] = float(top[b]) + math.log(float(z[b]))
+        return
+    for b in range(n):
+        z[b] = 1.0 / z[b]
+    for b in range(n):
+        for k in range(n_components):
+            proba[start + b, k] = expo[k, b] * z[b]
 
 
 @cached_njit(parallel=True, **_JIT)
-def _log_predictive(X, means, pred_vars, out):
-    """out[i] = log sum_k (1/K) N(x_i | m_k, v_k I) with v_k = lambda2 + s2_k."""
+def _predict(X, means, half_prec, offsets, mode, proba, labels, log_norm):
+    """Per row of X, for the logits ``l_ik = -h_k |x_i - m_k|^2 - o_k``, by ``mode``: phi into
+    ``proba`` (N, K), the label into ``labels`` (N,), or ``log sum_k exp(l_ik)`` into
+    ``log_norm`` (N,); the other two outputs may be empty. Rows are independent: chunks of
+    tiles, no reduction; the logits are those of the fit (:func:`_tile_logits`)."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    inv_two_v = 0.5 / pred_vars
-    offsets = 0.5 * n_features * np.log(2.0 * np.pi * pred_vars) + np.log(n_components)
     n_chunks = n_chunks_for(n_samples)
     chunk = (n_samples + n_chunks - 1) // n_chunks
+    size = tile_rows(n_components)
     for c in prange(n_chunks):
-        logp = np.empty(n_components, dtype=np.float64)
-        for i in range(c * chunk, min(n_samples, (c + 1) * chunk)):
-            top = -np.inf
-            for k in range(n_components):
-                d = 0.0
-                for j in range(n_features):
-                    diff = X[i, j] - means[k, j]
-                    d += diff * diff
-                lk = -(d * inv_two_v[k]) - offsets[k]
-                logp[k] = lk
-                top = max(top, lk)
-            z = 0.0
-            for k in range(n_components):
-                z += _exp_nonpos(logp[k] - top)
-            out[i] = top + math.log(z)
+        xt = np.empty((n_features, size), dtype=X.dtype)
+        dist = np.empty((n_components, size), dtype=X.dtype)
+        expo = np.empty((n_components, size), dtype=X.dtype)
+        top = np.empty(size, dtype=X.dtype)
+        z = np.empty(size, dtype=X.dtype)
+        stop = min(n_samples, (c + 1) * chunk)
+        for t0 in range(c * chunk, stop, size):
+            _tile_predict(X, means, half_prec, offsets, t0, min(stop - t0, size), mode,
+                          xt, dist, expo, top, z, proba, labels, log_norm)
 
 
 # Rows per BLAS call in the large-p path: a block of xc and of G (512 x 64 doubles = 256 KiB
@@ -295,7 +279,7 @@ _GRAM_BLOCK_ROWS = 512
 
 
 @cached_njit(**_JIT)
-def _gram_rows(xc, gram, weights, w_offset, sq_means, log_lik_offsets, inv_two_lam2,
+def _gram_rows(xc, gram, weights, w_offset, sq_means, offsets, half_prec,
                dist, n_k, r_k, scalars):
     """Rows of a centred block: turn gram[i, k] = xc_i . mc_k into w_i phi_ik in place, and
     accumulate n_k, r_k, the entropy and the weight (the large-p path; S_k comes from BLAS)."""
@@ -314,10 +298,10 @@ def _gram_rows(xc, gram, weights, w_offset, sq_means, log_lik_offsets, inv_two_l
             # |x - m|^2 = |xc|^2 - 2 xc.mc + |mc|^2 >= 0; centring keeps the terms small.
             d = max(0.0, sq_x - 2.0 * g[k] + sq_means[k])
             dist[k] = d
-            top = max(top, -(d * inv_two_lam2) - log_lik_offsets[k])
+            top = max(top, -(d * half_prec[k]) - offsets[k])
         z = 0.0
         for k in range(n_components):
-            e = _exp_nonpos(-(dist[k] * inv_two_lam2) - log_lik_offsets[k] - top)
+            e = _exp_nonpos(-(dist[k] * half_prec[k]) - offsets[k] - top)
             g[k] = e
             z += e
         w = weights[w_offset + i] if weighted else 1.0
@@ -328,7 +312,7 @@ def _gram_rows(xc, gram, weights, w_offset, sq_means, log_lik_offsets, inv_two_l
             g[k] = wphi
             n_k[k] += wphi
             r_k[k] += wphi * dist[k]
-            t = wphi * (-(dist[k] * inv_two_lam2) - log_lik_offsets[k] - top)
+            t = wphi * (-(dist[k] * half_prec[k]) - offsets[k] - top)
             ent += t if wphi > 0.0 else 0.0
         entropy += w * _log_normal(z) - ent
         total_w += w
@@ -337,7 +321,7 @@ def _gram_rows(xc, gram, weights, w_offset, sq_means, log_lik_offsets, inv_two_l
 
 
 @cached_njit(parallel=True, **_JIT)
-def _gram_sweep_statistics(X, weights, centred_means, centre, mean_vars, likelihood_var):
+def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets):
     """The large-p sweep: like ``_sweep_statistics`` but the two K p products per point are
     BLAS GEMMs on blocks of rows centred on ``centre`` (the means' centroid, so the expanded
     distance has no cancellation far from the origin). Each chunk calls BLAS from its own
@@ -350,8 +334,6 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, mean_vars, likelih
     n_components = centred_means.shape[0]
     n_chunks = n_chunks_for(n_samples)
     chunk = (n_samples + n_chunks - 1) // n_chunks
-    inv_two_lam2 = 0.5 / likelihood_var
-    log_lik_offsets = n_features * mean_vars * inv_two_lam2
     mc_t = centred_means.T
     sq_means = np.zeros(n_components)
     for k in range(n_components):
@@ -374,7 +356,7 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, mean_vars, likelih
                 for j in range(n_features):
                     xb[i, j] = X[t0 + i, j] - centre[j]
             np.dot(xb, mc_t, gb)
-            _gram_rows(xb, gb, weights, t0, sq_means, log_lik_offsets, inv_two_lam2, dist,
+            _gram_rows(xb, gb, weights, t0, sq_means, offsets, half_prec, dist,
                        part_n[c], part_r[c], part_scalars[c])
             part_s[c] += np.dot(gb.T, xb)
     n_k = np.zeros(n_components)

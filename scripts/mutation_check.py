@@ -61,8 +61,8 @@ MUTATIONS = [
         "small-p path reads the tile's weights from row 0"),
     Mutation(
         "rows-past-chunks-dropped", "fastcavi/_kernels.py",
-        "chunk = (n_samples + n_chunks - 1) // n_chunks\n    # The per-point constants",
-        "chunk = n_samples // n_chunks\n    # The per-point constants",
+        "chunk = (n_samples + n_chunks - 1) // n_chunks\n    part_n = np.zeros(",
+        "chunk = n_samples // n_chunks\n    part_n = np.zeros(",
         "chunk size rounded down: the rows past n_chunks * (N // n_chunks) are never visited"),
     Mutation(
         "last-chunk-skipped", "fastcavi/_kernels.py",
@@ -93,10 +93,10 @@ MUTATIONS = [
         "xb[i, j] = X[t0 + i, j]",
         "large-p path forgets to centre the rows on the means' centroid"),
     Mutation(
-        "logit-variance-term-dropped", "fastcavi/_kernels.py",
-        "log_lik_offsets = (n_features * mean_vars * (0.5 / likelihood_var)).astype(X.dtype)",
-        "log_lik_offsets = (0.0 * mean_vars).astype(X.dtype)",
-        "the p s2_k / (2 lambda2) term of the logits is dropped (fit kernel, small p)"),
+        "logit-variance-term-dropped", "fastcavi/_cavi.py",
+        "return np.full(mean_vars.shape[0], half), mean_vars * (n_features * half)",
+        "return np.full(mean_vars.shape[0], half), mean_vars * 0.0",
+        "the p s2_k / (2 lambda2) term of the fixed-variance model's logits is dropped"),
     Mutation(
         "float32-tile-accumulator", "fastcavi/_kernels.py",
         "        nk = 0.0\n        rk = 0.0\n",
@@ -148,20 +148,21 @@ MUTATIONS = [
         "total_w = float(n_samples)",
         "the total weight taken as N when sample_weight is given"),
     Mutation(
-        "predict-proba-last-row", "fastcavi/_kernels.py",
-        "        for i in range(c * chunk, min(n_samples, (c + 1) * chunk)):\n"
-        "            top = _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist,"
-        " logits)\n"
-        "            z = 0.0",
-        "        for i in range(c * chunk, min(n_samples - 1, (c + 1) * chunk)):\n"
-        "            top = _point_logits(X, i, means, log_lik_offsets, inv_two_lam2, dist,"
-        " logits)\n"
-        "            z = 0.0",
-        "predict_proba leaves the last row unwritten"),
+        "predict-proba-tile-last-row", "fastcavi/_kernels.py",
+        "    for b in range(n):\n        for k in range(n_components):\n"
+        "            proba[start + b, k]",
+        "    for b in range(n - 1):\n        for k in range(n_components):\n"
+        "            proba[start + b, k]",
+        "predict_proba leaves the last row of every tile unwritten"),
     Mutation(
-        "score-drops-log-k", "fastcavi/_kernels.py",
-        "offsets = 0.5 * n_features * np.log(2.0 * np.pi * pred_vars) + np.log(n_components)",
-        "offsets = 0.5 * n_features * np.log(2.0 * np.pi * pred_vars)",
+        "predict-labels-offset", "fastcavi/_kernels.py",
+        "labels[start + b] = best",
+        "labels[b] = best",
+        "predict writes every tile's labels at the first tile's rows"),
+    Mutation(
+        "score-drops-log-k", "fastcavi/_cavi.py",
+        "log_k = math.log(len(pred_vars))",
+        "log_k = 0.0",
         "score_samples forgets the 1/K weight of each component"),
     Mutation(
         "random-init-ignores-weights", "fastcavi/_estimator.py",
