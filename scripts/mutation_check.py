@@ -168,8 +168,7 @@ MUTATIONS = [
         "random-init-ignores-weights", "fastcavi/_estimator.py",
         "            if wb is not None:\n                r *= wb[:, None]\n",
         "",
-        "init_params='random' ignores sample_weight",
-        ("tests/test_weights.py",)),
+        "init_params='random' ignores sample_weight"),
 ]
 
 

@@ -226,3 +226,28 @@ def test_functional_api_validates(rng):
         fastcavi.cavi(np.where(X > 0, np.nan, X), m0, v0, n_iter=1, **hyper)
     with pytest.raises(ValueError, match="likelihood_var"):
         fastcavi.cavi(X, m0, v0, n_iter=1, **dict(hyper, likelihood_var=-1.0))
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_random_init_is_the_update_from_random_responsibilities(weighted):
+    """init_params='random': q(mu) from uniform random responsibilities (one draw of N x K from
+    the random state, rows normalised, times the weights), then the sweeps; checked against
+    the NumPy oracle on N crossing the 65,536-row blocks the start is computed in."""
+    from . import oracles
+
+    rng = np.random.default_rng(5)
+    X, _ = blobs(rng, n=70_001, K=3)
+    w = rng.uniform(0, 3, X.shape[0]) if weighted else None
+    hyper = dict(prior_mean=0.5, prior_var=40.0, likelihood_var=1.5)
+    gm = GaussianMixtureCAVI(3, init_params="random", random_state=0, tol=0, max_iter=2,
+                             **hyper).fit(X, sample_weight=w)
+    r = np.random.RandomState(0).uniform(size=(X.shape[0], 3))
+    r /= r.sum(axis=1, keepdims=True)
+    m0, v0 = oracles.update_q_mu(X, r, hyper["prior_mean"], hyper["prior_var"],
+                                 hyper["likelihood_var"], sample_weight=w)
+    even = 1.0 / (1.0 / hyper["prior_var"]
+                  + (X.shape[0] if w is None else w.sum()) / 3 / hyper["likelihood_var"])
+    means, mean_vars, _, bounds = oracles.vectorised_cavi(
+        X, m0, np.full(3, even), n_iter=2, sample_weight=w, **hyper)
+    np.testing.assert_allclose(gm.lower_bounds_, bounds, rtol=1e-10)
+    np.testing.assert_allclose(gm.means_, means, rtol=1e-10)
