@@ -238,3 +238,29 @@ def deny(self):
 caching._CacheLocator.ensure_cache_path = deny
 runpy.run_path(sys.argv[1], run_name="__main__")
 """
+
+
+def test_kernels_are_cached_outside_the_package(tmp_path):
+    """An installed package's directory is not fastcavi's to write: pip removes only the files
+    it recorded, so Numba's files in ``site-packages/fastcavi/__pycache__`` would outlive an
+    uninstall (the one ``pip install -e .`` runs first) and the leftover directory would then
+    shadow the new install as an empty namespace package. Without NUMBA_CACHE_DIR the kernels
+    are cached in the user's cache directory, under fastcavi's version."""
+    import shutil
+
+    site = tmp_path / "site-packages"
+    shutil.copytree(os.path.dirname(fastcavi.__file__), site / "fastcavi",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    proc = subprocess.run([sys.executable, "-W", "error", "-c",
+                           "import fastcavi, fastcavi._kernels as k; print(k.n_chunks_for(10)); "
+                           "print(fastcavi.__file__)"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[1] == str(site / "fastcavi" / "__init__.py")
+    in_package = [p.name for p in (site / "fastcavi").rglob("*") if p.suffix in (".nbi", ".nbc")]
+    assert in_package == []
+    cached = tmp_path / "cache" / "fastcavi" / fastcavi.__version__
+    assert any(p.name.startswith("_kernels.n_chunks_for") and p.suffix == ".nbi"
+               for p in cached.rglob("*"))
