@@ -59,6 +59,8 @@ from contextlib import contextmanager
 
 import numba
 
+from ._interrupt import hold_sigint
+
 __all__ = ["check_n_threads", "max_threads", "parallel_guard", "preload_tbb", "thread_limit",
            "threading_layer"]
 
@@ -173,8 +175,16 @@ def parallel_guard():
     On 'workqueue' the calls are serialised by one process-wide lock (concurrent calls would
     abort the process); in a child forked after GNU OpenMP started, a RuntimeError is raised
     (the kernel would have the child terminated). On 'tbb' and in every other case this only
-    reads two module globals.
+    reads two module globals. In the main thread, a SIGINT that arrives during the call is held
+    until the call returns (:func:`fastcavi._interrupt.hold_sigint`).
     """
+    with hold_sigint():  # a Ctrl-C during the call is raised after it (see _interrupt)
+        with _guard():
+            yield
+
+
+@contextmanager
+def _guard():
     layer = _layer or threading_layer()
     if _forked_from_gnu_omp:
         raise RuntimeError(
@@ -220,8 +230,9 @@ def thread_limit(n_threads):
     if n is None:
         yield
         return
-    old = numba.get_num_threads()
-    numba.set_num_threads(n)
+    with hold_sigint():  # the first call starts Numba's threading layer
+        old = numba.get_num_threads()
+        numba.set_num_threads(n)
     try:
         yield
     finally:

@@ -176,6 +176,38 @@ def test_console_script_and_version(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == f"fastcavi {fastcavi.__version__}"
 
 
+def test_import_and_help_do_not_import_the_heavy_libraries(tmp_path):
+    """``import fastcavi`` and ``fastcavi --help`` import neither Numba nor scikit-learn nor
+    pandas (PEP 562 lazy names); the public names still import, and load the kernels' modules
+    with fastcavi._threads first."""
+    heavy = "[m for m in ('numba', 'sklearn', 'pandas', 'scipy') if m in sys.modules]"
+    code = f"""
+import sys
+import fastcavi
+print({heavy})
+from fastcavi._entry import main
+sys.argv = ['fastcavi', '--help']
+try:
+    main()
+except SystemExit as exc:
+    print(exc.code)
+print({heavy})
+from fastcavi import GaussianMixtureCAVI, cavi, load, responsibilities
+import fastcavi._threads
+print('numba' in sys.modules, fastcavi._threads.preloaded_tbb is not None or 'tbb')
+print(sorted(set(fastcavi.__all__) - set(dir(fastcavi))))
+"""
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "[]"
+    assert lines[-4:-2] == ["0", "[]"]
+    assert lines[-2].startswith("True") and lines[-1] == "[]"
+    with pytest.raises(AttributeError, match="no_such_name"):
+        fastcavi.no_such_name  # noqa: B018
+
+
 # -- bad input, as subprocesses --------------------------------------------------------------
 
 BAD_INPUT = [
