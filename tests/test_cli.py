@@ -409,3 +409,54 @@ def test_progress_terminal_and_log():
 def test_counts_accept_scientific_notation():
     args = cli.build_parser().parse_args(["demo", "-n", "1e6", "-k", "1_0"])
     assert args.n == 1_000_000 and args.k == 10
+
+
+# -- outputs onto symbolic links and special files ---------------------------------------------
+
+def test_outputs_through_symlinks_replace_their_targets(workdir, tmp_path, capsys):
+    """Every output (model, --labels, --proba, --plot; predict's -o) follows a symbolic link:
+    the target is replaced, the link stays."""
+    out_dir = tmp_path / "real"
+    out_dir.mkdir()
+    names = {"model.npz": "m.npz", "labels.npy": "l.npy", "proba.csv": "p.csv",
+             "plot.png": "f.png", "pred.npy": "pred.npy"}
+    for link, target in names.items():
+        (out_dir / target).write_bytes(b"old")
+        (tmp_path / link).symlink_to(out_dir / target)
+    status, _, err = call(["fit", workdir / "data.npy", "-k", 3, "-o", tmp_path / "model.npz",
+                           "--labels", tmp_path / "labels.npy", "--proba",
+                           tmp_path / "proba.csv", "--plot", tmp_path / "plot.png",
+                           "--random-state", 0, "-q"], capsys)
+    assert status == 0, err
+    status, _, err = call(["predict", tmp_path / "model.npz", workdir / "data.npy", "-o",
+                           tmp_path / "pred.npy"], capsys)
+    assert status == 0, err
+    for link, target in names.items():
+        assert (tmp_path / link).is_symlink(), link
+        assert (out_dir / target).read_bytes() != b"old", target
+    model = fastcavi.load(out_dir / "m.npz")
+    X = np.load(workdir / "data.npy")
+    np.testing.assert_array_equal(np.load(out_dir / "l.npy"), model.predict(X))
+    np.testing.assert_array_equal(np.load(out_dir / "pred.npy"), model.predict(X))
+    assert (out_dir / "f.png").read_bytes()[:8] == PNG_MAGIC
+    assert not [p for d in (tmp_path, out_dir) for p in os.listdir(d) if p.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("option", ["-o", "--labels", "--proba"])
+def test_outputs_onto_a_fifo_are_refused(workdir, tmp_path, capsys, option):
+    """A FIFO (or a device) is not replaced by a regular file: a one-line error, exit 2, the
+    FIFO intact and no other output written."""
+    import stat
+
+    os.mkfifo(tmp_path / "fifo.npy")
+    (tmp_path / "link.npy").symlink_to(tmp_path / "fifo.npy")
+    for name in ("fifo.npy", "link.npy"):
+        before = sorted(os.listdir(tmp_path))
+        paths = {"-o": tmp_path / "model.npz", "--labels": tmp_path / "labels.npy",
+                 "--proba": tmp_path / "proba.npy", option: tmp_path / name}
+        argv = ["fit", workdir / "data.npy", "-k", 3, "-q", "--random-state", 0]
+        for opt, path in paths.items():
+            argv += [opt, path]
+        status, _, err = call(argv, capsys)
+        assert_clean_error((status, err), r"fifo\.npy.*not a regular file", tmp_path, before)
+        assert stat.S_ISFIFO(os.stat(tmp_path / "fifo.npy").st_mode)

@@ -157,3 +157,59 @@ def test_staged_files_all_or_nothing(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.bin", "b.bin"]
     with pytest.raises(FileNotFoundError, match="No such directory"):
         _io.StagedFiles().open(tmp_path / "missing" / "c.bin")
+
+
+# -- outputs onto symbolic links and special files ---------------------------------------------
+
+def _no_temporaries(*directories):
+    return [p.name for d in directories for p in d.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_save_through_a_symlink_replaces_its_target(tmp_path, data, fitted):
+    """The link stays a link; its target (in another directory) gets the model, atomically
+    (the temporary beside the target, so the rename is within one directory)."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "links").mkdir()
+    target = tmp_path / "models" / "real.npz"
+    target.write_bytes(b"old contents")
+    link = tmp_path / "links" / "model.npz"
+    link.symlink_to(target)
+    fitted.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    _same_predictions(fastcavi.load(target), fitted, data)
+    assert _no_temporaries(tmp_path / "models", tmp_path / "links")
+    dangling = tmp_path / "links" / "new.npz"
+    dangling.symlink_to(tmp_path / "models" / "new.npz")
+    fitted.save(dangling)
+    assert dangling.is_symlink() and (tmp_path / "models" / "new.npz").is_file()
+
+
+def _special_files(tmp_path):
+    import stat
+
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    made = [(fifo, stat.S_ISFIFO)]
+    device = tmp_path / "null.npz"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a /dev/null of our own
+    except (PermissionError, AttributeError):
+        pass  # not root, or a container that forbids device nodes: the FIFO case remains
+    else:
+        made.append((device, stat.S_ISCHR))
+    return made
+
+
+def test_save_refuses_special_files(tmp_path, fitted):
+    """A FIFO or a device is never replaced by a regular file (as root, replacing a device
+    node destroyed it); directly or through a symbolic link."""
+    for path, is_kind in _special_files(tmp_path):
+        link = tmp_path / ("link-to-" + path.name)
+        link.symlink_to(path)
+        for p in (path, link):
+            with pytest.raises(OSError, match="not a regular file"):
+                fitted.save(p)
+        assert is_kind(os.stat(path).st_mode) and link.is_symlink()
+    with pytest.raises(IsADirectoryError):
+        fitted.save(tmp_path)
+    assert _no_temporaries(tmp_path)
