@@ -460,3 +460,13 @@ def test_outputs_onto_a_fifo_are_refused(workdir, tmp_path, capsys, option):
         status, _, err = call(argv, capsys)
         assert_clean_error((status, err), r"fifo\.npy.*not a regular file", tmp_path, before)
         assert stat.S_ISFIFO(os.stat(tmp_path / "fifo.npy").st_mode)
+
+
+def test_fit_values_near_the_float64_maximum(tmp_path, capsys):
+    """Finite values about 1e308: the estimator's 'Rescale X' error as one line, exit 2."""
+    X = np.random.default_rng(0).uniform(-1, 1, (50, 2)) * 1e308
+    np.save(tmp_path / "huge.npy", X)
+    before = sorted(os.listdir(tmp_path))
+    status, _, err = call(["fit", tmp_path / "huge.npy", "-k", 2, "-o", tmp_path / "m.npz",
+                           "-q"], capsys)
+    assert_clean_error((status, err), r"overflowed float64.*Rescale X", tmp_path, before)
