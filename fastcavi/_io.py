@@ -282,8 +282,6 @@ def load(path):
     ``ValueError`` for a file that is not a fastcavi model or has an unknown
     ``format_version``, and ``OSError`` when the file cannot be read.
     """
-    from ._estimator import GaussianMixtureCAVI
-
     fspath = os.fspath(path)
     with open(fspath, "rb") as f:
         magic = f.read(6)
@@ -292,8 +290,17 @@ def load(path):
                          "not an .npz)")
     if magic[:2] != b"PK":
         raise ValueError(f"{fspath}: not a fastcavi model file (not an .npz archive)")
+    with open(fspath, "rb") as f:  # ours: closed on every error path (no ResourceWarning)
+        est = _load_open(f, fspath)
+    _check_consistent(est, fspath)
+    return est
+
+
+def _load_open(f, fspath):
+    from ._estimator import GaussianMixtureCAVI
+
     try:
-        z = np.load(fspath, allow_pickle=False)
+        z = np.load(f, allow_pickle=False)
     except (EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{fspath}: not a fastcavi model file ({exc})") from None
     except ValueError as exc:
@@ -335,7 +342,6 @@ def load(path):
                 est.feature_names_in_ = z["feature_names_in_"].astype(object)
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{fspath}: not a valid fastcavi model file ({exc})") from None
-    _check_consistent(est, fspath)
     return est
 
 

@@ -192,8 +192,8 @@ def load_data(path, *, key=None, skip_header=None):
     elif suffix == ".npz":
         if not _has_magic(path, b"PK"):
             raise CLIError(f"{path}: not a .npz file")
-        try:
-            with np.load(path, allow_pickle=False) as z:
+        try:  # our own file object: closed on every error path (no ResourceWarning)
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
                 if not z.files:
                     raise CLIError(f"{path}: holds no arrays")
                 name = z.files[0] if key is None else key

@@ -470,3 +470,22 @@ def test_fit_values_near_the_float64_maximum(tmp_path, capsys):
     status, _, err = call(["fit", tmp_path / "huge.npy", "-k", 2, "-o", tmp_path / "m.npz",
                            "-q"], capsys)
     assert_clean_error((status, err), r"overflowed float64.*Rescale X", tmp_path, before)
+
+
+def test_truncated_npz_is_one_error_line(workdir, tmp_path, capsys):
+    """A truncated .npz as data, --means-init or model: one error line, no ResourceWarning."""
+    import gc
+
+    X, _ = blobs()
+    np.savez(tmp_path / "full.npz", X=X)
+    content = (tmp_path / "full.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(content[:len(content) // 2])
+    before = sorted(os.listdir(tmp_path))
+    for argv, pattern in (
+            (["fit", "cut.npz", "-k", 3], r"cut\.npz: cannot read the archive"),
+            (["fit", "full.npz", "-k", 3, "--means-init", "cut.npz"], r"--means-init: .*cut\.npz"),
+            (["predict", "cut.npz", "full.npz"], r"cut\.npz: not a fastcavi model file")):
+        status, _, err = call([*argv[:1], *[tmp_path / a if str(a).endswith(".npz") else a
+                                            for a in argv[1:]]], capsys)
+        gc.collect()
+        assert_clean_error((status, err), pattern, tmp_path, before)

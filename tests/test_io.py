@@ -213,3 +213,21 @@ def test_save_refuses_special_files(tmp_path, fitted):
     with pytest.raises(IsADirectoryError):
         fitted.save(tmp_path)
     assert _no_temporaries(tmp_path)
+
+
+def test_truncated_file_is_closed_on_the_error_path(tmp_path, fitted):
+    """A truncated model file: the ValueError, and no ResourceWarning (unclosed file) beside
+    it (the command printed it as a warning line next to the error)."""
+    import gc
+    import warnings
+
+    fitted.save(tmp_path / "m.npz")
+    content = (tmp_path / "m.npz").read_bytes()
+    for size in (200, len(content) // 2, len(content) - 30):
+        (tmp_path / "cut.npz").write_bytes(content[:size])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError, match="not a fastcavi model file"):
+                fastcavi.load(tmp_path / "cut.npz")
+            gc.collect()
+        assert [str(w.message) for w in caught] == []
