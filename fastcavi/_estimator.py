@@ -249,8 +249,9 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation (and the subsample for the defaults).
     n_threads : int, default=None
-        Numba threads for the kernels; None or -1 use all. Results are bit-identical for any
-        value.
+        Numba threads for the kernels; None or -1 use all; more than Numba has
+        (``NUMBA_NUM_THREADS``, by default the cores available) are clamped to that, with a
+        ``UserWarning``. Results are bit-identical for any value.
     verbose : int, default=0
         1 prints each run's result; 2 also prints the ELBO after every sweep.
 

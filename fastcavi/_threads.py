@@ -46,6 +46,9 @@ Thread count
 ``n_threads`` is applied with ``numba.set_num_threads`` inside ``try/finally`` in the calling
 thread (:func:`thread_limit`); Numba keeps that setting per thread, so concurrent fits with
 different ``n_threads`` do not interfere. Results do not depend on it (see ``_kernels``).
+More threads than Numba has (``NUMBA_NUM_THREADS``, by default the CPU cores available) are
+clamped to that number with a ``UserWarning`` (the estimator, ``cavi`` and the command's
+``--threads`` alike); 0, values below -1 and non-integers are errors.
 """
 
 from __future__ import annotations
@@ -208,7 +211,8 @@ def max_threads():
 
 
 def check_n_threads(n_threads):
-    """None or -1 mean every thread Numba has; otherwise an int in [1, max_threads()]."""
+    """None or -1 mean every thread Numba has; otherwise an int >= 1, clamped to
+    max_threads() (more threads than Numba has cannot run; :func:`thread_limit` warns)."""
     if n_threads is None:
         return None
     if isinstance(n_threads, bool) or not isinstance(n_threads, (int,)) and not (
@@ -217,10 +221,20 @@ def check_n_threads(n_threads):
     n = int(n_threads)
     if n == -1:
         return max_threads()
-    if not 1 <= n <= max_threads():
+    if n < 1:
         raise ValueError(f"n_threads must be -1, None or between 1 and {max_threads()} "
-                         f"(NUMBA_NUM_THREADS), got {n_threads!r}")
-    return n
+                         f"(NUMBA_NUM_THREADS; a larger value is clamped to it), "
+                         f"got {n_threads!r}")
+    return min(n, max_threads())
+
+
+def _warn_if_clamped(n_threads, n):
+    if n is not None and n_threads != -1 and n < int(n_threads):
+        import warnings
+
+        warnings.warn(f"{int(n_threads)} threads requested, but Numba has {n} "
+                      f"(NUMBA_NUM_THREADS, by default the CPU cores available): using {n}",
+                      UserWarning, stacklevel=4)
 
 
 @contextmanager
@@ -230,6 +244,7 @@ def thread_limit(n_threads):
     if n is None:
         yield
         return
+    _warn_if_clamped(n_threads, n)
     with hold_sigint():  # the first call starts Numba's threading layer
         old = numba.get_num_threads()
         numba.set_num_threads(n)

@@ -489,3 +489,28 @@ def test_truncated_npz_is_one_error_line(workdir, tmp_path, capsys):
                                             for a in argv[1:]]], capsys)
         gc.collect()
         assert_clean_error((status, err), pattern, tmp_path, before)
+
+
+def test_threads_above_the_cores_are_clamped_with_one_warning(workdir, tmp_path, capsys):
+    """--threads larger than the threads Numba has (the cores, by default): clamped, one
+    warning line however many kernel calls, and the same results as without --threads."""
+    import numba
+
+    have = numba.config.NUMBA_NUM_THREADS
+    many = have + 62
+    status, _, err = call(["fit", workdir / "data.npy", "-k", 3, "--random-state", 0, "-q",
+                           "-o", tmp_path / "a.npz", "--labels", tmp_path / "a.npy",
+                           "--threads", many], capsys)
+    assert status == 0, err
+    assert err.splitlines() == [f"fastcavi: warning: {many} threads requested, but Numba has "
+                                f"{have} (NUMBA_NUM_THREADS, by default the CPU cores "
+                                f"available): using {have}"]
+    status, _, err = call(["fit", workdir / "data.npy", "-k", 3, "--random-state", 0, "-q",
+                           "-o", tmp_path / "b.npz", "--labels", tmp_path / "b.npy"], capsys)
+    assert status == 0 and err == ""
+    np.testing.assert_array_equal(fastcavi.load(tmp_path / "a.npz").means_,
+                                  fastcavi.load(tmp_path / "b.npz").means_)
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+    status, _, err = call(["predict", tmp_path / "a.npz", workdir / "data.npy", "-o",
+                           tmp_path / "p.npy", "--threads", many], capsys)
+    assert status == 0 and len(err.splitlines()) == 1 and "using" in err

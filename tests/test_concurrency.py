@@ -264,3 +264,22 @@ def test_kernels_are_cached_outside_the_package(tmp_path):
     cached = tmp_path / "cache" / "fastcavi" / fastcavi.__version__
     assert any(p.name.startswith("_kernels.n_chunks_for") and p.suffix == ".nbi"
                for p in cached.rglob("*"))
+
+
+def test_n_threads_above_numba_threads_is_clamped_with_a_warning():
+    """More threads than Numba has (NUMBA_NUM_THREADS): a UserWarning and the fit of all of
+    them, bit for bit (results never depend on the thread count); 0 stays an error."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(3000, 2)) + rng.integers(0, 3, size=(3000, 1)) * 6.0
+    have = _threads.max_threads()
+    with pytest.warns(UserWarning, match=f"{have + 5} threads requested, but Numba has {have}"):
+        est = GaussianMixtureCAVI(3, random_state=0, n_threads=have + 5).fit(X)
+    ref = GaussianMixtureCAVI(3, random_state=0).fit(X)
+    np.testing.assert_array_equal(est.means_, ref.means_)
+    with pytest.warns(UserWarning, match="threads requested"):
+        np.testing.assert_array_equal(est.predict_proba(X), ref.predict_proba(X))
+    with pytest.warns(UserWarning, match="threads requested"):
+        fastcavi.cavi(X, ref.means_, ref.mean_vars_, prior_mean=0.0, prior_var=10.0,
+                      likelihood_var=1.0, n_iter=2, n_threads=have + 1)
+    with pytest.raises(ValueError, match="n_threads must be -1, None or between 1 and"):
+        GaussianMixtureCAVI(3, n_threads=0).fit(X)
