@@ -629,9 +629,8 @@ def cmd_info(args):
         layer = "not yet chosen"
     try:
         cache = _kernels._sweep_statistics._cache._cache_path
-    except AttributeError:
-        cache = numba.config.CACHE_DIR or os.path.join(os.path.dirname(_kernels.__file__),
-                                                       "__pycache__")
+    except AttributeError:  # no writable cache location (see fastcavi._jit)
+        cache = "none writable: the kernels are compiled in memory, for this process only"
     try:
         n_cached = sum(1 for f in os.listdir(cache)
                        if f.endswith((".nbi", ".nbc")) and f.startswith(("_kernels.",
