@@ -22,8 +22,8 @@ empty namespace package. So fastcavi's kernels are cached, in this order:
 
 Never into the package directory. This is done per function, by giving each dispatcher a cache
 whose locator list is the one above (``numba.config`` is not touched: other libraries' caching
-is left as it is). A ``NUMBA_CACHE_LOCATOR_CLASSES`` set by the user still takes precedence, as
-Numba's own ``CacheImpl`` reads it.
+is left as it is). Where Numba reads ``NUMBA_CACHE_LOCATOR_CLASSES`` (recent versions), a value the
+user set still takes precedence, as Numba's own ``CacheImpl`` reads it.
 """
 
 import os

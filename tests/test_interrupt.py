@@ -96,15 +96,18 @@ def test_fit_interrupted_at_any_time(data, startup):
 def test_demo_interrupted_during_the_first_compile(tmp_path, startup):
     """A cold kernel cache: the signal lands while Numba compiles (the first kernel call)."""
     outputs = ("demo.npz",)
+    outcomes = []
     for i, offset in enumerate((1.0, 3.0, 6.0)):
         env = {"NUMBA_CACHE_DIR": str(tmp_path / f"cold-{i}")}
         rc, _, err = _interrupt(["demo", "-n", "20000", "-q", "--no-plot", "-o", "demo.npz"],
                                 tmp_path, startup + offset, env)
         if _before_python_ran_fastcavi(rc, err):
             continue
-        assert _check_outcome(rc, err, tmp_path, outputs) == "interrupted"
+        outcomes.append(_check_outcome(rc, err, tmp_path, outputs))
+        (tmp_path / "demo.npz").unlink(missing_ok=True)
         cache_tmp = [p for p in (tmp_path / f"cold-{i}").rglob("*") if ".tmp" in p.name]
         assert len(cache_tmp) <= 1  # at most Numba's own write in flight
+    assert "interrupted" in outcomes  # a fast machine may finish before the last offset
 
 
 def _run_script(tmp_path, body, env=None):
