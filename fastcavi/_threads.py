@@ -18,10 +18,12 @@ So fastcavi wants tbb, and ``tbb`` is a dependency. Its wheel puts ``libtbb.so.1
 ``<prefix>/lib``, which the dynamic loader does not search in a virtual environment, so Numba
 would silently fall back to omp. Hence:
 
-1. At ``import fastcavi``, :func:`preload_tbb` loads that file with ``RTLD_GLOBAL`` (a dlopen
-   of a few milliseconds: nothing is compiled, no thread is started). Numba's own default
-   order then picks tbb at the first parallel call. fastcavi does *not* set
-   ``numba.config.THREADING_LAYER``: changing another library's configuration at import would
+1. When fastcavi's first kernel module is imported (:mod:`fastcavi._jit` imports this module
+   first; ``import fastcavi`` alone imports neither), :func:`preload_tbb` loads that file
+   with ``RTLD_GLOBAL`` (a dlopen of a few milliseconds: nothing is compiled, no thread is
+   started). Numba's own default order then picks tbb at the first parallel call. fastcavi
+   does *not* set ``numba.config.THREADING_LAYER``: changing another library's configuration
+   at import would
    override a choice made by the user or by other code in the process, and is not needed, since
    making tbb loadable is enough for Numba's default to choose it. Nothing is loaded when the
    user chose a layer that excludes tbb (``NUMBA_THREADING_LAYER=omp`` or ``workqueue``), when
@@ -111,8 +113,9 @@ def _tbb_candidates(name):
 def preload_tbb():
     """Make Numba's tbb layer loadable by loading the tbb wheel's libtbb (RTLD_GLOBAL).
 
-    Run once at ``import fastcavi``; cheap (no compilation, no thread). Returns the path loaded,
-    or None when nothing was loaded (see the module docstring for when that is).
+    Run once when this module is imported (before any kernel is defined); cheap (no
+    compilation, no thread). Returns the path loaded, or None when nothing was loaded (see the
+    module docstring for when that is).
     """
     global preloaded_tbb
     name = _TBB_LIBRARY.get(sys.platform)
@@ -254,8 +257,8 @@ def thread_limit(n_threads):
         numba.set_num_threads(old)
 
 
-# Point 1 of the module docstring. ``fastcavi/__init__.py`` imports this module before any
-# module that defines kernels, so this runs before anything could start Numba's layer.
+# Point 1 of the module docstring. ``fastcavi/_jit.py``, which every module that defines
+# kernels imports, imports this module first, so this runs before any fastcavi kernel exists.
 preload_tbb()
 
 
