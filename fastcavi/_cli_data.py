@@ -316,8 +316,8 @@ def _read_npz(path, key):
 
     if not _has_magic(path, b"PK"):
         raise CLIError(f"{path}: not a .npz file")
-    try:
-        with np.load(path, allow_pickle=False) as z:
+    try:  # our own file object: closed on every error path (no ResourceWarning)
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             if not z.files:
                 raise CLIError(f"{path}: holds no arrays")
             name = z.files[0] if key is None else key
@@ -355,10 +355,14 @@ def check_data(X, path):
 
 def warn_if_scales_differ(X, names, path):
     """Warn when the features' standard deviations differ by more than SCALE_WARN_RATIO."""
+    import numpy as np
+
     from ._scale import mean_sd
 
-    _, sd = mean_sd(X)
-    positive = [(s, name) for s, name in zip(sd, names) if s > 0]
+    # Advice only: data whose moments overflow are refused by the fit with a clear error.
+    with np.errstate(over="ignore", invalid="ignore"):
+        _, sd = mean_sd(X)
+    positive = [(s, name) for s, name in zip(sd, names) if 0 < s < np.inf]
     if len(positive) < 2:
         return
     (lo, lo_name), (hi, hi_name) = min(positive), max(positive)

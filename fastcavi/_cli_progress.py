@@ -9,7 +9,6 @@ measures how far the ELBO's change per sweep has come down towards ``tol`` on a 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import sys
@@ -39,31 +38,12 @@ def summary(rows):
 
 # -- the kernel cache ------------------------------------------------------------------------
 
-def _user_cache_root():
-    if sys.platform == "darwin":
-        return os.path.expanduser("~/Library/Caches")
-    if sys.platform.startswith("win"):
-        return os.environ.get("LOCALAPPDATA", os.path.expanduser("~"))
-    return os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-
-
 def cache_dirs():
-    """Where Numba may keep fastcavi's compiled kernels, in the order it looks: the
-    directory named by NUMBA_CACHE_DIR, the package's __pycache__, the user's cache.
+    """Where Numba keeps this installation's compiled kernels, in the order it looks
+    (:func:`fastcavi._cachedir.kernel_cache_dirs`; nothing of Numba is imported)."""
+    from ._cachedir import kernel_cache_dirs
 
-    The folder names (the package folder's name and the SHA-1 of its path, for the first and
-    the last) follow Numba's cache locators (numba/core/caching.py). Nothing of Numba is
-    imported or consulted: a wrong guess only shows or skips the compile notice.
-    """
-    package = os.path.dirname(os.path.abspath(__file__))
-    sub = f"{os.path.basename(package)}_{hashlib.sha1(package.encode()).hexdigest()}"
-    dirs = []
-    env = os.environ.get("NUMBA_CACHE_DIR")
-    if env:
-        dirs.append(os.path.join(env, sub))
-    dirs.append(os.path.join(package, "__pycache__"))
-    dirs.append(os.path.join(_user_cache_root(), "numba", sub))
-    return dirs
+    return kernel_cache_dirs()
 
 
 def _writable(directory):

@@ -34,10 +34,11 @@ import dask.array as da
 import numba
 import numpy as np
 
-from ._cavi import block_statistics, combine, fixed_predict, kernel_means
+from ._cavi import block_statistics, combine, kernel_means
 from ._fit import as_kernel_array, check_finite, check_sample_weight
+from ._predict import KINDS, output_spec, predict_block
 from ._stream import block_sweep, blocked_sweep
-from ._threads import check_n_threads, parallel_guard, thread_limit
+from ._threads import check_n_threads, thread_limit
 
 
 def is_dask_array(a):
@@ -189,10 +190,8 @@ def warm_kernels(dtype, n_features=1, n_components=1):
 
 def _warm_predict_kernels(dtype):
     X = as_kernel_array(np.zeros((2, 1), dtype=dtype))
-    m, v = kernel_means(np.zeros((1, 1)), dtype), np.ones(1)
-    with parallel_guard():
-        for kind in ("labels", "proba", "score"):
-            fixed_predict(X, m, v, 1.0, kind)
+    for kind in KINDS:
+        predict_block(X, np.zeros((1, 1)), np.ones(1), 1.0, kind)
 
 
 def _prepare_worker(dtype_name, n_features, n_components, dask_worker=None):
@@ -331,24 +330,23 @@ def _predict_task(X, means, mean_vars, likelihood_var, kind, cap):
     Xk = as_kernel_array(X)
     check_finite(Xk)
     with thread_limit(_task_threads(None, cap)):
-        return fixed_predict(Xk, np.array(means, dtype=Xk.dtype, order="C"),
-                             np.array(mean_vars, dtype=np.float64), likelihood_var, kind)
+        return predict_block(Xk, means, mean_vars, likelihood_var, kind)
 
 
-def map_kernel(estimator, X, kind):
+def map_predict(estimator, X, kind):
     """predict ('labels'), predict_proba ('proba') or score_samples ('score') as a lazy Dask
-    array, one in-memory kernel call per row block."""
+    array: :func:`fastcavi._predict.predict_block` on every row block, with K from the fitted
+    means (as in memory)."""
     X = check_array(X)
     if X.shape[1] != estimator.n_features_in_:
         raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
                          f"expecting {estimator.n_features_in_} features as input.")
     _warm_predict_kernels(X.dtype)
-    kw = dict(means=kernel_means(estimator.means_, X.dtype), mean_vars=estimator.mean_vars_,
+    means = estimator.means_
+    tail, dtype = output_spec(kind, means.shape[0], X.dtype)
+    kw = dict(means=means, mean_vars=estimator.mean_vars_,
               likelihood_var=estimator.likelihood_var_, kind=kind,
               cap=check_n_threads(estimator.n_threads))
-    if kind == "proba":
-        return X.map_blocks(_predict_task, chunks=(X.chunks[0], (estimator.n_components,)),
-                            dtype=X.dtype, **kw)
-    return X.map_blocks(_predict_task, drop_axis=1,
-                        dtype=np.int64 if kind == "labels" else np.float64, **kw)
-
+    if tail:
+        return X.map_blocks(_predict_task, chunks=(X.chunks[0], tail), dtype=dtype, **kw)
+    return X.map_blocks(_predict_task, drop_axis=1, dtype=dtype, **kw)

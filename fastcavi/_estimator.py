@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.random import sample_without_replacement
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._cavi import VAR_MAX, VAR_MIN, check_hyper, fixed_predict, run_sweeps
+from ._cavi import VAR_MAX, VAR_MIN, check_hyper, run_sweeps
 from ._fit import (
     as_kernel_array,
     check_mean_vars,
@@ -24,6 +24,7 @@ from ._fit import (
     check_sample_weight,
     in_memory_sweep,
 )
+from ._predict import predict_block
 from ._scale import apply_standardize, fit_standardize
 from ._threads import check_n_threads, thread_limit
 
@@ -74,12 +75,14 @@ def _count_positive(w):
 
 
 def _moment_sums(xb, wb, origin):
-    """First pass over one row block: total weight, sum of w (x - x_0), max |x - x_0|."""
-    d = np.asarray(xb, dtype=np.float64) - origin
-    spread = float(np.abs(d).max()) if d.size else 0.0
-    if wb is None:
-        return float(d.shape[0]), d.sum(axis=0), spread
-    return float(wb.sum()), wb @ d, spread
+    """First pass over one row block: total weight, sum of w (x - x_0), max |x - x_0| (inf or
+    NaN when they overflow: data near the float64 maximum, refused by the caller)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = np.asarray(xb, dtype=np.float64) - origin
+        spread = float(np.abs(d).max()) if d.size else 0.0
+        if wb is None:
+            return float(d.shape[0]), d.sum(axis=0), spread
+        return float(wb.sum()), wb @ d, spread
 
 
 def _square_sum(xb, wb, mean, scale):
@@ -112,6 +115,8 @@ def _column_moments(X, w):
         s += part_s
         spread = max(spread, part_spread)
     mean = origin + s / total
+    if not (math.isfinite(spread) and np.all(np.isfinite(mean))):
+        raise _too_large("the mean of X")
     if spread == 0.0:
         return mean, 0.0
     # Deviations over a power of two above the spread (an exact division): their squares can
@@ -127,8 +132,25 @@ def _column_moments(X, w):
 
 
 def _pow2_above(x):
-    """The smallest power of two above x > 0 (1.0 for 0): dividing by it is exact."""
-    return math.ldexp(1.0, math.frexp(x)[1]) if x > 0 else 1.0
+    """The smallest power of two above finite x > 0 (1.0 for 0), at most 2**1023 (the largest
+    float64 power of two, for x >= 2**1023: x / 2**1023 < 2): dividing by it is exact."""
+    return math.ldexp(1.0, min(math.frexp(x)[1], 1023)) if x > 0 else 1.0
+
+
+def _too_large(what):
+    return ValueError(
+        f"Computing {what} overflowed float64: X's values are too close to the largest float64 "
+        "(about 1.8e308) for the arithmetic of the fit. Rescale X (the model is "
+        "scale-equivariant) before fitting.")
+
+
+def _centred(sub, what):
+    """sub minus its column means, or the 'rescale X' ValueError if that overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        centred = sub - sub.mean(axis=0)
+    if not np.all(np.isfinite(centred)):
+        raise _too_large(what)
+    return centred
 
 
 def _default_variance(name, value):
@@ -155,7 +177,7 @@ def _kmeans_plusplus(sub, n_clusters, rng, sample_weight=None):
     # Imported here: sklearn.cluster costs ~0.5 s at import, a third of a cold start.
     from sklearn.cluster import kmeans_plusplus
 
-    centred = sub - sub.mean(axis=0)
+    centred = _centred(sub, "the k-means++ seeding")
     centred /= _pow2_above(float(np.abs(centred).max()))  # exact; no overflow at any scale
     _, idx = kmeans_plusplus(centred, n_clusters, random_state=rng, sample_weight=sample_weight)
     return sub[idx]
@@ -228,8 +250,9 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation (and the subsample for the defaults).
     n_threads : int, default=None
-        Numba threads for the kernels; None or -1 use all. Results are bit-identical for any
-        value.
+        Numba threads for the kernels; None or -1 use all; more than Numba has
+        (``NUMBA_NUM_THREADS``, by default the cores available) are clamped to that, with a
+        ``UserWarning``. Results are bit-identical for any value.
     verbose : int, default=0
         1 prints each run's result; 2 also prints the ELBO after every sweep.
     standardize : bool, default=False
@@ -343,8 +366,11 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         if kind in ("U", "S"):
             raise ValueError("X is an array of strings or bytes; GaussianMixtureCAVI needs real "
                              "numbers. Convert your data to numeric values explicitly instead.")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=reset,
-                          ensure_all_finite=True, ensure_min_samples=1)
+        # scikit-learn's finiteness check sums X first: values near the float64 maximum make
+        # that sum inf - inf (a RuntimeWarning), and then it checks element by element.
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=reset,
+                              ensure_all_finite=True, ensure_min_samples=1)
         return as_kernel_array(X)
 
     # -- defaults and initialisation ---------------------------------------------------------
@@ -365,10 +391,12 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
             k = min(self.n_components, sub.shape[0])
             centres = _kmeans_plusplus(sub, k, rng)
             # Differences over a power of two (exact), as in _column_moments.
-            scale = _pow2_above(float(np.abs(sub - sub.mean(axis=0)).max()))
+            scale = _pow2_above(float(np.abs(_centred(sub, "the default likelihood_var"))
+                                      .max()))
             d2 = np.full(sub.shape[0], np.inf)
-            for c in centres:
-                np.minimum(d2, (((sub - c) / scale) ** 2).sum(axis=1), out=d2)
+            with np.errstate(over="ignore"):  # inf: refused just below
+                for c in centres:
+                    np.minimum(d2, (((sub - c) / scale) ** 2).sum(axis=1), out=d2)
             likelihood_var = _default_variance(
                 "likelihood_var", float(d2.mean()) / n_features * scale * scale)
         return check_hyper(prior_mean, prior_var, likelihood_var, n_features)
@@ -395,7 +423,10 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
             if wb is not None:
                 r *= wb[:, None]
             n_k += r.sum(axis=0)
-            s_k += r.T @ np.asarray(xb, dtype=np.float64)
+            with np.errstate(over="ignore", invalid="ignore"):
+                s_k += r.T @ np.asarray(xb, dtype=np.float64)
+        if not np.all(np.isfinite(s_k)):
+            raise _too_large("the 'random' initialisation")
         s2 = 1.0 / (1.0 / hyper.prior_var + n_k / hyper.likelihood_var)
         return s2[:, None] * (hyper.prior_mean / hyper.prior_var + s_k / hyper.likelihood_var)
 
@@ -527,38 +558,31 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
 
     # -- prediction ------------------------------------------------------------------------
 
-    def _predict_in_memory(self, X, kind):
+    def _predict(self, X, kind):
+        """:func:`fastcavi._predict.predict_block` on X in memory, or mapped over the row
+        blocks of a Dask array (lazily)."""
         check_is_fitted(self)
+        if _is_dask_array(X):
+            from ._dask import map_predict
+
+            return map_predict(self, apply_standardize(self, X), kind)
         X = apply_standardize(self, self._validate_X(X, reset=False))
-        # K is the fitted model's: n_components may have been changed by set_params since.
         with thread_limit(self.n_threads):
-            return fixed_predict(X, self.means_, self.mean_vars_, self.likelihood_var_, kind)
-
-    def _map_dask(self, X, kind):
-        """On a Dask array: a lazy Dask array, one kernel call per row block."""
-        check_is_fitted(self)
-        from ._dask import map_kernel
-
-        return map_kernel(self, apply_standardize(self, X), kind)
+            return predict_block(X, self.means_, self.mean_vars_, self.likelihood_var_, kind)
 
     def predict(self, X):
         """argmax_k phi_ik at the fitted q(mu), shape (n_samples,)."""
-        if _is_dask_array(X):
-            return self._map_dask(X, "labels")
-        return self._predict_in_memory(X, "labels")
+        return self._predict(X, "labels")
 
     def predict_proba(self, X):
-        """phi, the responsibilities at the fitted q(mu), shape (n_samples, n_components)."""
-        if _is_dask_array(X):
-            return self._map_dask(X, "proba")
-        return self._predict_in_memory(X, "proba")
+        """phi, the responsibilities at the fitted q(mu), shape (n_samples, n_components)
+        (K of the fitted model: n_components may have been changed by set_params since)."""
+        return self._predict(X, "proba")
 
     def score_samples(self, X):
         """log posterior predictive density under q, for each point:
         ``log sum_k (1/K) N(x | m_k, (lambda2 + s2_k) I)``."""
-        if _is_dask_array(X):
-            return self._map_dask(X, "score")
-        return self._predict_in_memory(X, "score")
+        return self._predict(X, "score")
 
     def score(self, X, y=None):
         """Mean of :meth:`score_samples` over X."""

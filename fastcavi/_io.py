@@ -21,7 +21,9 @@ A model file is an uncompressed ``.npz`` that :func:`numpy.load` opens with
 Every write goes to a temporary file beside the target, is flushed and fsync'ed, and is then
 renamed over the target with :func:`os.replace`: a crash mid-write never leaves a partial
 file under the final name. The file is written to exactly the path given (no ``.npz`` is
-appended, unlike :func:`numpy.savez`).
+appended, unlike :func:`numpy.savez`). A symbolic link is followed: its target is replaced
+(atomically, the link stays a link); an existing path that is not a regular file (a FIFO, a
+device, a socket, a directory) is refused with an ``OSError`` and left untouched.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ import json
 import numbers
 import os
 import secrets
+import stat
 import zipfile
 from contextlib import contextmanager
 
 import numpy as np
+
+from ._interrupt import register_temporary, renaming, unregister_temporary
 
 FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
@@ -64,11 +69,16 @@ def _open_temp(path):
     directory, name = os.path.split(os.path.abspath(path))
     for _ in range(100):
         tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        register_temporary(tmp)  # before it exists: an interrupted command removes it
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                          0o666)
         except FileExistsError:
+            unregister_temporary(tmp)
             continue
+        except BaseException:
+            unregister_temporary(tmp)
+            raise
         return tmp, os.fdopen(fd, "wb")
     raise FileExistsError(f"could not create a temporary file in {directory!r}")
 
@@ -92,6 +102,31 @@ def _remove_quietly(path):
         os.unlink(path)
     except OSError:
         pass
+    unregister_temporary(path)
+
+
+_SPECIAL_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                  (stat.S_ISSOCK, "a socket"))
+
+
+def output_target(path):
+    """The file that writing ``path`` replaces: symbolic links followed. Raises an OSError
+    naming ``path`` when that file exists and is not a regular file (it is never replaced)."""
+    path = os.fspath(path)
+    target = os.path.realpath(path)
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target
+    if not stat.S_ISREG(mode):
+        kind = next((k for test, k in _SPECIAL_KINDS if test(mode)), "not a regular file")
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+        via = f" (via the link to {target})" if target != os.path.abspath(path) else ""
+        raise FileExistsError(errno.EEXIST, f"exists and is {kind}{via}, not a regular file: "
+                              "refusing to replace it", path)
+    return target
 
 
 class StagedFiles:
@@ -108,35 +143,37 @@ class StagedFiles:
 
     def open(self, path):
         path = os.fspath(path)
-        if os.path.isdir(path):
-            raise IsADirectoryError(21, "Is a directory", path)
-        if any(os.path.abspath(path) == os.path.abspath(p) for p, _, _ in self._items):
+        target = output_target(path)  # symbolic links followed; special files refused
+        if any(target == p for p, _, _ in self._items):
             raise ValueError(f"{path}: the same output path is given twice")
         try:
-            tmp, f = _open_temp(path)
+            tmp, f = _open_temp(target)
         except OSError as exc:  # name the file asked for, not the temporary
-            directory = os.path.dirname(os.path.abspath(path))
+            directory = os.path.dirname(target)
             if not os.path.isdir(directory):
                 raise FileNotFoundError(errno.ENOENT, "No such directory",
                                         os.path.dirname(path) or ".") from None
             raise type(exc)(exc.errno, f"cannot create a file there ({exc.strerror})",
                             path) from None
-        self._items.append((path, tmp, f))
+        self._items.append((target, tmp, f))
         return f
 
     def commit(self):
         try:
-            for _, _, f in self._items:
+            for path, _, f in self._items:
                 f.flush()
                 os.fsync(f.fileno())
                 f.close()
+                output_target(path)  # still a regular file (or none) after the work
         except BaseException:
             self.discard()
             raise
         dirs = set()
-        for path, tmp, _ in self._items:
-            os.replace(tmp, path)
-            dirs.add(os.path.dirname(os.path.abspath(path)))
+        with renaming():  # complete: a Ctrl-C now does not stop the command (see _interrupt)
+            for path, tmp, _ in self._items:
+                os.replace(tmp, path)
+                unregister_temporary(tmp)
+                dirs.add(os.path.dirname(path))
         for d in dirs:
             _fsync_dir(d)
         self._items = []
@@ -260,8 +297,6 @@ def load(path):
     ``ValueError`` for a file that is not a fastcavi model or has an unknown
     ``format_version``, and ``OSError`` when the file cannot be read.
     """
-    from ._estimator import GaussianMixtureCAVI
-
     fspath = os.fspath(path)
     with open(fspath, "rb") as f:
         magic = f.read(6)
@@ -270,8 +305,17 @@ def load(path):
                          "not an .npz)")
     if magic[:2] != b"PK":
         raise ValueError(f"{fspath}: not a fastcavi model file (not an .npz archive)")
+    with open(fspath, "rb") as f:  # ours: closed on every error path (no ResourceWarning)
+        est = _load_open(f, fspath)
+    _check_consistent(est, fspath)
+    return est
+
+
+def _load_open(f, fspath):
+    from ._estimator import GaussianMixtureCAVI
+
     try:
-        z = np.load(fspath, allow_pickle=False)
+        z = np.load(f, allow_pickle=False)
     except (EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{fspath}: not a fastcavi model file ({exc})") from None
     except ValueError as exc:
@@ -317,7 +361,6 @@ def load(path):
                         if name in z.files else None)
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{fspath}: not a valid fastcavi model file ({exc})") from None
-    _check_consistent(est, fspath)
     return est
 
 

@@ -18,10 +18,12 @@ So fastcavi wants tbb, and ``tbb`` is a dependency. Its wheel puts ``libtbb.so.1
 ``<prefix>/lib``, which the dynamic loader does not search in a virtual environment, so Numba
 would silently fall back to omp. Hence:
 
-1. At ``import fastcavi``, :func:`preload_tbb` loads that file with ``RTLD_GLOBAL`` (a dlopen
-   of a few milliseconds: nothing is compiled, no thread is started). Numba's own default
-   order then picks tbb at the first parallel call. fastcavi does *not* set
-   ``numba.config.THREADING_LAYER``: changing another library's configuration at import would
+1. When fastcavi's first kernel module is imported (:mod:`fastcavi._jit` imports this module
+   first; ``import fastcavi`` alone imports neither), :func:`preload_tbb` loads that file
+   with ``RTLD_GLOBAL`` (a dlopen of a few milliseconds: nothing is compiled, no thread is
+   started). Numba's own default order then picks tbb at the first parallel call. fastcavi
+   does *not* set ``numba.config.THREADING_LAYER``: changing another library's configuration
+   at import would
    override a choice made by the user or by other code in the process, and is not needed, since
    making tbb loadable is enough for Numba's default to choose it. Nothing is loaded when the
    user chose a layer that excludes tbb (``NUMBA_THREADING_LAYER=omp`` or ``workqueue``), when
@@ -46,6 +48,9 @@ Thread count
 ``n_threads`` is applied with ``numba.set_num_threads`` inside ``try/finally`` in the calling
 thread (:func:`thread_limit`); Numba keeps that setting per thread, so concurrent fits with
 different ``n_threads`` do not interfere. Results do not depend on it (see ``_kernels``).
+More threads than Numba has (``NUMBA_NUM_THREADS``, by default the CPU cores available) are
+clamped to that number with a ``UserWarning`` (the estimator, ``cavi`` and the command's
+``--threads`` alike); 0, values below -1 and non-integers are errors.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ import threading
 from contextlib import contextmanager
 
 import numba
+
+from ._interrupt import hold_sigint
 
 __all__ = ["check_n_threads", "max_threads", "parallel_guard", "preload_tbb", "thread_limit",
            "threading_layer"]
@@ -106,8 +113,9 @@ def _tbb_candidates(name):
 def preload_tbb():
     """Make Numba's tbb layer loadable by loading the tbb wheel's libtbb (RTLD_GLOBAL).
 
-    Run once at ``import fastcavi``; cheap (no compilation, no thread). Returns the path loaded,
-    or None when nothing was loaded (see the module docstring for when that is).
+    Run once when this module is imported (before any kernel is defined); cheap (no
+    compilation, no thread). Returns the path loaded, or None when nothing was loaded (see the
+    module docstring for when that is).
     """
     global preloaded_tbb
     name = _TBB_LIBRARY.get(sys.platform)
@@ -173,8 +181,16 @@ def parallel_guard():
     On 'workqueue' the calls are serialised by one process-wide lock (concurrent calls would
     abort the process); in a child forked after GNU OpenMP started, a RuntimeError is raised
     (the kernel would have the child terminated). On 'tbb' and in every other case this only
-    reads two module globals.
+    reads two module globals. In the main thread, a SIGINT that arrives during the call is held
+    until the call returns (:func:`fastcavi._interrupt.hold_sigint`).
     """
+    with hold_sigint():  # a Ctrl-C during the call is raised after it (see _interrupt)
+        with _guard():
+            yield
+
+
+@contextmanager
+def _guard():
     layer = _layer or threading_layer()
     if _forked_from_gnu_omp:
         raise RuntimeError(
@@ -198,7 +214,8 @@ def max_threads():
 
 
 def check_n_threads(n_threads):
-    """None or -1 mean every thread Numba has; otherwise an int in [1, max_threads()]."""
+    """None or -1 mean every thread Numba has; otherwise an int >= 1, clamped to
+    max_threads() (more threads than Numba has cannot run; :func:`thread_limit` warns)."""
     if n_threads is None:
         return None
     if isinstance(n_threads, bool) or not isinstance(n_threads, (int,)) and not (
@@ -207,10 +224,20 @@ def check_n_threads(n_threads):
     n = int(n_threads)
     if n == -1:
         return max_threads()
-    if not 1 <= n <= max_threads():
+    if n < 1:
         raise ValueError(f"n_threads must be -1, None or between 1 and {max_threads()} "
-                         f"(NUMBA_NUM_THREADS), got {n_threads!r}")
-    return n
+                         f"(NUMBA_NUM_THREADS; a larger value is clamped to it), "
+                         f"got {n_threads!r}")
+    return min(n, max_threads())
+
+
+def _warn_if_clamped(n_threads, n):
+    if n is not None and n_threads != -1 and n < int(n_threads):
+        import warnings
+
+        warnings.warn(f"{int(n_threads)} threads requested, but Numba has {n} "
+                      f"(NUMBA_NUM_THREADS, by default the CPU cores available): using {n}",
+                      UserWarning, stacklevel=4)
 
 
 @contextmanager
@@ -220,16 +247,18 @@ def thread_limit(n_threads):
     if n is None:
         yield
         return
-    old = numba.get_num_threads()
-    numba.set_num_threads(n)
+    _warn_if_clamped(n_threads, n)
+    with hold_sigint():  # the first call starts Numba's threading layer
+        old = numba.get_num_threads()
+        numba.set_num_threads(n)
     try:
         yield
     finally:
         numba.set_num_threads(old)
 
 
-# Point 1 of the module docstring. ``fastcavi/__init__.py`` imports this module before any
-# module that defines kernels, so this runs before anything could start Numba's layer.
+# Point 1 of the module docstring. ``fastcavi/_jit.py``, which every module that defines
+# kernels imports, imports this module first, so this runs before any fastcavi kernel exists.
 preload_tbb()
 
 

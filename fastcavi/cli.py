@@ -242,7 +242,7 @@ def cmd_predict(args):
     est.n_threads = args.threads
     with _staged() as out:
         f = out.open(out_path)
-        compile_notice(sys.stderr, "_responsibilities" if args.proba else "_labels")
+        compile_notice(sys.stderr, "_predict")
         result = est.predict_proba(X) if args.proba else est.predict(X)
         write_array(f, out_path, result)
     what = "responsibilities" if args.proba else "labels"
@@ -362,7 +362,8 @@ def build_parser():
     demo.add_argument("--tol", type=_non_negative, default=1e-4,
                       help="convergence: ELBO change per point (default: 1e-4)")
     demo.add_argument("--threads", type=_threads, default=None, metavar="N",
-                      help="Numba threads (default: all)")
+                      help="Numba threads (default: all; more than the cores available are "
+                          "clamped, with a warning)")
     demo.add_argument("--float32", action="store_true", help="draw and fit float32 data")
     demo.add_argument("--plot", metavar="PATH",
                       help=f"where to write the plot (.png, .pdf or .svg; default: beside the "
@@ -414,7 +415,8 @@ def build_parser():
     fit.add_argument("--random-state", type=int, default=None, metavar="SEED",
                      help="seed for the initialisation (default: none, not reproducible)")
     fit.add_argument("--threads", type=_threads, default=None, metavar="N",
-                     help="Numba threads (default: all)")
+                     help="Numba threads (default: all; more than the cores available are "
+                          "clamped, with a warning)")
     fit.add_argument("--standardize", action="store_true",
                      help="centre every feature and divide it by its standard deviation "
                           "before fitting; kept in the model, so predict does the same")
@@ -438,7 +440,8 @@ def build_parser():
                          help="write the responsibilities instead of the labels")
     _data_options(predict)
     predict.add_argument("--threads", type=_threads, default=None, metavar="N",
-                         help="Numba threads (default: all)")
+                         help="Numba threads (default: all; more than the cores available are "
+                              "clamped, with a warning)")
     predict.set_defaults(func=cmd_predict)
 
     info = sub.add_parser("info", help="versions, threading and the kernel cache",
@@ -469,8 +472,8 @@ def main(argv=None):
         except (CLIError, ValueError, TypeError, OSError) as exc:
             error, status = _error_text(exc), 2
     sys.stdout.flush()
-    for w in caught:
-        _eprint(f"{PROG}: warning: {_one_line(w.message)}")
+    for text in dict.fromkeys(_one_line(w.message) for w in caught):  # each once, in order
+        _eprint(f"{PROG}: warning: {text}")
     if error is not None:
         _eprint(f"{PROG}: error: {_one_line(error)}")
     return status

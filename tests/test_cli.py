@@ -179,6 +179,38 @@ def test_console_script_and_version(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == f"fastcavi {fastcavi.__version__}"
 
 
+def test_import_and_help_do_not_import_the_heavy_libraries(tmp_path):
+    """``import fastcavi`` and ``fastcavi --help`` import neither Numba nor scikit-learn nor
+    pandas (PEP 562 lazy names); the public names still import, and load the kernels' modules
+    with fastcavi._threads first."""
+    heavy = "[m for m in ('numba', 'sklearn', 'pandas', 'scipy') if m in sys.modules]"
+    code = f"""
+import sys
+import fastcavi
+print({heavy})
+from fastcavi._entry import main
+sys.argv = ['fastcavi', '--help']
+try:
+    main()
+except SystemExit as exc:
+    print(exc.code)
+print({heavy})
+from fastcavi import GaussianMixtureCAVI, cavi, load, responsibilities
+import fastcavi._threads
+print('numba' in sys.modules, fastcavi._threads.preloaded_tbb is not None or 'tbb')
+print(sorted(set(fastcavi.__all__) - set(dir(fastcavi))))
+"""
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "[]"
+    assert lines[-4:-2] == ["0", "[]"]
+    assert lines[-2].startswith("True") and lines[-1] == "[]"
+    with pytest.raises(AttributeError, match="no_such_name"):
+        fastcavi.no_such_name  # noqa: B018
+
+
 # -- bad input, as subprocesses --------------------------------------------------------------
 
 BAD_INPUT = [
@@ -438,3 +470,108 @@ def test_no_compile_notice_once_the_kernels_run_in_this_process(tmp_path, monkey
 def test_counts_accept_scientific_notation():
     args = cli.build_parser().parse_args(["demo", "-n", "1e6", "-k", "1_0"])
     assert args.n == 1_000_000 and args.k == 10
+
+
+# -- outputs onto symbolic links and special files ---------------------------------------------
+
+def test_outputs_through_symlinks_replace_their_targets(workdir, tmp_path, capsys):
+    """Every output (model, --labels, --proba, --plot; predict's -o) follows a symbolic link:
+    the target is replaced, the link stays."""
+    out_dir = tmp_path / "real"
+    out_dir.mkdir()
+    names = {"model.npz": "m.npz", "labels.npy": "l.npy", "proba.csv": "p.csv",
+             "plot.png": "f.png", "pred.npy": "pred.npy"}
+    for link, target in names.items():
+        (out_dir / target).write_bytes(b"old")
+        (tmp_path / link).symlink_to(out_dir / target)
+    status, _, err = call(["fit", workdir / "data.npy", "-k", 3, "-o", tmp_path / "model.npz",
+                           "--labels", tmp_path / "labels.npy", "--proba",
+                           tmp_path / "proba.csv", "--plot", tmp_path / "plot.png",
+                           "--random-state", 0, "-q"], capsys)
+    assert status == 0, err
+    status, _, err = call(["predict", tmp_path / "model.npz", workdir / "data.npy", "-o",
+                           tmp_path / "pred.npy"], capsys)
+    assert status == 0, err
+    for link, target in names.items():
+        assert (tmp_path / link).is_symlink(), link
+        assert (out_dir / target).read_bytes() != b"old", target
+    model = fastcavi.load(out_dir / "m.npz")
+    X = np.load(workdir / "data.npy")
+    np.testing.assert_array_equal(np.load(out_dir / "l.npy"), model.predict(X))
+    np.testing.assert_array_equal(np.load(out_dir / "pred.npy"), model.predict(X))
+    assert (out_dir / "f.png").read_bytes()[:8] == PNG_MAGIC
+    assert not [p for d in (tmp_path, out_dir) for p in os.listdir(d) if p.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("option", ["-o", "--labels", "--proba"])
+def test_outputs_onto_a_fifo_are_refused(workdir, tmp_path, capsys, option):
+    """A FIFO (or a device) is not replaced by a regular file: a one-line error, exit 2, the
+    FIFO intact and no other output written."""
+    import stat
+
+    os.mkfifo(tmp_path / "fifo.npy")
+    (tmp_path / "link.npy").symlink_to(tmp_path / "fifo.npy")
+    for name in ("fifo.npy", "link.npy"):
+        before = sorted(os.listdir(tmp_path))
+        paths = {"-o": tmp_path / "model.npz", "--labels": tmp_path / "labels.npy",
+                 "--proba": tmp_path / "proba.npy", option: tmp_path / name}
+        argv = ["fit", workdir / "data.npy", "-k", 3, "-q", "--random-state", 0]
+        for opt, path in paths.items():
+            argv += [opt, path]
+        status, _, err = call(argv, capsys)
+        assert_clean_error((status, err), r"fifo\.npy.*not a regular file", tmp_path, before)
+        assert stat.S_ISFIFO(os.stat(tmp_path / "fifo.npy").st_mode)
+
+
+def test_fit_values_near_the_float64_maximum(tmp_path, capsys):
+    """Finite values about 1e308: the estimator's 'Rescale X' error as one line, exit 2."""
+    X = np.random.default_rng(0).uniform(-1, 1, (50, 2)) * 1e308
+    np.save(tmp_path / "huge.npy", X)
+    before = sorted(os.listdir(tmp_path))
+    status, _, err = call(["fit", tmp_path / "huge.npy", "-k", 2, "-o", tmp_path / "m.npz",
+                           "-q"], capsys)
+    assert_clean_error((status, err), r"overflowed float64.*Rescale X", tmp_path, before)
+
+
+def test_truncated_npz_is_one_error_line(workdir, tmp_path, capsys):
+    """A truncated .npz as data, --means-init or model: one error line, no ResourceWarning."""
+    import gc
+
+    X, _ = blobs()
+    np.savez(tmp_path / "full.npz", X=X)
+    content = (tmp_path / "full.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(content[:len(content) // 2])
+    before = sorted(os.listdir(tmp_path))
+    for argv, pattern in (
+            (["fit", "cut.npz", "-k", 3], r"cut\.npz: cannot read the archive"),
+            (["fit", "full.npz", "-k", 3, "--means-init", "cut.npz"], r"--means-init: .*cut\.npz"),
+            (["predict", "cut.npz", "full.npz"], r"cut\.npz: not a fastcavi model file")):
+        status, _, err = call([*argv[:1], *[tmp_path / a if str(a).endswith(".npz") else a
+                                            for a in argv[1:]]], capsys)
+        gc.collect()
+        assert_clean_error((status, err), pattern, tmp_path, before)
+
+
+def test_threads_above_the_cores_are_clamped_with_one_warning(workdir, tmp_path, capsys):
+    """--threads larger than the threads Numba has (the cores, by default): clamped, one
+    warning line however many kernel calls, and the same results as without --threads."""
+    import numba
+
+    have = numba.config.NUMBA_NUM_THREADS
+    many = have + 62
+    status, _, err = call(["fit", workdir / "data.npy", "-k", 3, "--random-state", 0, "-q",
+                           "-o", tmp_path / "a.npz", "--labels", tmp_path / "a.npy",
+                           "--threads", many], capsys)
+    assert status == 0, err
+    assert err.splitlines() == [f"fastcavi: warning: {many} threads requested, but Numba has "
+                                f"{have} (NUMBA_NUM_THREADS, by default the CPU cores "
+                                f"available): using {have}"]
+    status, _, err = call(["fit", workdir / "data.npy", "-k", 3, "--random-state", 0, "-q",
+                           "-o", tmp_path / "b.npz", "--labels", tmp_path / "b.npy"], capsys)
+    assert status == 0 and err == ""
+    np.testing.assert_array_equal(fastcavi.load(tmp_path / "a.npz").means_,
+                                  fastcavi.load(tmp_path / "b.npz").means_)
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+    status, _, err = call(["predict", tmp_path / "a.npz", workdir / "data.npy", "-o",
+                           tmp_path / "p.npy", "--threads", many], capsys)
+    assert status == 0 and len(err.splitlines()) == 1 and "using" in err

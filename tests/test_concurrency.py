@@ -238,3 +238,48 @@ def deny(self):
 caching._CacheLocator.ensure_cache_path = deny
 runpy.run_path(sys.argv[1], run_name="__main__")
 """
+
+
+def test_kernels_are_cached_outside_the_package(tmp_path):
+    """An installed package's directory is not fastcavi's to write: pip removes only the files
+    it recorded, so Numba's files in ``site-packages/fastcavi/__pycache__`` would outlive an
+    uninstall (the one ``pip install -e .`` runs first) and the leftover directory would then
+    shadow the new install as an empty namespace package. Without NUMBA_CACHE_DIR the kernels
+    are cached in the user's cache directory, under fastcavi's version."""
+    import shutil
+
+    site = tmp_path / "site-packages"
+    shutil.copytree(os.path.dirname(fastcavi.__file__), site / "fastcavi",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    proc = subprocess.run([sys.executable, "-W", "error", "-c",
+                           "import fastcavi, fastcavi._kernels as k; print(k.n_chunks_for(10)); "
+                           "print(fastcavi.__file__)"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[1] == str(site / "fastcavi" / "__init__.py")
+    in_package = [p.name for p in (site / "fastcavi").rglob("*") if p.suffix in (".nbi", ".nbc")]
+    assert in_package == []
+    cached = tmp_path / "cache" / "fastcavi" / fastcavi.__version__
+    assert any(p.name.startswith("_kernels.n_chunks_for") and p.suffix == ".nbi"
+               for p in cached.rglob("*"))
+
+
+def test_n_threads_above_numba_threads_is_clamped_with_a_warning():
+    """More threads than Numba has (NUMBA_NUM_THREADS): a UserWarning and the fit of all of
+    them, bit for bit (results never depend on the thread count); 0 stays an error."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(3000, 2)) + rng.integers(0, 3, size=(3000, 1)) * 6.0
+    have = _threads.max_threads()
+    with pytest.warns(UserWarning, match=f"{have + 5} threads requested, but Numba has {have}"):
+        est = GaussianMixtureCAVI(3, random_state=0, n_threads=have + 5).fit(X)
+    ref = GaussianMixtureCAVI(3, random_state=0).fit(X)
+    np.testing.assert_array_equal(est.means_, ref.means_)
+    with pytest.warns(UserWarning, match="threads requested"):
+        np.testing.assert_array_equal(est.predict_proba(X), ref.predict_proba(X))
+    with pytest.warns(UserWarning, match="threads requested"):
+        fastcavi.cavi(X, ref.means_, ref.mean_vars_, prior_mean=0.0, prior_var=10.0,
+                      likelihood_var=1.0, n_iter=2, n_threads=have + 1)
+    with pytest.raises(ValueError, match="n_threads must be -1, None or between 1 and"):
+        GaussianMixtureCAVI(3, n_threads=0).fit(X)

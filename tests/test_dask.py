@@ -111,6 +111,28 @@ def test_predict_on_dask_arrays(dask_client):
     np.testing.assert_array_equal(fp.compute(), labels.compute())
 
 
+def test_predict_after_set_params_uses_the_fitted_k(dask_client):
+    """set_params(n_components=5) on a model fitted with K = 3: on a Dask array, as in memory,
+    the responsibilities have the fitted K = 3 columns, declared and computed, and are equal
+    (bit for bit: one predict path for both engines)."""
+    X = blobs(6, n=6000, K=3)
+    gm = GaussianMixtureCAVI(3, random_state=0, **HYPER).fit(X)
+    gm.set_params(n_components=5)
+    Xd = da.from_array(X, chunks=(2500, -1))
+    for dask_result, in_memory in ((gm.predict_proba(Xd), gm.predict_proba(X)),
+                                   (gm.predict(Xd), gm.predict(X)),
+                                   (gm.score_samples(Xd), gm.score_samples(X))):
+        assert dask_result.shape == in_memory.shape
+        assert dask_result.dtype == in_memory.dtype
+        computed = dask_result.compute()
+        assert computed.shape == in_memory.shape
+        np.testing.assert_array_equal(computed, in_memory)
+    assert gm.predict_proba(X).shape == (6000, 3)
+    with dask.config.set(scheduler="synchronous"):  # the no-client engine too
+        np.testing.assert_array_equal(gm.predict_proba(Xd).compute(scheduler="synchronous"),
+                                      gm.predict_proba(X))
+
+
 def test_validation(dask_client):
     X = blobs(6, n=4000)
     gm = GaussianMixtureCAVI(4, means_init=X[:4], max_iter=2, tol=0, **HYPER)

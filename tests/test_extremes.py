@@ -105,6 +105,34 @@ def test_unrepresentable_scale_is_a_clear_error(X, dtype):
         GaussianMixtureCAVI(n_components=3, random_state=0).fit(X.astype(dtype))
 
 
+_FMAX = float(np.finfo(np.float64).max)  # 1.797...e308
+
+
+@pytest.mark.parametrize("X", [
+    np.random.default_rng(0).uniform(-1, 1, (60, 2)) * 1e308,   # differences overflow
+    np.random.default_rng(1).uniform(0.5, 1, (60, 2)) * _FMAX,  # sums overflow
+    np.full((60, 2), _FMAX),                                    # no spread, the maximum
+    np.r_[np.zeros((59, 2)), [[2.0 ** 1023, 0.0]]],             # spread at the top power of 2
+], ids=["pm1e308", "near-max", "all-max", "spread-2**1023"])
+@pytest.mark.parametrize("kw", [
+    {}, dict(prior_mean=0.0, prior_var=1.0), dict(prior_mean=0.0, likelihood_var=1.0),
+    dict(prior_mean=0.0, prior_var=1.0, likelihood_var=1.0, init_params="random"),
+    dict(prior_var=1.0, likelihood_var=1.0, init_params="random_from_data"),
+], ids=["defaults", "lam2-default", "sig2-default", "random", "random-from-data"])
+def test_values_near_the_float64_maximum_are_a_clear_error(X, kw):
+    """Finite data near 1e308: the "Rescale X" ValueError (never an OverflowError, a
+    RuntimeWarning -- errors here -- or a silently wrong fit); X unchanged."""
+    before = X.copy()
+    if np.all(X == X[0]) and kw.get("init_params") == "random_from_data":
+        # every point the same and starting at it: no arithmetic overflows, the fit is exact
+        gm = GaussianMixtureCAVI(n_components=2, random_state=0, **kw).fit(X)
+        assert np.all(gm.means_ == X[0]) and np.isfinite(gm.lower_bound_)
+    else:
+        with pytest.raises(ValueError, match="Rescale X"):
+            GaussianMixtureCAVI(n_components=2, random_state=0, **kw).fit(X)
+    np.testing.assert_array_equal(X, before)
+
+
 @pytest.mark.parametrize("offset", [1e8, -1e8, np.array([1e8, -3e7])])
 @pytest.mark.parametrize("init_params", ["kmeans++", "random", "random_from_data"])
 def test_far_from_origin_estimator_defaults(offset, init_params):

@@ -229,3 +229,77 @@ def test_inconsistent_standardize_is_refused(tmp_path, data):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(ValueError, match="bad.npz: not a valid fastcavi model file"):
         fastcavi.load(tmp_path / "bad.npz")
+
+
+# -- outputs onto symbolic links and special files ---------------------------------------------
+
+def _no_temporaries(*directories):
+    return [p.name for d in directories for p in d.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_save_through_a_symlink_replaces_its_target(tmp_path, data, fitted):
+    """The link stays a link; its target (in another directory) gets the model, atomically
+    (the temporary beside the target, so the rename is within one directory)."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "links").mkdir()
+    target = tmp_path / "models" / "real.npz"
+    target.write_bytes(b"old contents")
+    link = tmp_path / "links" / "model.npz"
+    link.symlink_to(target)
+    fitted.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    _same_predictions(fastcavi.load(target), fitted, data)
+    assert _no_temporaries(tmp_path / "models", tmp_path / "links")
+    dangling = tmp_path / "links" / "new.npz"
+    dangling.symlink_to(tmp_path / "models" / "new.npz")
+    fitted.save(dangling)
+    assert dangling.is_symlink() and (tmp_path / "models" / "new.npz").is_file()
+
+
+def _special_files(tmp_path):
+    import stat
+
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    made = [(fifo, stat.S_ISFIFO)]
+    device = tmp_path / "null.npz"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a /dev/null of our own
+    except (PermissionError, AttributeError):
+        pass  # not root, or a container that forbids device nodes: the FIFO case remains
+    else:
+        made.append((device, stat.S_ISCHR))
+    return made
+
+
+def test_save_refuses_special_files(tmp_path, fitted):
+    """A FIFO or a device is never replaced by a regular file (as root, replacing a device
+    node destroyed it); directly or through a symbolic link."""
+    for path, is_kind in _special_files(tmp_path):
+        link = tmp_path / ("link-to-" + path.name)
+        link.symlink_to(path)
+        for p in (path, link):
+            with pytest.raises(OSError, match="not a regular file"):
+                fitted.save(p)
+        assert is_kind(os.stat(path).st_mode) and link.is_symlink()
+    with pytest.raises(IsADirectoryError):
+        fitted.save(tmp_path)
+    assert _no_temporaries(tmp_path)
+
+
+def test_truncated_file_is_closed_on_the_error_path(tmp_path, fitted):
+    """A truncated model file: the ValueError, and no ResourceWarning (unclosed file) beside
+    it (the command printed it as a warning line next to the error)."""
+    import gc
+    import warnings
+
+    fitted.save(tmp_path / "m.npz")
+    content = (tmp_path / "m.npz").read_bytes()
+    for size in (200, len(content) // 2, len(content) - 30):
+        (tmp_path / "cut.npz").write_bytes(content[:size])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError, match="not a fastcavi model file"):
+                fastcavi.load(tmp_path / "cut.npz")
+            gc.collect()
+        assert [str(w.message) for w in caught] == []
