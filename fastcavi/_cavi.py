@@ -240,39 +240,72 @@ def check_hyper(prior_mean, prior_var, likelihood_var, n_features):
     return Hyper(alpha, float(prior_var), float(likelihood_var))
 
 
-def run_sweeps(sweep_stats, means, mean_vars, hyper, dtype, max_iter, tol, total_weight,
-               callback=None):
-    """The CAVI loop, written once for every engine.
+@dataclass
+class Run:
+    """What :func:`iterate` returns: the last state, the ELBO after every sweep, whether the
+    run converged, and the state the last sweep started from."""
 
-    ``sweep_stats(kernel_means, mean_vars) -> SweepStats`` is the map-reduce over the data
-    (in memory, streamed, or on Dask). Runs until ``|change in ELBO| <= tol * total_weight``
-    (tol is per unit of weight, i.e. per point) or ``max_iter`` sweeps; ``tol == 0`` runs exactly
-    ``max_iter`` sweeps.
+    state: object
+    bounds: list
+    converged: bool
+    state_before_last: object
 
-    Returns (means, mean_vars, lower_bounds (list), converged, means_before_last_sweep,
-    mean_vars_before_last_sweep).
+
+def iterate(sweep, state, max_iter, threshold, *, strict=False, dtype=np.float64,
+            callback=None):
+    """The CAVI loop, written once for every model and engine.
+
+    ``sweep(state) -> (new_state, elbo)`` is one coordinate-ascent sweep (the map-reduce over
+    the data, in memory, streamed or on Dask, then the model's update and exact ELBO). Runs
+    ``max_iter`` sweeps, or until the ELBO changes by at most ``threshold`` between two sweeps
+    (less than it when ``strict``, as scikit-learn's mixtures test); ``threshold == 0`` runs
+    exactly ``max_iter`` sweeps. A non-finite ELBO is an error that says to rescale X.
     """
     bounds = []
     converged = False
-    prev_means, prev_vars = means, mean_vars
+    before = state
     for it in range(max_iter):
-        km = kernel_means(means, dtype)
-        stats = sweep_stats(km, mean_vars)
-        prev_means, prev_vars = km.astype(np.float64), mean_vars
+        before = state
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             # An overflow shows in the bound, and is reported just below in plain words.
-            means, mean_vars, bound = update_and_elbo(stats, prev_means, hyper)
+            state, bound = sweep(state)
         bounds.append(bound)
         if not math.isfinite(bound):
             raise ValueError(
                 f"The ELBO is {bound} after sweep {it + 1}: a squared distance or a sum over the "
                 f"points overflowed (or underflowed) in {np.dtype(dtype).name}, so the data's "
                 "scale is outside what the kernels can represent. Rescale X (the model is "
-                "scale-equivariant: x, the means and prior_mean by s, prior_var and "
-                "likelihood_var by s**2), or fit float32 data as float64.")
+                "scale-equivariant), or fit float32 data as float64.")
         if callback is not None:
             callback(it, bound)
-        if tol > 0 and it > 0 and abs(bounds[-1] - bounds[-2]) <= tol * total_weight:
-            converged = True
-            break
-    return means, mean_vars, bounds, converged, prev_means, prev_vars
+        if threshold > 0 and it > 0:
+            change = abs(bounds[-1] - bounds[-2])
+            if change < threshold or (not strict and change == threshold):
+                converged = True
+                break
+    return Run(state, bounds, converged, before)
+
+
+def run_sweeps(sweep_stats, means, mean_vars, hyper, dtype, max_iter, tol, total_weight,
+               callback=None):
+    """The fixed-variance model's sweeps on :func:`iterate`.
+
+    ``sweep_stats(kernel_means, mean_vars) -> SweepStats`` is the map-reduce over the data.
+    Runs until ``|change in ELBO| <= tol * total_weight`` (tol is per unit of weight, i.e. per
+    point) or ``max_iter`` sweeps; ``tol == 0`` runs exactly ``max_iter`` sweeps.
+
+    Returns (means, mean_vars, lower_bounds (list), converged, means_before_last_sweep,
+    mean_vars_before_last_sweep), the means before the last sweep as the kernels saw them.
+    """
+
+    def sweep(state):
+        km = kernel_means(state[0], dtype)
+        stats = sweep_stats(km, state[1])
+        used = km.astype(np.float64)
+        means, variances, bound = update_and_elbo(stats, used, hyper)
+        return (means, variances, used), bound
+
+    run = iterate(sweep, (means, mean_vars, None), max_iter, tol * total_weight, dtype=dtype,
+                  callback=callback)
+    (means, mean_vars, used), (_, prev_vars, _) = run.state, run.state_before_last
+    return means, mean_vars, run.bounds, run.converged, used, prev_vars

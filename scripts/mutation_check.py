@@ -139,8 +139,8 @@ MUTATIONS = [
         "the first of n_init runs is kept instead of the best"),
     Mutation(
         "tol-not-scaled", "fastcavi/_cavi.py",
-        "abs(bounds[-1] - bounds[-2]) <= tol * total_weight",
-        "abs(bounds[-1] - bounds[-2]) <= tol",
+        "max_iter, tol * total_weight, dtype=dtype,",
+        "max_iter, tol, dtype=dtype,",
         "tol compared with the ELBO change as a total, not per unit of weight"),
     Mutation(
         "tol-scaled-by-n", "fastcavi/_estimator.py",
