@@ -4,6 +4,9 @@
 :class:`fastcavi.reference.CAVIResult`. The equivalence tests check every entry against the
 reference and against an independent oracle; the benchmarks time the entries side by side.
 
+``FAMILY_IMPLEMENTATIONS``: the same for :class:`fastcavi.BayesianGaussianMixture`'s models,
+with :func:`fastcavi.reference.family.cavi`'s signature.
+
 ``ENGINES``: the ways the same data reach the estimator (an array in memory, a memory-mapped
 ``.npy``, a Dask array). Each entry is ``engine(X, sample_weight, workdir) -> (X, sample_weight)``
 as that engine takes them; the tests fit and predict through every entry, so a new engine is
@@ -16,7 +19,7 @@ import os
 
 import numpy as np
 
-from . import _numpy_cavi, reference
+from . import _family_fit, _numpy_cavi, reference
 from ._fit import cavi as _fast_cavi
 
 # name -> cavi(X, means_init, mean_vars_init, *, prior_mean, prior_var, likelihood_var, n_iter,
@@ -25,6 +28,15 @@ IMPLEMENTATIONS = {
     "reference": reference.cavi,   # pure Python, straight from the equations
     "numpy": _numpy_cavi.cavi,     # vectorised NumPy over N x K arrays
     "fast": _fast_cavi,            # fused one-pass Numba kernels (fastcavi.cavi)
+}
+
+# The learned-weight, learned-precision family (BayesianGaussianMixture): name ->
+# cavi(X, resp_init, prior, n_iter, sample_weight=None) -> reference.family.FamilyResult, with
+# ``prior`` a reference.family.Prior. Covariance types the fast path lacks raise
+# NotImplementedError.
+FAMILY_IMPLEMENTATIONS = {
+    "reference": reference.family.cavi,   # pure Python, straight from the equations
+    "fast": _family_fit.cavi,             # the kernels, one pass per iteration
 }
 
 # Dask blocks of a size that is a multiple of no kernel chunk, tile or BLAS block, and weights

@@ -1,0 +1,247 @@
+"""Fitting the learned-weight, learned-precision mixtures: one pass over a block of rows
+(the kernels), the starting responsibilities as scikit-learn draws them, the default prior,
+and the posterior predictive density. The O(K p) math is in :mod:`fastcavi._family`; the loop
+is :func:`fastcavi._cavi.iterate`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln
+
+from . import _kernels, _kernels_diag
+from ._cavi import kernel_means, scalar_predict, scalar_statistics
+from ._family import FamilyStats, expected_weights, logit_params
+from ._threads import parallel_guard
+
+_NO_WEIGHTS = np.empty(0, dtype=np.float64)
+BLOCK_ROWS = 65_536  # rows per block for the NumPy passes outside the kernels
+
+
+def row_blocks(n_samples, size=BLOCK_ROWS):
+    for start in range(0, n_samples, size):
+        yield slice(start, min(n_samples, start + size))
+
+
+def block_statistics(X, means, half_prec, offsets, covariance_type, sample_weight=None):
+    """One block of rows (C-contiguous float32/float64; ``means`` in X's dtype) -> its
+    :class:`~fastcavi._family.FamilyStats` for the E-step logits ``(half_prec, offsets)`` of
+    :func:`fastcavi._family.logit_params`."""
+    if covariance_type == "spherical":
+        s = scalar_statistics(X, means, half_prec, offsets, sample_weight)
+        return FamilyStats(s.n_k, s.s_k, s.r_k, s.entropy, s.total_weight)
+    weights = _NO_WEIGHTS if sample_weight is None else sample_weight
+    with np.errstate(over="ignore"):  # beyond float32's range: inf, and the ELBO says so
+        half_prec, offsets = half_prec.astype(X.dtype), offsets.astype(X.dtype)
+    with parallel_guard():
+        n_k, r_k, s_k, entropy, total_w = _kernels_diag._sweep_statistics_diag(
+            X, weights, means, half_prec, offsets)
+    return FamilyStats(n_k, s_k, r_k, float(entropy), float(total_w))
+
+
+def predict_block(X, params, prior, kind):
+    """'labels' (argmax of the E-step's r), 'proba' (r) or 'score' (the log posterior
+    predictive density) for one block of rows (C-contiguous float32/float64)."""
+    if kind == "score":
+        return log_predictive(X, params, prior)
+    half_prec, offsets = logit_params(params, prior)
+    means = kernel_means(params.means, X.dtype)
+    if prior.covariance_type == "spherical":
+        return scalar_predict(X, means, half_prec, offsets, kind)
+    n, k = X.shape[0], len(offsets)
+    proba = np.empty((n if kind == "proba" else 0, k), dtype=X.dtype)
+    labels = np.empty(n if kind == "labels" else 0, dtype=np.int64)
+    mode = _kernels.PREDICT_PROBA if kind == "proba" else _kernels.PREDICT_LABELS
+    with np.errstate(over="ignore"):
+        half_prec, offsets = half_prec.astype(X.dtype), offsets.astype(X.dtype)
+    with parallel_guard():
+        _kernels_diag._predict_diag(X, means, half_prec, offsets, mode, proba, labels)
+    return proba if kind == "proba" else labels
+
+
+def log_predictive(X, params, prior):
+    """log p(x | data) per row: ``log sum_k wbar_k T_k(x)``, the Student-t's of the posterior
+    predictive (diag: a product of 1-D Student-t's with nu_k degrees of freedom and scales^2
+    ``Psi_kj (1 + b_k) / (b_k nu_k)``; spherical: a p-variate one, scale^2
+    ``Psi_k (1 + b_k) / (b_k nu_k)``), ``wbar`` the normalised E[pi]. float64, in row blocks."""
+    p = prior.mean.shape[0]
+    nu, b, psi = params.degrees_of_freedom, params.mean_precision, params.psi
+    log_w = np.log(expected_weights(prior.weight_type, params.weight_concentration))
+    if prior.covariance_type == "diag":
+        scale2 = psi * ((1.0 + b) / (b * nu))[:, None]                      # (K, p)
+        const = (log_w + p * (gammaln((nu + 1.0) / 2.0) - gammaln(nu / 2.0))
+                 - 0.5 * np.sum(np.log(nu[:, None] * np.pi * scale2), axis=1))
+        denom, power = nu[:, None] * scale2, (nu + 1.0) / 2.0
+    else:
+        scale2 = psi * (1.0 + b) / (b * nu)                                 # (K,)
+        const = (log_w + gammaln((nu + p) / 2.0) - gammaln(nu / 2.0)
+                 - 0.5 * p * np.log(nu * np.pi * scale2))
+        denom, power = nu * scale2, (nu + p) / 2.0
+    means = params.means
+    out = np.empty(X.shape[0])
+    for rows in row_blocks(X.shape[0]):
+        diff = np.asarray(X[rows], dtype=np.float64)[:, None, :] - means[None]  # (B, K, p)
+        if prior.covariance_type == "diag":
+            logs = const - np.sum(power[None, :, None] * np.log1p(diff * diff / denom), axis=2)
+        else:
+            logs = const - power * np.log1p(np.sum(diff * diff, axis=2) / denom)
+        top = np.max(logs, axis=1, keepdims=True)
+        out[rows] = top[:, 0] + np.log(np.sum(np.exp(logs - top), axis=1))
+    return out
+
+
+# -- the start --------------------------------------------------------------------------------
+
+def initial_statistics(X, w, n_components, init_params, random_state, centre):
+    """The sums of :class:`~fastcavi._family.FamilyStats` (per-feature R) for scikit-learn's
+    starting responsibilities, centred on ``centre`` (p,), in O(block x K) memory.
+
+    'kmeans': one-hot on the labels of ``KMeans(n_clusters=K, n_init=1)``; 'k-means++' and
+    'random_from_data': one point per component (k-means++ seeds, or K distinct random rows);
+    'random': ``random_state.uniform(size=(N, K))`` in X's dtype, rows normalised. Each draws
+    exactly what scikit-learn's ``BayesianGaussianMixture`` draws from the same random state.
+    """
+    n, p = X.shape
+    k = n_components
+    if init_params in ("k-means++", "random_from_data"):
+        if init_params == "k-means++":
+            from sklearn.cluster import kmeans_plusplus
+
+            _, idx = kmeans_plusplus(np.asarray(X), k, random_state=random_state,
+                                     sample_weight=w)
+        else:
+            idx = random_state.choice(n, size=k, replace=False)
+        return _one_hot_sums(X, w, k, np.asarray(idx), np.arange(k), centre)
+    if init_params == "kmeans":
+        from sklearn.cluster import KMeans
+
+        labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
+            np.asarray(X), sample_weight=w).labels_
+        return _one_hot_sums(X, w, k, np.arange(n), labels, centre)
+    n_k, s_k, r_k = np.zeros(k), np.zeros((k, p)), np.zeros((k, p))
+    for rows in row_blocks(n):
+        r = np.asarray(random_state.uniform(size=(rows.stop - rows.start, k)), dtype=X.dtype)
+        r /= r.sum(axis=1)[:, np.newaxis]
+        r = r.astype(np.float64)
+        if w is not None:
+            r *= w[rows, None]
+        d = np.asarray(X[rows], dtype=np.float64) - centre
+        n_k += r.sum(axis=0)
+        s_k += r.T @ d
+        r_k += r.T @ (d * d)
+    return n_k, s_k, r_k
+
+
+def _one_hot_sums(X, w, k, rows, labels, centre):
+    """N_k, S_k, R_k (per feature) when point rows[i] belongs to component labels[i]."""
+    p = X.shape[1]
+    n_k, s_k, r_k = np.zeros(k), np.zeros((k, p)), np.zeros((k, p))
+    for part in row_blocks(len(rows)):
+        idx, lab = rows[part], labels[part]
+        d = np.asarray(X[idx], dtype=np.float64) - centre
+        wi = np.ones(len(idx)) if w is None else w[idx]
+        n_k += np.bincount(lab, wi, minlength=k)
+        for j in range(p):
+            s_k[:, j] += np.bincount(lab, wi * d[:, j], minlength=k)
+            r_k[:, j] += np.bincount(lab, wi * d[:, j] ** 2, minlength=k)
+    return n_k, s_k, r_k
+
+
+def weighted_moments(X, w):
+    """(mean (p,), per-feature variance (p,) with ddof=1 in the weights' sense: frequency
+    weights, so integer weights give the moments of repeated rows), float64, two passes over
+    row blocks centred on the first row (no digits lost to an offset)."""
+    n, p = X.shape
+    origin = np.asarray(X[0], dtype=np.float64)
+    total, s = 0.0, np.zeros(p)
+    for rows in row_blocks(n):
+        d = np.asarray(X[rows], dtype=np.float64) - origin
+        total += d.shape[0] if w is None else float(w[rows].sum())
+        s += d.sum(axis=0) if w is None else w[rows] @ d
+    mean = origin + s / total
+    ss = np.zeros(p)
+    for rows in row_blocks(n):
+        d2 = (np.asarray(X[rows], dtype=np.float64) - mean) ** 2
+        ss += d2.sum(axis=0) if w is None else w[rows] @ d2
+    return mean, ss / (total - 1.0), total
+
+
+# -- the functional API, one-to-one with fastcavi.reference.family.cavi ----------------------
+
+def family_prior(prior):
+    """A :class:`~fastcavi._family.FamilyPrior` from the reference's ``Prior`` (scikit-learn's
+    names)."""
+    from ._family import FamilyPrior
+
+    if prior.covariance_type not in ("spherical", "diag"):
+        raise NotImplementedError(f"covariance_type={prior.covariance_type!r} is not "
+                                  "implemented in the fast path yet ('diag', 'spherical')")
+    psi0 = prior.covariance_prior
+    psi0 = np.asarray(psi0, dtype=np.float64) if np.ndim(psi0) else float(psi0)
+    return FamilyPrior(prior.covariance_type, prior.weight_concentration_prior_type,
+                       float(prior.weight_concentration_prior),
+                       float(prior.mean_precision_prior),
+                       np.asarray(prior.mean_prior, dtype=np.float64),
+                       float(prior.degrees_of_freedom_prior), psi0, float(prior.reg_covar))
+
+
+def start_from_resp(X, resp, prior, sample_weight=None):
+    """The M-step from given responsibilities (N, K), centred on the prior mean."""
+    from ._family import m_step
+
+    centre = prior.mean
+    k, p = resp.shape[1], X.shape[1]
+    n_k, s_k, r_k = np.zeros(k), np.zeros((k, p)), np.zeros((k, p))
+    for rows in row_blocks(X.shape[0]):
+        r = np.asarray(resp[rows], dtype=np.float64)
+        if sample_weight is not None:
+            r = r * sample_weight[rows, None]
+        d = np.asarray(X[rows], dtype=np.float64) - centre
+        n_k += r.sum(axis=0)
+        s_k += r.T @ d
+        r_k += r.T @ (d * d)
+    if prior.covariance_type == "spherical":
+        r_k = r_k.sum(axis=1)
+    stats = FamilyStats(n_k, s_k, r_k, 0.0, float(n_k.sum()))
+    return m_step(stats, np.broadcast_to(centre, (k, p)), prior)
+
+
+def family_sweep(X, prior, sample_weight=None):
+    """One CAVI iteration over an in-memory (or memory-mapped) X for
+    :func:`fastcavi._cavi.iterate`: E-step and statistics in one pass, M-step, exact ELBO."""
+    from ._family import elbo, m_step
+
+    def sweep(params):
+        half_prec, offsets = logit_params(params, prior)
+        km = kernel_means(params.means, X.dtype)
+        stats = block_statistics(X, km, half_prec, offsets, prior.covariance_type,
+                                 sample_weight)
+        used = km.astype(np.float64)
+        new = m_step(stats, used, prior)
+        return new, elbo(stats, used, new, prior)
+
+    return sweep
+
+
+def cavi(X, resp_init, prior, n_iter, sample_weight=None, n_threads=None):
+    """``n_iter`` iterations of scikit-learn's order (E-step, M-step, ELBO) after an M-step
+    from ``resp_init``, with the fast kernels; same signature and result as
+    :func:`fastcavi.reference.family.cavi` (``prior`` is its ``Prior``), so that the two can be
+    compared iteration by iteration. ``resp`` is the last E-step's (the only N x K array, formed
+    after the loop)."""
+    from ._cavi import iterate
+    from ._fit import as_kernel_array, check_sample_weight
+    from ._threads import thread_limit
+    from .reference.family import FamilyResult, Params
+
+    Xk = as_kernel_array(X)
+    fam = family_prior(prior)
+    w = check_sample_weight(sample_weight, Xk.shape[0])
+    with thread_limit(n_threads):
+        params = start_from_resp(Xk, np.asarray(resp_init), fam, w)
+        run = iterate(family_sweep(Xk, fam, w), params, int(n_iter), 0.0, dtype=Xk.dtype)
+        resp = predict_block(Xk, run.state_before_last, fam, "proba")
+    q = run.state
+    return FamilyResult(Params(fam.covariance_type, fam.weight_type, q.weight_concentration,
+                               q.mean_precision, q.means, q.degrees_of_freedom, q.psi),
+                        resp, np.asarray(run.bounds, dtype=np.float64))
