@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The oracle tests at boundary-crossing sizes and the equivalence/estimator contracts: what
 # every kernel or core mutation must be caught by.
 CORE_TESTS = ("tests/test_boundaries.py", "tests/test_equivalence.py", "tests/test_estimator.py")
+# The learned-weight, learned-precision family's fast path and estimator.
+FAMILY_TESTS = ("tests/test_bgm.py",)
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,67 @@ MUTATIONS = [
         "            if wb is not None:\n                r *= wb[:, None]\n",
         "",
         "init_params='random' ignores sample_weight"),
+    # -- the learned-weight, learned-precision family (BayesianGaussianMixture) --
+    Mutation(
+        "diag-weight-offset", "fastcavi/_kernels_diag.py",
+        "w = weights[start + b] if weighted else 1.0",
+        "w = weights[b] if weighted else 1.0",
+        "diag kernel reads the tile's weights from row 0", FAMILY_TESTS),
+    Mutation(
+        "diag-scatter-not-squared", "fastcavi/_kernels_diag.py",
+        "acc_r += t * diff",
+        "acc_r += t",
+        "diag kernel accumulates w phi (x - m) instead of w phi (x - m)^2 into R", FAMILY_TESTS),
+    Mutation(
+        "diag-entropy-half-dropped", "fastcavi/_kernels_diag.py",
+        "entropy += w * (_log_normal(float(z[b])) - float(ea[b] * inv_z))",
+        "entropy += w * _log_normal(float(z[b]))",
+        "diag kernel's entropy forgets sum_k phi a", FAMILY_TESTS),
+    Mutation(
+        "diag-last-chunk-skipped", "fastcavi/_kernels_diag.py",
+        "    for c in range(n_chunks):  # fixed order: bit-identical for any thread count",
+        "    for c in range(max(1, n_chunks - 1)):  # fixed order",
+        "diag kernel's reduction stops one chunk early", FAMILY_TESTS),
+    Mutation(
+        "spherical-nu-counts-points-once", "fastcavi/_family.py",
+        "nu = n0 + p * n_k",
+        "nu = n0 + n_k",
+        "spherical nu_k = n0 + N_k (scikit-learn's) instead of n0 + p N_k", FAMILY_TESTS),
+    Mutation(
+        "dp-sticks-include-self", "fastcavi/_family.py",
+        "tail = np.concatenate((np.cumsum(n_k[::-1])[::-1][1:], [0.0]))",
+        "tail = np.cumsum(n_k[::-1])[::-1]",
+        "process prior: b_k = g0 + sum_(j>=k) N_j instead of j > k", FAMILY_TESTS),
+    Mutation(
+        "scatter-not-centred", "fastcavi/_family.py",
+        "scatter = np.maximum(stats.r_k - stats.s_k * shift, 0.0)",
+        "scatter = np.maximum(stats.r_k, 0.0)",
+        "diag scatter about the old means, not about xbar", FAMILY_TESTS),
+    Mutation(
+        "family-elbo-cross-term-sign", "fastcavi/_family.py",
+        "sq = stats.r_k - 2.0 * d * stats.s_k + n_k[:, None] * d * d",
+        "sq = stats.r_k + 2.0 * d * stats.s_k + n_k[:, None] * d * d",
+        "sign of -2 d S in the family's likelihood term flipped", FAMILY_TESTS),
+    Mutation(
+        "e-step-mean-precision-term", "fastcavi/_family.py",
+        "offsets = -(e_log_pi + 0.5 * e_log_det - 0.5 * p / params.mean_precision)",
+        "offsets = -(e_log_pi + 0.5 * e_log_det)",
+        "the E-step forgets the -p / (2 b_k) of E[(x - mu)^T P (x - mu)]", FAMILY_TESTS),
+    Mutation(
+        "family-reg-covar-dropped", "fastcavi/_family.py",
+        "scatter + (n_k * prior.reg_covar)[:, None] + f[:, None] * d * d",
+        "scatter + f[:, None] * d * d",
+        "diag update forgets reg_covar", FAMILY_TESTS),
+    Mutation(
+        "family-keep-first-start", "fastcavi/_bgm.py",
+        "if best is None or bound > best[1]:",
+        "if best is None:",
+        "BayesianGaussianMixture keeps its first start instead of the best", FAMILY_TESTS),
+    Mutation(
+        "random-start-not-normalised", "fastcavi/_family_fit.py",
+        "        r /= r.sum(axis=1)[:, np.newaxis]\n",
+        "",
+        "the 'random' start's responsibilities are not normalised per row", FAMILY_TESTS),
 ]
 
 
