@@ -127,8 +127,9 @@ def _per_iter(fit, repeats, short, long):
     return (per_iter if per_iter > 0 else None), n
 
 
-def sklearn_bgm_per_iter(X, n_components, repeats, short=1, long=3):
-    """``BayesianGaussianMixture(covariance_type="spherical")``, seconds per EM iteration.
+def sklearn_bgm_per_iter(X, n_components, repeats, short=1, long=3,
+                         covariance_type="spherical"):
+    """``BayesianGaussianMixture(covariance_type=...)``, seconds per EM iteration.
 
     Honest method: ``warm_start=True`` so that, after one initial fit, every ``fit`` continues
     from the current parameters and runs exactly ``max_iter`` iterations (``tol=0``; the
@@ -140,7 +141,7 @@ def sklearn_bgm_per_iter(X, n_components, repeats, short=1, long=3):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import BayesianGaussianMixture
 
-    bgm = BayesianGaussianMixture(n_components=n_components, covariance_type="spherical",
+    bgm = BayesianGaussianMixture(n_components=n_components, covariance_type=covariance_type,
                                   init_params="k-means++", warm_start=True, tol=0.0,
                                   max_iter=1, random_state=0)
 
