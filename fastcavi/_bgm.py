@@ -170,6 +170,10 @@ default='dirichlet_process'
         check_n_threads(self.n_threads)
 
     def _validate_X(self, X, reset):
+        if type(X).__module__.startswith("dask") and hasattr(X, "chunks"):
+            raise NotImplementedError(
+                "BayesianGaussianMixture does not take Dask arrays yet: fit X.compute() (or a "
+                "memory-mapped .npy, read in place), or GaussianMixtureCAVI on the Dask array.")
         X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=reset,
                           ensure_min_samples=2 if reset else 1)
         return as_kernel_array(X)

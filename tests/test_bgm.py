@@ -324,3 +324,14 @@ def test_predict_uses_the_fitted_model_and_sample_draws_from_it():
     np.testing.assert_allclose(np.bincount(ys, minlength=3) / 30_000, gm.weights_, atol=0.015)
     with pytest.raises(ValueError, match="features"):
         gm.predict(X[:, :1])
+
+
+def test_dask_arrays_are_refused_clearly_for_now():
+    import dask.array as da
+
+    X = blobs(np.random.default_rng(13), 200, 2, 2)
+    with pytest.raises(NotImplementedError, match="Dask arrays yet"):
+        BayesianGaussianMixture(n_components=2, covariance_type="diag").fit(da.from_array(X))
+    gm = BayesianGaussianMixture(n_components=2, covariance_type="diag").fit(X)
+    with pytest.raises(NotImplementedError, match="Dask arrays yet"):
+        gm.predict(da.from_array(X))
