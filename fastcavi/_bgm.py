@@ -8,6 +8,7 @@ import copy
 import math
 import numbers
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
@@ -19,6 +20,7 @@ from ._cavi import iterate
 from ._family import (
     DIRICHLET_DISTRIBUTION,
     DIRICHLET_PROCESS,
+    FamilyParams,
     FamilyPrior,
     FamilyStats,
     expected_weights,
@@ -32,6 +34,14 @@ COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 IMPLEMENTED = ("diag", "spherical")
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 WEIGHT_PRIORS = (DIRICHLET_PROCESS, DIRICHLET_DISTRIBUTION)
+
+
+@dataclass
+class _Restored:
+    """What _set_fitted reads of a run, for a model read from a file."""
+
+    bounds: list
+    converged: bool
 
 
 def _is_real(v):
@@ -307,6 +317,48 @@ default='dirichlet_process'
         self.covariances_ = params.psi / (nu[:, None] if params.psi.ndim == 2 else nu)
         self.precisions_ = 1.0 / self.covariances_
         self.precisions_cholesky_ = 1.0 / np.sqrt(self.covariances_)
+
+    def _restore_fitted(self, psi):
+        """Rebuild the fitted model from the attributes a model file holds
+        (:mod:`fastcavi._io`): weight_concentration_ as (K,) or stacked (2, K) sticks, and
+        Psi_k (``psi``) as fitted."""
+        conc = np.asarray(self.weight_concentration_, dtype=np.float64)
+        if self.weight_concentration_prior_type == DIRICHLET_PROCESS:
+            if conc.ndim != 2 or conc.shape[0] != 2:
+                raise ValueError("weight_concentration_ of a process prior must be (2, K)")
+            conc = (conc[0], conc[1])
+        nu = self.degrees_of_freedom_
+        if np.shape(psi) != np.shape(self.covariances_):
+            raise ValueError(f"psi has shape {np.shape(psi)}, expected "
+                             f"{np.shape(self.covariances_)}")
+        psi0 = self.covariance_prior_
+        prior = FamilyPrior(self.covariance_type, self.weight_concentration_prior_type,
+                            self.weight_concentration_prior_, self.mean_precision_prior_,
+                            self.mean_prior_, self.degrees_of_freedom_prior_,
+                            float(psi0) if np.ndim(psi0) == 0 else psi0, float(self.reg_covar))
+        params = FamilyParams(conc, self.mean_precision_, self.means_, nu, psi)
+        bounds = list(self.lower_bounds_)
+        self._set_fitted(params, prior, _Restored(bounds, self.converged_), self.lower_bound_)
+
+    def _check_restored(self, path):
+        k, p = self.means_.shape
+        shapes = {"mean_precision_": (k,), "degrees_of_freedom_": (k,), "mean_prior_": (p,),
+                  "covariances_": (k, p) if self.covariance_type == "diag" else (k,),
+                  "lower_bounds_": (self.n_iter_,)}
+        for name, shape in shapes.items():
+            if np.shape(getattr(self, name)) != shape:
+                raise ValueError(f"{path}: not a valid fastcavi model file ({name} has shape "
+                                 f"{np.shape(getattr(self, name))}, expected {shape})")
+        if p != self.n_features_in_ or not (np.all(self.covariances_ > 0)
+                                            and np.all(self.mean_precision_ > 0)):
+            raise ValueError(f"{path}: not a valid fastcavi model file (inconsistent shapes "
+                             "or non-positive variances)")
+
+    def save(self, path):
+        """Write the fitted model to an ``.npz`` (no pickle); see :func:`fastcavi.load`."""
+        from ._io import save_model
+
+        save_model(self, path)
 
     # -- prediction ------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ A model file is an uncompressed ``.npz`` that :func:`numpy.load` opens with
 
 * ``format_version``: int64 scalar, 2 (1 before ``standardize``; :func:`load` reads both and
   refuses any other value).
-* ``model``: the string ``"GaussianMixtureCAVI"``; ``fastcavi_version``: who wrote it.
+* ``model``: the string ``"GaussianMixtureCAVI"`` (or ``"BayesianGaussianMixture"``, whose
+  fitted attributes are listed at ``_BGM_ARRAYS``); ``fastcavi_version``: who wrote it.
 * ``params``: the constructor parameters that are plain scalars, strings or None, as one JSON
   string (``random_state`` given as a ``RandomState``/``Generator`` instance is stored as None).
 * ``param__NAME``: constructor parameters given as arrays (``means_init``, and ``prior_mean`` or
@@ -55,6 +56,14 @@ _SCALAR_FITTED = {  # name -> converter applied on load
 }
 _ARRAY_FITTED = ("means_", "mean_vars_", "lower_bounds_", "prior_mean_")
 _STANDARDIZE_FITTED = ("center_", "scale_")  # format_version 2, with standardize=True
+# BayesianGaussianMixture (format_version 2): the variational parameters and the prior; the
+# rest (weights_, precisions_, ...) is derived on load. weight_concentration_ is (K,), or the
+# sticks' (a, b) stacked as (2, K) under the process prior.
+_BGM_SCALARS = {"lower_bound_": float, "n_iter_": int, "converged_": bool,
+                "weight_concentration_prior_": float, "mean_precision_prior_": float,
+                "degrees_of_freedom_prior_": float, "n_features_in_": int}
+_BGM_ARRAYS = ("weight_concentration_", "mean_precision_", "means_", "degrees_of_freedom_",
+               "covariances_", "lower_bounds_", "mean_prior_", "covariance_prior_")
 
 __all__ = ["save_model", "save", "load", "atomic_write", "StagedFiles", "FORMAT_VERSION"]
 
@@ -242,12 +251,20 @@ def _model_arrays(estimator):
             raise TypeError(f"cannot save parameter {name}={value!r}: it is neither a plain "
                             "scalar or string nor an array of real numbers")
         arrays[_ARRAY_PREFIX + name] = arr.astype(np.float64)
+    model = type(estimator).__name__
     arrays.update({
         "format_version": np.int64(FORMAT_VERSION),
-        "model": np.str_(_MODEL_NAME),
+        "model": np.str_(model),
         "fastcavi_version": np.str_(__version__),
         "params": np.str_(json.dumps(params, sort_keys=True)),
     })
+    if model == "BayesianGaussianMixture":
+        for name in _BGM_ARRAYS:
+            arrays[name] = np.asarray(getattr(estimator, name), dtype=np.float64)
+        for name, convert in _BGM_SCALARS.items():
+            arrays[name] = np.asarray(convert(getattr(estimator, name)))
+        arrays["psi"] = estimator._params_.psi  # Psi_k itself: covariances_ * nu rounds
+        return arrays
     for name in _ARRAY_FITTED:
         arrays[name] = np.asarray(getattr(estimator, name), dtype=np.float64)
     for name, convert in _SCALAR_FITTED.items():
@@ -339,12 +356,14 @@ def _load_open(f, fspath):
                     f"{' and '.join(map(str, _READABLE_VERSIONS))}); it was probably written "
                     "by a newer fastcavi version")
             model = str(_read(z, "model", fspath))
-            if model != _MODEL_NAME:
-                raise ValueError(f"{fspath}: holds a {model!r}, not a {_MODEL_NAME}")
+            if model not in (_MODEL_NAME, "BayesianGaussianMixture"):
+                raise ValueError(f"{fspath}: holds a {model!r}, not a fastcavi model")
             params = json.loads(str(_read(z, "params", fspath)))
             for key in z.files:
                 if key.startswith(_ARRAY_PREFIX):
                     params[key[len(_ARRAY_PREFIX):]] = z[key]
+            if model == "BayesianGaussianMixture":
+                return _load_bgm(z, params, fspath)
             est = GaussianMixtureCAVI(**params)
             for name in _ARRAY_FITTED:
                 setattr(est, name, np.array(_read(z, name, fspath), dtype=np.float64))
@@ -364,7 +383,30 @@ def _load_open(f, fspath):
     return est
 
 
+def _load_bgm(z, params, fspath):
+    from ._bgm import BayesianGaussianMixture
+
+    est = BayesianGaussianMixture(**params)
+    for name in _BGM_ARRAYS:
+        setattr(est, name, np.array(_read(z, name, fspath), dtype=np.float64))
+    for name, convert in _BGM_SCALARS.items():
+        value = _read(z, name, fspath)
+        if value.shape != ():
+            raise ValueError(f"{fspath}: not a valid fastcavi model file ({name} is not a "
+                             "scalar)")
+        setattr(est, name, convert(value[()]))
+    if "feature_names_in_" in z.files:
+        est.feature_names_in_ = z["feature_names_in_"].astype(object)
+    try:
+        est._restore_fitted(np.array(_read(z, "psi", fspath), dtype=np.float64))
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"{fspath}: not a valid fastcavi model file ({exc})") from None
+    return est
+
+
 def _check_consistent(est, path):
+    if type(est).__name__ == "BayesianGaussianMixture":
+        return est._check_restored(path)
     K, p = est.n_components, est.n_features_in_
     expected = {"means_": (K, p), "mean_vars_": (K,), "prior_mean_": (p,),
                 "lower_bounds_": (est.n_iter_,)}

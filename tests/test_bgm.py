@@ -335,3 +335,36 @@ def test_dask_arrays_are_refused_clearly_for_now():
     gm = BayesianGaussianMixture(n_components=2, covariance_type="diag").fit(X)
     with pytest.raises(NotImplementedError, match="Dask arrays yet"):
         gm.predict(da.from_array(X))
+
+
+@GRID
+def test_model_files_round_trip_bit_for_bit(ctype, wtype, tmp_path):
+    import fastcavi
+
+    X = blobs(np.random.default_rng(14), 3000, 3, 3)
+    gm = BayesianGaussianMixture(n_components=3, covariance_type=ctype,
+                                 weight_concentration_prior_type=wtype, random_state=0,
+                                 mean_prior=np.zeros(3)).fit(X)
+    fastcavi.save(gm, tmp_path / "m.npz")
+    back = fastcavi.load(tmp_path / "m.npz")
+    assert type(back) is BayesianGaussianMixture and back.get_params().keys() == \
+        gm.get_params().keys()
+    for name in ("weights_", "means_", "covariances_", "precisions_", "mean_precision_",
+                 "degrees_of_freedom_", "lower_bounds_", "mean_prior_"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(gm, name), err_msg=name)
+    for kind in ("predict", "predict_proba", "score_samples"):
+        np.testing.assert_array_equal(getattr(back, kind)(X), getattr(gm, kind)(X))
+    assert back.lower_bound_ == gm.lower_bound_ and back.n_iter_ == gm.n_iter_
+
+
+def test_a_damaged_model_file_is_refused(tmp_path):
+    import fastcavi
+
+    X = blobs(np.random.default_rng(15), 500, 2, 2)
+    gm = BayesianGaussianMixture(n_components=2, covariance_type="diag", random_state=0).fit(X)
+    gm.save(tmp_path / "m.npz")
+    z = dict(np.load(tmp_path / "m.npz"))
+    z["covariances_"] = z["covariances_"][:, :1]
+    np.savez(tmp_path / "bad.npz", **z)
+    with pytest.raises(ValueError, match="not a valid fastcavi model file"):
+        fastcavi.load(tmp_path / "bad.npz")
