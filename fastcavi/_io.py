@@ -364,17 +364,8 @@ def _load_open(f, fspath):
                     params[key[len(_ARRAY_PREFIX):]] = z[key]
             if model == "BayesianGaussianMixture":
                 return _load_bgm(z, params, fspath)
-            est = GaussianMixtureCAVI(**params)
-            for name in _ARRAY_FITTED:
-                setattr(est, name, np.array(_read(z, name, fspath), dtype=np.float64))
-            for name, convert in _SCALAR_FITTED.items():
-                value = _read(z, name, fspath)
-                if value.shape != ():
-                    raise ValueError(f"{fspath}: not a valid fastcavi model file "
-                                     f"({name} is not a scalar)")
-                setattr(est, name, convert(value[()]))
-            if "feature_names_in_" in z.files:
-                est.feature_names_in_ = z["feature_names_in_"].astype(object)
+            est = _set_fitted(GaussianMixtureCAVI(**params), z, _ARRAY_FITTED,
+                              _SCALAR_FITTED, fspath)
             for name in _STANDARDIZE_FITTED:
                 setattr(est, name, np.array(z[name], dtype=np.float64)
                         if name in z.files else None)
@@ -383,13 +374,12 @@ def _load_open(f, fspath):
     return est
 
 
-def _load_bgm(z, params, fspath):
-    from ._bgm import BayesianGaussianMixture
-
-    est = BayesianGaussianMixture(**params)
-    for name in _BGM_ARRAYS:
+def _set_fitted(est, z, array_names, scalar_names, fspath):
+    """Set the fitted attributes a model file holds: float64 arrays, scalars (0-d entries,
+    converted), and feature_names_in_ when present. Returns est."""
+    for name in array_names:
         setattr(est, name, np.array(_read(z, name, fspath), dtype=np.float64))
-    for name, convert in _BGM_SCALARS.items():
+    for name, convert in scalar_names.items():
         value = _read(z, name, fspath)
         if value.shape != ():
             raise ValueError(f"{fspath}: not a valid fastcavi model file ({name} is not a "
@@ -397,6 +387,13 @@ def _load_bgm(z, params, fspath):
         setattr(est, name, convert(value[()]))
     if "feature_names_in_" in z.files:
         est.feature_names_in_ = z["feature_names_in_"].astype(object)
+    return est
+
+
+def _load_bgm(z, params, fspath):
+    from ._bgm import BayesianGaussianMixture
+
+    est = _set_fitted(BayesianGaussianMixture(**params), z, _BGM_ARRAYS, _BGM_SCALARS, fspath)
     try:
         est._restore_fitted(np.array(_read(z, "psi", fspath), dtype=np.float64))
     except (ValueError, IndexError) as exc:
