@@ -368,3 +368,16 @@ def test_a_damaged_model_file_is_refused(tmp_path):
     np.savez(tmp_path / "bad.npz", **z)
     with pytest.raises(ValueError, match="not a valid fastcavi model file"):
         fastcavi.load(tmp_path / "bad.npz")
+
+
+@GRID
+def test_reg_covar_is_added_as_the_reference_adds_it(ctype, wtype):
+    """reg_covar * I added to C_k / N_k (scikit-learn's convention), every iteration."""
+    X, resp, hyper, w = problem(16, 60, 3, 3, ctype, wtype, True)
+    prior = F.Prior(**dict(hyper, reg_covar=0.05))
+    for n_iter in (1, 3):
+        want = F.cavi(X, resp, prior, n_iter, sample_weight=w)
+        got = FAMILY_IMPLEMENTATIONS["fast"](X, resp, prior, n_iter, sample_weight=w)
+        assert_result(got, want, 1e-10, 1e-12, name=f"after {n_iter}")
+    without = F.cavi(X, resp, F.Prior(**hyper), 3, sample_weight=w)
+    assert not np.allclose(without.params.psi, want.params.psi, rtol=1e-3)
