@@ -288,12 +288,18 @@ default='dirichlet_process'
         return m_step(stats, np.broadcast_to(prior.mean, (k, p)), prior)
 
     def _verbose_callback(self):
-        def report(it, bound, state={"prev": -np.inf}):
+        """scikit-learn's progress lines: every ``verbose_interval`` iterations, the change of
+        the bound (and the bound itself with verbose=2)."""
+        previous = -np.inf
+
+        def report(it, bound):
+            nonlocal previous
             if (it + 1) % self.verbose_interval == 0:
-                change = bound - state["prev"]
+                change = bound - previous
                 print(f"  Iteration {it + 1}\t change: {change:.5f}" if self.verbose < 2 else
                       f"  Iteration {it + 1}\t lower bound: {bound:.5f}\t change: {change:.5f}")
-            state["prev"] = bound
+            previous = bound
+
         return report
 
     def _set_fitted(self, params, prior, out, bound):

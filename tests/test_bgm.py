@@ -381,3 +381,16 @@ def test_reg_covar_is_added_as_the_reference_adds_it(ctype, wtype):
         assert_result(got, want, 1e-10, 1e-12, name=f"after {n_iter}")
     without = F.cavi(X, resp, F.Prior(**hyper), 3, sample_weight=w)
     assert not np.allclose(without.params.psi, want.params.psi, rtol=1e-3)
+
+
+def test_warm_start_continues_from_the_last_fit(capsys):
+    X = blobs(np.random.default_rng(17), 2000, 2, 4)
+    kw = dict(n_components=4, covariance_type="diag", random_state=0, tol=0, max_iter=5)
+    gm = BayesianGaussianMixture(warm_start=True, verbose=2, verbose_interval=1, **kw).fit(X)
+    first = list(gm.lower_bounds_)
+    gm.fit(X)
+    straight = BayesianGaussianMixture(**dict(kw, max_iter=10)).fit(X)
+    np.testing.assert_allclose(first + list(gm.lower_bounds_), straight.lower_bounds_,
+                               rtol=1e-12)
+    out = capsys.readouterr().out
+    assert out.count("Initialization 0") == 2 and "Iteration 5\t lower bound" in out
