@@ -263,7 +263,7 @@ def test_integer_weights_are_repeated_rows_and_zero_weights_dropped_rows(ctype, 
 def test_bit_identical_across_thread_counts():
     X = blobs(np.random.default_rng(9), 30_000, 3, 5)
     fits = [BayesianGaussianMixture(n_components=5, covariance_type="diag", random_state=0,
-                                    tol=0, max_iter=5, n_threads=t).fit(X) for t in (1, 2)]
+                                    tol=0, max_iter=5, n_threads=t).fit(X) for t in (1, -1)]
     np.testing.assert_array_equal(fits[0].lower_bounds_, fits[1].lower_bounds_)
     np.testing.assert_array_equal(fits[0].means_, fits[1].means_)
 

@@ -144,7 +144,7 @@ def test_explicit_start_reproduces_reference(rng):
 def test_bit_identical_across_thread_counts(rng):
     X, _ = blobs(rng, n=30_000, K=5)  # several chunks
     fits = [GaussianMixtureCAVI(5, random_state=0, tol=0, max_iter=10, n_threads=t).fit(X)
-            for t in (1, 2)]
+            for t in (1, -1)]  # one thread, and all Numba has
     np.testing.assert_array_equal(fits[0].lower_bounds_, fits[1].lower_bounds_)
     np.testing.assert_array_equal(fits[0].means_, fits[1].means_)
 
