@@ -17,16 +17,21 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._cavi import iterate
+from ._data_defaults import _is_dask_array
 from ._family import (
     DIRICHLET_DISTRIBUTION,
     DIRICHLET_PROCESS,
     FamilyParams,
     FamilyPrior,
-    FamilyStats,
     expected_weights,
-    m_step,
 )
-from ._family_fit import family_sweep, initial_statistics, predict_block, weighted_moments
+from ._family_fit import (
+    family_sweep,
+    initial_statistics,
+    m_step_from_sums,
+    predict_block,
+    weighted_moments,
+)
 from ._fit import as_kernel_array, check_sample_weight
 from ._threads import check_n_threads, thread_limit
 
@@ -180,7 +185,7 @@ default='dirichlet_process'
         check_n_threads(self.n_threads)
 
     def _validate_X(self, X, reset):
-        if type(X).__module__.startswith("dask") and hasattr(X, "chunks"):
+        if _is_dask_array(X):
             raise NotImplementedError(
                 "BayesianGaussianMixture does not take Dask arrays yet: fit X.compute() (or a "
                 "memory-mapped .npy, read in place), or GaussianMixtureCAVI on the Dask array.")
@@ -280,12 +285,8 @@ default='dirichlet_process'
 
     def _start(self, X, w, prior, rng):
         """The M-step from scikit-learn's starting responsibilities."""
-        k, p = self.n_components, X.shape[1]
-        n_k, s_k, r_k = initial_statistics(X, w, k, self.init_params, rng, prior.mean)
-        if prior.covariance_type == "spherical":
-            r_k = r_k.sum(axis=1)
-        stats = FamilyStats(n_k, s_k, r_k, 0.0, float(np.sum(n_k)))
-        return m_step(stats, np.broadcast_to(prior.mean, (k, p)), prior)
+        sums = initial_statistics(X, w, self.n_components, self.init_params, rng, prior.mean)
+        return m_step_from_sums(*sums, prior)
 
     def _verbose_callback(self):
         """scikit-learn's progress lines: every ``verbose_interval`` iterations, the change of

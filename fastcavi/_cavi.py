@@ -80,6 +80,13 @@ def block_statistics(X, means, mean_vars, likelihood_var, sample_weight=None):
     return scalar_statistics(X, means, half_prec, offsets, sample_weight)
 
 
+def in_dtype(dtype, *arrays):
+    """The logits' parameters in the data's dtype, for the kernels: a value beyond float32's
+    range becomes inf, and the ELBO (or the prediction) then says so in plain words."""
+    with np.errstate(over="ignore"):
+        return tuple(np.asarray(a).astype(dtype) for a in arrays)
+
+
 def scalar_statistics(X, means, half_prec, offsets, sample_weight=None):
     """Map: one block -> its SweepStats for logits ``-h_k |x - m_k|^2 - o_k`` (h, o: (K,)
     float64; the small-p kernel rounds them to X's dtype, so float32 logits stay float32)."""
@@ -87,9 +94,7 @@ def scalar_statistics(X, means, half_prec, offsets, sample_weight=None):
     with parallel_guard():  # safe on any Numba threading layer (see _threads)
         if uses_blas(X.shape[1], means.shape[0]):
             return _blas_block_statistics(X, means, half_prec, offsets, weights)
-        # A precision beyond float32's range becomes inf, and the ELBO says so in plain words.
-        with np.errstate(over="ignore"):
-            half_prec, offsets = half_prec.astype(X.dtype), offsets.astype(X.dtype)
+        half_prec, offsets = in_dtype(X.dtype, half_prec, offsets)
         n_k, r_k, s_k, entropy, total_w = _kernels._sweep_statistics(
             X, weights, means, half_prec, offsets)
     return SweepStats(n_k, r_k, s_k, float(entropy), float(total_w))
@@ -130,8 +135,7 @@ def scalar_predict(X, means, half_prec, offsets, kind):
     proba = np.empty((n if kind == "proba" else 0, n_components), dtype=X.dtype)
     labels = np.empty(n if kind == "labels" else 0, dtype=np.int64)
     log_norm = np.empty(n if kind == "log_norm" else 0, dtype=np.float64)
-    with np.errstate(over="ignore"):
-        half_prec, offsets = half_prec.astype(X.dtype), offsets.astype(X.dtype)
+    half_prec, offsets = in_dtype(X.dtype, half_prec, offsets)
     with parallel_guard():
         _kernels._predict(X, kernel_means(means, X.dtype), half_prec, offsets,
                           _PREDICT_MODES[kind], proba, labels, log_norm)

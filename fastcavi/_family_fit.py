@@ -10,19 +10,12 @@ import numpy as np
 from scipy.special import gammaln
 
 from . import _kernels, _kernels_diag
-from ._cavi import kernel_means, scalar_predict, scalar_statistics
+from ._cavi import in_dtype, kernel_means, scalar_predict, scalar_statistics
+from ._data_defaults import _blocks
 from ._family import FamilyStats, expected_weights, logit_params
 from ._threads import parallel_guard
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
-BLOCK_ROWS = 65_536  # rows per block for the NumPy passes outside the kernels
-
-
-def row_blocks(n_samples, size=BLOCK_ROWS):
-    for start in range(0, n_samples, size):
-        yield slice(start, min(n_samples, start + size))
-
-
 def block_statistics(X, means, half_prec, offsets, covariance_type, sample_weight=None):
     """One block of rows (C-contiguous float32/float64; ``means`` in X's dtype) -> its
     :class:`~fastcavi._family.FamilyStats` for the E-step logits ``(half_prec, offsets)`` of
@@ -31,8 +24,7 @@ def block_statistics(X, means, half_prec, offsets, covariance_type, sample_weigh
         s = scalar_statistics(X, means, half_prec, offsets, sample_weight)
         return FamilyStats(s.n_k, s.s_k, s.r_k, s.entropy, s.total_weight)
     weights = _NO_WEIGHTS if sample_weight is None else sample_weight
-    with np.errstate(over="ignore"):  # beyond float32's range: inf, and the ELBO says so
-        half_prec, offsets = half_prec.astype(X.dtype), offsets.astype(X.dtype)
+    half_prec, offsets = in_dtype(X.dtype, half_prec, offsets)
     with parallel_guard():
         n_k, r_k, s_k, entropy, total_w = _kernels_diag._sweep_statistics_diag(
             X, weights, means, half_prec, offsets)
@@ -52,8 +44,7 @@ def predict_block(X, params, prior, kind):
     proba = np.empty((n if kind == "proba" else 0, k), dtype=X.dtype)
     labels = np.empty(n if kind == "labels" else 0, dtype=np.int64)
     mode = _kernels.PREDICT_PROBA if kind == "proba" else _kernels.PREDICT_LABELS
-    with np.errstate(over="ignore"):
-        half_prec, offsets = half_prec.astype(X.dtype), offsets.astype(X.dtype)
+    half_prec, offsets = in_dtype(X.dtype, half_prec, offsets)
     with parallel_guard():
         _kernels_diag._predict_diag(X, means, half_prec, offsets, mode, proba, labels)
     return proba if kind == "proba" else labels
@@ -79,7 +70,7 @@ def log_predictive(X, params, prior):
         denom, power = nu * scale2, (nu + p) / 2.0
     means = params.means
     out = np.empty(X.shape[0])
-    for rows in row_blocks(X.shape[0]):
+    for rows in _blocks(X.shape[0]):
         diff = np.asarray(X[rows], dtype=np.float64)[:, None, :] - means[None]  # (B, K, p)
         if prior.covariance_type == "diag":
             logs = const - np.sum(power[None, :, None] * np.log1p(diff * diff / denom), axis=2)
@@ -118,13 +109,23 @@ def initial_statistics(X, w, n_components, init_params, random_state, centre):
         labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
             np.asarray(X), sample_weight=w).labels_
         return _one_hot_sums(X, w, k, np.arange(n), labels, centre)
-    n_k, s_k, r_k = np.zeros(k), np.zeros((k, p)), np.zeros((k, p))
-    for rows in row_blocks(n):
+    def random_resp(rows):
         r = np.asarray(random_state.uniform(size=(rows.stop - rows.start, k)), dtype=X.dtype)
         r /= r.sum(axis=1)[:, np.newaxis]
-        r = r.astype(np.float64)
+        return r
+
+    return _resp_sums(X, w, k, random_resp, centre)
+
+
+def _resp_sums(X, w, k, resp_rows, centre):
+    """N_k, S_k, R_k (per feature), centred on ``centre``, of the responsibilities
+    ``resp_rows(rows)`` (one block of rows at a time, in row order), weighted."""
+    p = X.shape[1]
+    n_k, s_k, r_k = np.zeros(k), np.zeros((k, p)), np.zeros((k, p))
+    for rows in _blocks(X.shape[0]):
+        r = np.asarray(resp_rows(rows), dtype=np.float64)
         if w is not None:
-            r *= w[rows, None]
+            r = r * w[rows, None]
         d = np.asarray(X[rows], dtype=np.float64) - centre
         n_k += r.sum(axis=0)
         s_k += r.T @ d
@@ -132,11 +133,21 @@ def initial_statistics(X, w, n_components, init_params, random_state, centre):
     return n_k, s_k, r_k
 
 
+def m_step_from_sums(n_k, s_k, r_k, prior):
+    """The M-step from a start's sums (per-feature R, centred on the prior mean)."""
+    from ._family import m_step
+
+    if prior.covariance_type == "spherical":
+        r_k = r_k.sum(axis=1)
+    stats = FamilyStats(n_k, s_k, r_k, 0.0, float(np.sum(n_k)))
+    return m_step(stats, np.broadcast_to(prior.mean, s_k.shape), prior)
+
+
 def _one_hot_sums(X, w, k, rows, labels, centre):
     """N_k, S_k, R_k (per feature) when point rows[i] belongs to component labels[i]."""
     p = X.shape[1]
     n_k, s_k, r_k = np.zeros(k), np.zeros((k, p)), np.zeros((k, p))
-    for part in row_blocks(len(rows)):
+    for part in _blocks(len(rows)):
         idx, lab = rows[part], labels[part]
         d = np.asarray(X[idx], dtype=np.float64) - centre
         wi = np.ones(len(idx)) if w is None else w[idx]
@@ -154,13 +165,13 @@ def weighted_moments(X, w):
     n, p = X.shape
     origin = np.asarray(X[0], dtype=np.float64)
     total, s = 0.0, np.zeros(p)
-    for rows in row_blocks(n):
+    for rows in _blocks(n):
         d = np.asarray(X[rows], dtype=np.float64) - origin
         total += d.shape[0] if w is None else float(w[rows].sum())
         s += d.sum(axis=0) if w is None else w[rows] @ d
     mean = origin + s / total
     ss = np.zeros(p)
-    for rows in row_blocks(n):
+    for rows in _blocks(n):
         d2 = (np.asarray(X[rows], dtype=np.float64) - mean) ** 2
         ss += d2.sum(axis=0) if w is None else w[rows] @ d2
     return mean, ss / (total - 1.0), total
@@ -187,23 +198,8 @@ def family_prior(prior):
 
 def start_from_resp(X, resp, prior, sample_weight=None):
     """The M-step from given responsibilities (N, K), centred on the prior mean."""
-    from ._family import m_step
-
-    centre = prior.mean
-    k, p = resp.shape[1], X.shape[1]
-    n_k, s_k, r_k = np.zeros(k), np.zeros((k, p)), np.zeros((k, p))
-    for rows in row_blocks(X.shape[0]):
-        r = np.asarray(resp[rows], dtype=np.float64)
-        if sample_weight is not None:
-            r = r * sample_weight[rows, None]
-        d = np.asarray(X[rows], dtype=np.float64) - centre
-        n_k += r.sum(axis=0)
-        s_k += r.T @ d
-        r_k += r.T @ (d * d)
-    if prior.covariance_type == "spherical":
-        r_k = r_k.sum(axis=1)
-    stats = FamilyStats(n_k, s_k, r_k, 0.0, float(n_k.sum()))
-    return m_step(stats, np.broadcast_to(centre, (k, p)), prior)
+    sums = _resp_sums(X, sample_weight, resp.shape[1], lambda rows: resp[rows], prior.mean)
+    return m_step_from_sums(*sums, prior)
 
 
 def family_sweep(X, prior, sample_weight=None):
