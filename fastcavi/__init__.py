@@ -17,7 +17,7 @@ _LAZY = {  # public name -> the submodule that defines it
     "GaussianMixtureCAVI": "_estimator",
     "cavi": "_fit",
     "responsibilities": "_fit",
-    "load": "_io",
+    "load": "_load",
     "save": "_io",
 }
 

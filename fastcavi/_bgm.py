@@ -5,7 +5,6 @@ the fused kernels: one pass over the data per iteration, no N x K array."""
 from __future__ import annotations
 
 import copy
-import math
 import numbers
 import warnings
 from dataclasses import dataclass
@@ -14,10 +13,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._cavi import iterate
-from ._data_defaults import _is_dask_array
+from ._data_defaults import moments
 from ._family import (
     DIRICHLET_DISTRIBUTION,
     DIRICHLET_PROCESS,
@@ -25,15 +24,18 @@ from ._family import (
     FamilyPrior,
     expected_weights,
 )
-from ._family_fit import (
-    family_sweep,
-    initial_statistics,
-    m_step_from_sums,
-    predict_block,
-    weighted_moments,
-)
-from ._fit import as_kernel_array, check_sample_weight
+from ._family_fit import family_sweep, initial_statistics, m_step_from_sums, predict_block
+from ._predict import output_spec
+from ._sources import open_source, predict_rows
 from ._threads import check_n_threads, thread_limit
+from ._validation import (
+    check_bool_params,
+    check_choice_params,
+    check_int_params,
+    check_n_samples,
+    check_real_params,
+    is_real,
+)
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 IMPLEMENTED = ("diag", "spherical")
@@ -47,10 +49,6 @@ class _Restored:
 
     bounds: list
     converged: bool
-
-
-def _is_real(v):
-    return not isinstance(v, bool) and isinstance(v, numbers.Real)
 
 
 class BayesianGaussianMixture(DensityMixin, BaseEstimator):
@@ -148,55 +146,27 @@ default='dirichlet_process'
 
     # -- validation ------------------------------------------------------------------------
 
-    def _invalid(self, name, expected, error=ValueError):
-        return error(f"The '{name}' parameter of {type(self).__name__} must be {expected}. "
-                     f"Got {getattr(self, name)!r} instead.")
-
     def _check_params(self):
-        for name, low in (("n_components", 1), ("n_init", 1), ("max_iter", 0),
-                          ("verbose", 0), ("verbose_interval", 1)):
-            v = getattr(self, name)
-            expected = f"an int in the range [{low}, inf)"
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise self._invalid(name, expected, TypeError)
-            if v < low:
-                raise self._invalid(name, expected)
-        for name in ("tol", "reg_covar"):
-            v = getattr(self, name)
-            if not _is_real(v):
-                raise self._invalid(name, "a float in the range [0.0, inf)", TypeError)
-            if not (math.isfinite(v) and v >= 0):
-                raise self._invalid(name, "a float in the range [0.0, inf)")
-        for name, options in (("covariance_type", COVARIANCE_TYPES), ("init_params", INIT_PARAMS),
-                              ("weight_concentration_prior_type", WEIGHT_PRIORS)):
-            if not isinstance(getattr(self, name), str) or getattr(self, name) not in options:
-                raise self._invalid(name, f"a str among {{{', '.join(map(repr, options))}}}")
-        for name in ("weight_concentration_prior", "mean_precision_prior"):
-            v = getattr(self, name)
-            if v is not None and not (_is_real(v) and math.isfinite(v) and v > 0):
-                raise self._invalid(name, "None or a float in the range (0.0, inf)",
-                                    ValueError if _is_real(v) else TypeError)
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise self._invalid("warm_start", "an instance of 'bool'", TypeError)
+        check_int_params(self, {"n_components": 1, "n_init": 1, "max_iter": 0, "verbose": 0,
+                                "verbose_interval": 1})
+        check_real_params(self, ("tol", "reg_covar"))
+        check_choice_params(self, {"covariance_type": COVARIANCE_TYPES,
+                                   "init_params": INIT_PARAMS,
+                                   "weight_concentration_prior_type": WEIGHT_PRIORS})
+        check_real_params(self, ("weight_concentration_prior", "mean_precision_prior"),
+                          positive=True, optional=True)
+        check_bool_params(self, ("warm_start",))
         if self.covariance_type not in IMPLEMENTED:
             raise NotImplementedError(
                 f"covariance_type={self.covariance_type!r} is not implemented yet in fastcavi; "
                 "use 'diag' or 'spherical' (or scikit-learn's BayesianGaussianMixture).")
         check_n_threads(self.n_threads)
 
-    def _validate_X(self, X, reset):
-        if _is_dask_array(X):
-            raise NotImplementedError(
-                "BayesianGaussianMixture does not take Dask arrays yet: fit X.compute() (or a "
-                "memory-mapped .npy, read in place), or GaussianMixtureCAVI on the Dask array.")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=reset,
-                          ensure_min_samples=2 if reset else 1)
-        return as_kernel_array(X)
-
-    def _prior(self, X, w):
+    def _prior(self, source):
         """The prior with scikit-learn's defaults (weighted moments with sample_weight)."""
-        n_features = X.shape[1]
-        mean, var, _ = weighted_moments(X, w)
+        n_features = source.n_features
+        m = moments(source)
+        mean, var = m.mean, m.variances(ddof=1)
         g0 = (1.0 / self.n_components if self.weight_concentration_prior is None
               else float(self.weight_concentration_prior))
         b0 = 1.0 if self.mean_precision_prior is None else float(self.mean_precision_prior)
@@ -207,7 +177,7 @@ default='dirichlet_process'
         n0 = self.degrees_of_freedom_prior
         if n0 is None:
             n0 = float(n_features)
-        elif not (_is_real(n0) and n0 > n_features - 1.0):
+        elif not (is_real(n0) and n0 > n_features - 1.0):
             raise ValueError(f"The parameter 'degrees_of_freedom_prior' should be greater than "
                              f"{n_features - 1}, but got {n0!r}.")
         psi0 = self.covariance_prior
@@ -219,7 +189,7 @@ default='dirichlet_process'
                 raise ValueError(f"The parameter 'diag covariance_prior' should have the shape "
                                  f"of ({n_features},), but got {psi0.shape}")
         else:
-            psi0 = float(psi0) if _is_real(psi0) else psi0
+            psi0 = float(psi0) if is_real(psi0) else psi0
         if not np.all((np.asarray(psi0) > 0) & np.isfinite(psi0)):
             raise ValueError(f"'{self.covariance_type} covariance_prior' should be positive "
                              f"and finite, got {psi0!r} (when it is the data's variance: "
@@ -251,22 +221,24 @@ default='dirichlet_process'
 
     def _fit(self, X, sample_weight):
         self._check_params()
-        X = self._validate_X(X, reset=True)
-        if X.shape[0] < self.n_components:
-            raise ValueError(f"Expected n_samples >= n_components but got n_components = "
-                             f"{self.n_components}, n_samples = {X.shape[0]}")
-        w = check_sample_weight(sample_weight, X.shape[0])
-        prior = self._prior(X, w)
+        with open_source(self, X, sample_weight, n_threads=self.n_threads,
+                         ensure_min_samples=2) as source:
+            check_n_samples(source.n_rows, self.n_components)
+            self._fit_source(source)
+
+    def _fit_source(self, source):
+        """The starts and the iterations, on a checked data source (:mod:`fastcavi._sources`)."""
+        prior = self._prior(source)
         rng = check_random_state(self.random_state)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
-        dtype = X.dtype
-        sweep = family_sweep(X, prior, w)
+        dtype = source.dtype
+        sweep = family_sweep(source, prior)
         best = None
         with thread_limit(self.n_threads):
             for run in range(self.n_init if do_init else 1):
                 if self.verbose:
                     print(f"Initialization {run}")
-                params = self._start(X, w, prior, rng) if do_init else self._params_
+                params = self._start(source, prior, rng) if do_init else self._params_
                 callback = self._verbose_callback() if self.verbose >= 1 else None
                 out = iterate(sweep, params, self.max_iter, self.tol, strict=True,
                               dtype=dtype, callback=callback)
@@ -280,12 +252,12 @@ default='dirichlet_process'
         if not out.converged and self.max_iter > 0 and self.tol > 0:
             warnings.warn("Best performing initialization did not converge. Try different init "
                           "parameters, or increase max_iter, tol, or check for degenerate "
-                          "data.", ConvergenceWarning, stacklevel=3)
+                          "data.", ConvergenceWarning, stacklevel=4)
         self._set_fitted(out.state, prior, out, bound)
 
-    def _start(self, X, w, prior, rng):
+    def _start(self, source, prior, rng):
         """The M-step from scikit-learn's starting responsibilities."""
-        sums = initial_statistics(X, w, self.n_components, self.init_params, rng, prior.mean)
+        sums = initial_statistics(source, self.n_components, self.init_params, rng, prior.mean)
         return m_step_from_sums(*sums, prior)
 
     def _verbose_callback(self):
@@ -371,9 +343,9 @@ default='dirichlet_process'
 
     def _predict(self, X, kind):
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        with thread_limit(self.n_threads):
-            return predict_block(X, self._params_, self._prior_, kind)
+        tail, dtype = output_spec(kind, self.means_.shape[0])
+        return predict_rows(self, X, predict_block, (self._params_, self._prior_, kind), tail,
+                            dtype)
 
     def predict(self, X):
         """The most probable component of each point (argmax of the E-step's r)."""

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _kernels
 from ._threads import parallel_guard, single_threaded_blas
+from ._validation import check_prior_mean, check_variances
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
 
@@ -205,43 +206,11 @@ def update_and_elbo(stats, means_used, hyper):
     return means, mean_vars, t1 + t2 + t3 + t4 + t5
 
 
-# The variances sigma2 and lambda2 must keep 1/v and log(2 pi v) finite: normal float64 values.
-VAR_MIN = float(np.finfo(np.float64).tiny)  # 2.2e-308
-VAR_MAX = float(np.finfo(np.float64).max) / (2.0 * math.pi)  # 2.9e307
-
-
-def real_vector(value, length, name, context=""):
-    """``value`` as a new float64 array of shape (length,), a scalar broadcast to it.
-
-    TypeError when it does not hold real numbers, ValueError when its shape is wrong.
-    """
-    a = np.asarray(value)
-    if a.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
-    a = a.astype(np.float64)
-    if a.ndim == 0:
-        a = np.full(length, float(a))
-    if a.shape != (length,):
-        raise ValueError(f"{name} must be a scalar or have shape ({length},){context}, "
-                         f"got shape {a.shape}")
-    return a
-
-
 def check_hyper(prior_mean, prior_var, likelihood_var, n_features):
     """Validate the hyperparameters and return them as a Hyper (alpha broadcast to (p,))."""
-    for name, v in (("prior_var", prior_var), ("likelihood_var", likelihood_var)):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{name} must be a positive real number, got {v!r}")
-        if not (math.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be a finite positive number, got {v!r}")
-        if not VAR_MIN <= v <= VAR_MAX:
-            raise ValueError(f"{name} must be between {VAR_MIN:.3g} and {VAR_MAX:.3g} (1/{name} "
-                             f"and log(2 pi {name}) must be finite in float64), got {v!r}")
-    alpha = real_vector(prior_mean, n_features, "prior_mean",
-                        " to match the number of features")
-    if not np.all(np.isfinite(alpha)):
-        raise ValueError("prior_mean must be finite")
-    return Hyper(alpha, float(prior_var), float(likelihood_var))
+    check_variances(prior_var, likelihood_var)
+    return Hyper(check_prior_mean(prior_mean, n_features), float(prior_var),
+                 float(likelihood_var))
 
 
 @dataclass
@@ -290,16 +259,43 @@ def iterate(sweep, state, max_iter, threshold, *, strict=False, dtype=np.float64
     return Run(state, bounds, converged, before)
 
 
+def sweep_block(X, sample_weight, means, mean_vars, likelihood_var):
+    """The fixed-variance model's block function for a data source (:mod:`fastcavi._sources`):
+    :func:`block_statistics` with the source's argument order."""
+    return block_statistics(X, means, mean_vars, likelihood_var, sample_weight)
+
+
+def source_sweep(source, likelihood_var):
+    """The fixed-variance sweep's map-reduce over a data source, for :func:`run_sweeps`."""
+
+    def sweep(means, mean_vars):
+        return combine(source.map(sweep_block, means, mean_vars, likelihood_var))
+
+    return sweep
+
+
+@dataclass
+class FixedRun:
+    """What :func:`run_sweeps` returns: the last q(mu) (``means``, ``mean_vars``), the ELBO
+    after every sweep, whether the run converged, and the q(mu) the last sweep started from
+    (``means_before_last`` as the kernels saw them)."""
+
+    means: np.ndarray
+    mean_vars: np.ndarray
+    bounds: list
+    converged: bool
+    means_before_last: np.ndarray
+    mean_vars_before_last: np.ndarray
+
+
 def run_sweeps(sweep_stats, means, mean_vars, hyper, dtype, max_iter, tol, total_weight,
                callback=None):
-    """The fixed-variance model's sweeps on :func:`iterate`.
+    """The fixed-variance model's sweeps on :func:`iterate`: a :class:`FixedRun`.
 
-    ``sweep_stats(kernel_means, mean_vars) -> SweepStats`` is the map-reduce over the data.
-    Runs until ``|change in ELBO| <= tol * total_weight`` (tol is per unit of weight, i.e. per
-    point) or ``max_iter`` sweeps; ``tol == 0`` runs exactly ``max_iter`` sweeps.
-
-    Returns (means, mean_vars, lower_bounds (list), converged, means_before_last_sweep,
-    mean_vars_before_last_sweep), the means before the last sweep as the kernels saw them.
+    ``sweep_stats(kernel_means, mean_vars) -> SweepStats`` is the map-reduce over the data
+    (:func:`source_sweep`). Runs until ``|change in ELBO| <= tol * total_weight`` (tol is per
+    unit of weight, i.e. per point) or ``max_iter`` sweeps; ``tol == 0`` runs exactly
+    ``max_iter`` sweeps.
     """
 
     def sweep(state):
@@ -312,4 +308,4 @@ def run_sweeps(sweep_stats, means, mean_vars, hyper, dtype, max_iter, tol, total
     run = iterate(sweep, (means, mean_vars, None), max_iter, tol * total_weight, dtype=dtype,
                   callback=callback)
     (means, mean_vars, used), (_, prev_vars, _) = run.state, run.state_before_last
-    return means, mean_vars, run.bounds, run.converged, used, prev_vars
+    return FixedRun(means, mean_vars, run.bounds, run.converged, used, prev_vars)

@@ -337,7 +337,7 @@ def check_data(X, path):
     """X if it is a non-empty 2-D array of finite real numbers, else CLIError naming path."""
     import numpy as np
 
-    from ._fit import check_finite
+    from ._validation import check_finite
 
     if X.dtype.kind not in "biuf" or X.dtype == np.float16:
         raise CLIError(f"{path}: expected real numbers, got dtype {X.dtype}")
@@ -358,10 +358,15 @@ def warn_if_scales_differ(X, names, path):
     import numpy as np
 
     from ._scale import mean_sd
+    from ._sources import ArraySource
+    from ._validation import as_kernel_array
 
     # Advice only: data whose moments overflow are refused by the fit with a clear error.
-    with np.errstate(over="ignore", invalid="ignore"):
-        _, sd = mean_sd(X)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            _, sd = mean_sd(ArraySource(as_kernel_array(X)))
+    except ValueError:
+        return
     positive = [(s, name) for s, name in zip(sd, names) if 0 < s < np.inf]
     if len(positive) < 2:
         return

@@ -1,172 +1,52 @@
-"""Fitting and predicting on Dask arrays (imported only when the input is one).
+"""The Dask engine: :class:`DaskSource` (the data-source interface of :mod:`fastcavi._sources`
+on a Dask array) and lazy prediction (imported only when the input is a Dask array).
 
-A CAVI sweep is a map-reduce (:mod:`fastcavi._cavi`): here the map runs
-:func:`fastcavi._stream.block_sweep` on each row block, the K-sized
-:class:`~fastcavi._cavi.SweepStats` come back to this process, and the reduce
-(:func:`~fastcavi._cavi.combine`, in block order) and the O(K p) update run in
-:func:`~fastcavi._cavi.run_sweeps`, as for every other fit. Two engines:
+Two ways to run, both summing the K-sized results in block order, so that a fit depends only on
+the data, the row chunks and the start -- not on the engine, the number of workers or the
+scheduling:
 
 * a ``dask.distributed`` client (``distributed.get_client()`` finds one): X and the weights are
-  persisted on the cluster once per fit; each sweep is ``client.map`` of a plain module-level
-  function over the blocks' futures, so only K-sized statistics travel.
+  persisted on the cluster once per fit; each map is ``client.map`` of a module-level task
+  over the blocks' futures, so only K-sized results travel.
 * no client: the blocks are computed one at a time with Dask's default scheduler and streamed
-  through the kernels in this process (:func:`fastcavi._stream.blocked_sweep`): O(one block)
-  memory, and every sweep re-reads the blocks (out-of-core for arrays backed by zarr or HDF5;
-  ``X.persist()`` first to keep them in memory instead).
-
-Both sum the statistics in block order, so the fit depends only on the data, the row chunks
-and the start -- not on the engine, the number of workers or the scheduling.
+  through the block function in this process: O(one block) memory, and every sweep re-reads
+  the blocks (out-of-core for arrays backed by zarr or HDF5; ``X.persist()`` first to keep
+  them in memory instead).
 
 Threads: a task's kernel runs with ``cores // (Dask threads of all workers on its host)`` Numba
 threads (at least 1), so Numba threads times Dask threads never oversubscribe a machine, also
 when a LocalCluster puts several worker processes on it; the estimator's ``n_threads`` caps it.
-Before a fit the kernels are compiled once in this process (writing Numba's on-disk cache) and
-then loaded on every worker (``client.run``), so the workers do not race to compile.
+Before a block function first runs on a cluster it runs once on two rows in this process
+(compiling its kernels into Numba's on-disk cache) and then on every worker (which load them),
+so the workers do not race to compile.
 """
 
 from __future__ import annotations
-
-import math
-from contextlib import contextmanager
 
 import dask
 import dask.array as da
 import numba
 import numpy as np
 
-from ._cavi import block_statistics, combine, kernel_means
-from ._fit import as_kernel_array, check_finite, check_sample_weight
-from ._predict import KINDS, output_spec, predict_block
-from ._stream import block_sweep, blocked_sweep
 from ._threads import check_n_threads, thread_limit
+from ._validation import as_kernel_array, check_finite, check_weight_values
 
 
-def is_dask_array(a):
-    return type(a).__module__.startswith("dask") and hasattr(a, "chunks")
-
-
-# -- validation ------------------------------------------------------------------------------
-
-def check_array(X, name="X"):
-    """A 2-D float32/float64 Dask array chunked only along rows (lazy: nothing is computed).
-
-    float32 stays float32; other real dtypes become float64, as in memory. Column chunks are
-    merged into one, so that every block holds whole points.
-    """
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features), "
-                         f"got {X.ndim}-D with shape {X.shape}")
-    if X.dtype.kind == "c":
-        raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}")
-    if X.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
-    if any(math.isnan(c) for c in X.chunks[0]):
-        raise ValueError(f"{name} has unknown chunk sizes along its rows; call "
-                         f"{name}.compute_chunk_sizes() (or persist it) before fitting")
-    n_samples, n_features = X.shape
-    if n_samples < 1 or n_features < 1:
-        raise ValueError(f"Found array with shape {X.shape} while a minimum of 1 sample and "
-                         f"1 feature is required.")
-    dtype = np.float32 if X.dtype == np.float32 else np.float64
-    if X.dtype != dtype:
-        X = X.astype(dtype)
-    if X.numblocks[1] > 1:
-        X = X.rechunk({1: -1})
-    return X
-
-
-def check_weights(sample_weight, X):
-    """sample_weight as a lazy float64 Dask array chunked like X's rows, or None.
-
-    A NumPy (or scalar) weight is checked here; a Dask one is checked by :func:`check_dask_weights`
-    once it is persisted (so it is read only once).
-    """
-    n_samples = X.shape[0]
+def kernel_block(X, sample_weight=None):
+    """One block as the kernels take it: X read-only C-contiguous float32/float64 (copied only
+    if it must be), the weights C-contiguous, writeable float64 (or None). Blocks that arrive
+    deserialised may be read-only or non-contiguous; normalising them keeps every block the
+    same Numba type as in memory, so no block triggers a second compile."""
+    Xk = as_kernel_array(X)
     if sample_weight is None:
-        return None
-    if not is_dask_array(sample_weight):
-        w = check_sample_weight(sample_weight, n_samples)
-        return da.from_array(w, chunks=(X.chunks[0],))
-    w = sample_weight
-    if w.dtype.kind not in "fiub":
-        raise TypeError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
-    if w.shape != (n_samples,):
-        raise ValueError(f"sample_weight.shape == {w.shape}, expected ({n_samples},)!")
-    return w.astype(np.float64).rechunk((X.chunks[0],))
+        return Xk, None
+    return Xk, np.require(np.asarray(sample_weight).reshape(-1), np.float64, ["C", "W"])
 
 
-def check_dask_weights(w):
-    """The checks of :func:`fastcavi._fit.check_sample_weight`, as one pass of Dask reductions."""
-    finite, n_negative, total = dask.compute(da.isfinite(w).all(), (w < 0).sum(), w.sum())
-    if not finite:
-        raise ValueError("sample_weight must be finite (it contains NaN or infinity)")
-    if n_negative:
-        raise ValueError("Negative values in sample_weight are not allowed")
-    if not total > 0:
-        raise ValueError("sample_weight must not be all zero: its sum must be positive")
-
-
-# -- the data-driven defaults and the initialisation (called from the estimator) -------------
-
-def map_row_blocks(X, w, func, *args):
-    """``func(x_block, w_block, *args)`` for every row block, computed where the blocks are
-    (on the current scheduler); only the results travel back. A list, in block order."""
-    xs = X.to_delayed().ravel()  # X has one column chunk (check_array merges them)
-    ws = [None] * len(xs) if w is None else w.to_delayed().ravel()
-    return list(dask.compute(*[dask.delayed(func)(xb, wb, *args) for xb, wb in zip(xs, ws)]))
-
-
-def take(a, idx):
-    """Rows idx of a (in the order given) as float64 NumPy; only those rows are computed."""
-    idx = np.asarray(idx)
-    order = np.argsort(idx, kind="stable")
-    # A sorted index keeps Dask's take one task per chunk (no reshuffle, no PerformanceWarning).
-    rows = np.asarray(a[idx[order]].compute(), dtype=np.float64)
-    out = np.empty_like(rows)
-    out[order] = rows
-    return out
-
-
-def _count_positive_block(wb):
-    return np.array([np.count_nonzero(wb > 0)])
-
-
-def _positive_counts(w):
-    return w.map_blocks(_count_positive_block, chunks=((1,) * w.numblocks[0],),
-                        dtype=np.int64).compute()
-
-
-def count_positive(w):
-    return int(_positive_counts(w).sum())
-
-
-def _select_positive(wb, ranks, start):
-    return np.flatnonzero(wb > 0)[ranks] + start
-
-
-def positive_rows(w, ranks):
-    """``np.flatnonzero(w > 0)[ranks]`` for sorted ranks, computing only K-sized answers."""
-    counts = _positive_counts(w)
-    ends = np.cumsum(counts)
-    row_starts = np.cumsum((0,) + w.chunks[0])
-    parts = []
-    for i in range(w.numblocks[0]):
-        lo, hi = ends[i] - counts[i], ends[i]
-        sel = ranks[(ranks >= lo) & (ranks < hi)] - lo
-        if sel.size:
-            parts.append(dask.delayed(_select_positive)(w.blocks[i], sel, int(row_starts[i])))
-    if not parts:
-        return np.empty(0, dtype=np.int64)
-    return np.concatenate(dask.compute(*parts))
-
-
-def iter_blocks(X, w=None):
-    """(X block, weight block or None) as NumPy, one row block at a time, in order."""
-    for i in range(X.numblocks[0]):
-        if w is None:
-            yield X.blocks[i].compute(), None
-        else:
-            yield dask.compute(X.blocks[i], w.blocks[i])
+def _fresh(args):
+    """Writeable copies of the array arguments (pickled arrays may come back read-only, which
+    Numba would treat as another type and compile again)."""
+    return tuple(np.array(a, order="C") if isinstance(a, np.ndarray) else a for a in args)
 
 
 # -- threads and the kernels on the workers ---------------------------------------------------
@@ -178,36 +58,26 @@ def _usable_cores():
     return CPU_COUNT
 
 
-def warm_kernels(dtype, n_features=1, n_components=1):
-    """Run the sweep once on tiny data of this dtype and shape class (p and K choose between
-    the kernels and the BLAS path): it compiles, writing the on-disk cache, in the first
-    process to get here, and loads from that cache in the others."""
-    dtype = np.dtype(dtype)
+def _warm(fn, args, dtype, n_features):
+    """``fn`` on two rows of zeros: compiles its kernels (writing the on-disk cache) in the
+    first process to get here, and loads them from that cache in the others."""
     X = as_kernel_array(np.zeros((2, n_features), dtype=dtype))
-    block_statistics(X, kernel_means(np.zeros((n_components, n_features)), dtype),
-                     np.ones(n_components), 1.0)
+    fn(X, None, *_fresh(args))
 
 
-def _warm_predict_kernels(dtype):
-    X = as_kernel_array(np.zeros((2, 1), dtype=dtype))
-    for kind in KINDS:
-        predict_block(X, np.zeros((1, 1)), np.ones(1), 1.0, kind)
-
-
-def _prepare_worker(dtype_name, n_features, n_components, dask_worker=None):
-    """On every worker before a fit: load the kernels, and report (host, Dask threads, cores,
-    Numba's thread ceiling)."""
+def _prepare_worker(fn, args, dtype_name, n_features, dask_worker=None):
+    """On every worker before a block function first runs there: load its kernels, and
+    report (host, Dask threads, cores, Numba's thread ceiling)."""
     from distributed.comm import get_address_host
 
-    warm_kernels(dtype_name, n_features, n_components)
+    _warm(fn, args, dtype_name, n_features)
     return (get_address_host(dask_worker.address), dask_worker.state.nthreads, _usable_cores(),
             numba.config.NUMBA_NUM_THREADS)
 
 
-def _thread_plan(client, dtype, n_features=1, n_components=1):
+def _thread_plan(info):
     """Numba threads per worker so that, on each host, Numba threads times Dask threads stays
     within the host's cores (LocalCluster runs several worker processes on one machine)."""
-    info = client.run(_prepare_worker, np.dtype(dtype).name, n_features, n_components)
     host_threads = {}
     for host, nthreads, _, _ in info.values():
         host_threads[host] = host_threads.get(host, 0) + nthreads
@@ -234,20 +104,25 @@ def _task_threads(plan, cap):
     return n if cap is None else max(1, min(n, cap))
 
 
-def _sweep_task(X, w, means, mean_vars, likelihood_var, plan, cap):
-    """One block's SweepStats, run on a worker (plain module-level function: a pickled Numba
-    dispatcher would lose its on-disk cache and compile on every worker). Concurrent Dask
-    threads are safe on any Numba threading layer: block_statistics holds parallel_guard."""
+def _map_task(X, w, fn, args, plan, cap):
+    """One block's result, run on a worker. Concurrent Dask threads are safe on any Numba
+    threading layer: the kernels' callers hold parallel_guard."""
     with thread_limit(_task_threads(plan, cap)):
-        return block_sweep(X, w, means, mean_vars, likelihood_var)
+        return fn(*kernel_block(X, w), *_fresh(args))
 
 
-def _check_block_task(X):
+def _block_call(X, w, fn, args):
+    return fn(X, w, *args)
+
+
+def _check_block(X):
     check_finite(as_kernel_array(X))
     return X.shape[0]
 
 
-# -- the fit ---------------------------------------------------------------------------------
+def _weight_summary(w):
+    return dask.compute(da.isfinite(w).all(), (w < 0).sum(), w.sum())
+
 
 def current_client():
     """The current dask.distributed client, or None (distributed not installed, or no client)."""
@@ -270,83 +145,176 @@ def _block_futures(client, arr):
     return [by_key[k] for k in flatten(arr.__dask_keys__())]
 
 
-@contextmanager
-def fit_session(X, w, n_components, n_threads):
-    """Make X (from :func:`check_array`) and w (from :func:`check_weights`) ready to sweep.
+# -- the data source ---------------------------------------------------------------------------
 
-    Yields ``(X, w, make_sweep)``: the (persisted, on a cluster) arrays for the defaults and the
-    initialisation, and ``make_sweep(likelihood_var) -> sweep`` for
-    :func:`fastcavi._cavi.run_sweeps`. The persisted data are released on exit.
-    """
-    # The on-disk cache exists before any worker looks for it (concurrent first compiles in
-    # several processes can race).
-    warm_kernels(X.dtype, X.shape[1], n_components)
-    client = current_client()
-    if client is None:
-        if w is not None:
-            check_dask_weights(w)
-        for xb, _ in iter_blocks(X):
-            check_finite(as_kernel_array(xb))
+class DaskSource:
+    """The rows of a Dask array X (from :func:`fastcavi._validation.check_dask_array`) and its
+    weights (a float64 Dask array chunked like X's rows, or None), read where they are.
 
-        def make_sweep(likelihood_var):
-            return blocked_sweep(lambda: iter_blocks(X, w), likelihood_var)
+    Checks every block for NaN/infinity and the weights' values on the first read (persisting
+    them on a cluster first, so they are read once)."""
 
-        yield X, w, make_sweep
-        return
+    def __init__(self, X, weights, n_threads=None):
+        self._client = current_client()
+        self._cap = check_n_threads(n_threads)  # the estimator's n_threads caps every task
+        self._plan, self._warmed = None, set()
+        self._x_futures, self._w_futures = [], []
+        if self._client is not None:
+            if weights is None:
+                X = self._client.persist(X)
+            else:
+                X, weights = self._client.persist([X, weights])
+            self._x_futures = _block_futures(self._client, X)
+            self._w_futures = ([None] * len(self._x_futures) if weights is None
+                               else _block_futures(self._client, weights))
+        self.X, self.weights = X, weights
+        self.n_rows, self.n_features = X.shape
+        self.dtype = X.dtype
+        if weights is None:
+            self.total_weight = float(self.n_rows)
+        else:
+            finite, n_negative, total = _weight_summary(weights)
+            check_weight_values(finite, int(n_negative), float(total))
+            self.total_weight = float(total)
+        if self._client is None:
+            for xb, _ in self.row_blocks():
+                check_finite(as_kernel_array(xb))
+        else:
+            self._client.gather(self._client.map(_check_block, self._x_futures, pure=False))
 
-    if w is None:
-        X = client.persist(X)
-    else:
-        X, w = client.persist([X, w])
-    x_futures, w_futures = [], []
-    try:
-        x_futures = _block_futures(client, X)
-        w_futures = [None] * len(x_futures) if w is None else _block_futures(client, w)
-        if w is not None:
-            check_dask_weights(w)
-        client.gather(client.map(_check_block_task, x_futures, pure=False))
-        plan = _thread_plan(client, X.dtype, X.shape[1], n_components)
-        cap = check_n_threads(n_threads)  # the estimator's n_threads caps every task
+    # -- running block functions -------------------------------------------------------------
 
-        def make_sweep(likelihood_var):
-            def sweep(means, mean_vars):
-                futures = client.map(_sweep_task, x_futures, w_futures, means=means,
-                                     mean_vars=mean_vars, likelihood_var=likelihood_var,
-                                     plan=plan, cap=cap, pure=False)
-                return combine(client.gather(futures))  # block order: deterministic
+    def _prepare(self, fn, args):
+        """Compile ``fn``'s kernels once here, then load them on every worker (and plan the
+        workers' threads on the first call)."""
+        key = (getattr(fn, "__module__", None), getattr(fn, "__qualname__", repr(fn)))
+        if key in self._warmed:
+            return
+        _warm(fn, args, self.dtype, self.n_features)
+        info = self._client.run(_prepare_worker, fn, args, np.dtype(self.dtype).name,
+                                self.n_features)
+        if self._plan is None:
+            self._plan = _thread_plan(info)
+        self._warmed.add(key)
 
-            return sweep
+    def map(self, fn, *args):
+        if self._client is None:
+            return [fn(*kernel_block(xb, wb), *args) for xb, wb in self.row_blocks()]
+        self._prepare(fn, args)
+        futures = self._client.map(_map_task, self._x_futures, self._w_futures, fn=fn,
+                                   args=args, plan=self._plan, cap=self._cap, pure=False)
+        return self._client.gather(futures)  # block order: deterministic
 
-        yield X, w, make_sweep
-    finally:
+    def map_rows(self, fn, *args):
+        """``fn(x_block, w_block, *args)`` computed where the blocks are (on the current
+        scheduler); only the results travel back."""
+        xs = self.X.to_delayed().ravel()  # one column chunk
+        ws = [None] * len(xs) if self.weights is None else self.weights.to_delayed().ravel()
+        return list(dask.compute(*[dask.delayed(_block_call)(xb, wb, fn, args)
+                                   for xb, wb in zip(xs, ws)]))
+
+    def row_blocks(self):
+        for i in range(self.X.numblocks[0]):
+            if self.weights is None:
+                yield self.X.blocks[i].compute(), None
+            else:
+                yield dask.compute(self.X.blocks[i], self.weights.blocks[i])
+
+    # -- rows --------------------------------------------------------------------------------
+
+    def take(self, rows):
+        """Rows ``rows`` (in the order given) as float64 NumPy; only those rows are computed."""
+        return _take_rows(self.X, rows)
+
+    def take_weights(self, rows):
+        return None if self.weights is None else _take_rows(self.weights, rows)
+
+    def _positive_counts(self):
+        w = self.weights
+        return w.map_blocks(_count_positive_block, chunks=((1,) * w.numblocks[0],),
+                            dtype=np.int64).compute()
+
+    def count_positive(self):
+        return self.n_rows if self.weights is None else int(self._positive_counts().sum())
+
+    def positive_rows(self, ranks):
+        """``np.flatnonzero(w > 0)[ranks]`` for sorted ranks, computing only K-sized answers."""
+        ranks = np.asarray(ranks)
+        w = self.weights
+        if w is None:
+            return ranks
+        counts = self._positive_counts()
+        ends = np.cumsum(counts)
+        row_starts = np.cumsum((0,) + w.chunks[0])
+        parts = []
+        for i in range(w.numblocks[0]):
+            lo, hi = ends[i] - counts[i], ends[i]
+            sel = ranks[(ranks >= lo) & (ranks < hi)] - lo
+            if sel.size:
+                parts.append(dask.delayed(_select_positive)(w.blocks[i], sel,
+                                                            int(row_starts[i])))
+        if not parts:
+            return np.empty(0, dtype=np.int64)
+        return np.concatenate(dask.compute(*parts))
+
+    def gather(self):
+        """X and the weights in this process (one copy of the data)."""
+        X = as_kernel_array(self.X.compute())
+        return X, None if self.weights is None else np.ascontiguousarray(
+            self.weights.compute(), dtype=np.float64)
+
+    def transformed(self, fn):
+        """A source of ``fn`` applied to every block (lazily), the weights kept; this source
+        is released."""
+        X = self.X.map_blocks(fn, dtype=self.dtype)
+        self.close()
+        return DaskSource(X, self.weights, self._cap)
+
+    def close(self):
         # Drop our references (never cancel: X may be the caller's own persisted array).
-        x_futures.clear()
-        w_futures.clear()
+        self._x_futures.clear()
+        self._w_futures.clear()
+
+
+def _take_rows(a, rows):
+    """Rows of a Dask array (in the order given) as float64 NumPy; only those are computed."""
+    rows = np.asarray(rows)
+    order = np.argsort(rows, kind="stable")
+    # A sorted index keeps Dask's take one task per chunk (no reshuffle).
+    got = np.asarray(a[rows[order]].compute(), dtype=np.float64)
+    out = np.empty_like(got)
+    out[order] = got
+    return out
+
+
+def _count_positive_block(wb):
+    return np.array([np.count_nonzero(wb > 0)])
+
+
+def _select_positive(wb, ranks, start):
+    return np.flatnonzero(wb > 0)[ranks] + start
 
 
 # -- prediction ------------------------------------------------------------------------------
 
-def _predict_task(X, means, mean_vars, likelihood_var, kind, cap):
+def _predict_task(X, fn, args, transform, cap):
     Xk = as_kernel_array(X)
     check_finite(Xk)
+    if transform is not None:
+        Xk = as_kernel_array(transform(Xk))
     with thread_limit(_task_threads(None, cap)):
-        return predict_block(Xk, means, mean_vars, likelihood_var, kind)
+        return fn(Xk, *_fresh(args))
 
 
-def map_predict(estimator, X, kind):
-    """predict ('labels'), predict_proba ('proba') or score_samples ('score') as a lazy Dask
-    array: :func:`fastcavi._predict.predict_block` on every row block, with K from the fitted
-    means (as in memory)."""
-    X = check_array(X)
-    if X.shape[1] != estimator.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
-                         f"expecting {estimator.n_features_in_} features as input.")
-    _warm_predict_kernels(X.dtype)
-    means = estimator.means_
-    tail, dtype = output_spec(kind, means.shape[0], X.dtype)
-    kw = dict(means=means, mean_vars=estimator.mean_vars_,
-              likelihood_var=estimator.likelihood_var_, kind=kind,
-              cap=check_n_threads(estimator.n_threads))
+def map_predict(X, fn, args, tail, dtype, transform, n_threads):
+    """``fn(block, *args)`` over the row blocks of X (checked), as a lazy Dask array with
+    trailing shape ``tail`` and ``dtype`` (None: X's). The kernels are compiled (or loaded)
+    here first."""
+    cap = check_n_threads(n_threads)
+    tiny = as_kernel_array(np.zeros((2, X.shape[1]), dtype=X.dtype))
+    fn(tiny if transform is None else as_kernel_array(transform(tiny)), *args)
+    dtype = X.dtype if dtype is None else np.dtype(dtype)
+    kw = dict(fn=fn, args=args, transform=transform, cap=cap)
     if tail:
         return X.map_blocks(_predict_task, chunks=(X.chunks[0], tail), dtype=dtype, **kw)
     return X.map_blocks(_predict_task, drop_axis=1, dtype=dtype, **kw)

@@ -1,56 +1,33 @@
-"""Passes over the rows of any engine's data (an array in memory, a memmap, a Dask array) in
-O(block) memory, and the fixed-variance model's data-driven defaults built on them: moments that
-stay exact far from the origin and at any scale, k-means++ seeds on a subsample, and the
-subsample itself. Used by :class:`fastcavi.GaussianMixtureCAVI`."""
+"""Data-driven defaults, from passes over any data source (:mod:`fastcavi._sources`) in
+O(block) memory: moments that stay exact far from the origin and at any scale (for both
+estimators' priors and for standardisation), k-means++ seeds on a subsample, the subsample
+itself."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.utils.random import sample_without_replacement
 
-from ._cavi import VAR_MAX, VAR_MIN
-
-_BLOCK_ROWS = 65_536  # rows per block for the O(block) NumPy passes outside the kernels
+from ._validation import VAR_MAX, VAR_MIN
 
 
-def _blocks(n_samples, size=_BLOCK_ROWS):
-    for start in range(0, n_samples, size):
-        yield slice(start, min(n_samples, start + size))
+@dataclass
+class Moments:
+    """Weighted moments of the columns of X, float64: ``mean`` (p,), ``total`` (the total
+    weight), ``sq_sums`` (p,) = sum_i w_i (x_ij - mean_j)^2 and ``mean_var``, the variance
+    averaged over features (sum_i w_i |x_i - mean|^2 / (total p))."""
 
+    mean: np.ndarray
+    total: float
+    sq_sums: np.ndarray
+    mean_var: float
 
-def _is_dask_array(a):
-    # Detected without importing dask; fastcavi._dask (which needs it) is imported on use.
-    return type(a).__module__.startswith("dask") and hasattr(a, "chunks")
-
-
-def _row_blocks(X, w):
-    """(X block, weight block or None) over the rows, in O(block) memory."""
-    if _is_dask_array(X):
-        from ._dask import iter_blocks
-
-        yield from iter_blocks(X, w)
-        return
-    for b in _blocks(X.shape[0]):
-        yield X[b], None if w is None else w[b]
-
-
-def _take(a, idx):
-    """Rows (or entries) idx of a as float64 NumPy; on Dask only those rows are computed."""
-    if _is_dask_array(a):
-        from ._dask import take
-
-        return take(a, idx)
-    return np.asarray(a[idx], dtype=np.float64)
-
-
-def _count_positive(w):
-    if _is_dask_array(w):
-        from ._dask import count_positive
-
-        return count_positive(w)
-    return int(np.count_nonzero(w > 0))
+    def variances(self, ddof=0):
+        """Per-feature variances, sum of squares / (total - ddof)."""
+        return self.sq_sums / (self.total - ddof)
 
 
 def _moment_sums(xb, wb, origin):
@@ -64,32 +41,25 @@ def _moment_sums(xb, wb, origin):
         return float(wb.sum()), wb @ d, spread
 
 
-def _square_sum(xb, wb, mean, scale):
-    """Second pass over one row block: sum of w |(x - mean) / scale|^2."""
-    sq = (((np.asarray(xb, dtype=np.float64) - mean) / scale) ** 2).sum(axis=1)
-    return float(sq.sum()) if wb is None else float(wb @ sq)
+def _square_sums(xb, wb, mean, scale):
+    """Second pass over one row block: sum of w |(x - mean) / scale|^2, and per feature."""
+    d2 = ((np.asarray(xb, dtype=np.float64) - mean) / scale) ** 2
+    sq = d2.sum(axis=1)
+    if wb is None:
+        return float(sq.sum()), d2.sum(axis=0)
+    return float(wb @ sq), wb @ d2
 
 
-def _map_row_blocks(X, w, func, *args):
-    """``func(x_block, w_block, *args)`` for every row block of X, as a list in block order:
-    NumPy slices in memory, the blocks where they live on Dask (only the results travel)."""
-    if _is_dask_array(X):
-        from ._dask import map_row_blocks
-
-        return map_row_blocks(X, w, func, *args)
-    return [func(X[b], None if w is None else w[b], *args) for b in _blocks(X.shape[0])]
-
-
-def _column_moments(X, w):
-    """Weighted mean (p,) and mean per-feature variance of X, in float64, in O(block) memory:
-    two map-reduces over row blocks, the same for in-memory and Dask data."""
-    n_features = X.shape[1]
+def moments(source):
+    """:class:`Moments` of the source's rows: two map-reduces over row blocks, the same for
+    every engine."""
+    n_features = source.n_features
     # Sums of x - x_0, not of x: the mean is exact when every point is the same (so the
     # variance is exactly 0, not rounding noise), and no digits are lost to an offset.
-    origin = _take(X, np.array([0]))[0]
+    origin = source.take(np.array([0]))[0]
     total = spread = 0.0
     s = np.zeros(n_features)
-    for part_w, part_s, part_spread in _map_row_blocks(X, w, _moment_sums, origin):
+    for part_w, part_s, part_spread in source.map_rows(_moment_sums, origin):
         total += part_w
         s += part_s
         spread = max(spread, part_spread)
@@ -97,17 +67,20 @@ def _column_moments(X, w):
     if not (math.isfinite(spread) and np.all(np.isfinite(mean))):
         raise _too_large("the mean of X")
     if spread == 0.0:
-        return mean, 0.0
+        return Moments(mean, total, np.zeros(n_features), 0.0)
     # Deviations over a power of two above the spread (an exact division): their squares can
     # neither overflow nor underflow, whatever the data's scale.
     scale = _pow2_above(spread)
-    ss = 0.0
-    for part in _map_row_blocks(X, w, _square_sum, mean, scale):
+    ss, per_feature = 0.0, np.zeros(n_features)
+    for part, part_features in source.map_rows(_square_sums, mean, scale):
         ss += part
+        per_feature += part_features
     var = ss / (float(total) * n_features) * scale * scale  # Python floats: inf, no warning
+    with np.errstate(over="ignore"):  # inf: refused by the caller (0 stays 0)
+        per_feature = per_feature * scale * scale
     # A variance that underflowed stays visibly positive (and is then refused): 0 is kept for
     # data without spread.
-    return mean, 5e-324 if var == 0.0 and ss > 0.0 else var
+    return Moments(mean, total, per_feature, 5e-324 if var == 0.0 and ss > 0.0 else var)
 
 
 def _pow2_above(x):
@@ -162,22 +135,16 @@ def _kmeans_plusplus(sub, n_clusters, rng, sample_weight=None):
     return sub[idx]
 
 
-def _subsample(n_samples, w, size, rng):
+def _subsample(source, size, rng):
     """Indices of at most `size` rows with positive weight, drawn uniformly, sorted.
 
     Draws ranks among the positive-weight rows in O(size) memory when size << N (no O(N)
     permutation: this runs on memmaps and Dask arrays far larger than RAM), then maps ranks to
     rows; every engine draws the same rows from the same random state.
     """
-    n_positive = n_samples if w is None else _count_positive(w)
+    n_positive = source.count_positive()
     if n_positive <= size:
         ranks = np.arange(n_positive)
     else:
         ranks = np.sort(sample_without_replacement(n_positive, size, random_state=rng))
-    if w is None:
-        return ranks
-    if _is_dask_array(w):
-        from ._dask import positive_rows
-
-        return positive_rows(w, ranks)
-    return np.flatnonzero(w > 0)[ranks]
+    return source.positive_rows(ranks)

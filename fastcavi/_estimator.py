@@ -5,40 +5,39 @@ Numba kernels through :mod:`fastcavi._cavi`."""
 from __future__ import annotations
 
 import copy
-import math
-import numbers
 import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._cavi import check_hyper, run_sweeps
+from ._cavi import check_hyper, run_sweeps, source_sweep
 from ._data_defaults import (
     _centred,
-    _column_moments,
-    _count_positive,
     _default_variance,
-    _is_dask_array,
     _kmeans_plusplus,
     _pow2_above,
-    _row_blocks,
     _subsample,
-    _take,
     _too_large,
+    moments,
 )
-from ._fit import (
-    as_kernel_array,
+from ._predict import KINDS, output_spec, predict_block
+from ._scale import fit_standardize, standardizer
+from ._sources import open_source, predict_rows
+from ._threads import check_n_threads, thread_limit
+from ._validation import (
+    check_bool_params,
+    check_choice_params,
+    check_int_params,
     check_mean_vars,
     check_means,
-    check_sample_weight,
-    in_memory_sweep,
+    check_n_samples,
+    check_positive_count,
+    check_prior_mean_param,
+    check_real_params,
 )
-from ._predict import predict_block
-from ._scale import apply_standardize, fit_standardize
-from ._threads import check_n_threads, thread_limit
 
 _INIT_PARAMS = ("kmeans++", "random_from_data", "random")
 # kmeans++ seeding and the default likelihood_var look at no more than this many points:
@@ -158,80 +157,30 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         """Every parameter that can be checked without the data, before the data is touched,
         in scikit-learn's wording ("The 'tol' parameter of ... must be ... Got ... instead.").
         Shapes that depend on n_features are checked once X is known."""
-
-        def invalid(name, expected, error=ValueError):
-            return error(f"The '{name}' parameter of {type(self).__name__} must be {expected}. "
-                         f"Got {getattr(self, name)!r} instead.")
-
-        def is_real(v):
-            return not isinstance(v, bool) and isinstance(v, numbers.Real)
-
-        for name, low in (("n_components", 1), ("n_init", 1), ("max_iter", 1)):
-            v = getattr(self, name)
-            expected = f"an int in the range [{low}, inf)"
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise invalid(name, expected, TypeError)
-            if v < low:
-                raise invalid(name, expected)
-        if not is_real(self.tol):
-            raise invalid("tol", "a float in the range [0.0, inf)", TypeError)
-        if not (math.isfinite(self.tol) and self.tol >= 0):
-            raise invalid("tol", "a float in the range [0.0, inf)")
-        for name in ("prior_var", "likelihood_var"):
-            v = getattr(self, name)
-            if v is not None and not is_real(v):
-                raise invalid(name, "None or a float in the range (0.0, inf)", TypeError)
-            if v is not None and not (math.isfinite(v) and v > 0):
-                raise invalid(name, "None or a float in the range (0.0, inf)")
-        if self.prior_mean is not None:
-            alpha = np.asarray(self.prior_mean)
-            expected = "None, a real number or an array of shape (n_features,) of real numbers"
-            if alpha.dtype.kind not in "fiu":
-                raise invalid("prior_mean", expected, TypeError)
-            if alpha.ndim > 1 or not np.all(np.isfinite(alpha)):
-                raise invalid("prior_mean", expected + ", all finite")
-        if not isinstance(self.init_params, str) or self.init_params not in _INIT_PARAMS:
-            options = ", ".join(map(repr, _INIT_PARAMS))
-            raise invalid("init_params", f"a str among {{{options}}}")
-        if not isinstance(self.standardize, (bool, np.bool_)):
-            raise invalid("standardize", "an instance of 'bool'", TypeError)
+        check_int_params(self, {"n_components": 1, "n_init": 1, "max_iter": 1})
+        check_real_params(self, ("tol",))
+        check_real_params(self, ("prior_var", "likelihood_var"), positive=True, optional=True)
+        check_prior_mean_param(self)
+        check_choice_params(self, {"init_params": _INIT_PARAMS})
+        check_bool_params(self, ("standardize",))
         check_n_threads(self.n_threads)
-
-    def _validate_X(self, X, reset):
-        """scikit-learn's checks and messages, on float64 or float32 (every other real or
-        boolean dtype becomes float64, as check_array does). Arrays of strings are refused
-        rather than parsed: check_array with a list of dtypes would turn "1.5" into 1.5."""
-        kind = getattr(getattr(X, "dtype", None), "kind", None)
-        if kind is None and isinstance(X, (list, tuple)):
-            kind = np.asarray(X).dtype.kind
-        if kind in ("U", "S"):
-            raise ValueError("X is an array of strings or bytes; GaussianMixtureCAVI needs real "
-                             "numbers. Convert your data to numeric values explicitly instead.")
-        # scikit-learn's finiteness check sums X first: values near the float64 maximum make
-        # that sum inf - inf (a RuntimeWarning), and then it checks element by element.
-        with np.errstate(over="ignore", invalid="ignore"):
-            X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=reset,
-                              ensure_all_finite=True, ensure_min_samples=1)
-        return as_kernel_array(X)
 
     # -- defaults and initialisation ---------------------------------------------------------
 
-    def _resolve_hyper(self, X, w, rng):
+    def _resolve_hyper(self, source, rng):
         """Hyperparameters as given, with the documented data-driven defaults for None."""
-        n_features = X.shape[1]
-        need_moments = self.prior_mean is None or self.prior_var is None
-        data_mean, data_var = _column_moments(X, w) if need_moments else (None, None)
-        prior_mean = data_mean if self.prior_mean is None else self.prior_mean
+        n_features = source.n_features
+        m = moments(source) if self.prior_mean is None or self.prior_var is None else None
+        prior_mean = m.mean if self.prior_mean is None else self.prior_mean
         prior_var = self.prior_var
         if prior_var is None:
-            prior_var = _default_variance("prior_var", data_var)
+            prior_var = _default_variance("prior_var", m.mean_var)
         likelihood_var = self.likelihood_var
         if likelihood_var is None:
-            idx = _subsample(X.shape[0], w, _INIT_SUBSAMPLE, rng)
-            sub = _take(X, idx)
+            sub = source.take(_subsample(source, _INIT_SUBSAMPLE, rng))
             k = min(self.n_components, sub.shape[0])
             centres = _kmeans_plusplus(sub, k, rng)
-            # Differences over a power of two (exact), as in _column_moments.
+            # Differences over a power of two (exact), as in the moments.
             scale = _pow2_above(float(np.abs(_centred(sub, "the default likelihood_var"))
                                       .max()))
             d2 = np.full(sub.shape[0], np.inf)
@@ -242,23 +191,21 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
                 "likelihood_var", float(d2.mean()) / n_features * scale * scale)
         return check_hyper(prior_mean, prior_var, likelihood_var, n_features)
 
-    def _initial_means(self, X, w, hyper, rng):
+    def _initial_means(self, source, hyper, rng):
         K = self.n_components
         if self.means_init is not None:
-            return check_means(self.means_init, K, X.shape[1])
+            return check_means(self.means_init, K, source.n_features)
         if self.init_params == "random_from_data":
-            idx = _subsample(X.shape[0], w, K, rng)
+            idx = _subsample(source, K, rng)
             rng.shuffle(idx)
-            return _take(X, idx)
+            return source.take(idx)
         if self.init_params == "kmeans++":
-            idx = _subsample(X.shape[0], w, _INIT_SUBSAMPLE, rng)
-            sub = _take(X, idx)
-            sw = None if w is None else _take(w, idx)
-            return _kmeans_plusplus(sub, K, rng, sw)
+            idx = _subsample(source, _INIT_SUBSAMPLE, rng)
+            return _kmeans_plusplus(source.take(idx), K, rng, source.take_weights(idx))
         # 'random': the q(mu) update from random responsibilities, in O(block K) memory.
         n_k = np.zeros(K)
-        s_k = np.zeros((K, X.shape[1]))
-        for xb, wb in _row_blocks(X, w):
+        s_k = np.zeros((K, source.n_features))
+        for xb, wb in source.row_blocks():
             r = rng.uniform(size=(xb.shape[0], K))
             r /= r.sum(axis=1, keepdims=True)
             if wb is not None:
@@ -320,50 +267,29 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
             raise
         return self
 
-    def _check_n_samples(self, n_samples):
-        if n_samples < self.n_components:
-            raise ValueError(f"Expected n_samples >= n_components but got "
-                             f"n_components = {self.n_components}, n_samples = {n_samples}")
-
     def _fit_unguarded(self, X, sample_weight, callback):
         self._check_params()
-        if _is_dask_array(X):
-            # Same loop on a Dask array: each sweep maps block_statistics over its row blocks
-            # (on the current dask.distributed client, else streamed through this process).
-            from . import _dask
+        with open_source(self, X, sample_weight, n_threads=self.n_threads) as source:
+            check_n_samples(source.n_rows, self.n_components)
+            if source.weights is not None:
+                check_positive_count(source.count_positive(), self.n_components)
+            source = fit_standardize(self, source)
+            try:
+                self._fit_source(source, callback)
+            finally:
+                source.close()
 
-            X = _dask.check_array(X)
-            self.n_features_in_ = X.shape[1]
-            self.__dict__.pop("feature_names_in_", None)
-            self._check_n_samples(X.shape[0])
-            w = _dask.check_weights(sample_weight, X)
-            X = fit_standardize(self, X, w)
-            with _dask.fit_session(X, w, self.n_components, self.n_threads) as (
-                    X, w, make_sweep):
-                self._fit_checked(X, w, make_sweep, callback)
-            return
-        X = self._validate_X(X, reset=True)
-        self._check_n_samples(X.shape[0])
-        w = check_sample_weight(sample_weight, X.shape[0])
-        X = fit_standardize(self, X, w)
-        self._fit_checked(X, w, lambda lam2: in_memory_sweep(X, w, lam2), callback)
-
-    def _fit_checked(self, X, w, make_sweep, callback):
-        """The restarts and the sweeps, on validated data; ``make_sweep(likelihood_var)`` is
-        the engine's map-reduce for :func:`fastcavi._cavi.run_sweeps`."""
-        n_samples = X.shape[0]
-        if w is not None and _count_positive(w) < self.n_components:
-            raise ValueError("sample_weight must give positive weight to at least "
-                             f"n_components = {self.n_components} points")
+    def _fit_source(self, source, callback):
+        """The restarts and the sweeps, on a checked data source (:mod:`fastcavi._sources`)."""
         rng = check_random_state(self.random_state)
-        hyper = self._resolve_hyper(X, w, rng)
-        total_w = float(n_samples) if w is None else float(w.sum())
-        sweep = make_sweep(hyper.likelihood_var)
+        hyper = self._resolve_hyper(source, rng)
+        total_w = source.total_weight
+        sweep = source_sweep(source, hyper.likelihood_var)
 
         best = None
         with thread_limit(self.n_threads):
             for run in range(self.n_init):
-                means = self._initial_means(X, w, hyper, rng)
+                means = self._initial_means(source, hyper, rng)
                 mean_vars = self._initial_mean_vars(total_w, hyper)
                 cb = callback
                 if self.verbose >= 2:
@@ -371,28 +297,27 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
                         print(f"  run {_run + 1} sweep {it + 1}: ELBO {bound:.10g}")
                         if _user is not None:
                             _user(it, bound)
-                means, mean_vars, bounds, converged, _, _ = run_sweeps(
-                    sweep, means, mean_vars, hyper, X.dtype, self.max_iter, self.tol, total_w,
-                    cb)
+                out = run_sweeps(sweep, means, mean_vars, hyper, source.dtype, self.max_iter,
+                                 self.tol, total_w, cb)
                 if self.verbose >= 1:
-                    print(f"run {run + 1}/{self.n_init}: {len(bounds)} sweeps, "
-                          f"ELBO {bounds[-1]:.10g}, converged={converged}")
-                if best is None or bounds[-1] > best[2][-1]:
-                    best = (means, mean_vars, bounds, converged, run)
+                    print(f"run {run + 1}/{self.n_init}: {len(out.bounds)} sweeps, "
+                          f"ELBO {out.bounds[-1]:.10g}, converged={out.converged}")
+                if best is None or out.bounds[-1] > best[0].bounds[-1]:
+                    best = (out, run)
 
-        means, mean_vars, bounds, converged, run = best
-        if not converged and self.tol > 0:
+        out, run = best
+        if not out.converged and self.tol > 0:
             warnings.warn(
                 f"Best run (run {run + 1} of {self.n_init}) did not converge in "
                 f"max_iter={self.max_iter} sweeps (tol={self.tol}). Try a larger max_iter or "
                 "tol, different init parameters, or check for degenerate data.",
-                ConvergenceWarning, stacklevel=3)
-        self.means_ = means
-        self.mean_vars_ = mean_vars
-        self.lower_bounds_ = np.asarray(bounds)
-        self.lower_bound_ = float(bounds[-1])
-        self.n_iter_ = len(bounds)
-        self.converged_ = bool(converged)
+                ConvergenceWarning, stacklevel=5)
+        self.means_ = out.means
+        self.mean_vars_ = out.mean_vars
+        self.lower_bounds_ = np.asarray(out.bounds)
+        self.lower_bound_ = float(out.bounds[-1])
+        self.n_iter_ = len(out.bounds)
+        self.converged_ = bool(out.converged)
         self.prior_mean_ = hyper.prior_mean
         self.prior_var_ = hyper.prior_var
         self.likelihood_var_ = hyper.likelihood_var
@@ -403,13 +328,12 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         """:func:`fastcavi._predict.predict_block` on X in memory, or mapped over the row
         blocks of a Dask array (lazily)."""
         check_is_fitted(self)
-        if _is_dask_array(X):
-            from ._dask import map_predict
-
-            return map_predict(self, apply_standardize(self, X), kind)
-        X = apply_standardize(self, self._validate_X(X, reset=False))
-        with thread_limit(self.n_threads):
-            return predict_block(X, self.means_, self.mean_vars_, self.likelihood_var_, kind)
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        tail, dtype = output_spec(kind, self.means_.shape[0])
+        return predict_rows(self, X, predict_block,
+                            (self.means_, self.mean_vars_, self.likelihood_var_, kind),
+                            tail, dtype, standardizer(self))
 
     def predict(self, X):
         """argmax_k phi_ik at the fitted q(mu), shape (n_samples,)."""

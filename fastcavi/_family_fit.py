@@ -10,9 +10,9 @@ import numpy as np
 from scipy.special import gammaln
 
 from . import _kernels, _kernels_diag
-from ._cavi import in_dtype, kernel_means, scalar_predict, scalar_statistics
-from ._data_defaults import _blocks
+from ._cavi import combine, in_dtype, kernel_means, scalar_predict, scalar_statistics
 from ._family import FamilyStats, expected_weights, logit_params
+from ._sources import ArraySource, blocks
 from ._threads import parallel_guard
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
@@ -29,6 +29,12 @@ def block_statistics(X, means, half_prec, offsets, covariance_type, sample_weigh
         n_k, r_k, s_k, entropy, total_w = _kernels_diag._sweep_statistics_diag(
             X, weights, means, half_prec, offsets)
     return FamilyStats(n_k, s_k, r_k, float(entropy), float(total_w))
+
+
+def sweep_block(X, sample_weight, means, half_prec, offsets, covariance_type):
+    """The block function of a data source (:mod:`fastcavi._sources`):
+    :func:`block_statistics` with the source's argument order."""
+    return block_statistics(X, means, half_prec, offsets, covariance_type, sample_weight)
 
 
 def predict_block(X, params, prior, kind):
@@ -70,7 +76,7 @@ def log_predictive(X, params, prior):
         denom, power = nu * scale2, (nu + p) / 2.0
     means = params.means
     out = np.empty(X.shape[0])
-    for rows in _blocks(X.shape[0]):
+    for rows in blocks(X.shape[0]):
         diff = np.asarray(X[rows], dtype=np.float64)[:, None, :] - means[None]  # (B, K, p)
         if prior.covariance_type == "diag":
             logs = const - np.sum(power[None, :, None] * np.log1p(diff * diff / denom), axis=2)
@@ -83,50 +89,61 @@ def log_predictive(X, params, prior):
 
 # -- the start --------------------------------------------------------------------------------
 
-def initial_statistics(X, w, n_components, init_params, random_state, centre):
+def initial_statistics(source, n_components, init_params, random_state, centre):
     """The sums of :class:`~fastcavi._family.FamilyStats` (per-feature R) for scikit-learn's
-    starting responsibilities, centred on ``centre`` (p,), in O(block x K) memory.
+    starting responsibilities over a data source's rows, centred on ``centre`` (p,), in
+    O(block x K) memory.
 
     'kmeans': one-hot on the labels of ``KMeans(n_clusters=K, n_init=1)``; 'k-means++' and
     'random_from_data': one point per component (k-means++ seeds, or K distinct random rows);
     'random': ``random_state.uniform(size=(N, K))`` in X's dtype, rows normalised. Each draws
     exactly what scikit-learn's ``BayesianGaussianMixture`` draws from the same random state.
+    scikit-learn's KMeans and k-means++ need every row in memory at once: on a Dask array,
+    those two starts gather X into this process (the other two read K rows, or stream).
     """
-    n, p = X.shape
     k = n_components
-    if init_params in ("k-means++", "random_from_data"):
+    if init_params == "random_from_data":
+        idx = random_state.choice(source.n_rows, size=k, replace=False)
+        return _one_hot_sums(source.take(idx), source.take_weights(idx), k, np.arange(k),
+                             centre)
+    if init_params in ("k-means++", "kmeans"):
+        X, w = source.gather()
         if init_params == "k-means++":
             from sklearn.cluster import kmeans_plusplus
 
             _, idx = kmeans_plusplus(np.asarray(X), k, random_state=random_state,
                                      sample_weight=w)
-        else:
-            idx = random_state.choice(n, size=k, replace=False)
-        return _one_hot_sums(X, w, k, np.asarray(idx), np.arange(k), centre)
-    if init_params == "kmeans":
+            idx = np.asarray(idx)
+            return _one_hot_sums(X[idx], None if w is None else w[idx], k, np.arange(k),
+                                 centre)
         from sklearn.cluster import KMeans
 
         labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
             np.asarray(X), sample_weight=w).labels_
-        return _one_hot_sums(X, w, k, np.arange(n), labels, centre)
-    def random_resp(rows):
-        r = np.asarray(random_state.uniform(size=(rows.stop - rows.start, k)), dtype=X.dtype)
+        return _one_hot_sums(X, w, k, labels, centre)
+
+    def random_resp(start, stop):
+        r = np.asarray(random_state.uniform(size=(stop - start, k)), dtype=source.dtype)
         r /= r.sum(axis=1)[:, np.newaxis]
         return r
 
-    return _resp_sums(X, w, k, random_resp, centre)
+    return _resp_sums(source, k, random_resp, centre)
 
 
-def _resp_sums(X, w, k, resp_rows, centre):
+def _resp_sums(source, k, resp_rows, centre):
     """N_k, S_k, R_k (per feature), centred on ``centre``, of the responsibilities
-    ``resp_rows(rows)`` (one block of rows at a time, in row order), weighted."""
-    p = X.shape[1]
+    ``resp_rows(start, stop)`` of rows start..stop-1 (one block at a time, in row order),
+    weighted."""
+    p = source.n_features
     n_k, s_k, r_k = np.zeros(k), np.zeros((k, p)), np.zeros((k, p))
-    for rows in _blocks(X.shape[0]):
-        r = np.asarray(resp_rows(rows), dtype=np.float64)
-        if w is not None:
-            r = r * w[rows, None]
-        d = np.asarray(X[rows], dtype=np.float64) - centre
+    start = 0
+    for xb, wb in source.row_blocks():
+        stop = start + xb.shape[0]
+        r = np.asarray(resp_rows(start, stop), dtype=np.float64)
+        start = stop
+        if wb is not None:
+            r = r * wb[:, None]
+        d = np.asarray(xb, dtype=np.float64) - centre
         n_k += r.sum(axis=0)
         s_k += r.T @ d
         r_k += r.T @ (d * d)
@@ -143,38 +160,19 @@ def m_step_from_sums(n_k, s_k, r_k, prior):
     return m_step(stats, np.broadcast_to(prior.mean, s_k.shape), prior)
 
 
-def _one_hot_sums(X, w, k, rows, labels, centre):
-    """N_k, S_k, R_k (per feature) when point rows[i] belongs to component labels[i]."""
+def _one_hot_sums(X, w, k, labels, centre):
+    """N_k, S_k, R_k (per feature) when row i of X (weight w[i]) belongs to labels[i]."""
     p = X.shape[1]
     n_k, s_k, r_k = np.zeros(k), np.zeros((k, p)), np.zeros((k, p))
-    for part in _blocks(len(rows)):
-        idx, lab = rows[part], labels[part]
-        d = np.asarray(X[idx], dtype=np.float64) - centre
-        wi = np.ones(len(idx)) if w is None else w[idx]
+    for part in blocks(X.shape[0]):
+        lab = labels[part]
+        d = np.asarray(X[part], dtype=np.float64) - centre
+        wi = np.ones(len(lab)) if w is None else w[part]
         n_k += np.bincount(lab, wi, minlength=k)
         for j in range(p):
             s_k[:, j] += np.bincount(lab, wi * d[:, j], minlength=k)
             r_k[:, j] += np.bincount(lab, wi * d[:, j] ** 2, minlength=k)
     return n_k, s_k, r_k
-
-
-def weighted_moments(X, w):
-    """(mean (p,), per-feature variance (p,) with ddof=1 in the weights' sense: frequency
-    weights, so integer weights give the moments of repeated rows), float64, two passes over
-    row blocks centred on the first row (no digits lost to an offset)."""
-    n, p = X.shape
-    origin = np.asarray(X[0], dtype=np.float64)
-    total, s = 0.0, np.zeros(p)
-    for rows in _blocks(n):
-        d = np.asarray(X[rows], dtype=np.float64) - origin
-        total += d.shape[0] if w is None else float(w[rows].sum())
-        s += d.sum(axis=0) if w is None else w[rows] @ d
-    mean = origin + s / total
-    ss = np.zeros(p)
-    for rows in _blocks(n):
-        d2 = (np.asarray(X[rows], dtype=np.float64) - mean) ** 2
-        ss += d2.sum(axis=0) if w is None else w[rows] @ d2
-    return mean, ss / (total - 1.0), total
 
 
 # -- the functional API, one-to-one with fastcavi.reference.family.cavi ----------------------
@@ -196,22 +194,22 @@ def family_prior(prior):
                        float(prior.degrees_of_freedom_prior), psi0, float(prior.reg_covar))
 
 
-def start_from_resp(X, resp, prior, sample_weight=None):
+def start_from_resp(source, resp, prior):
     """The M-step from given responsibilities (N, K), centred on the prior mean."""
-    sums = _resp_sums(X, sample_weight, resp.shape[1], lambda rows: resp[rows], prior.mean)
+    sums = _resp_sums(source, resp.shape[1], lambda start, stop: resp[start:stop], prior.mean)
     return m_step_from_sums(*sums, prior)
 
 
-def family_sweep(X, prior, sample_weight=None):
-    """One CAVI iteration over an in-memory (or memory-mapped) X for
+def family_sweep(source, prior):
+    """One CAVI iteration over a data source (:mod:`fastcavi._sources`) for
     :func:`fastcavi._cavi.iterate`: E-step and statistics in one pass, M-step, exact ELBO."""
     from ._family import elbo, m_step
 
     def sweep(params):
         half_prec, offsets = logit_params(params, prior)
-        km = kernel_means(params.means, X.dtype)
-        stats = block_statistics(X, km, half_prec, offsets, prior.covariance_type,
-                                 sample_weight)
+        km = kernel_means(params.means, source.dtype)
+        stats = combine(source.map(sweep_block, km, half_prec, offsets,
+                                   prior.covariance_type))
         used = km.astype(np.float64)
         new = m_step(stats, used, prior)
         return new, elbo(stats, used, new, prior)
@@ -226,16 +224,16 @@ def cavi(X, resp_init, prior, n_iter, sample_weight=None, n_threads=None):
     compared iteration by iteration. ``resp`` is the last E-step's (the only N x K array, formed
     after the loop)."""
     from ._cavi import iterate
-    from ._fit import as_kernel_array, check_sample_weight
     from ._threads import thread_limit
+    from ._validation import as_kernel_array, check_sample_weight
     from .reference.family import FamilyResult, Params
 
     Xk = as_kernel_array(X)
     fam = family_prior(prior)
-    w = check_sample_weight(sample_weight, Xk.shape[0])
+    source = ArraySource(Xk, check_sample_weight(sample_weight, Xk.shape[0]))
     with thread_limit(n_threads):
-        params = start_from_resp(Xk, np.asarray(resp_init), fam, w)
-        run = iterate(family_sweep(Xk, fam, w), params, int(n_iter), 0.0, dtype=Xk.dtype)
+        params = start_from_resp(source, np.asarray(resp_init), fam)
+        run = iterate(family_sweep(source, fam), params, int(n_iter), 0.0, dtype=Xk.dtype)
         resp = predict_block(Xk, run.state_before_last, fam, "proba")
     q = run.state
     return FamilyResult(Params(fam.covariance_type, fam.weight_type, q.weight_concentration,

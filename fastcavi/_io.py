@@ -44,7 +44,6 @@ from ._interrupt import register_temporary, renaming, unregister_temporary
 
 FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
-_MODEL_NAME = "GaussianMixtureCAVI"
 _ARRAY_PREFIX = "param__"
 _SCALAR_FITTED = {  # name -> converter applied on load
     "lower_bound_": float,
@@ -65,7 +64,8 @@ _BGM_SCALARS = {"lower_bound_": float, "n_iter_": int, "converged_": bool,
 _BGM_ARRAYS = ("weight_concentration_", "mean_precision_", "means_", "degrees_of_freedom_",
                "covariances_", "lower_bounds_", "mean_prior_", "covariance_prior_")
 
-__all__ = ["save_model", "save", "load", "atomic_write", "StagedFiles", "FORMAT_VERSION"]
+__all__ = ["save_model", "save", "read_model", "atomic_write", "StagedFiles",
+           "FORMAT_VERSION"]
 
 
 # -- atomic writes ----------------------------------------------------------------------------
@@ -307,8 +307,10 @@ def _read(z, key, path):
     return z[key]
 
 
-def load(path):
-    """Read a model written by :meth:`GaussianMixtureCAVI.save` and return it, fitted.
+def read_model(path, classes):
+    """Read a model file and return the fitted estimator it holds, an instance of
+    ``classes[model name]`` (:func:`fastcavi.load` passes the package's estimators; this
+    module imports none of them, so that they can import it to save).
 
     The loaded model predicts exactly (bit for bit) as the one that was saved. Raises
     ``ValueError`` for a file that is not a fastcavi model or has an unknown
@@ -323,14 +325,12 @@ def load(path):
     if magic[:2] != b"PK":
         raise ValueError(f"{fspath}: not a fastcavi model file (not an .npz archive)")
     with open(fspath, "rb") as f:  # ours: closed on every error path (no ResourceWarning)
-        est = _load_open(f, fspath)
+        est = _load_open(f, fspath, classes)
     _check_consistent(est, fspath)
     return est
 
 
-def _load_open(f, fspath):
-    from ._estimator import GaussianMixtureCAVI
-
+def _load_open(f, fspath, classes):
     try:
         z = np.load(f, allow_pickle=False)
     except (EOFError, zipfile.BadZipFile) as exc:
@@ -356,15 +356,15 @@ def _load_open(f, fspath):
                     f"{' and '.join(map(str, _READABLE_VERSIONS))}); it was probably written "
                     "by a newer fastcavi version")
             model = str(_read(z, "model", fspath))
-            if model not in (_MODEL_NAME, "BayesianGaussianMixture"):
+            if model not in classes:
                 raise ValueError(f"{fspath}: holds a {model!r}, not a fastcavi model")
             params = json.loads(str(_read(z, "params", fspath)))
             for key in z.files:
                 if key.startswith(_ARRAY_PREFIX):
                     params[key[len(_ARRAY_PREFIX):]] = z[key]
             if model == "BayesianGaussianMixture":
-                return _load_bgm(z, params, fspath)
-            est = _set_fitted(GaussianMixtureCAVI(**params), z, _ARRAY_FITTED,
+                return _load_bgm(classes[model], z, params, fspath)
+            est = _set_fitted(classes[model](**params), z, _ARRAY_FITTED,
                               _SCALAR_FITTED, fspath)
             for name in _STANDARDIZE_FITTED:
                 setattr(est, name, np.array(z[name], dtype=np.float64)
@@ -390,10 +390,8 @@ def _set_fitted(est, z, array_names, scalar_names, fspath):
     return est
 
 
-def _load_bgm(z, params, fspath):
-    from ._bgm import BayesianGaussianMixture
-
-    est = _set_fitted(BayesianGaussianMixture(**params), z, _BGM_ARRAYS, _BGM_SCALARS, fspath)
+def _load_bgm(cls, z, params, fspath):
+    est = _set_fitted(cls(**params), z, _BGM_ARRAYS, _BGM_SCALARS, fspath)
     try:
         est._restore_fitted(np.array(_read(z, "psi", fspath), dtype=np.float64))
     except (ValueError, IndexError) as exc:

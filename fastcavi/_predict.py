@@ -2,8 +2,8 @@
 
 :func:`predict_block` computes the labels, the responsibilities or the log predictive density
 of one block of rows from ``means_``, ``mean_vars_`` and ``likelihood_var_``. The estimator's
-in-memory methods call it on the whole (validated) array; on a Dask array each row block is
-mapped through it (:func:`fastcavi._dask.map_predict`). K is always that of the fitted means
+methods run it through :func:`fastcavi._sources.predict_rows`: on the whole (validated) array
+in memory, or mapped over the row blocks of a Dask array. K is always that of the fitted means
 (``n_components`` may have been changed by ``set_params`` since the fit).
 """
 
@@ -16,12 +16,12 @@ from ._cavi import fixed_predict
 KINDS = ("labels", "proba", "score")
 
 
-def output_spec(kind, n_components, dtype):
-    """(trailing shape, dtype) of predict_block's result for rows of this dtype."""
+def output_spec(kind, n_components):
+    """(trailing shape, dtype) of a predict result per row: the dtype None for X's own."""
     if kind == "labels":
         return (), np.dtype(np.int64)
     if kind == "proba":
-        return (n_components,), np.dtype(dtype)
+        return (n_components,), None
     return (), np.dtype(np.float64)
 
 

@@ -39,8 +39,8 @@ from numba import njit, prange
 from . import _numpy_cavi
 from ._cavi import Hyper, block_statistics, kernel_means, update_and_elbo
 from ._fastexp import _exp_nonpos
-from ._fit import as_kernel_array
 from ._threads import thread_limit
+from ._validation import as_kernel_array
 
 # (N, p, K) of the performance goals (docs/performance.md).
 SHAPE_SMALL_P = (1_000_000, 2, 10)

@@ -21,21 +21,24 @@ import sys
 import numpy as np
 
 from . import bench
+from ._data_defaults import moments
 from ._family import FamilyPrior
-from ._family_fit import family_sweep, start_from_resp, weighted_moments
-from ._fit import as_kernel_array
+from ._family_fit import family_sweep, start_from_resp
+from ._sources import ArraySource
 from ._threads import thread_limit
+from ._validation import as_kernel_array
 
 
 def family_problem(X, n_components, covariance_type, seed=0):
     """scikit-learn's default prior and a start from random responsibilities."""
-    mean, var, _ = weighted_moments(X, None)
+    m = moments(ArraySource(X))
+    mean, var = m.mean, m.variances(ddof=1)
     psi0 = var if covariance_type == "diag" else float(var.mean())
     prior = FamilyPrior(covariance_type, "dirichlet_process", 1.0 / n_components, 1.0, mean,
                         float(X.shape[1]), psi0, 1e-6)
     rng = np.random.default_rng(seed)
     resp = rng.dirichlet(np.ones(n_components), size=min(len(X), 20_000))
-    params = start_from_resp(X[:len(resp)], resp, prior)
+    params = start_from_resp(ArraySource(X[:len(resp)]), resp, prior)
     return prior, params
 
 
@@ -53,7 +56,7 @@ def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=prin
             Xk = as_kernel_array(X.astype(dt, copy=False))
             for ctype in ("spherical", "diag"):
                 prior, params = family_problem(Xk, n_components, ctype)
-                sweep = family_sweep(Xk, prior)
+                sweep = family_sweep(ArraySource(Xk), prior)
                 sweep(params)  # compile or load the kernels, untimed
                 add(f"fastcavi {ctype} {dt}, per iter",
                     bench.measure(lambda s=sweep, q=params: s(q), repeats))

@@ -229,7 +229,7 @@ def cmd_fit(args):
 
 def cmd_predict(args):
     from ._cli_progress import compile_notice
-    from ._io import load
+    from ._load import load
 
     out_path = args.output or ("proba.npy" if args.proba else "labels.npy")
     _check_suffix(out_path, ARRAY_OUT_SUFFIXES, "-o")

@@ -136,7 +136,7 @@ MUTATIONS = [
         CORE_TESTS + ("tests/test_dask.py", "tests/test_weights.py")),
     Mutation(
         "keep-first-restart", "fastcavi/_estimator.py",
-        "if best is None or bounds[-1] > best[2][-1]:",
+        "if best is None or out.bounds[-1] > best[0].bounds[-1]:",
         "if best is None:",
         "the first of n_init runs is kept instead of the best"),
     Mutation(
@@ -145,10 +145,16 @@ MUTATIONS = [
         "max_iter, tol, dtype=dtype,",
         "tol compared with the ELBO change as a total, not per unit of weight"),
     Mutation(
-        "tol-scaled-by-n", "fastcavi/_estimator.py",
-        "total_w = float(n_samples) if w is None else float(w.sum())",
-        "total_w = float(n_samples)",
+        "tol-scaled-by-n", "fastcavi/_sources.py",
+        "self.total_weight = float(self.n_rows) if weights is None else float(weights.sum())",
+        "self.total_weight = float(self.n_rows)",
         "the total weight taken as N when sample_weight is given"),
+    Mutation(
+        "dask-positive-rows-offset", "fastcavi/_dask.py",
+        "return np.flatnonzero(wb > 0)[ranks] + start",
+        "return np.flatnonzero(wb > 0)[ranks]",
+        "a Dask block's positive-weight rows numbered from the block, not from row 0",
+        ("tests/test_dask.py", "tests/test_weights.py")),
     Mutation(
         "predict-proba-tile-last-row", "fastcavi/_kernels.py",
         "    for b in range(n):\n        for k in range(n_components):\n"

@@ -17,8 +17,8 @@ import pytest
 
 from fastcavi import _numpy_cavi, bench
 from fastcavi._cavi import block_statistics, kernel_means, update_and_elbo
-from fastcavi._fit import as_kernel_array
 from fastcavi._registry import IMPLEMENTATIONS
+from fastcavi._validation import as_kernel_array
 
 N = int(os.environ.get("FASTCAVI_BENCH_N", 5_000))
 SHAPES = [(N, 2, 10), (N, 16, 16)]

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from fastcavi import GaussianMixtureCAVI, _cavi, _kernels
-from fastcavi._fit import as_kernel_array
 from fastcavi._registry import ENGINES, IMPLEMENTATIONS
+from fastcavi._validation import as_kernel_array
 
 from . import oracles
 from .conftest import random_problem

@@ -164,7 +164,12 @@ def test_validation(dask_client):
 def test_thread_plan_fits_the_cores(dask_client):
     """Numba threads x Dask threads per host stay within the host's cores (both workers of
     the LocalCluster share this machine)."""
-    plan = _dask._thread_plan(dask_client, np.float64)
+    from fastcavi._cavi import sweep_block
+
+    X = blobs(8, n=3000)
+    source = _dask.DaskSource(da.from_array(X, chunks=1000), None)
+    source.map(sweep_block, X[:4].copy(), np.ones(4), 1.0)
+    plan = source._plan
     assert len(plan) == 2
     cores = _dask._usable_cores()
     assert sum(plan.values()) <= max(2, cores)
@@ -177,7 +182,9 @@ def test_default_moments_match_in_memory_on_extreme_data(case):
     Dask data get the same care as in-memory data: exact means at an offset, exactly zero
     variance for identical points, no overflow at 1e152 (no cluster needed: the default
     scheduler computes the blocks)."""
-    from fastcavi._estimator import _column_moments
+    from fastcavi._data_defaults import moments
+    from fastcavi._sources import ArraySource
+    from fastcavi._validation import as_kernel_array
 
     rng = np.random.default_rng(5)
     X = rng.normal(size=(3000, 2))
@@ -190,9 +197,11 @@ def test_default_moments_match_in_memory_on_extreme_data(case):
         X = X * 1e152
     else:
         w = rng.uniform(0, 2, 3000)
-    mean, var = _column_moments(X, w)
+    m = moments(ArraySource(as_kernel_array(X), w))
+    mean, var = m.mean, m.mean_var
     dw = None if w is None else da.from_array(w, chunks=700)
-    dmean, dvar = _column_moments(da.from_array(X, chunks=(700, 2)), dw)
+    dm = moments(_dask.DaskSource(da.from_array(X, chunks=(700, 2)), dw))
+    dmean, dvar = dm.mean, dm.mean_var
     # Block order differs between engines: compare the mean on the scale of the spread.
     np.testing.assert_allclose(dmean, mean, rtol=1e-15, atol=1e-14 * np.ptp(X))
     assert np.isfinite(dvar)

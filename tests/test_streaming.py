@@ -1,6 +1,6 @@
 """Out-of-core input: a memory-mapped .npy goes through the fit without being copied (the
 kernel walks it in at most 256 chunks), gives the in-memory result bit for bit, and allocates
-nothing of size N x K; the blocked sweep of fastcavi._stream drives the same core."""
+nothing of size N x K; a sweep over uneven row blocks drives the same core."""
 
 import tracemalloc
 import warnings
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from fastcavi import GaussianMixtureCAVI
-from fastcavi._cavi import check_hyper, run_sweeps
-from fastcavi._estimator import _subsample
-from fastcavi._fit import as_kernel_array, in_memory_sweep
-from fastcavi._stream import blocked_sweep
+from fastcavi._cavi import check_hyper, run_sweeps, source_sweep
+from fastcavi._data_defaults import _subsample
+from fastcavi._sources import ArraySource
+from fastcavi._validation import as_kernel_array, validate_X
 
 N, P, K = 200_000, 2, 5
 HYPER = dict(prior_mean=0.0, prior_var=30.0, likelihood_var=1.1)
@@ -61,7 +61,7 @@ def test_float32_memmap(data, tmp_path):
 def test_validation_does_not_copy_a_memmap(data):
     _, path = data
     mm = np.load(path, mmap_mode="r")
-    Xk = GaussianMixtureCAVI(K)._validate_X(mm, reset=True)
+    Xk = validate_X(GaussianMixtureCAVI(K), mm, reset=True)
     assert np.shares_memory(Xk, mm)
 
 
@@ -89,7 +89,8 @@ def test_default_subsample_needs_no_o_n_memory():
     rng = np.random.RandomState(0)
     tracemalloc.start()
     try:
-        idx = _subsample(10**8, None, 20_000, rng)
+        rows = np.broadcast_to(np.zeros((1, 1)), (10**8, 1))  # no memory of its own
+        idx = _subsample(ArraySource(rows), 20_000, rng)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -98,19 +99,20 @@ def test_default_subsample_needs_no_o_n_memory():
 
 
 def test_blocked_sweep_drives_the_same_core(data):
-    """Sweeping block by block (fastcavi._stream, as the Dask fit without a cluster does) gives
-    the in-memory fit up to the order of the sums."""
+    """Sweeping uneven row blocks one at a time (the Dask engine streaming a memmap's blocks)
+    gives the in-memory fit up to the order of the sums."""
+    import dask.array as da
+
+    from fastcavi._dask import DaskSource
+
     X, path = data
     mm = as_kernel_array(np.load(path, mmap_mode="r"))
     w = np.random.default_rng(1).uniform(0, 2, N)
     hyper = check_hyper(HYPER["prior_mean"], HYPER["prior_var"], HYPER["likelihood_var"], P)
-    sizes = [0, 30_000, 31_000, 100_000, 150_001, N]
-
-    def blocks():
-        return ((mm[a:b], w[a:b]) for a, b in zip(sizes[:-1], sizes[1:]))
-
-    runs = [run_sweeps(sweep, X[:K], np.ones(K), hyper, mm.dtype, 8, 0.0, w.sum())
-            for sweep in (in_memory_sweep(mm, w, hyper.likelihood_var),
-                          blocked_sweep(blocks, hyper.likelihood_var))]
-    np.testing.assert_allclose(runs[1][2], runs[0][2], rtol=1e-12)
-    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-12)
+    rows = (30_000, 1_000, 69_000, 50_001, N - 150_001)
+    blocked = DaskSource(da.from_array(mm, chunks=(rows, -1)), da.from_array(w, chunks=rows))
+    runs = [run_sweeps(source_sweep(source, hyper.likelihood_var), X[:K], np.ones(K), hyper,
+                       mm.dtype, 8, 0.0, source.total_weight)
+            for source in (ArraySource(mm, w), blocked)]
+    np.testing.assert_allclose(runs[1].bounds, runs[0].bounds, rtol=1e-12)
+    np.testing.assert_allclose(runs[1].means, runs[0].means, rtol=1e-12)

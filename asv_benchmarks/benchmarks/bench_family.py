@@ -6,6 +6,7 @@ import numpy as np
 from fastcavi import BayesianGaussianMixture
 from fastcavi._family_fit import family_sweep
 from fastcavi._fit import as_kernel_array
+from fastcavi._sources import ArraySource
 from fastcavi.bench_family import family_problem
 
 
@@ -24,7 +25,7 @@ class FamilyIteration:
     def setup(self, covariance_type, dtype):
         X = as_kernel_array(_data(200_000, 2, 10).astype(dtype))
         prior, self.start = family_problem(X, 10, covariance_type)
-        self.sweep = family_sweep(X, prior)
+        self.sweep = family_sweep(ArraySource(X), prior)
         self.sweep(self.start)  # compile or load the kernels outside the timing
 
     def time_iteration(self, covariance_type, dtype):
