@@ -49,6 +49,18 @@ class _Restored:
     converged: bool
 
 
+def _both(first, second):
+    """One callback that calls ``first`` then ``second`` (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def both(it, bound):
+        first(it, bound)
+        second(it, bound)
+
+    return both
+
+
 def _is_real(v):
     return not isinstance(v, bool) and isinstance(v, numbers.Real)
 
@@ -249,7 +261,9 @@ default='dirichlet_process'
         """Fit, then the most probable component of every point."""
         return self.fit(X, sample_weight=sample_weight).predict(X)
 
-    def _fit(self, X, sample_weight):
+    def _fit(self, X, sample_weight=None, callback=None):
+        """The fit, unguarded; ``callback(it, bound)`` after every iteration of every run (the
+        command line's progress bar)."""
         self._check_params()
         X = self._validate_X(X, reset=True)
         if X.shape[0] < self.n_components:
@@ -267,9 +281,9 @@ default='dirichlet_process'
                 if self.verbose:
                     print(f"Initialization {run}")
                 params = self._start(X, w, prior, rng) if do_init else self._params_
-                callback = self._verbose_callback() if self.verbose >= 1 else None
+                report = self._verbose_callback() if self.verbose >= 1 else None
                 out = iterate(sweep, params, self.max_iter, self.tol, strict=True,
-                              dtype=dtype, callback=callback)
+                              dtype=dtype, callback=_both(report, callback))
                 bound = out.bounds[-1] if out.bounds else -np.inf
                 if self.verbose:
                     state = "converged" if out.converged else "did not converge"
