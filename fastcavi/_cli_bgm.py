@@ -1,8 +1,7 @@
 """``--model bgm`` on the command line: BayesianGaussianMixture built from the options, and
 what ``fastcavi fit`` and ``fastcavi demo`` print about it (the learned weights and variances).
 
-NumPy and the estimator are imported inside the functions (``fastcavi --help`` imports this
-module).
+NumPy and the estimator are imported inside the functions, when they are needed.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ _PLAIN = (("weight_prior", "weight_concentration_prior_type"),
 
 
 def covariance_type(args):
+    """--covariance-type, or the command's default for --model bgm."""
     return args.covariance_type or BGM_DEFAULT_COVARIANCE
 
 
