@@ -51,6 +51,18 @@ class _Restored:
     converged: bool
 
 
+def _both(first, second):
+    """One callback that calls ``first`` then ``second`` (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def both(it, bound):
+        first(it, bound)
+        second(it, bound)
+
+    return both
+
+
 class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     """Variational Bayesian Gaussian mixture, fitted by exact coordinate-ascent VI (CAVI).
 
@@ -219,14 +231,16 @@ default='dirichlet_process'
         """Fit, then the most probable component of every point."""
         return self.fit(X, sample_weight=sample_weight).predict(X)
 
-    def _fit(self, X, sample_weight):
+    def _fit(self, X, sample_weight=None, callback=None):
+        """The fit, unguarded; ``callback(it, bound)`` after every iteration of every run (the
+        command line's progress bar)."""
         self._check_params()
         with open_source(self, X, sample_weight, n_threads=self.n_threads,
                          ensure_min_samples=2) as source:
             check_n_samples(source.n_rows, self.n_components)
-            self._fit_source(source)
+            self._fit_source(source, callback)
 
-    def _fit_source(self, source):
+    def _fit_source(self, source, callback=None):
         """The starts and the iterations, on a checked data source (:mod:`fastcavi._sources`)."""
         prior = self._prior(source)
         rng = check_random_state(self.random_state)
@@ -239,9 +253,9 @@ default='dirichlet_process'
                 if self.verbose:
                     print(f"Initialization {run}")
                 params = self._start(source, prior, rng) if do_init else self._params_
-                callback = self._verbose_callback() if self.verbose >= 1 else None
+                report = self._verbose_callback() if self.verbose >= 1 else None
                 out = iterate(sweep, params, self.max_iter, self.tol, strict=True,
-                              dtype=dtype, callback=callback)
+                              dtype=dtype, callback=_both(report, callback))
                 bound = out.bounds[-1] if out.bounds else -np.inf
                 if self.verbose:
                     state = "converged" if out.converged else "did not converge"

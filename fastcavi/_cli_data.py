@@ -353,8 +353,10 @@ def check_data(X, path):
     return X
 
 
-def warn_if_scales_differ(X, names, path):
-    """Warn when the features' standard deviations differ by more than SCALE_WARN_RATIO."""
+def warn_if_scales_differ(X, names, path,
+                          hint="--standardize puts every feature on the same scale"):
+    """Warn when the features' standard deviations differ by more than SCALE_WARN_RATIO;
+    ``hint`` says what to do about it."""
     import numpy as np
 
     from ._scale import mean_sd
@@ -374,8 +376,7 @@ def warn_if_scales_differ(X, names, path):
     if hi > SCALE_WARN_RATIO * lo:
         warnings.warn(f"{path}: the features' scales differ by a factor of {hi / lo:.3g} "
                       f"(standard deviation {hi:.3g} for {hi_name!r}, {lo:.3g} for "
-                      f"{lo_name!r}): the largest dominate the fit; --standardize puts "
-                      "every feature on the same scale", stacklevel=2)
+                      f"{lo_name!r}): the largest dominate the fit; {hint}", stacklevel=2)
 
 
 # -- writing ---------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """``fastcavi demo``: draw points around random centres, fit them, and show how well the
-clusters were found (the adjusted Rand index) and how fast."""
+clusters were found (the adjusted Rand index) and how fast. This module has the demo's
+options and the GaussianMixtureCAVI demo; ``--model bgm`` is in :mod:`fastcavi._cli_demo_bgm`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +9,16 @@ import math
 import os
 import time
 
+from ._cli_args import (
+    add_bgm_options,
+    add_init_option,
+    add_model_option,
+    check_model_options,
+    count,
+    non_negative,
+    positive,
+    threads,
+)
 from ._cli_data import CLIError, check_suffix
 from ._cli_plot import PLOT_SUFFIXES, have_matplotlib, require_matplotlib
 from ._cli_progress import fit_with_progress, fmt_time, summary
@@ -19,6 +31,7 @@ DEMO_PRIOR_MEAN = 0.0
 DEMO_PRIOR_VAR = 100.0
 DEMO_LIKELIHOOD_VAR = 1.0
 DEMO_PLOT = "fastcavi-demo.png"
+DEMO_TOL = 1e-4  # per point; --model bgm's tol is a total: this times N by default
 
 
 def _nearest(X, centres, block=65_536):
@@ -46,7 +59,31 @@ def _demo_plot_path(args):
     return os.path.join(tempfile.gettempdir(), DEMO_PLOT)
 
 
+def demo_plot_path(args):
+    """Where the demo plots (checked), or None: --no-plot, or no matplotlib and no --plot."""
+    plot_path = _demo_plot_path(args)
+    if plot_path is not None:
+        check_suffix(plot_path, PLOT_SUFFIXES, "--plot")
+        if not have_matplotlib():
+            if args.plot is not None:
+                require_matplotlib()
+            print("matplotlib is not installed: no plot (pip install 'fastcavi[plot]')")
+            plot_path = None
+    return plot_path
+
+
 def cmd_demo(args):
+    check_model_options(args, shared=("prior_var",))
+    if args.k > args.n:
+        raise CLIError(f"-k {args.k} is more than the number of points (-n {args.n})")
+    if args.model == "bgm":
+        from ._cli_demo_bgm import demo_bgm
+
+        return demo_bgm(args)
+    return _demo_cavi(args)
+
+
+def _demo_cavi(args):
     import numba
     import numpy as np
     from scipy.optimize import linear_sum_assignment
@@ -57,22 +94,15 @@ def cmd_demo(args):
     from ._io import StagedFiles
 
     n, p, k = args.n, args.p, args.k
-    if k > n:
-        raise CLIError(f"-k {k} is more than the number of points (-n {n})")
-    plot_path = _demo_plot_path(args)
-    if plot_path is not None:
-        check_suffix(plot_path, PLOT_SUFFIXES, "--plot")
-        if not have_matplotlib():
-            if args.plot is not None:
-                require_matplotlib()
-            print("matplotlib is not installed: no plot (pip install 'fastcavi[plot]')")
-            plot_path = None
+    lambda2 = DEMO_LIKELIHOOD_VAR if args.likelihood_var is None else args.likelihood_var
+    tol = DEMO_TOL if args.tol is None else args.tol
+    plot_path = demo_plot_path(args)
 
     with StagedFiles() as out:
         plot_file = None if plot_path is None else out.open(plot_path)
         model_file = None if args.output is None else out.open(args.output)
 
-        alpha, sigma2, lambda2 = DEMO_PRIOR_MEAN, args.prior_var, args.likelihood_var
+        alpha, sigma2 = DEMO_PRIOR_MEAN, args.prior_var
         print(f"fastcavi demo: N = {n:,} points, p = {p}, K = {k}, seed = {args.seed}")
         print(f"model: mu_k ~ N({alpha:g}, {sigma2:g} I), c_i ~ Categorical(1/{k}), "
               f"x_i ~ N(mu_(c_i), {lambda2:g} I)")
@@ -87,10 +117,12 @@ def cmd_demo(args):
         print(f"drew the data ({X.dtype}) in {fmt_time(time.perf_counter() - t0)}")
 
         est = GaussianMixtureCAVI(k, prior_mean=alpha, prior_var=sigma2, likelihood_var=lambda2,
-                                  n_init=args.n_init, max_iter=args.max_iter, tol=args.tol,
-                                  random_state=args.seed, n_threads=args.threads)
-        print(f"fitting: CAVI, {args.n_init} run(s) from k-means++ starts, at most "
-              f"{args.max_iter} sweeps each, tol = {args.tol:g} per point; the run with the "
+                                  init_params=args.init_params, n_init=args.n_init,
+                                  max_iter=args.max_iter, tol=tol, random_state=args.seed,
+                                  n_threads=args.threads)
+        start = "k-means++" if args.init_params == "kmeans++" else args.init_params
+        print(f"fitting: CAVI, {args.n_init} run(s) from {start} starts, at most "
+              f"{args.max_iter} sweeps each, tol = {tol:g} per point; the run with the "
               "highest ELBO is kept", flush=True)
         progress, seconds = fit_with_progress(est, X, args.quiet)
 
@@ -126,3 +158,57 @@ def cmd_demo(args):
         if path is not None:
             print(f"wrote {what}: {path}")
     return 0
+
+
+def add_demo_parser(sub):
+    """The ``demo`` subcommand and its options."""
+    demo = sub.add_parser(
+        "demo", help="fit simulated clusters and show how well they are found",
+        description="Draw N points around K random centres, fit them, and report the ELBO, "
+                    "the time per sweep and the adjusted Rand index against the true "
+                    "clusters; plot the clusters, means and ELBO trace when matplotlib is "
+                    "installed. --model cavi (default): centres mu_k ~ N(0, sigma2 I), each "
+                    "point's cluster chosen uniformly, x_i ~ N(mu_(c_i), lambda2 I) (sigma2 = "
+                    "100, lambda2 = 1 by default), fitted by GaussianMixtureCAVI with those "
+                    "hyperparameters. --model bgm: unequal weights drawn from a Dirichlet "
+                    "distribution and a variance per cluster and feature (one per cluster for "
+                    "spherical) drawn between 0.25 and 4, fitted by BayesianGaussianMixture "
+                    "with its default prior; the learned weights and variances are printed "
+                    "beside the true ones.")
+    demo.add_argument("-n", type=count, default=1_000_000, metavar="N",
+                      help="number of points (default: 1e6)")
+    demo.add_argument("-p", type=count, default=2, metavar="P",
+                      help="dimensions (default: 2)")
+    demo.add_argument("-k", type=count, default=10, metavar="K",
+                      help="clusters, and components fitted (default: 10)")
+    demo.add_argument("--seed", type=int, default=0,
+                      help="seeds the data and the fit (default: 0)")
+    add_model_option(demo)
+    demo.add_argument("--prior-var", type=positive, default=DEMO_PRIOR_VAR, metavar="SIGMA2",
+                      help=f"sigma2, spread of the true means (default: {DEMO_PRIOR_VAR:g})")
+    demo.add_argument("--likelihood-var", type=positive, default=None, metavar="LAMBDA2",
+                      help=f"lambda2, spread of each cluster (--model cavi only; default: "
+                           f"{DEMO_LIKELIHOOD_VAR:g})")
+    add_init_option(demo)
+    demo.add_argument("--n-init", type=count, default=3, metavar="N",
+                      help="restarts; the best ELBO is kept (default: 3)")
+    demo.add_argument("--max-iter", type=count, default=100, metavar="N",
+                      help="most sweeps (iterations) per run (default: 100)")
+    demo.add_argument("--tol", type=non_negative, default=None,
+                      help=f"convergence: the ELBO's change between two sweeps, per point for "
+                           f"cavi (default: {DEMO_TOL:g}); for bgm the change of the total "
+                           f"over all points (default: {DEMO_TOL:g} x N, the same per point)")
+    demo.add_argument("--threads", type=threads, default=None, metavar="N",
+                      help="Numba threads (default: all; more than the cores available are "
+                          "clamped, with a warning)")
+    demo.add_argument("--float32", action="store_true", help="draw and fit float32 data")
+    demo.add_argument("--plot", metavar="PATH",
+                      help=f"where to write the plot (.png, .pdf or .svg; default: beside the "
+                           f"model given by -o, else {DEMO_PLOT} in the temporary directory)")
+    demo.add_argument("--no-plot", action="store_true", help="do not plot")
+    demo.add_argument("-o", "--output", metavar="MODEL.npz", default=None,
+                      help="also save the fitted model here")
+    demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_bgm_options(demo)
+    demo.set_defaults(func=cmd_demo)
+    return demo

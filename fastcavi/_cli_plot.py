@@ -11,6 +11,7 @@ from ._cli_data import CLIError, suffix
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 PLOT_POINTS = 20_000  # points drawn in a scatter plot (a uniform subsample)
+WEIGHT_SHOWN = 0.01  # components in use: of a model with learned weights, weight above this
 
 
 def require_matplotlib():
@@ -58,6 +59,10 @@ def plot(f, path, X, est, traces, title, names=None, true_means=None, seed=0):
     means = est.means_
     if getattr(est, "center_", None) is not None:
         means = est.center_ + est.scale_ * means
+    label = "fitted means"
+    if getattr(est, "weights_", None) is not None:  # learned weights: the components in use
+        means = means[np.asarray(est.weights_) > WEIGHT_SHOWN]
+        label = f"fitted means (weight > {WEIGHT_SHOWN:.0%})"
     if p >= 2:
         xs, ys, mys = pts[:, 0], pts[:, 1], means[:, 1]
         tys = None if true_means is None else true_means[:, 1]
@@ -75,7 +80,7 @@ def plot(f, path, X, est, traces, title, names=None, true_means=None, seed=0):
     ax.scatter(xs, ys, c=labels % 20, cmap=cmap, vmin=0, vmax=9 if cmap == "tab10" else 19,
                s=size, alpha=alpha, linewidths=0, rasterized=len(idx) > 5_000)
     ax.scatter(means[:, 0], mys, marker="X", s=90, c="black", edgecolors="white",
-               label="fitted means")
+               label=label)
     if true_means is not None:
         ax.scatter(true_means[:, 0], tys, marker="+", s=300, c="red", linewidths=1.5,
                    label="true means")

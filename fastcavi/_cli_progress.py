@@ -62,36 +62,81 @@ def cache_dir():
     return next((d for d in cache_dirs() if _writable(d)), None)
 
 
-def cached_kernels(kernel="_sweep_statistics"):
+def _package_dir():
+    return os.path.dirname(os.path.abspath(__file__))
+
+
+def cached_kernels(kernel="_sweep_statistics", module="_kernels"):
     """(cache directory, number of fastcavi kernel index files there) when it holds a compiled
-    ``kernel`` newer than its source, else (None, 0)."""
+    ``module.kernel`` newer than its source (with ``kernel=None``: any kernel of ``module``),
+    else (None, 0)."""
     d = cache_dir()
-    package = os.path.dirname(os.path.abspath(__file__))
     try:
-        stamp = os.stat(os.path.join(package, "_kernels.py")).st_mtime
+        stamp = os.stat(os.path.join(_package_dir(), f"{module}.py")).st_mtime
         names = os.listdir(d) if d is not None else []
     except OSError:
         return None, 0
     tag = f".py{sys.version_info[0]}{sys.version_info[1]}.nbi"
-    fresh = [n for n in names if n.startswith(f"_kernels.{kernel}-") and n.endswith(tag)
+    start = f"{module}.{kernel}-" if kernel is not None else f"{module}."
+    fresh = [n for n in names if n.startswith(start) and n.endswith(tag)
              and os.stat(os.path.join(d, n)).st_mtime >= stamp]
     if not fresh:
         return None, 0
-    return d, sum(1 for n in names if n.endswith(tag) and n.startswith(("_kernels.",
+    return d, sum(1 for n in names if n.endswith(tag) and n.startswith(("_kernels",
                                                                          "_fastexp.")))
 
 
-def _compiled_in_this_process(kernel):
-    """Whether ``kernel`` already runs in this process (loaded or compiled: nothing to wait
-    for). Only looks when fastcavi's kernels are imported already; never imports them."""
-    kernels = sys.modules.get("fastcavi._kernels")
+def _compiled_in_this_process(kernel, module="_kernels"):
+    """Whether ``module.kernel`` already runs in this process (loaded or compiled: nothing to
+    wait for). Only looks when that module is imported already; never imports it."""
+    kernels = sys.modules.get(f"fastcavi.{module}")
     dispatcher = getattr(kernels, kernel, None)
     return bool(getattr(dispatcher, "signatures", None))
 
 
-def compile_notice(stream, kernel="_sweep_statistics", quiet=False):
-    """Say so before a first run compiles the kernels (it would look hung otherwise)."""
-    if quiet or _compiled_in_this_process(kernel) or cached_kernels(kernel)[0] is not None:
+# The kernel a fit or a prediction runs first, as (module, function), by model:
+# GaussianMixtureCAVI, then BayesianGaussianMixture by covariance_type. A covariance type not
+# listed here (one implemented later) gets the notice unless every kernel module is cached.
+CAVI_KERNELS = {"fit": ("_kernels", "_sweep_statistics"), "predict": ("_kernels", "_predict")}
+FAMILY_KERNELS = {
+    "spherical": {"fit": ("_kernels", "_sweep_statistics"), "predict": ("_kernels", "_predict")},
+    "diag": {"fit": ("_kernels_diag", "_sweep_statistics_diag"),
+             "predict": ("_kernels_diag", "_predict_diag")},
+}
+
+
+def kernel_of(est, stage):
+    """(module, function) that ``est`` runs first for ``stage`` ('fit' or 'predict'), or None
+    when it is not known here."""
+    covariance_type = getattr(est, "covariance_type", None)
+    if covariance_type is None:
+        return CAVI_KERNELS[stage]
+    return FAMILY_KERNELS.get(covariance_type, {}).get(stage)
+
+
+def _all_modules_cached():
+    """Whether every kernel module of the package (``_kernels*.py``) has a compiled kernel in
+    the cache, newer than its source."""
+    try:
+        modules = [n[:-3] for n in os.listdir(_package_dir())
+                   if n.startswith("_kernels") and n.endswith(".py")]
+    except OSError:
+        return False
+    return all(cached_kernels(None, m)[0] is not None for m in modules)
+
+
+def compile_notice(stream, kernel="_sweep_statistics", quiet=False, module="_kernels"):
+    """Say so before a first run compiles the kernels (it would look hung otherwise).
+
+    ``kernel`` (of ``module``) is the kernel the work runs first; ``kernel=None`` when that is
+    not known: then the notice is given unless every kernel module is cached."""
+    if quiet:
+        return
+    if kernel is None:
+        if _all_modules_cached():
+            return
+    elif (_compiled_in_this_process(kernel, module)
+          or cached_kernels(kernel, module)[0] is not None):
         return
     stream.write(f"compiling kernels, once, about {COMPILE_SECONDS} s (later runs load them "
                  "from the cache)\n")
@@ -101,20 +146,26 @@ def compile_notice(stream, kernel="_sweep_statistics", quiet=False):
 # -- progress --------------------------------------------------------------------------------
 
 class Progress:
-    """The callback ``cb(sweep_index, elbo)`` for ``GaussianMixtureCAVI._fit``: draws a bar on
-    a terminal (redrawn with \\r), or prints a line every ``every`` sweeps when the stream is
-    not a terminal; records every run's ELBO trace and the time between sweeps.
+    """The callback ``cb(sweep_index, elbo)`` for ``GaussianMixtureCAVI._fit`` (and
+    ``BayesianGaussianMixture._fit``): draws a bar on a terminal (redrawn with \\r), or prints a
+    line every ``every`` sweeps when the stream is not a terminal; records every run's ELBO
+    trace and the time between sweeps.
 
     The bar is the share of the ``n_init`` runs done, the current run counting by
-    :meth:`run_fraction`; it is full when the last run ends.
+    :meth:`run_fraction`; it is full when the last run ends. ``tol`` is per point, or with
+    ``tol_per_point=False`` a total over the data (as BayesianGaussianMixture's); ``unit``
+    names a step ("sweep", or "iteration" as scikit-learn says).
     """
 
-    def __init__(self, stream, max_iter, n_init, n_points, quiet=False, every=5, tol=0.0):
+    def __init__(self, stream, max_iter, n_init, n_points, quiet=False, every=5, tol=0.0,
+                 tol_per_point=True, unit="sweep"):
         self.stream = stream
         self.max_iter = max_iter
         self.n_init = n_init
         self.n_points = n_points
         self.tol = tol
+        self.tol_per_point = tol_per_point
+        self.unit = unit
         self.quiet = quiet
         self.every = every
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
@@ -143,15 +194,19 @@ class Progress:
         elif it == 0 or (it + 1) % self.every == 0:
             self._line(it, elbo)
 
+    def _change(self, a, b):
+        """The ELBO change between two sweeps, on the scale of ``tol``."""
+        return abs(b - a) / (self.n_points if self.tol_per_point else 1.0)
+
     def run_fraction(self, trace):
-        """How far a run is, in [0, 1): the ELBO change per point between the last two sweeps
-        against ``tol``, on a log scale from the first change, or the sweeps against
-        ``max_iter`` when that is further."""
+        """How far a run is, in [0, 1): the ELBO change (per point, or in total) between the
+        last two sweeps against ``tol``, on a log scale from the first change, or the sweeps
+        against ``max_iter`` when that is further."""
         by_sweeps = len(trace) / self.max_iter
         if self.tol <= 0 or len(trace) < 2:
             return min(by_sweeps, 0.99)
-        first = abs(trace[1] - trace[0]) / self.n_points
-        change = abs(trace[-1] - trace[-2]) / self.n_points
+        first = self._change(trace[0], trace[1])
+        change = self._change(trace[-2], trace[-1])
         if first <= self.tol or change <= self.tol:
             by_tol = 1.0
         elif change >= first:
@@ -164,14 +219,15 @@ class Progress:
         return min(1.0, (max(0, len(self.traces) - 1) + self._fraction) / self.n_init)
 
     def _status(self, it, elbo):
-        text = (f"run {len(self.traces)}/{self.n_init}  sweep {it + 1:>3}  "
+        text = (f"run {len(self.traces)}/{self.n_init}  {self.unit} {it + 1:>3}  "
                 f"ELBO {elbo:.10g} ({elbo / self.n_points:.6f} per point)")
         trace = self.traces[-1]
         if len(trace) >= 2:
-            change = abs(trace[-1] - trace[-2]) / self.n_points
-            text += f"  change {change:.1e}/point (tol {self.tol:g})"
+            change = self._change(trace[-2], trace[-1])
+            per = "/point" if self.tol_per_point else ""
+            text += f"  change {change:.1e}{per} (tol {self.tol:g})"
         if it > 0 and self.sweep_times:
-            text += f"  {fmt_time(self.sweep_times[-1])}/sweep"
+            text += f"  {fmt_time(self.sweep_times[-1])}/{self.unit}"
         return text
 
     def _draw(self, it, elbo):
@@ -201,8 +257,8 @@ class Progress:
             self._line(len(trace) - 1, trace[-1])
         done = len(self.traces) / self.n_init
         bar = f"[{'#' * round(20 * done)}{'.' * (20 - round(20 * done))}] " if self.tty else ""
-        self.stream.write(f"{bar}run {len(self.traces)}/{self.n_init}: {len(trace)} sweeps, "
-                          f"final ELBO {trace[-1]:.10g}\n")
+        self.stream.write(f"{bar}run {len(self.traces)}/{self.n_init}: {len(trace)} "
+                          f"{self.unit}s, final ELBO {trace[-1]:.10g}\n")
         self.stream.flush()
 
     def close(self):
@@ -219,11 +275,22 @@ class Progress:
         return total_seconds / max(1, sweeps)
 
 
+def notice_for(est, stage, quiet=False):
+    """The compile notice on stderr before ``est`` first fits ('fit') or predicts
+    ('predict')."""
+    module, kernel = kernel_of(est, stage) or ("_kernels", None)
+    compile_notice(sys.stderr, kernel, quiet=quiet, module=module)
+
+
 def fit_with_progress(est, X, quiet):
-    """est._fit(X) with the compile notice and the progress bar on stderr."""
-    compile_notice(sys.stderr, quiet=quiet)
+    """est._fit(X) with the compile notice and the progress bar on stderr.
+    BayesianGaussianMixture (it has a ``covariance_type``) counts iterations, and its ``tol``
+    is a total over the data."""
+    notice_for(est, "fit", quiet)
+    family = hasattr(est, "covariance_type")
     progress = Progress(sys.stderr, est.max_iter, est.n_init, X.shape[0], quiet=quiet,
-                        tol=est.tol)
+                        tol=est.tol, tol_per_point=not family,
+                        unit="iteration" if family else "sweep")
     start = time.perf_counter()
     try:
         est._fit(X, callback=progress)

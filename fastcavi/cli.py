@@ -4,7 +4,9 @@ Subcommands:
 
 * ``demo``: draw simulated clusters, fit them, and show what happened.
 * ``fit DATA -k K``: fit a model to a ``.npy`` / ``.npz`` / ``.csv`` / ``.tsv`` / ``.txt``
-  file, write it.
+  file, write it. ``--model cavi`` (default) fits :class:`~fastcavi.GaussianMixtureCAVI`,
+  ``--model bgm`` :class:`~fastcavi.BayesianGaussianMixture` (:mod:`fastcavi._cli_args` has
+  the options of each, :mod:`fastcavi._cli_bgm` what is printed about the latter).
 * ``predict MODEL DATA``: labels (or responsibilities) of DATA under a saved model.
 * ``info``: versions, Numba threading and the kernel cache.
 
@@ -18,16 +20,28 @@ succeeded (see :class:`fastcavi._io.StagedFiles`).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import warnings
 
 import numpy as np
 
-from ._cli_data import ARRAY_OUT_SUFFIXES, CLIError, load_table, parse_columns, write_array
+from ._cli_args import (
+    DEFAULT_TOL,
+    add_bgm_options,
+    add_init_option,
+    add_model_option,
+    check_model_options,
+    columns,
+    count,
+    non_negative,
+    positive,
+    threads,
+    vector,
+)
+from ._cli_data import ARRAY_OUT_SUFFIXES, CLIError, load_table, write_array
 from ._cli_data import check_suffix as _check_suffix
-from ._cli_demo import DEMO_LIKELIHOOD_VAR, DEMO_PLOT, DEMO_PRIOR_VAR, cmd_demo
+from ._cli_demo import add_demo_parser
 from ._cli_plot import PLOT_SUFFIXES, beside, require_matplotlib
 from ._cli_progress import fit_with_progress
 from ._cli_progress import fmt_time as _fmt_time
@@ -58,73 +72,6 @@ def _eprint(*args, **kwargs):
     print(*args, file=sys.stderr, **kwargs)
 
 
-def _count(text):
-    """A positive integer; also accepts 1e6 and 1_000_000."""
-    try:
-        value = int(text)
-    except ValueError:
-        try:
-            f = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if not (math.isfinite(f) and f == int(f)):
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        value = int(f)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
-
-
-def _threads(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value != -1 and value < 1:
-        raise argparse.ArgumentTypeError(f"must be -1 (all) or at least 1, got {text!r}")
-    return value
-
-
-def _real(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
-    return value
-
-
-def _positive(text):
-    value = _real(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-    return value
-
-
-def _non_negative(text):
-    value = _real(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
-
-
-def _columns(text):
-    try:
-        return parse_columns(text)
-    except CLIError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-
-
-def _vector(text):
-    """A scalar, or a comma-separated vector of finite numbers."""
-    parts = [p.strip() for p in text.split(",")]
-    values = [_real(p) for p in parts]
-    return values[0] if len(values) == 1 else np.array(values)
-
-
 # -- fastcavi fit ----------------------------------------------------------------------------
 
 def _plot_path(args):
@@ -144,10 +91,67 @@ def _read(args):
                       columns=args.columns)
 
 
-def cmd_fit(args):
-    from ._cli_data import warn_if_scales_differ
+def _scale_hint(args):
+    """What the warning about features on different scales advises, or None when the model
+    learns every feature's scale (bgm with a variance per feature) or --standardize is on."""
+    if args.model == "cavi":
+        return None if args.standardize else "--standardize puts every feature on the same scale"
+    from ._cli_bgm import covariance_type
+
+    if covariance_type(args) == "spherical":
+        return ("--covariance-type diag learns a variance per feature (or standardise the "
+                "data before fitting)")
+    return None
+
+
+def _estimator(args, n_features, means_init):
+    """The estimator that args.model names, with the options given."""
+    common = dict(n_init=args.n_init, max_iter=args.max_iter, tol=args.tol,
+                  init_params=args.init_params, random_state=args.random_state,
+                  n_threads=args.threads, verbose=args.verbose)
+    if args.model == "bgm":
+        from ._bgm import BayesianGaussianMixture
+        from ._cli_bgm import bgm_params
+
+        return BayesianGaussianMixture(n_components=args.n_components, **common,
+                                       **bgm_params(args, n_features))
     from ._estimator import GaussianMixtureCAVI
 
+    return GaussianMixtureCAVI(
+        args.n_components, prior_mean=args.prior_mean, prior_var=args.prior_var,
+        likelihood_var=args.likelihood_var, means_init=means_init,
+        mean_vars_init=args.mean_vars_init, standardize=bool(args.standardize), **common)
+
+
+def _cavi_rows(args, est, n):
+    """The summary rows that describe a fitted GaussianMixtureCAVI."""
+    alpha = est.prior_mean_
+    if args.standardize:  # the mean of standardised data: 0 but for rounding
+        alpha = np.where(np.abs(alpha) < 1e-12, 0.0, alpha)
+    alpha_text = f"{alpha[0]:.6g}" if np.all(alpha == alpha[0]) else np.array2string(
+        alpha, precision=6, separator=", ", threshold=8)
+    rows = [("standardized", "yes: every feature centred and divided by its standard "
+                             "deviation (kept in the model)")] if args.standardize else []
+    return rows + [
+        ("components", f"K = {est.n_components}"),
+        ("hyperparameters", f"prior_mean = {alpha_text}, prior_var = {est.prior_var_:.6g}, "
+                            f"likelihood_var = {est.likelihood_var_:.6g}"),
+        ("sweeps", f"{est.n_iter_} (best of {est.n_init} run(s)); converged: "
+                   f"{'yes' if est.converged_ else 'no'}"),
+        ("final ELBO", f"{est.lower_bound_:.10g} ({est.lower_bound_ / n:.6f} per point)"),
+    ]
+
+
+def cmd_fit(args):
+    from ._cli_data import warn_if_scales_differ
+
+    check_model_options(args)
+    if args.tol is None:
+        args.tol = DEFAULT_TOL[args.model]
+    if args.model == "bgm":
+        from ._cli_bgm import check_supported, covariance_type
+
+        check_supported(covariance_type(args))
     plot_path = _plot_path(args)
     for path, allowed, what in ((args.labels, ARRAY_OUT_SUFFIXES, "--labels"),
                                 (args.proba, ARRAY_OUT_SUFFIXES, "--proba"),
@@ -168,43 +172,32 @@ def cmd_fit(args):
             means_init = np.array(load_table(args.means_init).X, dtype=np.float64)
         except CLIError as exc:
             raise CLIError(f"--means-init: {exc}") from None
-    if not args.standardize:
-        warn_if_scales_differ(X, table.names, args.data)
+    hint = _scale_hint(args)
+    if hint is not None:
+        warn_if_scales_differ(X, table.names, args.data, hint)
     if args.float32 and X.dtype != np.float32:
         X = X.astype(np.float32)  # a copy, in float32
+    est = _estimator(args, p, means_init)
 
     with _staged() as out:
         files = {name: out.open(path) for name, path in (
             ("model", args.output), ("labels", args.labels), ("proba", args.proba),
             ("plot", plot_path)) if path is not None}
-        est = GaussianMixtureCAVI(
-            args.n_components, prior_mean=args.prior_mean, prior_var=args.prior_var,
-            likelihood_var=args.likelihood_var, init_params=args.init_params,
-            means_init=means_init, mean_vars_init=args.mean_vars_init, n_init=args.n_init,
-            max_iter=args.max_iter, tol=args.tol, random_state=args.random_state,
-            n_threads=args.threads, verbose=args.verbose, standardize=args.standardize)
         progress, seconds = fit_with_progress(est, X, args.quiet)
         per_sweep = progress.time_per_sweep(seconds)
-        alpha = est.prior_mean_
-        if args.standardize:  # the mean of standardised data: 0 but for rounding
-            alpha = np.where(np.abs(alpha) < 1e-12, 0.0, alpha)
-        alpha_text = f"{alpha[0]:.6g}" if np.all(alpha == alpha[0]) else np.array2string(
-            alpha, precision=6, separator=", ", threshold=8)
         rows = [("data", f"{args.data}: N = {n:,} points, p = {p} features ({X.dtype})")]
         rows += [("features", ", ".join(table.names))] if p <= 20 else []
         rows += [("ignored", "; ".join(table.ignored))] if table.ignored else []
-        rows += [("standardized", "yes: every feature centred and divided by its standard "
-                                  "deviation (kept in the model)")] if args.standardize else []
-        _summary(rows + [
-            ("components", f"K = {est.n_components}"),
-            ("hyperparameters", f"prior_mean = {alpha_text}, prior_var = "
-                                f"{est.prior_var_:.6g}, likelihood_var = "
-                                f"{est.likelihood_var_:.6g}"),
-            ("sweeps", f"{est.n_iter_} (best of {est.n_init} run(s)); converged: "
-                       f"{'yes' if est.converged_ else 'no'}"),
-            ("final ELBO", f"{est.lower_bound_:.10g} ({est.lower_bound_ / n:.6f} per point)"),
-            ("time", f"{_fmt_time(per_sweep)} per sweep, fit {_fmt_time(seconds)} in all"),
-        ])
+        if args.model == "bgm":
+            from ._cli_bgm import component_lines, summary_rows
+
+            _summary(rows + summary_rows(est, n) + [
+                ("time", f"{_fmt_time(per_sweep)} per iteration, fit {_fmt_time(seconds)} "
+                         "in all")])
+            print("\n".join(component_lines(est, table.names)))
+        else:
+            _summary(rows + _cavi_rows(args, est, n) + [
+                ("time", f"{_fmt_time(per_sweep)} per sweep, fit {_fmt_time(seconds)} in all")])
         if "model" in files:
             from ._io import write_model
 
@@ -228,7 +221,7 @@ def cmd_fit(args):
 # -- fastcavi predict ------------------------------------------------------------------------
 
 def cmd_predict(args):
-    from ._cli_progress import compile_notice
+    from ._cli_progress import notice_for
     from ._load import load
 
     out_path = args.output or ("proba.npy" if args.proba else "labels.npy")
@@ -242,7 +235,7 @@ def cmd_predict(args):
     est.n_threads = args.threads
     with _staged() as out:
         f = out.open(out_path)
-        compile_notice(sys.stderr, "_predict")
+        notice_for(est, "predict")
         result = est.predict_proba(X) if args.proba else est.predict(X)
         write_array(f, out_path, result)
     what = "responsibilities" if args.proba else "labels"
@@ -313,7 +306,7 @@ _FIT_OUTPUT = "model.npz"
 
 
 def _data_options(parser):
-    parser.add_argument("--columns", type=_columns, metavar="A,B,C",
+    parser.add_argument("--columns", type=columns, metavar="A,B,C",
                         help="the columns to use: header names or 0-based numbers, "
                              "comma-separated (default: every numeric column; a first column "
                              "without a name, a row index, is left out)")
@@ -334,56 +327,23 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser(
-        "demo", help="fit simulated clusters and show how well they are found",
-        description="Draw N points around K random centres (centres mu_k ~ N(0, sigma2 I), "
-                    "each point's cluster chosen uniformly, x_i ~ N(mu_(c_i), lambda2 I); "
-                    "sigma2 = 100, lambda2 = 1 by default), fit them with those "
-                    "hyperparameters, and report the ELBO, the time per sweep and the "
-                    "adjusted Rand index against the true clusters; plot the clusters, means "
-                    "and ELBO trace when matplotlib is installed.")
-    demo.add_argument("-n", type=_count, default=1_000_000, metavar="N",
-                      help="number of points (default: 1e6)")
-    demo.add_argument("-p", type=_count, default=2, metavar="P",
-                      help="dimensions (default: 2)")
-    demo.add_argument("-k", type=_count, default=10, metavar="K",
-                      help="components (default: 10)")
-    demo.add_argument("--seed", type=int, default=0,
-                      help="seeds the data and the fit (default: 0)")
-    demo.add_argument("--prior-var", type=_positive, default=DEMO_PRIOR_VAR, metavar="SIGMA2",
-                      help=f"sigma2, spread of the true means (default: {DEMO_PRIOR_VAR:g})")
-    demo.add_argument("--likelihood-var", type=_positive, default=DEMO_LIKELIHOOD_VAR,
-                      metavar="LAMBDA2",
-                      help=f"lambda2, spread of each cluster (default: {DEMO_LIKELIHOOD_VAR:g})")
-    demo.add_argument("--n-init", type=_count, default=3, metavar="N",
-                      help="restarts; the best ELBO is kept (default: 3)")
-    demo.add_argument("--max-iter", type=_count, default=100, metavar="N",
-                      help="most sweeps per run (default: 100)")
-    demo.add_argument("--tol", type=_non_negative, default=1e-4,
-                      help="convergence: ELBO change per point (default: 1e-4)")
-    demo.add_argument("--threads", type=_threads, default=None, metavar="N",
-                      help="Numba threads (default: all; more than the cores available are "
-                          "clamped, with a warning)")
-    demo.add_argument("--float32", action="store_true", help="draw and fit float32 data")
-    demo.add_argument("--plot", metavar="PATH",
-                      help=f"where to write the plot (.png, .pdf or .svg; default: beside the "
-                           f"model given by -o, else {DEMO_PLOT} in the temporary directory)")
-    demo.add_argument("--no-plot", action="store_true", help="do not plot")
-    demo.add_argument("-o", "--output", metavar="MODEL.npz", default=None,
-                      help="also save the fitted model here")
-    demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    demo.set_defaults(func=cmd_demo)
+    add_demo_parser(sub)
 
     fit = sub.add_parser(
         "fit", help="fit a model to a data file and save it",
-        description="Fit GaussianMixtureCAVI to DATA and save the model. DATA is a .csv, .tsv "
-                    "or .txt file (one point per line; the delimiter, quoting and a header "
-                    "line are recognised; text columns and an unnamed index column are left "
-                    "out), a .npy (memory-mapped) or a .npz. Options default to the "
-                    "estimator's defaults.")
+        description="Fit a mixture to DATA and save the model: GaussianMixtureCAVI (--model "
+                    "cavi, the default: equal weights, one spherical variance shared by every "
+                    "cluster) or BayesianGaussianMixture (--model bgm: learned weights and a "
+                    "covariance per cluster, as scikit-learn's). DATA is a .csv, .tsv or .txt "
+                    "file (one point per line; the delimiter, quoting and a header line are "
+                    "recognised; text columns and an unnamed index column are left out), a "
+                    ".npy (memory-mapped) or a .npz. Options default to the estimator's "
+                    "defaults.")
     fit.add_argument("data", metavar="DATA", help="the data file")
-    fit.add_argument("-k", "--n-components", type=_count, required=True, metavar="K",
-                     help="number of components")
+    fit.add_argument("-k", "--n-components", type=count, required=True, metavar="K",
+                     help="number of components (for bgm with the process prior, the most "
+                          "it may use)")
+    add_model_option(fit)
     fit.add_argument("-o", "--output", default=_FIT_OUTPUT, metavar="MODEL.npz",
                      help="where to save the model (default: model.npz)")
     fit.add_argument("--labels", metavar="PATH", help="also write the labels (.npy/.csv/.txt)")
@@ -394,37 +354,45 @@ def build_parser():
                           "(.png/.pdf/.svg; without PATH: beside the model given by -o, else "
                           "beside the data)")
     _data_options(fit)
-    fit.add_argument("--prior-mean", type=_vector, metavar="ALPHA",
-                     help="alpha: a number or a comma-separated vector (default: data mean)")
-    fit.add_argument("--prior-var", type=_positive, metavar="SIGMA2",
-                     help="sigma2 (default: the data's variance averaged over features)")
-    fit.add_argument("--likelihood-var", type=_positive, metavar="LAMBDA2",
-                     help="lambda2 (default: estimated from k-means++ centres)")
-    fit.add_argument("--init-params", choices=("kmeans++", "random_from_data", "random"),
-                     default="kmeans++", help="how runs start (default: kmeans++)")
-    fit.add_argument("--means-init", metavar="FILE",
-                     help="starting means, a K x p array (.npy/.npz/.csv/.txt)")
-    fit.add_argument("--mean-vars-init", type=_vector, metavar="S2",
-                     help="starting s2: a number or K comma-separated numbers")
-    fit.add_argument("--n-init", type=_count, default=1, metavar="N",
+    fit.add_argument("--prior-mean", type=vector, metavar="ALPHA",
+                     help="the prior mean of the cluster centres (cavi: alpha; bgm: "
+                          "mean_prior): a number or a comma-separated vector (default: the "
+                          "data mean)")
+    add_init_option(fit)
+    fit.add_argument("--n-init", type=count, default=1, metavar="N",
                      help="restarts; the best ELBO is kept (default: 1)")
-    fit.add_argument("--max-iter", type=_count, default=100, metavar="N",
-                     help="most sweeps per run (default: 100)")
-    fit.add_argument("--tol", type=_non_negative, default=1e-4,
-                     help="convergence: ELBO change per point (default: 1e-4)")
+    fit.add_argument("--max-iter", type=count, default=100, metavar="N",
+                     help="most sweeps (iterations) per run (default: 100)")
+    fit.add_argument("--tol", type=non_negative, default=None,
+                     help="convergence: the ELBO's change between two sweeps, per point for "
+                          "cavi (default: 1e-4); for bgm, as in scikit-learn, the change of "
+                          "the total over all points (default: 1e-3), so large data may need "
+                          "a larger --tol to converge within --max-iter")
     fit.add_argument("--random-state", type=int, default=None, metavar="SEED",
                      help="seed for the initialisation (default: none, not reproducible)")
-    fit.add_argument("--threads", type=_threads, default=None, metavar="N",
+    fit.add_argument("--threads", type=threads, default=None, metavar="N",
                      help="Numba threads (default: all; more than the cores available are "
                           "clamped, with a warning)")
-    fit.add_argument("--standardize", action="store_true",
-                     help="centre every feature and divide it by its standard deviation "
-                          "before fitting; kept in the model, so predict does the same")
     fit.add_argument("--float32", action="store_true",
                      help="fit in float32 (float32 data always is; other data are copied)")
     fit.add_argument("-v", "--verbose", action="count", default=0,
-                     help="the estimator's verbose output (-v: per run, -vv: per sweep)")
+                     help="the estimator's verbose output (cavi: -v per run, -vv per sweep; "
+                          "bgm: scikit-learn's lines every 10 iterations)")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    cavi = fit.add_argument_group("options of --model cavi",
+                                  "GaussianMixtureCAVI's parameters")
+    cavi.add_argument("--prior-var", type=positive, metavar="SIGMA2",
+                      help="sigma2 (default: the data's variance averaged over features)")
+    cavi.add_argument("--likelihood-var", type=positive, metavar="LAMBDA2",
+                      help="lambda2 (default: estimated from k-means++ centres)")
+    cavi.add_argument("--means-init", metavar="FILE",
+                      help="starting means, a K x p array (.npy/.npz/.csv/.txt)")
+    cavi.add_argument("--mean-vars-init", type=vector, metavar="S2",
+                      help="starting s2: a number or K comma-separated numbers")
+    cavi.add_argument("--standardize", action="store_true",
+                      help="centre every feature and divide it by its standard deviation "
+                           "before fitting; kept in the model, so predict does the same")
+    add_bgm_options(fit)
     fit.set_defaults(func=cmd_fit)
 
     predict = sub.add_parser(
@@ -439,7 +407,7 @@ def build_parser():
     predict.add_argument("--proba", action="store_true",
                          help="write the responsibilities instead of the labels")
     _data_options(predict)
-    predict.add_argument("--threads", type=_threads, default=None, metavar="N",
+    predict.add_argument("--threads", type=threads, default=None, metavar="N",
                          help="Numba threads (default: all; more than the cores available are "
                               "clamped, with a warning)")
     predict.set_defaults(func=cmd_predict)
@@ -469,7 +437,7 @@ def main(argv=None):
             error, status = "interrupted", 130
         except MemoryError:
             error, status = "out of memory", 1
-        except (CLIError, ValueError, TypeError, OSError) as exc:
+        except (CLIError, ValueError, TypeError, OSError, NotImplementedError) as exc:
             error, status = _error_text(exc), 2
     sys.stdout.flush()
     for text in dict.fromkeys(_one_line(w.message) for w in caught):  # each once, in order

@@ -443,7 +443,7 @@ def test_compile_notice_only_on_a_cold_cache(tmp_path, monkeypatch):
     from fastcavi import _cli_progress
 
     monkeypatch.setattr(_cli_progress, "cache_dirs", lambda: [str(tmp_path / "none")])
-    monkeypatch.setattr(_cli_progress, "_compiled_in_this_process", lambda kernel: False)
+    monkeypatch.setattr(_cli_progress, "_compiled_in_this_process", lambda *args: False)
     stream = io.StringIO()
     _cli_progress.compile_notice(stream)
     assert stream.getvalue().startswith("compiling kernels, once, about ")
