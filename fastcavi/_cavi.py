@@ -1,9 +1,10 @@
-"""The CAVI sweep as a map-reduce, shared by every way of fitting.
+"""The fixed-variance model (the tutorial's: weights 1/K, one known variance): its sweep as a
+map-reduce and the small kernels' drivers shared with the learned-variance family.
 
 A sweep is: per block of points, the K-sized statistics of q(c) at the current q(mu)
-(:func:`block_statistics`); their sum (:func:`combine`); then the O(K p) update of q(mu) and the
-exact ELBO (:func:`update_and_elbo`). The in-memory fit, the streaming fit over a memmap and
-the Dask fit all drive these three functions; none has its own copy of the math.
+(:func:`block_statistics`); their sum; then the O(K p) update of q(mu) and the exact ELBO
+(:func:`update_and_elbo`). Every data source and both algorithms (:mod:`fastcavi._algorithms`)
+drive these functions; none has its own copy of the math.
 
 The statistics are centred on the means m_old that produced phi (see :class:`SweepStats`), so
 that the likelihood term T3 at the *new* means follows without a second pass and without the
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
+from ._algorithms import iterate, make_sweep
 from ._threads import parallel_guard, single_threaded_blas
 from ._validation import check_prior_mean, check_variances
 
@@ -158,15 +160,6 @@ def fixed_predict(X, means, mean_vars, likelihood_var, kind):
     return scalar_predict(X, means, 0.5 / pred_vars, offsets, "log_norm")
 
 
-def combine(stats):
-    """Reduce: the sum of an iterable of SweepStats, in the order given."""
-    it = iter(stats)
-    total = next(it)
-    for s in it:
-        total = total + s
-    return total
-
-
 def update_and_elbo(stats, means_used, hyper):
     """Global step: the new q(mu) from the summed statistics, and the exact ELBO.
 
@@ -213,65 +206,26 @@ def check_hyper(prior_mean, prior_var, likelihood_var, n_features):
                  float(likelihood_var))
 
 
-@dataclass
-class Run:
-    """What :func:`iterate` returns: the last state, the ELBO after every sweep, whether the
-    run converged, and the state the last sweep started from."""
-
-    state: object
-    bounds: list
-    converged: bool
-    state_before_last: object
-
-
-def iterate(sweep, state, max_iter, threshold, *, strict=False, dtype=np.float64,
-            callback=None):
-    """The CAVI loop, written once for every model and engine.
-
-    ``sweep(state) -> (new_state, elbo)`` is one coordinate-ascent sweep (the map-reduce over
-    the data, in memory, streamed or on Dask, then the model's update and exact ELBO). Runs
-    ``max_iter`` sweeps, or until the ELBO changes by at most ``threshold`` between two sweeps
-    (less than it when ``strict``, as scikit-learn's mixtures test); ``threshold == 0`` runs
-    exactly ``max_iter`` sweeps. A non-finite ELBO is an error that says to rescale X.
-    """
-    bounds = []
-    converged = False
-    before = state
-    for it in range(max_iter):
-        before = state
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            # An overflow shows in the bound, and is reported just below in plain words.
-            state, bound = sweep(state)
-        bounds.append(bound)
-        if not math.isfinite(bound):
-            raise ValueError(
-                f"The ELBO is {bound} after sweep {it + 1}: a squared distance or a sum over the "
-                f"points overflowed (or underflowed) in {np.dtype(dtype).name}, so the data's "
-                "scale is outside what the kernels can represent. Rescale X (the model is "
-                "scale-equivariant), or fit float32 data as float64.")
-        if callback is not None:
-            callback(it, bound)
-        if threshold > 0 and it > 0:
-            change = abs(bounds[-1] - bounds[-2])
-            if change < threshold or (not strict and change == threshold):
-                converged = True
-                break
-    return Run(state, bounds, converged, before)
-
-
 def sweep_block(X, sample_weight, means, mean_vars, likelihood_var):
     """The fixed-variance model's block function for a data source (:mod:`fastcavi._sources`):
     :func:`block_statistics` with the source's argument order."""
     return block_statistics(X, means, mean_vars, likelihood_var, sample_weight)
 
 
-def source_sweep(source, likelihood_var):
-    """The fixed-variance sweep's map-reduce over a data source, for :func:`run_sweeps`."""
+def fixed_model(hyper, dtype):
+    """The fixed-variance model for :mod:`fastcavi._algorithms`: ``visit(state)`` (the block
+    function, its arguments, the means the statistics are centred on) and
+    ``update(stats, centre)``; the state is ``(means, mean_vars, means the kernels saw)``."""
 
-    def sweep(means, mean_vars):
-        return combine(source.map(sweep_block, means, mean_vars, likelihood_var))
+    def visit(state):
+        km = kernel_means(state[0], dtype)
+        return sweep_block, (km, state[1], hyper.likelihood_var), km.astype(np.float64)
 
-    return sweep
+    def update(stats, used):
+        means, variances, bound = update_and_elbo(stats, used, hyper)
+        return (means, variances, used), bound
+
+    return visit, update
 
 
 @dataclass
@@ -288,24 +242,19 @@ class FixedRun:
     mean_vars_before_last: np.ndarray
 
 
-def run_sweeps(sweep_stats, means, mean_vars, hyper, dtype, max_iter, tol, total_weight,
-               callback=None):
-    """The fixed-variance model's sweeps on :func:`iterate`: a :class:`FixedRun`.
+def run_sweeps(source, means, mean_vars, hyper, max_iter, tol, callback=None, *,
+               algorithm="batch", on_visit=None):
+    """The fixed-variance model's sweeps over a data source on
+    :func:`fastcavi._algorithms.iterate`: a :class:`FixedRun`.
 
-    ``sweep_stats(kernel_means, mean_vars) -> SweepStats`` is the map-reduce over the data
-    (:func:`source_sweep`). Runs until ``|change in ELBO| <= tol * total_weight`` (tol is per
-    unit of weight, i.e. per point) or ``max_iter`` sweeps; ``tol == 0`` runs exactly
-    ``max_iter`` sweeps.
+    Runs until ``|change in ELBO| <= tol * total weight`` (tol is per unit of weight, i.e. per
+    point) or ``max_iter`` sweeps; ``tol == 0`` runs exactly ``max_iter`` sweeps. ``algorithm``:
+    'batch' or 'incremental' (:mod:`fastcavi._algorithms`; ``on_visit(elbo)`` after every
+    visit of a block).
     """
-
-    def sweep(state):
-        km = kernel_means(state[0], dtype)
-        stats = sweep_stats(km, state[1])
-        used = km.astype(np.float64)
-        means, variances, bound = update_and_elbo(stats, used, hyper)
-        return (means, variances, used), bound
-
-    run = iterate(sweep, (means, mean_vars, None), max_iter, tol * total_weight, dtype=dtype,
-                  callback=callback)
+    visit, update = fixed_model(hyper, source.dtype)
+    sweep = make_sweep(algorithm, source, visit, update, "scalar", on_visit)
+    run = iterate(sweep, (means, mean_vars, None), max_iter, tol * source.total_weight,
+                  dtype=source.dtype, callback=callback)
     (means, mean_vars, used), (_, prev_vars, _) = run.state, run.state_before_last
     return FixedRun(means, mean_vars, run.bounds, run.converged, used, prev_vars)

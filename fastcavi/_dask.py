@@ -205,6 +205,25 @@ class DaskSource:
                                    args=args, plan=self._plan, cap=self._cap, pure=False)
         return self._client.gather(futures)  # block order: deterministic
 
+    @property
+    def n_blocks(self):
+        return self.X.numblocks[0]
+
+    def map_blocks(self, fn, *args):
+        return self.map(fn, *args)
+
+    def map_block(self, b, fn, *args):
+        if self._client is None:
+            if self.weights is None:
+                xb, wb = self.X.blocks[b].compute(), None
+            else:
+                xb, wb = dask.compute(self.X.blocks[b], self.weights.blocks[b])
+            return fn(*kernel_block(xb, wb), *args)
+        self._prepare(fn, args)
+        return self._client.submit(_map_task, self._x_futures[b], self._w_futures[b], fn=fn,
+                                   args=args, plan=self._plan, cap=self._cap,
+                                   pure=False).result()
+
     def map_rows(self, fn, *args):
         """``fn(x_block, w_block, *args)`` computed where the blocks are (on the current
         scheduler); only the results travel back."""

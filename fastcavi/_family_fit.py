@@ -1,7 +1,7 @@
 """Fitting the learned-weight, learned-precision mixtures: one pass over a block of rows
 (the kernels), the starting responsibilities as scikit-learn draws them, the default prior,
 and the posterior predictive density. The O(K p) math is in :mod:`fastcavi._family`; the loop
-is :func:`fastcavi._cavi.iterate`.
+is :func:`fastcavi._algorithms.iterate`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import numpy as np
 from scipy.special import gammaln
 
 from . import _kernels, _kernels_diag
-from ._cavi import combine, in_dtype, kernel_means, scalar_predict, scalar_statistics
+from ._algorithms import iterate, make_sweep
+from ._cavi import in_dtype, kernel_means, scalar_predict, scalar_statistics
 from ._family import FamilyStats, expected_weights, logit_params
 from ._sources import ArraySource, blocks
 from ._threads import parallel_guard
@@ -200,21 +201,36 @@ def start_from_resp(source, resp, prior):
     return m_step_from_sums(*sums, prior)
 
 
-def family_sweep(source, prior):
-    """One CAVI iteration over a data source (:mod:`fastcavi._sources`) for
-    :func:`fastcavi._cavi.iterate`: E-step and statistics in one pass, M-step, exact ELBO."""
+def family_model(prior, dtype):
+    """The model for :mod:`fastcavi._algorithms`: ``visit(params)`` (the block function, its
+    arguments, the means the statistics are centred on) and ``update(stats, centre)`` (the
+    M-step and the exact ELBO)."""
     from ._family import elbo, m_step
 
-    def sweep(params):
+    def visit(params):
         half_prec, offsets = logit_params(params, prior)
-        km = kernel_means(params.means, source.dtype)
-        stats = combine(source.map(sweep_block, km, half_prec, offsets,
-                                   prior.covariance_type))
-        used = km.astype(np.float64)
+        km = kernel_means(params.means, dtype)
+        return (sweep_block, (km, half_prec, offsets, prior.covariance_type),
+                km.astype(np.float64))
+
+    def update(stats, used):
         new = m_step(stats, used, prior)
         return new, elbo(stats, used, new, prior)
 
-    return sweep
+    return visit, update
+
+
+STATS_SHAPES = {"spherical": "scalar", "diag": "diag", "full": "full", "tied": "tied"}
+
+
+def family_sweep(source, prior, algorithm="batch", on_visit=None):
+    """One CAVI iteration over a data source (:mod:`fastcavi._sources`) for
+    :func:`fastcavi._algorithms.iterate`: E-step and statistics in one pass, M-step, exact
+    ELBO (``algorithm='incremental'``: one pass of block visits, see
+    :mod:`fastcavi._algorithms`)."""
+    visit, update = family_model(prior, source.dtype)
+    return make_sweep(algorithm, source, visit, update, STATS_SHAPES[prior.covariance_type],
+                      on_visit)
 
 
 def cavi(X, resp_init, prior, n_iter, sample_weight=None, n_threads=None):
@@ -223,7 +239,6 @@ def cavi(X, resp_init, prior, n_iter, sample_weight=None, n_threads=None):
     :func:`fastcavi.reference.family.cavi` (``prior`` is its ``Prior``), so that the two can be
     compared iteration by iteration. ``resp`` is the last E-step's (the only N x K array, formed
     after the loop)."""
-    from ._cavi import iterate
     from ._threads import thread_limit
     from ._validation import as_kernel_array, check_sample_weight
     from .reference.family import FamilyResult, Params

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from ._cavi import check_hyper, fixed_predict, run_sweeps, source_sweep
+from ._cavi import check_hyper, fixed_predict, run_sweeps
 from ._sources import ArraySource
 from ._threads import thread_limit
 from ._validation import (
@@ -42,8 +42,7 @@ def cavi(X, means_init, mean_vars_init, *, prior_mean, prior_var, likelihood_var
         raise ValueError(f"n_iter must be >= 1, got {n_iter}")
     source = ArraySource(Xk, w)
     with thread_limit(n_threads):
-        run = run_sweeps(source_sweep(source, hyper.likelihood_var), means, mean_vars, hyper,
-                         Xk.dtype, int(n_iter), 0.0, source.total_weight)
+        run = run_sweeps(source, means, mean_vars, hyper, int(n_iter), 0.0)
         resp = _responsibilities(Xk, run.means_before_last, run.mean_vars_before_last,
                                  hyper.likelihood_var)
     return CAVIResult(run.means, run.mean_vars, resp, np.array(run.bounds))

@@ -18,6 +18,9 @@ The interface (both implement it)::
     n_rows, n_features, dtype, weights (None: every row counts once), total_weight
     map(fn, *args)       [fn(X_block, w_block, *args) for each kernel block], in block order
     map_rows(fn, *args)  the same over blocks of at most 65,536 rows, for NumPy passes
+    n_blocks, map_blocks(fn, *args), map_block(b, fn, *args)
+                         the blocks of incremental CAVI, fixed by the number of rows (memory)
+                         or the row chunks (Dask): all of them in order, or block b alone
     row_blocks()         (X_block, w_block) in row order, one block in memory at a time
     take(rows)           those rows, float64 NumPy (rows in any order)
     take_weights(rows)   their weights (None without weights)
@@ -48,6 +51,9 @@ from ._validation import (
 )
 
 BLOCK_ROWS = 65_536  # rows per block for the O(block) NumPy passes outside the kernels
+# Rows per block of incremental CAVI in memory: q(theta) is updated after each, so smaller
+# blocks update it more often, at an O(K p^2) update each (negligible next to 2**18 rows).
+INCREMENTAL_BLOCK_ROWS = 2**18
 
 
 def blocks(n_rows, size=BLOCK_ROWS):
@@ -68,6 +74,17 @@ class ArraySource:
 
     def map(self, fn, *args):
         return [fn(self.X, self.weights, *args)]
+
+    @property
+    def n_blocks(self):
+        return -(-self.n_rows // INCREMENTAL_BLOCK_ROWS)
+
+    def map_block(self, b, fn, *args):
+        rows = slice(b * INCREMENTAL_BLOCK_ROWS, min(self.n_rows, (b + 1) * INCREMENTAL_BLOCK_ROWS))
+        return fn(self.X[rows], None if self.weights is None else self.weights[rows], *args)
+
+    def map_blocks(self, fn, *args):
+        return [self.map_block(b, fn, *args) for b in range(self.n_blocks)]
 
     def row_blocks(self):
         w = self.weights

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fastcavi import GaussianMixtureCAVI
-from fastcavi._cavi import check_hyper, run_sweeps, source_sweep
+from fastcavi._cavi import check_hyper, run_sweeps
 from fastcavi._data_defaults import _subsample
 from fastcavi._sources import ArraySource
 from fastcavi._validation import as_kernel_array, validate_X
@@ -111,8 +111,7 @@ def test_blocked_sweep_drives_the_same_core(data):
     hyper = check_hyper(HYPER["prior_mean"], HYPER["prior_var"], HYPER["likelihood_var"], P)
     rows = (30_000, 1_000, 69_000, 50_001, N - 150_001)
     blocked = DaskSource(da.from_array(mm, chunks=(rows, -1)), da.from_array(w, chunks=rows))
-    runs = [run_sweeps(source_sweep(source, hyper.likelihood_var), X[:K], np.ones(K), hyper,
-                       mm.dtype, 8, 0.0, source.total_weight)
+    runs = [run_sweeps(source, X[:K], np.ones(K), hyper, 8, 0.0)
             for source in (ArraySource(mm, w), blocked)]
     np.testing.assert_allclose(runs[1].bounds, runs[0].bounds, rtol=1e-12)
     np.testing.assert_allclose(runs[1].means, runs[0].means, rtol=1e-12)

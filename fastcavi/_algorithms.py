@@ -1,0 +1,161 @@
+"""How a fit walks over the data: batch CAVI and incremental CAVI, for every model and every
+data source (:mod:`fastcavi._sources`). Each returns a ``sweep(state) -> (state, elbo)`` for
+the one CAVI loop, :func:`fastcavi._cavi.iterate`.
+
+A model is described by two functions:
+
+* ``visit(state) -> (block_fn, args, centre)``: the block function of the E-step and its
+  statistics at the current q(theta), and the means (float64 (K, p)) the statistics will be
+  centred on;
+* ``update(stats, centre) -> (state, elbo)``: q(theta) from the statistics of every point and
+  the exact ELBO there.
+
+**Batch** (the default): every sweep is one map over all blocks, then one update.
+
+**Incremental** (Neal & Hinton 1998; Hughes & Sudderth 2013's memoized VI): the rows are split
+into blocks that depend on the number of rows only (so results depend on neither threads nor
+workers), and each block's statistics are kept. The first sweep is a batch sweep; after that,
+a sweep visits the blocks in order, and each visit recomputes one block's statistics at the
+current q(theta) and updates q(theta) from the sum of every block's statistics. Each visit is
+an exact coordinate-ascent step (q(c) of the block, then q(theta)), so the ELBO never
+decreases, and the fixed points are batch CAVI's; q(theta) improves B times per pass instead
+of once. The statistics of each block are centred on the means that produced them; the sum
+re-centres them on the current means (:func:`recentre`), exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+ALGORITHMS = ("batch", "incremental")
+
+
+def combine(stats):
+    """Reduce: the sum of an iterable of SweepStats, in the order given."""
+    it = iter(stats)
+    total = next(it)
+    for s in it:
+        total = total + s
+    return total
+
+
+
+@dataclass
+class Run:
+    """What :func:`iterate` returns: the last state, the ELBO after every sweep, whether the
+    run converged, and the state the last sweep started from."""
+
+    state: object
+    bounds: list
+    converged: bool
+    state_before_last: object
+
+
+def iterate(sweep, state, max_iter, threshold, *, strict=False, dtype=np.float64,
+            callback=None):
+    """The CAVI loop, written once for every model and engine.
+
+    ``sweep(state) -> (new_state, elbo)`` is one coordinate-ascent sweep (the map-reduce over
+    the data, in memory, streamed or on Dask, then the model's update and exact ELBO). Runs
+    ``max_iter`` sweeps, or until the ELBO changes by at most ``threshold`` between two sweeps
+    (less than it when ``strict``, as scikit-learn's mixtures test); ``threshold == 0`` runs
+    exactly ``max_iter`` sweeps. A non-finite ELBO is an error that says to rescale X.
+    """
+    bounds = []
+    converged = False
+    before = state
+    for it in range(max_iter):
+        before = state
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # An overflow shows in the bound, and is reported just below in plain words.
+            state, bound = sweep(state)
+        bounds.append(bound)
+        if not math.isfinite(bound):
+            raise ValueError(
+                f"The ELBO is {bound} after sweep {it + 1}: a squared distance or a sum over the "
+                f"points overflowed (or underflowed) in {np.dtype(dtype).name}, so the data's "
+                "scale is outside what the kernels can represent. Rescale X (the model is "
+                "scale-equivariant), or fit float32 data as float64.")
+        if callback is not None:
+            callback(it, bound)
+        if threshold > 0 and it > 0:
+            change = abs(bounds[-1] - bounds[-2])
+            if change < threshold or (not strict and change == threshold):
+                converged = True
+                break
+    return Run(state, bounds, converged, before)
+
+
+def recentre(stats, old, new, shape):
+    """``stats`` (centred on the means ``old`` (K, p)) centred on ``new`` instead.
+
+    With ``d = old - new``: ``S' = S + N d``, and the scatter ``R' = R + d S^T + S d^T +
+    N d d^T`` in the form the model keeps: summed over features ('scalar'), per feature
+    ('diag'), per component ('full') or summed over components ('tied').
+    """
+    d = np.asarray(old, dtype=np.float64) - np.asarray(new, dtype=np.float64)
+    if not np.any(d):
+        return stats
+    n, s, r = stats.n_k, stats.s_k, stats.r_k
+    if shape == "scalar":
+        r = r + 2.0 * np.sum(d * s, axis=1) + n * np.sum(d * d, axis=1)
+    elif shape == "diag":
+        r = r + 2.0 * d * s + n[:, None] * d * d
+    elif shape == "full":
+        ds = np.einsum("ki,kj->kij", d, s)
+        r = r + ds + ds.transpose(0, 2, 1) + n[:, None, None] * np.einsum("ki,kj->kij", d, d)
+    elif shape == "tied":
+        ds = d.T @ s
+        r = r + ds + ds.T + (n[:, None] * d).T @ d
+    else:
+        raise ValueError(f"unknown statistics shape {shape!r}")
+    return dataclasses.replace(stats, s_k=s + n[:, None] * d, r_k=r)
+
+
+def batch_sweep(source, visit, update):
+    """One map over every block, the sum in block order, one update."""
+
+    def sweep(state):
+        fn, args, centre = visit(state)
+        return update(combine(source.map(fn, *args)), centre)
+
+    return sweep
+
+
+def incremental_sweep(source, visit, update, shape, on_visit=None):
+    """Incremental CAVI over ``source.n_blocks`` fixed blocks (see the module docstring):
+    the first call is a batch sweep that keeps each block's statistics, every later call a pass
+    of one visit per block. ``on_visit(elbo)`` after every visit (not called in the first,
+    batch sweep). ``shape``: the statistics' scatter form, for :func:`recentre`."""
+    kept = []  # (statistics, the means they are centred on), per block
+
+    def total(centre):
+        return combine(recentre(s, c, centre, shape) for s, c in kept)
+
+    def sweep(state):
+        fn, args, centre = visit(state)
+        if not kept:
+            kept.extend((s, centre) for s in source.map_blocks(fn, *args))
+            return update(total(centre), centre)
+        bound = None
+        for b in range(len(kept)):
+            if b:
+                fn, args, centre = visit(state)
+            kept[b] = (source.map_block(b, fn, *args), centre)
+            state, bound = update(total(centre), centre)
+            if on_visit is not None:
+                on_visit(bound)
+        return state, bound
+
+    return sweep
+
+
+def make_sweep(algorithm, source, visit, update, shape, on_visit=None):
+    """The sweep of ``algorithm`` ('batch' or 'incremental') for :func:`fastcavi._cavi.iterate`."""
+    if algorithm == "batch":
+        return batch_sweep(source, visit, update)
+    return incremental_sweep(source, visit, update, shape, on_visit)
