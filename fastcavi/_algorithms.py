@@ -159,3 +159,63 @@ def make_sweep(algorithm, source, visit, update, shape, on_visit=None):
     if algorithm == "batch":
         return batch_sweep(source, visit, update)
     return incremental_sweep(source, visit, update, shape, on_visit)
+
+
+# -- stochastic variational inference (partial_fit) -------------------------------------------
+
+def scaled(stats, factor):
+    """Every sum of ``stats`` times ``factor`` (the statistics of ``factor`` copies)."""
+    return dataclasses.replace(stats, n_k=stats.n_k * factor, s_k=stats.s_k * factor,
+                               r_k=stats.r_k * factor, entropy=stats.entropy * factor,
+                               total_weight=stats.total_weight * factor)
+
+
+def learning_rate(step, offset, decay):
+    """rho_t = (tau0 + t)^-kappa (scikit-learn's online LatentDirichletAllocation)."""
+    return (offset + step) ** -decay
+
+
+def svi_blend(kept, batch, centre, rho, scale, shape):
+    """One stochastic step on the statistics that define q(theta): ``(1 - rho) kept + rho
+    scale batch``, centred on ``centre`` (the batch's means). q(theta)'s natural parameters
+    are the prior's plus a linear function of these statistics, so this is Hoffman et al.'s
+    blend of natural parameters. ``kept``: (statistics, their centre), or None for the first
+    step (then the batch alone, scaled)."""
+    batch = scaled(batch, scale)
+    if kept is None:
+        return batch
+    stats, old = kept
+    return combine([scaled(recentre(stats, old, centre, shape), 1.0 - rho),
+                    scaled(batch, rho)])
+
+
+class Recorder:
+    """Wraps a model's ``update`` so that the statistics (and their centre) of the latest
+    update can be read after a fit: what ``partial_fit`` continues from."""
+
+    def __init__(self, update):
+        self._update, self.last = update, None
+
+    def __call__(self, stats, centre):
+        self.last = (stats, centre)
+        return self._update(stats, centre)
+
+
+def svi_step(state, source, visit, update, shape, kept, step, settings):
+    """One call of ``partial_fit``: the batch's statistics at q(theta) = ``state``, blended
+    into the kept ones (:func:`svi_blend`; ``kept`` None on the first step), then q(theta).
+
+    ``settings``: (total_samples, learning_offset, learning_decay). The kept statistics may
+    stand for any number of points (a fit's N): they are rescaled to total_samples first.
+    Returns (state, elbo estimate, kept statistics and their centre).
+    """
+    total_samples, offset, decay = settings
+    fn, args, centre = visit(state)
+    batch = combine(source.map(fn, *args))
+    if kept is not None:
+        stats, old = kept
+        kept = (scaled(stats, total_samples / stats.total_weight), old)
+    new = svi_blend(kept, batch, centre, learning_rate(step, offset, decay),
+                    total_samples / source.total_weight, shape)
+    state, bound = update(new, centre)
+    return state, bound, (new, centre)

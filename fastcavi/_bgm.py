@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._algorithms import ALGORITHMS, iterate
+from ._algorithms import ALGORITHMS, Recorder, iterate, make_sweep, svi_step
 from ._data_defaults import moments
 from ._family import (
     DIRICHLET_DISTRIBUTION,
@@ -24,7 +24,13 @@ from ._family import (
     FamilyPrior,
     expected_weights,
 )
-from ._family_fit import family_sweep, initial_statistics, m_step_from_sums, predict_block
+from ._family_fit import (
+    STATS_SHAPES,
+    family_model,
+    initial_statistics,
+    m_step_from_sums,
+    predict_block,
+)
 from ._predict import output_spec
 from ._sources import open_source, predict_rows
 from ._threads import check_n_threads, thread_limit
@@ -34,6 +40,7 @@ from ._validation import (
     check_int_params,
     check_n_samples,
     check_real_params,
+    check_stream_params,
     is_real,
 )
 
@@ -124,6 +131,14 @@ default='dirichlet_process'
         every block, from the latest statistics of all blocks. Each visit is an exact
         coordinate-ascent step, so the ELBO never decreases and the fixed points are the
         batch ones; on large data it needs fewer passes. The same on every engine.
+    total_samples : float, default=1e6
+        :meth:`partial_fit`: the number of points the stream stands for (each batch's
+        statistics are scaled up to it).
+    learning_offset : float, default=10.0
+        :meth:`partial_fit`: tau0 in the step size ``(tau0 + t) ** -kappa``; larger values
+        make the early batches count less.
+    learning_decay : float, default=0.7
+        :meth:`partial_fit`: kappa, in (0.5, 1].
 
     Attributes
     ----------
@@ -144,7 +159,8 @@ default='dirichlet_process'
                  weight_concentration_prior=None, mean_precision_prior=None, mean_prior=None,
                  degrees_of_freedom_prior=None, covariance_prior=None, random_state=None,
                  warm_start=False, verbose=0, verbose_interval=10, n_threads=None,
-                 algorithm="batch"):
+                 algorithm="batch", total_samples=1e6, learning_offset=10.0,
+                 learning_decay=0.7):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -164,6 +180,9 @@ default='dirichlet_process'
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
         self.algorithm = algorithm
+        self.total_samples = total_samples
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
 
     # -- validation ------------------------------------------------------------------------
 
@@ -263,7 +282,11 @@ default='dirichlet_process'
                     print(f"Initialization {run}")
                 params = self._start(source, prior, rng) if do_init else self._params_
                 report = self._verbose_callback() if self.verbose >= 1 else None
-                sweep = family_sweep(source, prior, self.algorithm)  # fresh: it keeps state
+                visit, update = family_model(prior, dtype)
+                update = Recorder(update)
+                # A fresh sweep per run: the incremental one keeps the blocks' statistics.
+                sweep = make_sweep(self.algorithm, source, visit, update,
+                                   STATS_SHAPES[prior.covariance_type])
                 out = iterate(sweep, params, self.max_iter, self.tol, strict=True,
                               dtype=dtype, callback=_both(report, callback))
                 bound = out.bounds[-1] if out.bounds else -np.inf
@@ -271,13 +294,69 @@ default='dirichlet_process'
                     state = "converged" if out.converged else "did not converge"
                     print(f"Initialization {state}. lower bound {bound:.5f}.")
                 if best is None or bound > best[1]:
-                    best = (out, bound)
-        out, bound = best
+                    best = (out, bound, update.last)
+        out, bound, self._stats_ = best
+        self.__dict__.pop("n_batch_iter_", None)
         if not out.converged and self.max_iter > 0 and self.tol > 0:
             warnings.warn("Best performing initialization did not converge. Try different init "
                           "parameters, or increase max_iter, tol, or check for degenerate "
                           "data.", ConvergenceWarning, stacklevel=4)
         self._set_fitted(out.state, prior, out, bound)
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one batch of a stream (stochastic variational inference).
+
+        The statistics of the batch at the current q(theta), scaled up to ``total_samples``
+        points, are blended into the model's with weight ``rho = (learning_offset + t) **
+        -learning_decay`` at the t-th call (Hoffman, Blei, Wang & Paisley 2013), then q(pi) and
+        q(mu, P) are updated. The first call on an unfitted model starts from its batch as
+        ``fit`` would (``init_params``, and the prior's data-driven defaults from that batch:
+        give ``mean_prior`` and ``covariance_prior`` when the first batch is not
+        representative); a model fitted with ``fit`` continues from its fit. Later batches
+        must have the same number of features. Memory is O(batch).
+
+        ``lower_bound_`` is then the ELBO of ``total_samples`` points estimated from the batch
+        (``lower_bounds_`` one per call, ``n_iter_`` their number, ``converged_`` False), and
+        ``n_batch_iter_`` counts the calls. A model read from a file continues from its
+        q(theta), its first call weighting the batch alone.
+
+        Returns
+        -------
+        self
+        """
+        saved = copy.copy(self.__dict__)  # a failed call leaves the model as it was
+        try:
+            self._partial_fit(X, sample_weight)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        return self
+
+    def _partial_fit(self, X, sample_weight):
+        self._check_params()
+        check_stream_params(self)
+        first = not hasattr(self, "_params_")
+        with open_source(self, X, sample_weight, n_threads=self.n_threads, reset=first,
+                         ensure_min_samples=2 if first else 1) as source:
+            if first:
+                check_n_samples(source.n_rows, self.n_components)
+                prior = self._prior(source)
+                params = self._start(source, prior, check_random_state(self.random_state))
+                kept, step, bounds = None, 0, []
+            else:
+                prior, params = self._prior_, self._params_
+                kept = getattr(self, "_stats_", None)
+                step = getattr(self, "n_batch_iter_", 0)
+                bounds = list(self.lower_bounds_) if step else []
+            visit, update = family_model(prior, source.dtype)
+            settings = (self.total_samples, self.learning_offset, self.learning_decay)
+            with thread_limit(self.n_threads):
+                params, bound, self._stats_ = svi_step(
+                    params, source, visit, update, STATS_SHAPES[prior.covariance_type], kept,
+                    step, settings)
+        self.n_batch_iter_ = step + 1
+        self._set_fitted(params, prior, _Restored(bounds + [bound], False), bound)
 
     def _start(self, source, prior, rng):
         """The M-step from scikit-learn's starting responsibilities."""

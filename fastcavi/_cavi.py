@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
-from ._algorithms import iterate, make_sweep
+from ._algorithms import Recorder, iterate, make_sweep
 from ._threads import parallel_guard, single_threaded_blas
 from ._validation import check_prior_mean, check_variances
 
@@ -232,7 +232,8 @@ def fixed_model(hyper, dtype):
 class FixedRun:
     """What :func:`run_sweeps` returns: the last q(mu) (``means``, ``mean_vars``), the ELBO
     after every sweep, whether the run converged, and the q(mu) the last sweep started from
-    (``means_before_last`` as the kernels saw them)."""
+    (``means_before_last`` as the kernels saw them), and the statistics of the last update
+    with the means they are centred on (what ``partial_fit`` continues from)."""
 
     means: np.ndarray
     mean_vars: np.ndarray
@@ -240,6 +241,7 @@ class FixedRun:
     converged: bool
     means_before_last: np.ndarray
     mean_vars_before_last: np.ndarray
+    stats: tuple
 
 
 def run_sweeps(source, means, mean_vars, hyper, max_iter, tol, callback=None, *,
@@ -253,8 +255,9 @@ def run_sweeps(source, means, mean_vars, hyper, max_iter, tol, callback=None, *,
     visit of a block).
     """
     visit, update = fixed_model(hyper, source.dtype)
+    update = Recorder(update)
     sweep = make_sweep(algorithm, source, visit, update, "scalar", on_visit)
     run = iterate(sweep, (means, mean_vars, None), max_iter, tol * source.total_weight,
                   dtype=source.dtype, callback=callback)
     (means, mean_vars, used), (_, prev_vars, _) = run.state, run.state_before_last
-    return FixedRun(means, mean_vars, run.bounds, run.converged, used, prev_vars)
+    return FixedRun(means, mean_vars, run.bounds, run.converged, used, prev_vars, update.last)

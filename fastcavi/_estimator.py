@@ -13,8 +13,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._algorithms import ALGORITHMS
-from ._cavi import check_hyper, run_sweeps
+from ._algorithms import ALGORITHMS, svi_step
+from ._cavi import Hyper, check_hyper, fixed_model, run_sweeps
 from ._data_defaults import (
     _centred,
     _default_variance,
@@ -38,6 +38,7 @@ from ._validation import (
     check_positive_count,
     check_prior_mean_param,
     check_real_params,
+    check_stream_params,
 )
 
 _INIT_PARAMS = ("kmeans++", "random_from_data", "random")
@@ -108,6 +109,14 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         every block, from the latest statistics of all blocks. Each visit is an exact
         coordinate-ascent step, so the ELBO never decreases and the fixed points are the
         batch ones; on large data it needs fewer passes. The same on every engine.
+    total_samples : float, default=1e6
+        :meth:`partial_fit`: the number of points the stream stands for (each batch's
+        statistics are scaled up to it).
+    learning_offset : float, default=10.0
+        :meth:`partial_fit`: tau0 in the step size ``(tau0 + t) ** -kappa``; larger values
+        make the early batches count less.
+    learning_decay : float, default=0.7
+        :meth:`partial_fit`: kappa, in (0.5, 1].
 
     Attributes
     ----------
@@ -143,7 +152,8 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
     def __init__(self, n_components=1, *, prior_mean=None, prior_var=None, likelihood_var=None,
                  init_params="kmeans++", means_init=None, mean_vars_init=None, n_init=1,
                  max_iter=100, tol=1e-4, random_state=None, n_threads=None, verbose=0,
-                 standardize=False, algorithm="batch"):
+                 standardize=False, algorithm="batch", total_samples=1e6, learning_offset=10.0,
+                 learning_decay=0.7):
         self.n_components = n_components
         self.prior_mean = prior_mean
         self.prior_var = prior_var
@@ -159,6 +169,9 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.standardize = standardize
         self.algorithm = algorithm
+        self.total_samples = total_samples
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
 
     # -- validation ------------------------------------------------------------------------
 
@@ -320,15 +333,94 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
                 f"max_iter={self.max_iter} sweeps (tol={self.tol}). Try a larger max_iter or "
                 "tol, different init parameters, or check for degenerate data.",
                 ConvergenceWarning, stacklevel=5)
-        self.means_ = out.means
-        self.mean_vars_ = out.mean_vars
-        self.lower_bounds_ = np.asarray(out.bounds)
-        self.lower_bound_ = float(out.bounds[-1])
-        self.n_iter_ = len(out.bounds)
-        self.converged_ = bool(out.converged)
+        self._stats_ = out.stats
+        self.__dict__.pop("n_batch_iter_", None)
+        self._set_fitted(out.means, out.mean_vars, out.bounds, out.converged, hyper)
+
+    def _set_fitted(self, means, mean_vars, bounds, converged, hyper):
+        self.means_ = means
+        self.mean_vars_ = mean_vars
+        self.lower_bounds_ = np.asarray(bounds)
+        self.lower_bound_ = float(bounds[-1])
+        self.n_iter_ = len(bounds)
+        self.converged_ = bool(converged)
         self.prior_mean_ = hyper.prior_mean
         self.prior_var_ = hyper.prior_var
         self.likelihood_var_ = hyper.likelihood_var
+
+    # -- streams -----------------------------------------------------------------------------
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one batch of a stream (stochastic variational inference).
+
+        The statistics of the batch at the current q(mu), scaled up to ``total_samples``
+        points, are blended into the model's with weight ``rho = (learning_offset + t) **
+        -learning_decay`` at the t-th call (Hoffman, Blei, Wang & Paisley 2013), then q(mu) is
+        updated. The first call on an unfitted model starts from its batch as ``fit`` would
+        (``init_params``, and the data-driven defaults of the hyperparameters from that batch:
+        give them explicitly when the first batch is not representative); a model fitted with
+        ``fit`` continues from its fit. Later batches must have the same number of features.
+        Memory is O(batch): a memory-mapped ``.npy`` can be streamed in slices.
+
+        ``lower_bound_`` is then the ELBO of ``total_samples`` points estimated from the batch
+        (``lower_bounds_`` one per call, ``n_iter_`` their number, ``converged_`` False), and
+        ``n_batch_iter_`` counts the calls. A model read from a file continues from its q(mu),
+        its first call weighting the batch alone.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or dask.array.Array
+            One batch.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        saved = copy.copy(self.__dict__)  # a failed call leaves the model as it was
+        try:
+            self._partial_fit(X, sample_weight)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        return self
+
+    def _partial_fit(self, X, sample_weight):
+        self._check_params()
+        check_stream_params(self)
+        first = not hasattr(self, "means_")
+        with open_source(self, X, sample_weight, n_threads=self.n_threads,
+                         reset=first) as source:
+            if first:
+                check_n_samples(source.n_rows, self.n_components)
+                if source.weights is not None:
+                    check_positive_count(source.count_positive(), self.n_components)
+                source = fit_standardize(self, source)
+                rng = check_random_state(self.random_state)
+                hyper = self._resolve_hyper(source, rng)
+                state = (self._initial_means(source, hyper, rng),
+                         self._initial_mean_vars(self.total_samples, hyper), None)
+                kept, step, bounds = None, 0, []
+            else:
+                if standardizer(self) is not None:
+                    source = source.transformed(standardizer(self))
+                hyper = Hyper(self.prior_mean_, self.prior_var_, self.likelihood_var_)
+                state = (self.means_, self.mean_vars_, None)
+                kept = getattr(self, "_stats_", None)
+                step = getattr(self, "n_batch_iter_", 0)
+                bounds = list(self.lower_bounds_) if step else []
+            try:
+                visit, update = fixed_model(hyper, source.dtype)
+                settings = (self.total_samples, self.learning_offset, self.learning_decay)
+                with thread_limit(self.n_threads):
+                    state, bound, self._stats_ = svi_step(state, source, visit, update,
+                                                          "scalar", kept, step, settings)
+            finally:
+                source.close()
+        self.n_batch_iter_ = step + 1
+        self._set_fitted(state[0], state[1], bounds + [bound], False, hyper)
 
     # -- prediction ------------------------------------------------------------------------
 

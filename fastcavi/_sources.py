@@ -121,19 +121,23 @@ class ArraySource:
 
 
 @contextmanager
-def open_source(estimator, X, sample_weight, *, n_threads=None, ensure_min_samples=1):
+def open_source(estimator, X, sample_weight, *, n_threads=None, ensure_min_samples=1,
+                reset=True):
     """The data source of a fit: X and sample_weight checked (and, for a Dask X, persisted on
-    the cluster), ``estimator``'s ``n_features_in_`` (and ``feature_names_in_``) set. Released
-    on exit."""
+    the cluster), ``estimator``'s ``n_features_in_`` (and ``feature_names_in_``) set (with
+    ``reset``; else checked against them, as for a later ``partial_fit``). Released on exit."""
     if is_dask_array(X):
         from ._dask import DaskSource
 
         X = check_dask_array(X)
-        estimator.n_features_in_ = X.shape[1]
-        estimator.__dict__.pop("feature_names_in_", None)
+        if reset:
+            estimator.n_features_in_ = X.shape[1]
+            estimator.__dict__.pop("feature_names_in_", None)
+        else:
+            check_n_features(estimator, X.shape[1])
         source = DaskSource(X, check_dask_weights(sample_weight, X), n_threads)
     else:
-        X = validate_X(estimator, X, reset=True, ensure_min_samples=ensure_min_samples)
+        X = validate_X(estimator, X, reset=reset, ensure_min_samples=ensure_min_samples)
         source = ArraySource(X, check_sample_weight(sample_weight, X.shape[0]))
     try:
         yield source

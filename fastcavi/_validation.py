@@ -296,6 +296,16 @@ def check_bool_params(estimator, names):
             raise _invalid(estimator, name, "an instance of 'bool'", TypeError)
 
 
+def check_stream_params(estimator):
+    """``partial_fit``'s settings: total_samples > 0, learning_offset >= 0 and learning_decay
+    in (0.5, 1] (where the stochastic steps provably converge)."""
+    check_real_params(estimator, ("total_samples",), positive=True)
+    check_real_params(estimator, ("learning_offset",))
+    check_real_params(estimator, ("learning_decay",), positive=True)
+    if not 0.5 < estimator.learning_decay <= 1.0:
+        raise _invalid(estimator, "learning_decay", "a float in the range (0.5, 1.0]")
+
+
 def check_prior_mean_param(estimator):
     """GaussianMixtureCAVI's prior_mean before the data: None, a real or a 1-D finite array
     (its length is checked once n_features is known)."""

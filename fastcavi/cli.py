@@ -108,7 +108,9 @@ def _estimator(args, n_features, means_init):
     """The estimator that args.model names, with the options given."""
     common = dict(n_init=args.n_init, max_iter=args.max_iter, tol=args.tol,
                   init_params=args.init_params, random_state=args.random_state,
-                  n_threads=args.threads, verbose=args.verbose)
+                  n_threads=args.threads, verbose=args.verbose, algorithm=args.algorithm)
+    if args.partial is not None:
+        common["total_samples"] = float(args.n_rows)
     if args.model == "bgm":
         from ._bgm import BayesianGaussianMixture
         from ._cli_bgm import bgm_params
@@ -121,6 +123,34 @@ def _estimator(args, n_features, means_init):
         args.n_components, prior_mean=args.prior_mean, prior_var=args.prior_var,
         likelihood_var=args.likelihood_var, means_init=means_init,
         mean_vars_init=args.mean_vars_init, standardize=bool(args.standardize), **common)
+
+
+def _stream(est, X, args):
+    """``--partial ROWS``: one pass of ``partial_fit`` over X in batches of ROWS rows, in file
+    order (a memory-mapped .npy is read one batch at a time)."""
+    import time
+    from types import SimpleNamespace
+
+    from ._cli_progress import notice_for
+
+    notice_for(est, "fit", args.quiet)
+    start = time.perf_counter()
+    for first in range(0, X.shape[0], args.partial):
+        batch = X[first:first + args.partial]
+        if args.float32:
+            batch = np.asarray(batch, dtype=np.float32)
+        est.partial_fit(batch)
+    return SimpleNamespace(traces=[list(est.lower_bounds_)]), time.perf_counter() - start
+
+
+def _streamed(args, est, rows):
+    """With --partial, the summary's line on iterations says how the data were streamed."""
+    if args.partial is None:
+        return rows
+    line = (f"{est.n_batch_iter_} batches of at most {args.partial:,} rows, one pass "
+            "(partial_fit); the ELBO below is the estimate from the last batch")
+    return [("stream", line) if name in ("sweeps", "iterations") else (name, text)
+            for name, text in rows]
 
 
 def _cavi_rows(args, est, n):
@@ -175,29 +205,37 @@ def cmd_fit(args):
     hint = _scale_hint(args)
     if hint is not None:
         warn_if_scales_differ(X, table.names, args.data, hint)
-    if args.float32 and X.dtype != np.float32:
+    if args.partial is not None and args.n_init > 1:
+        raise CLIError("--partial streams the data once: it has no restarts (--n-init)")
+    if args.float32 and X.dtype != np.float32 and args.partial is None:
         X = X.astype(np.float32)  # a copy, in float32
+    args.n_rows = n
     est = _estimator(args, p, means_init)
 
     with _staged() as out:
         files = {name: out.open(path) for name, path in (
             ("model", args.output), ("labels", args.labels), ("proba", args.proba),
             ("plot", plot_path)) if path is not None}
-        progress, seconds = fit_with_progress(est, X, args.quiet)
-        per_sweep = progress.time_per_sweep(seconds)
+        if args.partial is None:
+            progress, seconds = fit_with_progress(est, X, args.quiet)
+            per_sweep = progress.time_per_sweep(seconds)
+        else:
+            progress, seconds = _stream(est, X, args)
+            per_sweep = seconds
         rows = [("data", f"{args.data}: N = {n:,} points, p = {p} features ({X.dtype})")]
         rows += [("features", ", ".join(table.names))] if p <= 20 else []
         rows += [("ignored", "; ".join(table.ignored))] if table.ignored else []
+        unit = "iteration" if args.model == "bgm" else "sweep"
+        timing = [("time", f"{_fmt_time(per_sweep)} per {unit}, fit {_fmt_time(seconds)} in all")]
+        if args.partial is not None:
+            timing = [("time", f"{_fmt_time(seconds)} for the pass")]
         if args.model == "bgm":
             from ._cli_bgm import component_lines, summary_rows
 
-            _summary(rows + summary_rows(est, n) + [
-                ("time", f"{_fmt_time(per_sweep)} per iteration, fit {_fmt_time(seconds)} "
-                         "in all")])
+            _summary(_streamed(args, est, rows + summary_rows(est, n)) + timing)
             print("\n".join(component_lines(est, table.names)))
         else:
-            _summary(rows + _cavi_rows(args, est, n) + [
-                ("time", f"{_fmt_time(per_sweep)} per sweep, fit {_fmt_time(seconds)} in all")])
+            _summary(_streamed(args, est, rows + _cavi_rows(args, est, n)) + timing)
         if "model" in files:
             from ._io import write_model
 
@@ -368,6 +406,14 @@ def build_parser():
                           "cavi (default: 1e-4); for bgm, as in scikit-learn, the change of "
                           "the total over all points (default: 1e-3), so large data may need "
                           "a larger --tol to converge within --max-iter")
+    fit.add_argument("--algorithm", choices=("batch", "incremental"), default="batch",
+                     help="batch: every sweep reads all the data, then updates the model; "
+                          "incremental: updates it after every block of rows (fewer passes "
+                          "on large data; the same answer) (default: batch)")
+    fit.add_argument("--partial", type=count, default=None, metavar="ROWS",
+                     help="stream the data once, ROWS at a time, through partial_fit "
+                          "(stochastic variational inference): memory for one batch, for "
+                          "files larger than memory (.npy); see docs/large-data.md")
     fit.add_argument("--random-state", type=int, default=None, metavar="SEED",
                      help="seed for the initialisation (default: none, not reproducible)")
     fit.add_argument("--threads", type=threads, default=None, metavar="N",

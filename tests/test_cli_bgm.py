@@ -275,3 +275,32 @@ def test_compile_notice_knows_the_family_kernels(data, tmp_path, monkeypatch):
         stream = io.StringIO()
         _cli_progress.compile_notice(stream, kernel, module=module)
         assert stream.getvalue().startswith("compiling kernels, once, about ")
+
+
+@pytest.mark.parametrize("model", ["cavi", "bgm"])
+def test_partial_streams_the_file_through_partial_fit(data, tmp_path, capsys, model):
+    """--partial ROWS: one pass of partial_fit over the file in order, total_samples = N;
+    --algorithm reaches the estimator."""
+    directory, X = data
+    status, out, err = call(["fit", directory / "data.npy", "--model", model, "-k", 3,
+                             "--partial", 170, "--random-state", 0, "-q",
+                             "-o", tmp_path / "s.npz"], capsys)
+    assert status == 0, err
+    assert "stream:" in out and "4 batches of at most 170 rows" in out
+    Est = BayesianGaussianMixture if model == "bgm" else fastcavi.GaussianMixtureCAVI
+    kw = dict(covariance_type=BGM_DEFAULT_COVARIANCE) if model == "bgm" else {}
+    want = Est(n_components=3, random_state=0, total_samples=float(len(X)), **kw)
+    for start in range(0, len(X), 170):
+        want.partial_fit(X[start:start + 170])
+    got = fastcavi.load(tmp_path / "s.npz")
+    np.testing.assert_allclose(got.means_, want.means_, rtol=1e-12)
+    status, out, err = call(["fit", directory / "data.npy", "--model", model, "-k", 3,
+                             "--algorithm", "incremental", "--random-state", 0, "-q",
+                             "-o", tmp_path / "i.npz"], capsys)
+    assert status == 0, err
+    assert fastcavi.load(tmp_path / "i.npz").algorithm == "incremental"
+    before = sorted(os.listdir(tmp_path))
+    status, _, err = call(["fit", directory / "data.npy", "--model", model, "-k", 3,
+                           "--partial", 100, "--n-init", 2, "-o", tmp_path / "x.npz"],
+                          capsys)
+    assert_clean_error((status, err), "no restarts", tmp_path, before)
