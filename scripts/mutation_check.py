@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE_TESTS = ("tests/test_boundaries.py", "tests/test_equivalence.py", "tests/test_estimator.py")
 # The learned-weight, learned-precision family's fast path and estimator.
 FAMILY_TESTS = ("tests/test_bgm.py",)
+# Incremental CAVI and partial_fit.
+STREAM_TESTS = ("tests/test_incremental.py", "tests/test_partial_fit.py")
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ MUTATIONS = [
         "d = mean_vars[:, None] * ((m_old - alpha) / sig2 + stats.s_k / lam2)",
         "sign of the prior's pull in the mean update flipped"),
     Mutation(
-        "combine-skips-first-block", "fastcavi/_cavi.py",
+        "combine-skips-first-block", "fastcavi/_algorithms.py",
         "    total = next(it)\n",
         "    total = next(it)\n    total = next(it, total)\n",
         "the reduce over blocks (Dask, streaming) drops the first block's statistics",
@@ -141,8 +143,8 @@ MUTATIONS = [
         "the first of n_init runs is kept instead of the best"),
     Mutation(
         "tol-not-scaled", "fastcavi/_cavi.py",
-        "max_iter, tol * total_weight, dtype=dtype,",
-        "max_iter, tol, dtype=dtype,",
+        "max_iter, tol * source.total_weight,",
+        "max_iter, tol,",
         "tol compared with the ELBO change as a total, not per unit of weight"),
     Mutation(
         "tol-scaled-by-n", "fastcavi/_sources.py",
@@ -155,6 +157,32 @@ MUTATIONS = [
         "return np.flatnonzero(wb > 0)[ranks]",
         "a Dask block's positive-weight rows numbered from the block, not from row 0",
         ("tests/test_dask.py", "tests/test_weights.py")),
+    Mutation(
+        "recentre-sign", "fastcavi/_algorithms.py",
+        "d = np.asarray(old, dtype=np.float64) - np.asarray(new, dtype=np.float64)",
+        "d = np.asarray(new, dtype=np.float64) - np.asarray(old, dtype=np.float64)",
+        "kept statistics shifted the wrong way when re-centred", STREAM_TESTS),
+    Mutation(
+        "incremental-not-recentred", "fastcavi/_algorithms.py",
+        "return combine(recentre(s, c, centre, shape) for s, c in kept)",
+        "return combine(s for s, c in kept)",
+        "blocks' statistics summed while centred on different means", STREAM_TESTS),
+    Mutation(
+        "incremental-stale-q", "fastcavi/_algorithms.py",
+        "            if b:\n                fn, args, centre = visit(state)",
+        "            if False:\n                fn, args, centre = visit(state)",
+        "every block of a pass visited at the q(theta) of the pass's start", STREAM_TESTS),
+    Mutation(
+        "svi-rho-complement", "fastcavi/_algorithms.py",
+        "return combine([scaled(recentre(stats, old, centre, shape), 1.0 - rho),",
+        "return combine([scaled(recentre(stats, old, centre, shape), rho),",
+        "the kept statistics weighted rho instead of 1 - rho", STREAM_TESTS),
+    Mutation(
+        "svi-kept-not-rescaled", "fastcavi/_algorithms.py",
+        "kept = (scaled(stats, total_samples / stats.total_weight), old)",
+        "kept = (stats, old)",
+        "a fit's statistics (N points) blended as if they stood for total_samples",
+        STREAM_TESTS),
     Mutation(
         "predict-proba-tile-last-row", "fastcavi/_kernels.py",
         "    for b in range(n):\n        for k in range(n_components):\n"

@@ -174,3 +174,19 @@ def test_integer_batch_weights_are_repeated_rows():
     b.partial_fit(np.repeat(B, w, axis=0))
     np.testing.assert_allclose(a.means_, b.means_, rtol=1e-12)
     np.testing.assert_allclose(a.mean_vars_, b.mean_vars_, rtol=1e-12)
+
+
+def test_dask_batches_step_like_in_memory(dask_client):
+    import dask.array as da
+
+    X = mixture(13, 4000)
+    for make in (lambda: GaussianMixtureCAVI(K, random_state=0, total_samples=4000.0),
+                 lambda: BayesianGaussianMixture(n_components=K, covariance_type="diag",
+                                                 random_state=0, total_samples=4000.0,
+                                                 init_params="random_from_data")):
+        mem, lazy = make(), make()
+        for start in range(0, 4000, 1000):
+            mem.partial_fit(X[start:start + 1000])
+            lazy.partial_fit(da.from_array(X[start:start + 1000], chunks=300))
+        np.testing.assert_allclose(lazy.means_, mem.means_, rtol=1e-10)
+        np.testing.assert_allclose(lazy.lower_bounds_, mem.lower_bounds_, rtol=1e-10)
