@@ -1,0 +1,408 @@
+"""Numba kernels for full and tied precisions: only ``@njit`` code, no validation.
+
+The logits have the shape ``l_ik = -|A_k (x_i - m_k)|^2 - o_k`` with a lower-triangular
+``A_k`` (``factors``, (K, p, p) for full; one (p, p) for tied) and ``offsets`` o (K,), in X's
+dtype: the Mahalanobis distance costs p (p + 1)/2 multiply-adds through the triangle. Layout and
+conventions are those of :mod:`fastcavi._kernels` (tiles laid out [feature or component,
+point], chunks that depend on N only, partial sums reduced in a fixed order, every sum over
+points in float64, weights of length 0 meaning all ones); fit and predict share the tile's
+logit routine.
+
+- full: per point and component, ``u = x - m_k`` (in X's dtype, from the raw row: no digits
+  lost far from the origin), ``|A_k u|^2``, and for the statistics the symmetric scatter
+  ``w r u u^T`` (p (p + 1)/2 multiply-adds; the upper triangle is filled once after the
+  reduction).
+- tied: one factor, so each row is whitened once per tile (``z = A (x - c)``, c the means'
+  centroid) and the distance to the whitened means costs p per component, as for a spherical
+  precision. The pooled scatter comes from ``y = x - sum_k r_k m_k`` and the
+  co-responsibilities ``M_kl = sum w r_k r_l`` (see :mod:`fastcavi._family_full`).
+"""
+
+import numpy as np
+from numba import prange
+
+from ._fastexp import _log_normal
+from ._jit import KERNEL_OPTIONS, cached_njit
+from ._kernels import PREDICT_LABELS, n_chunks_for, tile_rows
+from ._kernels_diag import _tile_exp_entropy
+
+_JIT = KERNEL_OPTIONS
+
+
+# -- full --------------------------------------------------------------------------------------
+
+@cached_njit(**_JIT)
+def _tile_logits_full(X, means, factors, offsets, start, n, xt, ut, yt, expo, top):
+    """xt[j, b] = x_bj; expo[k, b] = l_kb; top[b] = max_k l_kb, for rows start:start+n.
+    ut (p, B) and yt (B,) are work space (u = x - m_k and one coordinate of A_k u)."""
+    n_components, n_features = means.shape
+    for b in range(n):
+        for j in range(n_features):
+            xt[j, b] = X[start + b, j]
+        top[b] = -np.inf
+    for k in range(n_components):
+        e = expo[k]
+        off = offsets[k]
+        for j in range(n_features):
+            mkj = means[k, j]
+            xj = xt[j]
+            uj = ut[j]
+            for b in range(n):
+                uj[b] = xj[b] - mkj
+        for b in range(n):
+            e[b] = -off
+        for j in range(n_features):
+            # (A_k u)_j = sum_{i <= j} A_k[j, i] u_i
+            a = factors[k, j, 0]
+            u0 = ut[0]
+            for b in range(n):
+                yt[b] = a * u0[b]
+            for i in range(1, j + 1):
+                a = factors[k, j, i]
+                ui = ut[i]
+                for b in range(n):
+                    yt[b] += a * ui[b]
+            for b in range(n):
+                e[b] -= yt[b] * yt[b]
+        for b in range(n):
+            top[b] = max(top[b], e[b])
+
+
+@cached_njit(**_JIT)
+def _tile_statistics_full(X, weights, means, factors, offsets, start, stop,
+                          xt, ut, yt, expo, top, z, ea, n_k, r_k, s_k, scalars):
+    """Accumulate into the float64 buffers, for rows start:stop (one tile):
+
+    n_k[k] += w_i phi_ik;  s_k[k, j] += w_i phi_ik u_ikj;
+    r_k[k, j, i] += w_i phi_ik u_ikj u_iki (i <= j);  scalars += (w_i H(phi_i), w_i)
+
+    with u_ik = x_i - m_k.
+    """
+    n_components, n_features = means.shape
+    n = stop - start
+    _tile_logits_full(X, means, factors, offsets, start, n, xt, ut, yt, expo, top)
+    _tile_exp_entropy(expo, top, z, ea, n)
+    weighted = weights.shape[0] > 0
+    entropy = 0.0
+    total_w = 0.0
+    for b in range(n):
+        w = weights[start + b] if weighted else 1.0
+        inv_z = 1.0 / z[b]
+        # H(phi_b) = log z_b - sum_k phi_kb a_kb
+        entropy += w * (_log_normal(float(z[b])) - float(ea[b] * inv_z))
+        total_w += w
+        z[b] = w * inv_z  # the factor that turns exp(a_kb) into w_b phi_kb
+    for k in range(n_components):
+        e = expo[k]
+        nk = 0.0
+        for b in range(n):
+            wphi = e[b] * z[b]
+            e[b] = wphi
+            nk += wphi
+        n_k[k] += nk
+        for j in range(n_features):
+            mkj = means[k, j]
+            xj = xt[j]
+            uj = ut[j]
+            for b in range(n):
+                uj[b] = xj[b] - mkj
+        for j in range(n_features):
+            uj = ut[j]
+            acc_s = 0.0
+            for b in range(n):
+                t = e[b] * uj[b]
+                yt[b] = t
+                acc_s += t
+            s_k[k, j] += acc_s
+            for i in range(j + 1):
+                ui = ut[i]
+                acc_r = 0.0
+                for b in range(n):
+                    acc_r += yt[b] * ui[b]
+                r_k[k, j, i] += acc_r
+    scalars[0] += entropy
+    scalars[1] += total_w
+
+
+@cached_njit(parallel=True, **_JIT)
+def _sweep_statistics_full(X, weights, means, factors, offsets):
+    """One pass over X: (n_k (K,), r_k (K, p, p), s_k (K, p), entropy, total_weight), float64,
+    centred on ``means``; see :func:`_tile_statistics_full`."""
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    n_chunks = n_chunks_for(n_samples)
+    chunk = (n_samples + n_chunks - 1) // n_chunks
+    size = tile_rows(n_components)
+    part_n = np.zeros((n_chunks, n_components))
+    part_r = np.zeros((n_chunks, n_components, n_features, n_features))
+    part_s = np.zeros((n_chunks, n_components, n_features))
+    part_scalars = np.zeros((n_chunks, 2))
+    for c in prange(n_chunks):
+        xt = np.empty((n_features, size), dtype=X.dtype)
+        ut = np.empty((n_features, size), dtype=X.dtype)
+        yt = np.empty(size, dtype=X.dtype)
+        expo = np.empty((n_components, size), dtype=X.dtype)
+        top = np.empty(size, dtype=X.dtype)
+        z = np.empty(size, dtype=X.dtype)
+        ea = np.empty(size, dtype=X.dtype)
+        stop = min(n_samples, (c + 1) * chunk)
+        for t0 in range(c * chunk, stop, size):
+            _tile_statistics_full(X, weights, means, factors, offsets, t0,
+                                  min(stop, t0 + size), xt, ut, yt, expo, top, z, ea,
+                                  part_n[c], part_r[c], part_s[c], part_scalars[c])
+    n_k = np.zeros(n_components)
+    r_k = np.zeros((n_components, n_features, n_features))
+    s_k = np.zeros((n_components, n_features))
+    entropy = 0.0
+    total_w = 0.0
+    for c in range(n_chunks):  # fixed order: bit-identical for any thread count
+        n_k += part_n[c]
+        r_k += part_r[c]
+        s_k += part_s[c]
+        entropy += part_scalars[c, 0]
+        total_w += part_scalars[c, 1]
+    for k in range(n_components):  # the upper triangle, from the lower one
+        for j in range(n_features):
+            for i in range(j):
+                r_k[k, i, j] = r_k[k, j, i]
+    return n_k, r_k, s_k, entropy, total_w
+
+
+@cached_njit(**_JIT)
+def _tile_outputs(expo, top, z, ea, start, n, mode, proba, labels):
+    """From a tile's logits: the first argmax into labels, or phi into proba."""
+    n_components = expo.shape[0]
+    if mode == PREDICT_LABELS:
+        for b in range(n):
+            best = 0
+            for k in range(n_components):
+                if expo[k, b] == top[b]:
+                    best = k
+                    break
+            labels[start + b] = best
+        return
+    _tile_exp_entropy(expo, top, z, ea, n)
+    for b in range(n):
+        z[b] = 1.0 / z[b]
+    for b in range(n):
+        for k in range(n_components):
+            proba[start + b, k] = expo[k, b] * z[b]
+
+
+@cached_njit(**_JIT)
+def _tile_predict_full(X, means, factors, offsets, start, n, mode, xt, ut, yt, expo, top, z,
+                       ea, proba, labels):
+    _tile_logits_full(X, means, factors, offsets, start, n, xt, ut, yt, expo, top)
+    _tile_outputs(expo, top, z, ea, start, n, mode, proba, labels)
+
+
+@cached_njit(parallel=True, **_JIT)
+def _predict_full(X, means, factors, offsets, mode, proba, labels):
+    """Per row: phi into ``proba`` (N, K) (mode PREDICT_PROBA) or argmax_k into ``labels`` (N,)
+    (PREDICT_LABELS); the other output may be empty. The fit's logits."""
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    n_chunks = n_chunks_for(n_samples)
+    chunk = (n_samples + n_chunks - 1) // n_chunks
+    size = tile_rows(n_components)
+    for c in prange(n_chunks):
+        xt = np.empty((n_features, size), dtype=X.dtype)
+        ut = np.empty((n_features, size), dtype=X.dtype)
+        yt = np.empty(size, dtype=X.dtype)
+        expo = np.empty((n_components, size), dtype=X.dtype)
+        top = np.empty(size, dtype=X.dtype)
+        z = np.empty(size, dtype=X.dtype)
+        ea = np.empty(size, dtype=X.dtype)
+        stop = min(n_samples, (c + 1) * chunk)
+        for t0 in range(c * chunk, stop, size):
+            _tile_predict_full(X, means, factors, offsets, t0, min(stop - t0, size), mode,
+                               xt, ut, yt, expo, top, z, ea, proba, labels)
+
+
+# -- tied --------------------------------------------------------------------------------------
+
+@cached_njit(**_JIT)
+def _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top):
+    """xc[j, b] = x_bj - c_j; zt = A xc (the whitened rows); expo[k, b] = l_kb =
+    -|z_b - A (m_k - c)|^2 - o_k; top[b] = max_k l_kb, for rows start:start+n."""
+    n_components, n_features = white_means.shape
+    for b in range(n):
+        for j in range(n_features):
+            xc[j, b] = X[start + b, j] - centre[j]
+        top[b] = -np.inf
+    for j in range(n_features):
+        zj = zt[j]
+        a = factor[j, 0]
+        x0 = xc[0]
+        for b in range(n):
+            zj[b] = a * x0[b]
+        for i in range(1, j + 1):
+            a = factor[j, i]
+            xi = xc[i]
+            for b in range(n):
+                zj[b] += a * xi[b]
+    for k in range(n_components):
+        e = expo[k]
+        off = offsets[k]
+        for b in range(n):
+            e[b] = -off
+        for j in range(n_features):
+            mkj = white_means[k, j]
+            zj = zt[j]
+            for b in range(n):
+                diff = zj[b] - mkj
+                e[b] -= diff * diff
+        for b in range(n):
+            top[b] = max(top[b], e[b])
+
+
+@cached_njit(**_JIT)
+def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means, offsets,
+                          start, stop, xc, zt, expo, phi, top, z, ea, wt,
+                          n_k, s_k, r_y, co, scalars):
+    """Accumulate into the float64 buffers, for rows start:stop (one tile), with
+    ``mc_k = m_k - c`` (``centred_means``) and ``xc_i = x_i - c``:
+
+    n_k[k] += w_i phi_ik;  s_k[k, j] += w_i phi_ik (xc_ij - mc_kj);
+    r_y[j, i] += w_i y_ij y_ii (i <= j), y_i = xc_i - sum_k phi_ik mc_k;
+    co[k, l] += w_i phi_ik phi_il (k < l);  scalars += (w_i H(phi_i), w_i)
+    """
+    n_components, n_features = centred_means.shape
+    n = stop - start
+    _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top)
+    _tile_exp_entropy(expo, top, z, ea, n)
+    weighted = weights.shape[0] > 0
+    entropy = 0.0
+    total_w = 0.0
+    for b in range(n):
+        w = weights[start + b] if weighted else 1.0
+        inv_z = 1.0 / z[b]
+        entropy += w * (_log_normal(float(z[b])) - float(ea[b] * inv_z))
+        total_w += w
+        z[b] = inv_z
+        wt[b] = w
+    for k in range(n_components):
+        e = expo[k]
+        ph = phi[k]
+        nk = 0.0
+        for b in range(n):
+            v = e[b] * z[b]
+            ph[b] = v
+            wv = v * wt[b]
+            e[b] = wv
+            nk += wv
+        n_k[k] += nk
+        for j in range(n_features):
+            mkj = centred_means[k, j]
+            xj = xc[j]
+            acc_s = 0.0
+            for b in range(n):
+                acc_s += e[b] * (xj[b] - mkj)
+            s_k[k, j] += acc_s
+    for k in range(n_components):
+        e = expo[k]
+        for m in range(k + 1, n_components):
+            pm = phi[m]
+            acc = 0.0
+            for b in range(n):
+                acc += e[b] * pm[b]
+            co[k, m] += acc
+    for j in range(n_features):  # zt <- y = xc - sum_k phi_k mc_k
+        yj = zt[j]
+        xj = xc[j]
+        for b in range(n):
+            yj[b] = xj[b]
+        for k in range(n_components):
+            mkj = centred_means[k, j]
+            ph = phi[k]
+            for b in range(n):
+                yj[b] -= ph[b] * mkj
+    for j in range(n_features):
+        yj = zt[j]
+        for b in range(n):
+            z[b] = wt[b] * yj[b]
+        for i in range(j + 1):
+            yi = zt[i]
+            acc = 0.0
+            for b in range(n):
+                acc += z[b] * yi[b]
+            r_y[j, i] += acc
+    scalars[0] += entropy
+    scalars[1] += total_w
+
+
+@cached_njit(parallel=True, **_JIT)
+def _sweep_statistics_tied(X, weights, centred_means, centre, factor, white_means, offsets):
+    """One pass over X: (n_k (K,), s_k (K, p), r_y (p, p), co (K, K), entropy,
+    total_weight), float64; see :func:`_tile_statistics_tied` (r_y symmetric, co upper)."""
+    n_samples, n_features = X.shape
+    n_components = centred_means.shape[0]
+    n_chunks = n_chunks_for(n_samples)
+    chunk = (n_samples + n_chunks - 1) // n_chunks
+    size = tile_rows(n_components)
+    part_n = np.zeros((n_chunks, n_components))
+    part_s = np.zeros((n_chunks, n_components, n_features))
+    part_r = np.zeros((n_chunks, n_features, n_features))
+    part_co = np.zeros((n_chunks, n_components, n_components))
+    part_scalars = np.zeros((n_chunks, 2))
+    for c in prange(n_chunks):
+        xc = np.empty((n_features, size), dtype=X.dtype)
+        zt = np.empty((n_features, size), dtype=X.dtype)
+        expo = np.empty((n_components, size), dtype=X.dtype)
+        phi = np.empty((n_components, size), dtype=X.dtype)
+        top = np.empty(size, dtype=X.dtype)
+        z = np.empty(size, dtype=X.dtype)
+        ea = np.empty(size, dtype=X.dtype)
+        wt = np.empty(size, dtype=X.dtype)
+        stop = min(n_samples, (c + 1) * chunk)
+        for t0 in range(c * chunk, stop, size):
+            _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means,
+                                  offsets, t0, min(stop, t0 + size), xc, zt, expo, phi, top,
+                                  z, ea, wt, part_n[c], part_s[c], part_r[c], part_co[c],
+                                  part_scalars[c])
+    n_k = np.zeros(n_components)
+    s_k = np.zeros((n_components, n_features))
+    r_y = np.zeros((n_features, n_features))
+    co = np.zeros((n_components, n_components))
+    entropy = 0.0
+    total_w = 0.0
+    for c in range(n_chunks):  # fixed order: bit-identical for any thread count
+        n_k += part_n[c]
+        s_k += part_s[c]
+        r_y += part_r[c]
+        co += part_co[c]
+        entropy += part_scalars[c, 0]
+        total_w += part_scalars[c, 1]
+    for j in range(n_features):  # the upper triangle, from the lower one
+        for i in range(j):
+            r_y[i, j] = r_y[j, i]
+    return n_k, s_k, r_y, co, entropy, total_w
+
+
+@cached_njit(**_JIT)
+def _tile_predict_tied(X, centre, factor, white_means, offsets, start, n, mode, xc, zt, expo,
+                       top, z, ea, proba, labels):
+    _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top)
+    _tile_outputs(expo, top, z, ea, start, n, mode, proba, labels)
+
+
+@cached_njit(parallel=True, **_JIT)
+def _predict_tied(X, centre, factor, white_means, offsets, mode, proba, labels):
+    """As :func:`_predict_full`, for the tied logits."""
+    n_samples, n_features = X.shape
+    n_components = white_means.shape[0]
+    n_chunks = n_chunks_for(n_samples)
+    chunk = (n_samples + n_chunks - 1) // n_chunks
+    size = tile_rows(n_components)
+    for c in prange(n_chunks):
+        xc = np.empty((n_features, size), dtype=X.dtype)
+        zt = np.empty((n_features, size), dtype=X.dtype)
+        expo = np.empty((n_components, size), dtype=X.dtype)
+        top = np.empty(size, dtype=X.dtype)
+        z = np.empty(size, dtype=X.dtype)
+        ea = np.empty(size, dtype=X.dtype)
+        stop = min(n_samples, (c + 1) * chunk)
+        for t0 in range(c * chunk, stop, size):
+            _tile_predict_tied(X, centre, factor, white_means, offsets, t0,
+                               min(stop - t0, size), mode, xc, zt, expo, top, z, ea, proba,
+                               labels)
