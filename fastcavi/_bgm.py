@@ -32,11 +32,13 @@ from ._family_fit import (
     predict_block,
     weighted_moments,
 )
+from ._family_full import MATRIX_TYPES, covariance_attributes
+from ._family_full_fit import covariance_prior
 from ._fit import as_kernel_array, check_sample_weight
 from ._threads import check_n_threads, thread_limit
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-IMPLEMENTED = ("diag", "spherical")
+IMPLEMENTED = COVARIANCE_TYPES
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 WEIGHT_PRIORS = (DIRICHLET_PROCESS, DIRICHLET_DISTRIBUTION)
 
@@ -178,10 +180,6 @@ default='dirichlet_process'
                                     ValueError if _is_real(v) else TypeError)
         if not isinstance(self.warm_start, (bool, np.bool_)):
             raise self._invalid("warm_start", "an instance of 'bool'", TypeError)
-        if self.covariance_type not in IMPLEMENTED:
-            raise NotImplementedError(
-                f"covariance_type={self.covariance_type!r} is not implemented yet in fastcavi; "
-                "use 'diag' or 'spherical' (or scikit-learn's BayesianGaussianMixture).")
         check_n_threads(self.n_threads)
 
     def _validate_X(self, X, reset):
@@ -196,7 +194,7 @@ default='dirichlet_process'
     def _prior(self, X, w):
         """The prior with scikit-learn's defaults (weighted moments with sample_weight)."""
         n_features = X.shape[1]
-        mean, var, _ = weighted_moments(X, w)
+        mean, var, total = weighted_moments(X, w)
         g0 = (1.0 / self.n_components if self.weight_concentration_prior is None
               else float(self.weight_concentration_prior))
         b0 = 1.0 if self.mean_precision_prior is None else float(self.mean_precision_prior)
@@ -211,7 +209,9 @@ default='dirichlet_process'
             raise ValueError(f"The parameter 'degrees_of_freedom_prior' should be greater than "
                              f"{n_features - 1}, but got {n0!r}.")
         psi0 = self.covariance_prior
-        if psi0 is None:
+        if self.covariance_type in MATRIX_TYPES:
+            psi0 = covariance_prior(psi0, X, w, mean, total, self.covariance_type)
+        elif psi0 is None:
             psi0 = var if self.covariance_type == "diag" else float(var.mean())
         elif self.covariance_type == "diag":
             psi0 = np.asarray(psi0, dtype=np.float64)
@@ -220,7 +220,8 @@ default='dirichlet_process'
                                  f"of ({n_features},), but got {psi0.shape}")
         else:
             psi0 = float(psi0) if _is_real(psi0) else psi0
-        if not np.all((np.asarray(psi0) > 0) & np.isfinite(psi0)):
+        if self.covariance_type not in MATRIX_TYPES and not np.all(
+                (np.asarray(psi0) > 0) & np.isfinite(psi0)):
             raise ValueError(f"'{self.covariance_type} covariance_prior' should be positive "
                              f"and finite, got {psi0!r} (when it is the data's variance: "
                              "a feature of X has no spread; give covariance_prior)")
@@ -285,7 +286,8 @@ default='dirichlet_process'
 
     def _start(self, X, w, prior, rng):
         """The M-step from scikit-learn's starting responsibilities."""
-        sums = initial_statistics(X, w, self.n_components, self.init_params, rng, prior.mean)
+        sums = initial_statistics(X, w, self.n_components, self.init_params, rng, prior.mean,
+                                  matrix=prior.covariance_type in MATRIX_TYPES)
         return m_step_from_sums(*sums, prior)
 
     def _verbose_callback(self):
@@ -320,6 +322,10 @@ default='dirichlet_process'
         self.means_ = params.means
         self.degrees_of_freedom_ = params.degrees_of_freedom
         self.weights_ = expected_weights(prior.weight_type, params.weight_concentration)
+        if prior.covariance_type in MATRIX_TYPES:
+            self.covariances_, self.precisions_, self.precisions_cholesky_ = \
+                covariance_attributes(params, prior)
+            return
         nu = params.degrees_of_freedom
         self.covariances_ = params.psi / (nu[:, None] if params.psi.ndim == 2 else nu)
         self.precisions_ = 1.0 / self.covariances_
@@ -335,6 +341,11 @@ default='dirichlet_process'
                 raise ValueError("weight_concentration_ of a process prior must be (2, K)")
             conc = (conc[0], conc[1])
         nu = self.degrees_of_freedom_
+        if self.covariance_type == "tied":
+            if np.shape(nu) != ():
+                raise ValueError(f"degrees_of_freedom_ of tied must be a scalar, got shape "
+                                 f"{np.shape(nu)}")
+            nu = float(nu)
         if np.shape(psi) != np.shape(self.covariances_):
             raise ValueError(f"psi has shape {np.shape(psi)}, expected "
                              f"{np.shape(self.covariances_)}")
@@ -349,14 +360,19 @@ default='dirichlet_process'
 
     def _check_restored(self, path):
         k, p = self.means_.shape
-        shapes = {"mean_precision_": (k,), "degrees_of_freedom_": (k,), "mean_prior_": (p,),
-                  "covariances_": (k, p) if self.covariance_type == "diag" else (k,),
+        ctype = self.covariance_type
+        shapes = {"mean_precision_": (k,), "mean_prior_": (p,),
+                  "degrees_of_freedom_": () if ctype == "tied" else (k,),
+                  "covariances_": {"full": (k, p, p), "tied": (p, p), "diag": (k, p),
+                                   "spherical": (k,)}[ctype],
                   "lower_bounds_": (self.n_iter_,)}
         for name, shape in shapes.items():
             if np.shape(getattr(self, name)) != shape:
                 raise ValueError(f"{path}: not a valid fastcavi model file ({name} has shape "
                                  f"{np.shape(getattr(self, name))}, expected {shape})")
-        if p != self.n_features_in_ or not (np.all(self.covariances_ > 0)
+        variances = (np.diagonal(self.covariances_, axis1=-2, axis2=-1)
+                     if ctype in MATRIX_TYPES else self.covariances_)
+        if p != self.n_features_in_ or not (np.all(variances > 0)
                                             and np.all(self.mean_precision_ > 0)):
             raise ValueError(f"{path}: not a valid fastcavi model file (inconsistent shapes "
                              "or non-positive variances)")
@@ -405,7 +421,12 @@ default='dirichlet_process'
         counts = rng.multinomial(n_samples, self.weights_)
         p = self.means_.shape[1]
         parts = []
-        for mean, cov, count in zip(self.means_, self.covariances_, counts):
-            parts.append(mean + rng.standard_normal(size=(count, p)) * np.sqrt(cov))
+        covs = ([self.covariances_] * len(counts) if self.covariance_type == "tied"
+                else self.covariances_)
+        for mean, cov, count in zip(self.means_, covs, counts):
+            if self.covariance_type in MATRIX_TYPES:
+                parts.append(rng.multivariate_normal(mean, cov, int(count)))
+            else:
+                parts.append(mean + rng.standard_normal(size=(count, p)) * np.sqrt(cov))
         labels = np.concatenate([np.full(c, j, dtype=np.int64) for j, c in enumerate(counts)])
         return np.vstack(parts), labels
