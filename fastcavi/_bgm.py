@@ -63,23 +63,26 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     Jordan 2006 for the Dirichlet process)::
 
         pi ~ Dir(g0, ..., g0)  or  stick-breaking with v_k ~ Beta(1, g0)
+        P_k ~ Wishart(n0, Psi0^-1) (full; one P shared by all k for tied),
         P_k ~ Gamma(n0/2, Psi0_j/2) per feature (diag) or P_k = l_k I, l_k ~ Gamma(n0/2, Psi0/2)
         mu_k | P_k ~ N(m0, (b0 P_k)^-1),   c_i ~ Cat(pi),   x_i ~ N(mu_{c_i}, P_{c_i}^-1)
 
     Each iteration is the E-step (responsibilities), then the update of q(pi) and
     q(mu_k, P_k), in one parallel pass over the data; ``lower_bound_`` is the exact ELBO with
     every constant, so it can be compared across ``n_components`` and ``covariance_type``.
-    For ``diag`` and ``spherical`` the updates are the exact CAVI updates of the model above,
-    which scikit-learn's approximate (see the documentation); ``full`` and ``tied`` are not
-    implemented yet.
+    ``full`` is scikit-learn's model with scikit-learn's updates (the same fit from the same
+    start); for ``tied``, ``diag`` and ``spherical`` the updates are the exact CAVI updates of
+    the model above, which scikit-learn's approximate (tied: nu = n0 + N, where scikit-learn
+    has n0 + N / K; see the documentation).
 
     Parameters
     ----------
     n_components : int, default=1
         K, the number of components (an upper bound under the process prior).
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
-        The precision of each component: a diagonal matrix ('diag') or a multiple of the
-        identity ('spherical'). 'full' and 'tied' raise NotImplementedError for now.
+        The precision of each component: any positive-definite matrix ('full'), one such
+        matrix shared by all components ('tied'), a diagonal matrix ('diag') or a multiple of
+        the identity ('spherical').
     tol : float, default=1e-3
         Convergence: the ELBO (a total over the data) changes by less than ``tol``.
     reg_covar : float, default=1e-6
@@ -100,8 +103,10 @@ default='dirichlet_process'
         m0 (None: the (weighted) mean of X).
     degrees_of_freedom_prior : float, default=None
         n0 (None: n_features); must exceed n_features - 1.
-    covariance_prior : float or array of shape (n_features,), default=None
-        Psi0 (None: the per-feature variance of X with ddof=1, averaged for 'spherical').
+    covariance_prior : float or array of shape (n_features,) or (n_features, n_features), \
+default=None
+        Psi0 (None: the (weighted) covariance matrix of X with ddof=1 for 'full' and 'tied',
+        the per-feature variance for 'diag', its average for 'spherical').
     random_state : int, RandomState instance or None, default=None
     warm_start : bool, default=False
         Start from the last fit's solution (one start).
@@ -113,9 +118,12 @@ default='dirichlet_process'
     Attributes
     ----------
     weights_, means_, covariances_, precisions_, precisions_cholesky_ :
-        As scikit-learn's: normalised E[pi], m_k, Psi_k / nu_k, its inverse and square root.
+        As scikit-learn's: normalised E[pi], m_k, Psi_k / nu_k, its inverse and its Cholesky
+        factor (square root for 'diag' and 'spherical'); (K, p, p) matrices for 'full', one
+        (p, p) for 'tied'.
     weight_concentration_ : array (K,) or tuple of two arrays (K,)
-    mean_precision_, degrees_of_freedom_ : arrays (K,)
+    mean_precision_ : array (K,)
+    degrees_of_freedom_ : array (K,), or one float for 'tied' (as scikit-learn's)
     converged_, n_iter_, lower_bound_, lower_bounds_ :
         Of the best run; the bounds are exact ELBOs (totals over the data).
     weight_concentration_prior_, mean_precision_prior_, mean_prior_,

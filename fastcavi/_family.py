@@ -1,6 +1,7 @@
 """The global step of the learned-weight, learned-precision mixtures (spherical and diag
 precisions; Dirichlet distribution or process weights): everything O(K p) that follows one
-pass over the data.
+pass over the data. Full and tied precisions: :mod:`fastcavi._family_full`, to which
+:func:`m_step`, :func:`elbo` and :func:`logit_params` hand over.
 
 A pass (the kernels) returns, centred on the means ``m`` that produced the responsibilities
 r (:class:`FamilyStats`)::
