@@ -14,7 +14,7 @@ from . import _kernels, _kernels_full
 from ._cavi import in_dtype, kernel_means
 from ._data_defaults import _blocks
 from ._family import FamilyStats, expected_weights
-from ._family_full import _stack, cholesky, log_det, logit_params
+from ._family_full import _stack, cholesky, log_det, logit_params, one_blas_thread
 from ._threads import parallel_guard
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
@@ -29,6 +29,7 @@ def _tied_inputs(means, factor, dtype):
     return centre, centred.astype(dtype), np.ascontiguousarray(white, dtype=dtype)
 
 
+@one_blas_thread
 def block_statistics(X, means, factors, offsets, covariance_type, sample_weight=None):
     """One block of rows (C-contiguous float32/float64; ``means`` in X's dtype) -> its
     :class:`~fastcavi._family.FamilyStats` (R (K, p, p) for full, the pooled (p, p) for tied)
@@ -52,6 +53,7 @@ def block_statistics(X, means, factors, offsets, covariance_type, sample_weight=
     return FamilyStats(n_k, s_k, r_k, float(entropy), float(total_w))
 
 
+@one_blas_thread
 def predict_block(X, params, prior, kind):
     """'labels' (argmax of the E-step's r) or 'proba' (r) for one block of rows."""
     factors, offsets = logit_params(params, prior)
@@ -72,6 +74,7 @@ def predict_block(X, params, prior, kind):
     return proba if kind == "proba" else labels
 
 
+@one_blas_thread
 def log_predictive(X, params, prior):
     """log p(x | data) per row: ``log sum_k wbar_k T_k(x)`` with T_k the multivariate
     Student-t of the posterior predictive (Bishop 10.81): ``nu_k + 1 - p`` degrees of freedom,

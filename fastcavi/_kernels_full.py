@@ -29,13 +29,49 @@ from ._kernels_diag import _tile_exp_entropy
 _JIT = KERNEL_OPTIONS
 
 
+@cached_njit(**_JIT)
+def matrix_tile_rows(n_components, n_features):
+    """Points per tile: :func:`fastcavi._kernels.tile_rows`, and at most what keeps a p x B
+    tile of the rows (the operand of every multiply-add of the triangle) in L1."""
+    return max(32, min(tile_rows(n_components), 4096 // max(1, n_features)))
+
+
+# From this many features on, the triangle A_k u and the scatter are computed in 4 x 4 blocks
+# of (j, i) (one load or store per 2 multiply-adds instead of 2 per one; the rows and the
+# factors are padded with zeros to a multiple of 4).
+_BLOCKED_MIN_FEATURES = 8
+
+
+@cached_njit(**_JIT)
+def padded_features(n_features):
+    """Rows of the float64 work tile of u = x - m_k: p, rounded up to a multiple of 4 from
+    ``_BLOCKED_MIN_FEATURES`` on."""
+    if n_features < _BLOCKED_MIN_FEATURES:
+        return n_features
+    return (n_features + 3) // 4 * 4
+
+
 # -- full --------------------------------------------------------------------------------------
+
+@cached_njit(**_JIT)
+def _padded_factors(factors, padded):
+    """The factors (K, p, p) in a zero (K, P, P) array (a copy even when P = p)."""
+    n_components, n_features = factors.shape[0], factors.shape[1]
+    out = np.zeros((n_components, padded, padded), dtype=factors.dtype)
+    for k in range(n_components):
+        for j in range(n_features):
+            for i in range(n_features):
+                out[k, j, i] = factors[k, j, i]
+    return out
+
 
 @cached_njit(**_JIT)
 def _tile_logits_full(X, means, factors, offsets, start, n, xt, ut, yt, expo, top):
     """xt[j, b] = x_bj; expo[k, b] = l_kb; top[b] = max_k l_kb, for rows start:start+n.
-    ut (p, B) and yt (B,) are work space (u = x - m_k and one coordinate of A_k u)."""
+    ``factors`` (K, P, P) are the A_k padded with zeros to P = :func:`padded_features` rows;
+    ut (P, B) (u = x - m_k; rows past p stay 0) and yt (P, B) (A_k u) are work space."""
     n_components, n_features = means.shape
+    padded = factors.shape[1]
     for b in range(n):
         for j in range(n_features):
             xt[j, b] = X[start + b, j]
@@ -51,32 +87,123 @@ def _tile_logits_full(X, means, factors, offsets, start, n, xt, ut, yt, expo, to
                 uj[b] = xj[b] - mkj
         for b in range(n):
             e[b] = -off
-        for j in range(n_features):
-            # (A_k u)_j = sum_{i <= j} A_k[j, i] u_i
-            a = factors[k, j, 0]
-            u0 = ut[0]
-            for b in range(n):
-                yt[b] = a * u0[b]
-            for i in range(1, j + 1):
-                a = factors[k, j, i]
-                ui = ut[i]
+        if padded < _BLOCKED_MIN_FEATURES:
+            y = yt[0]
+            for j in range(n_features):
+                # (A_k u)_j = sum_{i <= j} A_k[j, i] u_i
+                a = factors[k, j, 0]
+                u0 = ut[0]
                 for b in range(n):
-                    yt[b] += a * ui[b]
-            for b in range(n):
-                e[b] -= yt[b] * yt[b]
+                    y[b] = a * u0[b]
+                for i in range(1, j + 1):
+                    a = factors[k, j, i]
+                    ui = ut[i]
+                    for b in range(n):
+                        y[b] += a * ui[b]
+                for b in range(n):
+                    e[b] -= y[b] * y[b]
+        else:
+            _tile_triangle_blocked(factors[k], ut, yt, e, n)
         for b in range(n):
             top[b] = max(top[b], e[b])
 
 
 @cached_njit(**_JIT)
+def _tile_triangle_blocked(a, ut, yt, e, n):
+    """e[b] -= |A u_b|^2 for a lower-triangular A (P, P), P a multiple of 4, in 4 x 4 blocks:
+    yt[j] = sum_{i <= j} A[j, i] ut[i], then the squares."""
+    padded = a.shape[0]
+    for j0 in range(0, padded, 4):
+        y0, y1, y2, y3 = yt[j0], yt[j0 + 1], yt[j0 + 2], yt[j0 + 3]
+        for i0 in range(0, j0 + 1, 4):
+            v0, v1, v2, v3 = ut[i0], ut[i0 + 1], ut[i0 + 2], ut[i0 + 3]
+            a00, a01, a02, a03 = a[j0, i0], a[j0, i0 + 1], a[j0, i0 + 2], a[j0, i0 + 3]
+            a10, a11, a12, a13 = a[j0 + 1, i0], a[j0 + 1, i0 + 1], a[j0 + 1, i0 + 2], \
+                a[j0 + 1, i0 + 3]
+            a20, a21, a22, a23 = a[j0 + 2, i0], a[j0 + 2, i0 + 1], a[j0 + 2, i0 + 2], \
+                a[j0 + 2, i0 + 3]
+            a30, a31, a32, a33 = a[j0 + 3, i0], a[j0 + 3, i0 + 1], a[j0 + 3, i0 + 2], \
+                a[j0 + 3, i0 + 3]
+            if i0 == 0:
+                for b in range(n):
+                    x0, x1, x2, x3 = v0[b], v1[b], v2[b], v3[b]
+                    y0[b] = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+                    y1[b] = a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+                    y2[b] = a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+                    y3[b] = a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+            else:
+                for b in range(n):
+                    x0, x1, x2, x3 = v0[b], v1[b], v2[b], v3[b]
+                    y0[b] += a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+                    y1[b] += a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+                    y2[b] += a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+                    y3[b] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+        for b in range(n):
+            e[b] -= y0[b] * y0[b] + y1[b] * y1[b] + y2[b] * y2[b] + y3[b] * y3[b]
+
+
+@cached_njit(**_JIT)
+def _tile_scatter(we, u, n, n_features, tw, r):
+    """r[j, i] += sum_b we[b] u[j, b] u[i, b] for i <= j < p (float64 throughout)."""
+    if n_features < _BLOCKED_MIN_FEATURES:
+        for j in range(n_features):
+            uj = u[j]
+            for b in range(n):
+                tw[b] = we[b] * uj[b]
+            for i in range(j + 1):
+                ui = u[i]
+                acc = 0.0
+                for b in range(n):
+                    acc += tw[b] * ui[b]
+                r[j, i] += acc
+        return
+    for j0 in range(0, n_features, 4):
+        t0, t1, t2, t3 = u[j0], u[j0 + 1], u[j0 + 2], u[j0 + 3]
+        for i0 in range(0, j0 + 1, 4):
+            v0, v1, v2, v3 = u[i0], u[i0 + 1], u[i0 + 2], u[i0 + 3]
+            a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = 0.0
+            a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = 0.0
+            for b in range(n):
+                w = we[b]
+                x0, x1, x2, x3 = v0[b], v1[b], v2[b], v3[b]
+                s = w * t0[b]
+                a00 += s * x0
+                a01 += s * x1
+                a02 += s * x2
+                a03 += s * x3
+                s = w * t1[b]
+                a10 += s * x0
+                a11 += s * x1
+                a12 += s * x2
+                a13 += s * x3
+                s = w * t2[b]
+                a20 += s * x0
+                a21 += s * x1
+                a22 += s * x2
+                a23 += s * x3
+                s = w * t3[b]
+                a30 += s * x0
+                a31 += s * x1
+                a32 += s * x2
+                a33 += s * x3
+            block = ((a00, a01, a02, a03), (a10, a11, a12, a13), (a20, a21, a22, a23),
+                     (a30, a31, a32, a33))
+            for a in range(4):
+                for c in range(4):
+                    j, i = j0 + a, i0 + c
+                    if j < n_features and i <= j:
+                        r[j, i] += block[a][c]
+
+
+@cached_njit(**_JIT)
 def _tile_statistics_full(X, weights, means, factors, offsets, start, stop,
-                          xt, ut, yt, expo, top, z, ea, n_k, r_k, s_k, scalars):
+                          xt, ut, yt, expo, top, z, ea, we, u64, tw, n_k, r_k, s_k, scalars):
     """Accumulate into the float64 buffers, for rows start:stop (one tile):
 
     n_k[k] += w_i phi_ik;  s_k[k, j] += w_i phi_ik u_ikj;
     r_k[k, j, i] += w_i phi_ik u_ikj u_iki (i <= j);  scalars += (w_i H(phi_i), w_i)
 
-    with u_ik = x_i - m_k.
+    with u_ik = x_i - m_k, formed in float64 for the sums (exact for float32 data).
     """
     n_components, n_features = means.shape
     n = stop - start
@@ -96,30 +223,21 @@ def _tile_statistics_full(X, weights, means, factors, offsets, start, stop,
         e = expo[k]
         nk = 0.0
         for b in range(n):
-            wphi = e[b] * z[b]
-            e[b] = wphi
+            wphi = float(e[b] * z[b])
+            we[b] = wphi
             nk += wphi
         n_k[k] += nk
         for j in range(n_features):
-            mkj = means[k, j]
+            mkj = float(means[k, j])
             xj = xt[j]
-            uj = ut[j]
-            for b in range(n):
-                uj[b] = xj[b] - mkj
-        for j in range(n_features):
-            uj = ut[j]
+            uj = u64[j]
             acc_s = 0.0
             for b in range(n):
-                t = e[b] * uj[b]
-                yt[b] = t
-                acc_s += t
+                d = float(xj[b]) - mkj
+                uj[b] = d
+                acc_s += we[b] * d
             s_k[k, j] += acc_s
-            for i in range(j + 1):
-                ui = ut[i]
-                acc_r = 0.0
-                for b in range(n):
-                    acc_r += yt[b] * ui[b]
-                r_k[k, j, i] += acc_r
+        _tile_scatter(we, u64, n, n_features, tw, r_k[k])
     scalars[0] += entropy
     scalars[1] += total_w
 
@@ -132,24 +250,29 @@ def _sweep_statistics_full(X, weights, means, factors, offsets):
     n_components = means.shape[0]
     n_chunks = n_chunks_for(n_samples)
     chunk = (n_samples + n_chunks - 1) // n_chunks
-    size = tile_rows(n_components)
+    size = matrix_tile_rows(n_components, n_features)
+    padded = padded_features(n_features)
+    factors = _padded_factors(factors, padded)
     part_n = np.zeros((n_chunks, n_components))
     part_r = np.zeros((n_chunks, n_components, n_features, n_features))
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
         xt = np.empty((n_features, size), dtype=X.dtype)
-        ut = np.empty((n_features, size), dtype=X.dtype)
-        yt = np.empty(size, dtype=X.dtype)
+        ut = np.zeros((padded, size), dtype=X.dtype)  # rows past p stay 0
+        yt = np.empty((padded, size), dtype=X.dtype)
         expo = np.empty((n_components, size), dtype=X.dtype)
         top = np.empty(size, dtype=X.dtype)
         z = np.empty(size, dtype=X.dtype)
         ea = np.empty(size, dtype=X.dtype)
+        we = np.empty(size)
+        u64 = np.zeros((padded, size))  # rows past p stay 0
+        tw = np.empty(size)
         stop = min(n_samples, (c + 1) * chunk)
         for t0 in range(c * chunk, stop, size):
             _tile_statistics_full(X, weights, means, factors, offsets, t0,
-                                  min(stop, t0 + size), xt, ut, yt, expo, top, z, ea,
-                                  part_n[c], part_r[c], part_s[c], part_scalars[c])
+                                  min(stop, t0 + size), xt, ut, yt, expo, top, z, ea, we, u64,
+                                  tw, part_n[c], part_r[c], part_s[c], part_scalars[c])
     n_k = np.zeros(n_components)
     r_k = np.zeros((n_components, n_features, n_features))
     s_k = np.zeros((n_components, n_features))
@@ -204,11 +327,13 @@ def _predict_full(X, means, factors, offsets, mode, proba, labels):
     n_components = means.shape[0]
     n_chunks = n_chunks_for(n_samples)
     chunk = (n_samples + n_chunks - 1) // n_chunks
-    size = tile_rows(n_components)
+    size = matrix_tile_rows(n_components, n_features)
+    padded = padded_features(n_features)
+    factors = _padded_factors(factors, padded)
     for c in prange(n_chunks):
         xt = np.empty((n_features, size), dtype=X.dtype)
-        ut = np.empty((n_features, size), dtype=X.dtype)
-        yt = np.empty(size, dtype=X.dtype)
+        ut = np.zeros((padded, size), dtype=X.dtype)  # rows past p stay 0
+        yt = np.empty((padded, size), dtype=X.dtype)
         expo = np.empty((n_components, size), dtype=X.dtype)
         top = np.empty(size, dtype=X.dtype)
         z = np.empty(size, dtype=X.dtype)
@@ -339,7 +464,7 @@ def _sweep_statistics_tied(X, weights, centred_means, centre, factor, white_mean
     n_components = centred_means.shape[0]
     n_chunks = n_chunks_for(n_samples)
     chunk = (n_samples + n_chunks - 1) // n_chunks
-    size = tile_rows(n_components)
+    size = matrix_tile_rows(n_components, n_features)
     part_n = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_r = np.zeros((n_chunks, n_features, n_features))
@@ -393,7 +518,7 @@ def _predict_tied(X, centre, factor, white_means, offsets, mode, proba, labels):
     n_components = white_means.shape[0]
     n_chunks = n_chunks_for(n_samples)
     chunk = (n_samples + n_chunks - 1) // n_chunks
-    size = tile_rows(n_components)
+    size = matrix_tile_rows(n_components, n_features)
     for c in prange(n_chunks):
         xc = np.empty((n_features, size), dtype=X.dtype)
         zt = np.empty((n_features, size), dtype=X.dtype)

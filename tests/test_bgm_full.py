@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture as SkBGM
 
 import fastcavi
-from fastcavi import BayesianGaussianMixture, _kernels
+from fastcavi import BayesianGaussianMixture, _kernels, _kernels_full
 from fastcavi._family_fit import cavi as fast_cavi
 from fastcavi.reference import family as F
 
@@ -113,11 +113,12 @@ def q_of(gm):
 # -- the fast path against the reference and the oracle ----------------------------------------
 
 # (N, p, K): chunks (2048 rows or more each) that the tiles do not divide; small tiles (large K);
-# larger p (every triangular term); the 64-chunk cap. N is prime or odd in each.
+# larger p (the kernels' 4 x 4 blocks, padded, and smaller tiles); the 64-chunk cap. N is prime
+# or odd in each.
 CASES = {
     "chunks-tiles": (5003, 3, 5),
     "small-tiles": (4099, 2, 24),
-    "larger-p": (4099, 7, 6),
+    "larger-p": (4099, 9, 6),
     "chunk-cap": (140_009, 2, 3),
 }
 
@@ -127,11 +128,13 @@ def test_cases_cross_every_boundary(case):
     n, p, k = CASES[case]
     n_chunks = _kernels.n_chunks_for(n)
     chunk = -(-n // n_chunks)
-    tile = _kernels.tile_rows(k)
+    tile = _kernels_full.matrix_tile_rows(k, p)
     assert n_chunks > 1 and n % chunk != 0
     assert chunk > tile and chunk % tile != 0
     if case == "chunk-cap":
         assert n_chunks == _kernels._MAX_CHUNKS
+    if case == "larger-p":  # the 4 x 4 blocks, with padding
+        assert p >= _kernels_full._BLOCKED_MIN_FEATURES and p % 4 != 0
 
 
 @GRID
