@@ -103,15 +103,15 @@ def _tile_logits_full(X, means, factors, offsets, start, n, xt, ut, yt, expo, to
                 for b in range(n):
                     e[b] -= y[b] * y[b]
         else:
-            _tile_triangle_blocked(factors[k], ut, yt, e, n)
+            _tile_triangle_blocked(factors[k], ut, yt, e, n, True)
         for b in range(n):
             top[b] = max(top[b], e[b])
 
 
 @cached_njit(**_JIT)
-def _tile_triangle_blocked(a, ut, yt, e, n):
-    """e[b] -= |A u_b|^2 for a lower-triangular A (P, P), P a multiple of 4, in 4 x 4 blocks:
-    yt[j] = sum_{i <= j} A[j, i] ut[i], then the squares."""
+def _tile_triangle_blocked(a, ut, yt, e, n, square):
+    """yt[j] = sum_{i <= j} A[j, i] ut[i] for a lower-triangular A (P, P), P a multiple of 4,
+    in 4 x 4 blocks; and e[b] -= |A u_b|^2 when ``square``."""
     padded = a.shape[0]
     for j0 in range(0, padded, 4):
         y0, y1, y2, y3 = yt[j0], yt[j0 + 1], yt[j0 + 2], yt[j0 + 3]
@@ -138,8 +138,9 @@ def _tile_triangle_blocked(a, ut, yt, e, n):
                     y1[b] += a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
                     y2[b] += a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
                     y3[b] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
-        for b in range(n):
-            e[b] -= y0[b] * y0[b] + y1[b] * y1[b] + y2[b] * y2[b] + y3[b] * y3[b]
+        if square:
+            for b in range(n):
+                e[b] -= y0[b] * y0[b] + y1[b] * y1[b] + y2[b] * y2[b] + y3[b] * y3[b]
 
 
 @cached_njit(**_JIT)
@@ -349,23 +350,28 @@ def _predict_full(X, means, factors, offsets, mode, proba, labels):
 @cached_njit(**_JIT)
 def _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top):
     """xc[j, b] = x_bj - c_j; zt = A xc (the whitened rows); expo[k, b] = l_kb =
-    -|z_b - A (m_k - c)|^2 - o_k; top[b] = max_k l_kb, for rows start:start+n."""
+    -|z_b - A (m_k - c)|^2 - o_k; top[b] = max_k l_kb, for rows start:start+n. From
+    ``_BLOCKED_MIN_FEATURES`` on, A is padded to P rows (:func:`padded_features`) and xc (whose
+    rows past p stay 0) and zt have P rows."""
     n_components, n_features = white_means.shape
     for b in range(n):
         for j in range(n_features):
             xc[j, b] = X[start + b, j] - centre[j]
         top[b] = -np.inf
-    for j in range(n_features):
-        zj = zt[j]
-        a = factor[j, 0]
-        x0 = xc[0]
-        for b in range(n):
-            zj[b] = a * x0[b]
-        for i in range(1, j + 1):
-            a = factor[j, i]
-            xi = xc[i]
+    if factor.shape[0] >= _BLOCKED_MIN_FEATURES:  # padded (P, P); xc and zt have P rows
+        _tile_triangle_blocked(factor, xc, zt, top, n, False)  # (top: unused here)
+    else:
+        for j in range(n_features):
+            zj = zt[j]
+            a = factor[j, 0]
+            x0 = xc[0]
             for b in range(n):
-                zj[b] += a * xi[b]
+                zj[b] = a * x0[b]
+            for i in range(1, j + 1):
+                a = factor[j, i]
+                xi = xc[i]
+                for b in range(n):
+                    zj[b] += a * xi[b]
     for k in range(n_components):
         e = expo[k]
         off = offsets[k]
@@ -383,7 +389,7 @@ def _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt,
 
 @cached_njit(**_JIT)
 def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means, offsets,
-                          start, stop, xc, zt, expo, phi, top, z, ea, wt,
+                          start, stop, xc, zt, expo, phi, top, z, ea, wt, tw,
                           n_k, s_k, r_y, co, scalars):
     """Accumulate into the float64 buffers, for rows start:stop (one tile), with
     ``mc_k = m_k - c`` (``centred_means``) and ``xc_i = x_i - c``:
@@ -432,26 +438,25 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
             for b in range(n):
                 acc += e[b] * pm[b]
             co[k, m] += acc
-    for j in range(n_features):  # zt <- y = xc - sum_k phi_k mc_k
+    for j in range(n_features):  # zt <- y = xc - sum_k phi_k mc_k, 4 components at a time
         yj = zt[j]
         xj = xc[j]
         for b in range(n):
             yj[b] = xj[b]
-        for k in range(n_components):
+        k0 = 0
+        while k0 + 4 <= n_components:
+            m0, m1 = centred_means[k0, j], centred_means[k0 + 1, j]
+            m2, m3 = centred_means[k0 + 2, j], centred_means[k0 + 3, j]
+            p0, p1, p2, p3 = phi[k0], phi[k0 + 1], phi[k0 + 2], phi[k0 + 3]
+            for b in range(n):
+                yj[b] -= (p0[b] * m0 + p1[b] * m1) + (p2[b] * m2 + p3[b] * m3)
+            k0 += 4
+        for k in range(k0, n_components):
             mkj = centred_means[k, j]
             ph = phi[k]
             for b in range(n):
                 yj[b] -= ph[b] * mkj
-    for j in range(n_features):
-        yj = zt[j]
-        for b in range(n):
-            z[b] = wt[b] * yj[b]
-        for i in range(j + 1):
-            yi = zt[i]
-            acc = 0.0
-            for b in range(n):
-                acc += z[b] * yi[b]
-            r_y[j, i] += acc
+    _tile_scatter(wt, zt, n, n_features, tw, r_y)  # zt's rows past p are 0 (padded A)
     scalars[0] += entropy
     scalars[1] += total_w
 
@@ -465,25 +470,28 @@ def _sweep_statistics_tied(X, weights, centred_means, centre, factor, white_mean
     n_chunks = n_chunks_for(n_samples)
     chunk = (n_samples + n_chunks - 1) // n_chunks
     size = matrix_tile_rows(n_components, n_features)
+    padded = padded_features(n_features)
+    factor = _padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
     part_n = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_r = np.zeros((n_chunks, n_features, n_features))
     part_co = np.zeros((n_chunks, n_components, n_components))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
-        xc = np.empty((n_features, size), dtype=X.dtype)
-        zt = np.empty((n_features, size), dtype=X.dtype)
+        xc = np.zeros((padded, size), dtype=X.dtype)  # rows past p stay 0
+        zt = np.empty((padded, size), dtype=X.dtype)
         expo = np.empty((n_components, size), dtype=X.dtype)
         phi = np.empty((n_components, size), dtype=X.dtype)
         top = np.empty(size, dtype=X.dtype)
         z = np.empty(size, dtype=X.dtype)
         ea = np.empty(size, dtype=X.dtype)
         wt = np.empty(size, dtype=X.dtype)
+        tw = np.empty(size)
         stop = min(n_samples, (c + 1) * chunk)
         for t0 in range(c * chunk, stop, size):
             _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means,
                                   offsets, t0, min(stop, t0 + size), xc, zt, expo, phi, top,
-                                  z, ea, wt, part_n[c], part_s[c], part_r[c], part_co[c],
+                                  z, ea, wt, tw, part_n[c], part_s[c], part_r[c], part_co[c],
                                   part_scalars[c])
     n_k = np.zeros(n_components)
     s_k = np.zeros((n_components, n_features))
@@ -519,9 +527,11 @@ def _predict_tied(X, centre, factor, white_means, offsets, mode, proba, labels):
     n_chunks = n_chunks_for(n_samples)
     chunk = (n_samples + n_chunks - 1) // n_chunks
     size = matrix_tile_rows(n_components, n_features)
+    padded = padded_features(n_features)
+    factor = _padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
     for c in prange(n_chunks):
-        xc = np.empty((n_features, size), dtype=X.dtype)
-        zt = np.empty((n_features, size), dtype=X.dtype)
+        xc = np.zeros((padded, size), dtype=X.dtype)  # rows past p stay 0
+        zt = np.empty((padded, size), dtype=X.dtype)
         expo = np.empty((n_components, size), dtype=X.dtype)
         top = np.empty(size, dtype=X.dtype)
         z = np.empty(size, dtype=X.dtype)
