@@ -420,3 +420,26 @@ def test_sample_draws_from_the_fitted_mixture(ctype):
     for k in range(2):
         np.testing.assert_allclose(np.cov(Xs[ys == k].T), covs[k], rtol=0.1,
                                    atol=0.1 * np.abs(covs[k]).max())
+
+
+@pytest.mark.parametrize("ctype", TYPES)
+def test_kmeans_start_is_the_m_step_of_its_weighted_labels(ctype):
+    """The default start with sample_weight: the weighted KMeans labels (as scikit-learn draws
+    them from the same random_state) as one-hot responsibilities, then the reference's M-step
+    on the weighted statistics."""
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(40)
+    X = correlated_blobs(rng, 600, 3, 3)
+    w = rng.uniform(0, 3, len(X))
+    gm = BayesianGaussianMixture(n_components=3, covariance_type=ctype, random_state=4,
+                                 max_iter=0).fit(X, sample_weight=w)
+    labels = KMeans(n_clusters=3, n_init=1, random_state=np.random.RandomState(4)).fit(
+        X, sample_weight=w).labels_
+    prior = F.Prior(ctype, "dirichlet_process", gm.weight_concentration_prior_,
+                    gm.mean_precision_prior_, gm.mean_prior_, gm.degrees_of_freedom_prior_,
+                    gm.covariance_prior_, gm.reg_covar)
+    want = F.update(F.statistics(X, np.eye(3)[labels], ctype, w), prior)
+    np.testing.assert_allclose(gm.means_, want.means, rtol=1e-12)
+    np.testing.assert_allclose(gm.covariances_, F.covariances(want), rtol=1e-10)
+    np.testing.assert_allclose(gm.degrees_of_freedom_, want.degrees_of_freedom, rtol=1e-13)
