@@ -430,9 +430,24 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
             for b in range(n):
                 acc_s += e[b] * (xj[b] - mkj)
             s_k[k, j] += acc_s
-    for k in range(n_components):
+    for k in range(n_components):  # M_km, 4 components m at a time
         e = expo[k]
-        for m in range(k + 1, n_components):
+        m = k + 1
+        while m + 4 <= n_components:
+            p0, p1, p2, p3 = phi[m], phi[m + 1], phi[m + 2], phi[m + 3]
+            a0 = a1 = a2 = a3 = 0.0
+            for b in range(n):
+                eb = e[b]
+                a0 += eb * p0[b]
+                a1 += eb * p1[b]
+                a2 += eb * p2[b]
+                a3 += eb * p3[b]
+            co[k, m] += a0
+            co[k, m + 1] += a1
+            co[k, m + 2] += a2
+            co[k, m + 3] += a3
+            m += 4
+        for m in range(m, n_components):
             pm = phi[m]
             acc = 0.0
             for b in range(n):
