@@ -2,8 +2,9 @@
 shared by all): everything O(K p^2 + K p^3) that follows one pass over the data. The weights'
 half is :mod:`fastcavi._family`'s.
 
-A pass (the kernels, :mod:`fastcavi._kernels_full`) returns, centred on the means ``m`` that
-produced the responsibilities r (:class:`~fastcavi._family.FamilyStats`)::
+A pass (the kernels, :mod:`fastcavi._kernels_full` and :mod:`fastcavi._kernels_tied`)
+returns, centred on the means ``m`` that produced the responsibilities r
+(:class:`~fastcavi._family.FamilyStats`)::
 
     N_k = sum_i w_i r_ik                 S_k = sum_i w_i r_ik (x_i - m_k)            (K, p)
     full: R_k = sum_i w_i r_ik (x_i - m_k)(x_i - m_k)^T                              (K, p, p)

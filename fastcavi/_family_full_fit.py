@@ -1,7 +1,7 @@
 """Fitting the full and tied mixtures: one pass over a block of rows (the kernels of
-:mod:`fastcavi._kernels_full`), the posterior predictive density, the p x p sums of a start and
-the default ``covariance_prior``. The O(K p^2) math is in :mod:`fastcavi._family_full`; the
-loop and the starts are :mod:`fastcavi._family_fit`'s.
+:mod:`fastcavi._kernels_full` and :mod:`fastcavi._kernels_tied`), the posterior predictive
+density, the p x p sums of a start and the default ``covariance_prior``. The O(K p^2) math
+is in :mod:`fastcavi._family_full`; the loop and the starts are :mod:`fastcavi._family_fit`'s.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.special import gammaln
 
-from . import _kernels, _kernels_full
+from . import _kernels, _kernels_full, _kernels_tied
 from ._cavi import in_dtype, kernel_means
 from ._data_defaults import _blocks
 from ._family import FamilyStats, expected_weights
@@ -44,7 +44,7 @@ def block_statistics(X, means, factors, offsets, covariance_type, sample_weight=
         return FamilyStats(n_k, s_k, r_k, float(entropy), float(total_w))
     centre, centred, white = _tied_inputs(means, factors, X.dtype)
     with parallel_guard():
-        n_k, s_k, r_y, co, entropy, total_w = _kernels_full._sweep_statistics_tied(
+        n_k, s_k, r_y, co, entropy, total_w = _kernels_tied._sweep_statistics_tied(
             X, weights, centred, centre, np.ascontiguousarray(factors), white, offsets)
     # R = sum_i w y y^T + sum_{k<l} M_kl (m_k - m_l)(m_k - m_l)^T (see _family_full)
     mc = centred.astype(np.float64)
@@ -69,7 +69,7 @@ def predict_block(X, params, prior, kind):
             _kernels_full._predict_full(X, means, factors, offsets, mode, proba, labels)
         else:
             centre, _, white = _tied_inputs(means, factors, X.dtype)
-            _kernels_full._predict_tied(X, centre, factors, white, offsets, mode, proba,
+            _kernels_tied._predict_tied(X, centre, factors, white, offsets, mode, proba,
                                         labels)
     return proba if kind == "proba" else labels
 

@@ -271,25 +271,25 @@ MUTATIONS = [
         "part_r = np.zeros((n_chunks, n_components, n_features, n_features), dtype=np.float32)",
         "the chunks' partial scatters kept in float32", FULL_TESTS),
     Mutation(
-        "tied-float32-tile-accumulator", "fastcavi/_kernels_full.py",
+        "tied-float32-tile-accumulator", "fastcavi/_kernels_tied.py",
         "        ph = phi[k]\n        nk = 0.0\n",
         "        ph = phi[k]\n        nk = e[0] - e[0]\n",
         "tied kernel: N_k summed over a tile in X's dtype (float32) instead of float64",
         FULL_TESTS),
     Mutation(
-        "tied-weight-offset", "fastcavi/_kernels_full.py",
+        "tied-weight-offset", "fastcavi/_kernels_tied.py",
         "        w = weights[start + b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
         "        entropy +=",
         "        w = weights[b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
         "        entropy +=",
         "tied kernel reads the tile's weights from row 0", FULL_TESTS),
     Mutation(
-        "tied-whitening-not-centred", "fastcavi/_kernels_full.py",
+        "tied-whitening-not-centred", "fastcavi/_kernels_tied.py",
         "xc[j, b] = X[start + b, j] - centre[j]",
         "xc[j, b] = X[start + b, j]",
         "tied kernel whitens x instead of x - c (the whitened means are centred)", FULL_TESTS),
     Mutation(
-        "tied-mixture-mean-term-dropped", "fastcavi/_kernels_full.py",
+        "tied-mixture-mean-term-dropped", "fastcavi/_kernels_tied.py",
         "yj[b] -= (p0[b] * m0 + p1[b] * m1) + (p2[b] * m2 + p3[b] * m3)",
         "yj[b] -= (p0[b] * m0 + p1[b] * m1) + p2[b] * m2",
         "tied pooled scatter: y = x - sum_k r_k m_k misses every fourth component", FULL_TESTS),
