@@ -247,6 +247,18 @@ MUTATIONS = [
         "4 x 4 blocks of the triangle (full logits, tied whitening): a term of the last row "
         "dropped off the diagonal blocks", FULL_TESTS),
     Mutation(
+        "blocked-scatter-term-dropped", "fastcavi/_kernels_full.py",
+        "                a33 += s * x3\n",
+        "",
+        "4 x 4 blocks of the scatter (full, and tied's pooled y y^T): one entry of each block "
+        "never accumulated", FULL_TESTS),
+    Mutation(
+        "tied-co-responsibility-dropped", "fastcavi/_kernels_tied.py",
+        "                a3 += eb * p3[b]\n",
+        "",
+        "tied kernel: every fourth co-responsibility M_km of a block never accumulated",
+        FULL_TESTS),
+    Mutation(
         "full-scatter-not-symmetrised", "fastcavi/_kernels_full.py",
         "                r_k[k, i, j] = r_k[k, j, i]\n",
         "                pass\n",
