@@ -31,6 +31,8 @@ from ._family_fit import (
     m_step_from_sums,
     predict_block,
 )
+from ._family_full import MATRIX_TYPES, covariance_attributes
+from ._family_full_fit import covariance_prior
 from ._predict import output_spec
 from ._sources import open_source, predict_rows
 from ._threads import check_n_threads, thread_limit
@@ -45,7 +47,6 @@ from ._validation import (
 )
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-IMPLEMENTED = ("diag", "spherical")
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 WEIGHT_PRIORS = (DIRICHLET_PROCESS, DIRICHLET_DISTRIBUTION)
 
@@ -78,23 +79,26 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     Jordan 2006 for the Dirichlet process)::
 
         pi ~ Dir(g0, ..., g0)  or  stick-breaking with v_k ~ Beta(1, g0)
+        P_k ~ Wishart(n0, Psi0^-1) (full; one P shared by all k for tied),
         P_k ~ Gamma(n0/2, Psi0_j/2) per feature (diag) or P_k = l_k I, l_k ~ Gamma(n0/2, Psi0/2)
         mu_k | P_k ~ N(m0, (b0 P_k)^-1),   c_i ~ Cat(pi),   x_i ~ N(mu_{c_i}, P_{c_i}^-1)
 
     Each iteration is the E-step (responsibilities), then the update of q(pi) and
     q(mu_k, P_k), in one parallel pass over the data; ``lower_bound_`` is the exact ELBO with
     every constant, so it can be compared across ``n_components`` and ``covariance_type``.
-    For ``diag`` and ``spherical`` the updates are the exact CAVI updates of the model above,
-    which scikit-learn's approximate (see the documentation); ``full`` and ``tied`` are not
-    implemented yet.
+    ``full`` is scikit-learn's model with scikit-learn's updates (the same fit from the same
+    start); for ``tied``, ``diag`` and ``spherical`` the updates are the exact CAVI updates of
+    the model above, which scikit-learn's approximate (tied: nu = n0 + N, where scikit-learn
+    has n0 + N / K; see the documentation).
 
     Parameters
     ----------
     n_components : int, default=1
         K, the number of components (an upper bound under the process prior).
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
-        The precision of each component: a diagonal matrix ('diag') or a multiple of the
-        identity ('spherical'). 'full' and 'tied' raise NotImplementedError for now.
+        The precision of each component: any positive-definite matrix ('full'), one such
+        matrix shared by all components ('tied'), a diagonal matrix ('diag') or a multiple of
+        the identity ('spherical').
     tol : float, default=1e-3
         Convergence: the ELBO (a total over the data) changes by less than ``tol``.
     reg_covar : float, default=1e-6
@@ -115,8 +119,10 @@ default='dirichlet_process'
         m0 (None: the (weighted) mean of X).
     degrees_of_freedom_prior : float, default=None
         n0 (None: n_features); must exceed n_features - 1.
-    covariance_prior : float or array of shape (n_features,), default=None
-        Psi0 (None: the per-feature variance of X with ddof=1, averaged for 'spherical').
+    covariance_prior : float or array of shape (n_features,) or (n_features, n_features), \
+default=None
+        Psi0 (None: the (weighted) covariance matrix of X with ddof=1 for 'full' and 'tied',
+        the per-feature variance for 'diag', its average for 'spherical').
     random_state : int, RandomState instance or None, default=None
     warm_start : bool, default=False
         Start from the last fit's solution (one start).
@@ -143,9 +149,12 @@ default='dirichlet_process'
     Attributes
     ----------
     weights_, means_, covariances_, precisions_, precisions_cholesky_ :
-        As scikit-learn's: normalised E[pi], m_k, Psi_k / nu_k, its inverse and square root.
+        As scikit-learn's: normalised E[pi], m_k, Psi_k / nu_k, its inverse and its Cholesky
+        factor (square root for 'diag' and 'spherical'); (K, p, p) matrices for 'full', one
+        (p, p) for 'tied'.
     weight_concentration_ : array (K,) or tuple of two arrays (K,)
-    mean_precision_, degrees_of_freedom_ : arrays (K,)
+    mean_precision_ : array (K,)
+    degrees_of_freedom_ : array (K,), or one float for 'tied' (as scikit-learn's)
     converged_, n_iter_, lower_bound_, lower_bounds_ :
         Of the best run; the bounds are exact ELBOs (totals over the data).
     weight_concentration_prior_, mean_precision_prior_, mean_prior_,
@@ -197,17 +206,13 @@ default='dirichlet_process'
         check_real_params(self, ("weight_concentration_prior", "mean_precision_prior"),
                           positive=True, optional=True)
         check_bool_params(self, ("warm_start",))
-        if self.covariance_type not in IMPLEMENTED:
-            raise NotImplementedError(
-                f"covariance_type={self.covariance_type!r} is not implemented yet in fastcavi; "
-                "use 'diag' or 'spherical' (or scikit-learn's BayesianGaussianMixture).")
         check_n_threads(self.n_threads)
 
     def _prior(self, source):
         """The prior with scikit-learn's defaults (weighted moments with sample_weight)."""
         n_features = source.n_features
         m = moments(source)
-        mean, var = m.mean, m.variances(ddof=1)
+        mean, var, total = m.mean, m.variances(ddof=1), m.total
         g0 = (1.0 / self.n_components if self.weight_concentration_prior is None
               else float(self.weight_concentration_prior))
         b0 = 1.0 if self.mean_precision_prior is None else float(self.mean_precision_prior)
@@ -222,7 +227,9 @@ default='dirichlet_process'
             raise ValueError(f"The parameter 'degrees_of_freedom_prior' should be greater than "
                              f"{n_features - 1}, but got {n0!r}.")
         psi0 = self.covariance_prior
-        if psi0 is None:
+        if self.covariance_type in MATRIX_TYPES:
+            psi0 = covariance_prior(psi0, source, mean, total, self.covariance_type)
+        elif psi0 is None:
             psi0 = var if self.covariance_type == "diag" else float(var.mean())
         elif self.covariance_type == "diag":
             psi0 = np.asarray(psi0, dtype=np.float64)
@@ -231,7 +238,8 @@ default='dirichlet_process'
                                  f"of ({n_features},), but got {psi0.shape}")
         else:
             psi0 = float(psi0) if is_real(psi0) else psi0
-        if not np.all((np.asarray(psi0) > 0) & np.isfinite(psi0)):
+        if self.covariance_type not in MATRIX_TYPES and not np.all(
+                (np.asarray(psi0) > 0) & np.isfinite(psi0)):
             raise ValueError(f"'{self.covariance_type} covariance_prior' should be positive "
                              f"and finite, got {psi0!r} (when it is the data's variance: "
                              "a feature of X has no spread; give covariance_prior)")
@@ -360,7 +368,8 @@ default='dirichlet_process'
 
     def _start(self, source, prior, rng):
         """The M-step from scikit-learn's starting responsibilities."""
-        sums = initial_statistics(source, self.n_components, self.init_params, rng, prior.mean)
+        sums = initial_statistics(source, self.n_components, self.init_params, rng, prior.mean,
+                                  matrix=prior.covariance_type in MATRIX_TYPES)
         return m_step_from_sums(*sums, prior)
 
     def _verbose_callback(self):
@@ -395,6 +404,10 @@ default='dirichlet_process'
         self.means_ = params.means
         self.degrees_of_freedom_ = params.degrees_of_freedom
         self.weights_ = expected_weights(prior.weight_type, params.weight_concentration)
+        if prior.covariance_type in MATRIX_TYPES:
+            self.covariances_, self.precisions_, self.precisions_cholesky_ = \
+                covariance_attributes(params, prior)
+            return
         nu = params.degrees_of_freedom
         self.covariances_ = params.psi / (nu[:, None] if params.psi.ndim == 2 else nu)
         self.precisions_ = 1.0 / self.covariances_
@@ -410,6 +423,11 @@ default='dirichlet_process'
                 raise ValueError("weight_concentration_ of a process prior must be (2, K)")
             conc = (conc[0], conc[1])
         nu = self.degrees_of_freedom_
+        if self.covariance_type == "tied":
+            if np.shape(nu) != ():
+                raise ValueError(f"degrees_of_freedom_ of tied must be a scalar, got shape "
+                                 f"{np.shape(nu)}")
+            nu = float(nu)
         if np.shape(psi) != np.shape(self.covariances_):
             raise ValueError(f"psi has shape {np.shape(psi)}, expected "
                              f"{np.shape(self.covariances_)}")
@@ -424,14 +442,19 @@ default='dirichlet_process'
 
     def _check_restored(self, path):
         k, p = self.means_.shape
-        shapes = {"mean_precision_": (k,), "degrees_of_freedom_": (k,), "mean_prior_": (p,),
-                  "covariances_": (k, p) if self.covariance_type == "diag" else (k,),
+        ctype = self.covariance_type
+        shapes = {"mean_precision_": (k,), "mean_prior_": (p,),
+                  "degrees_of_freedom_": () if ctype == "tied" else (k,),
+                  "covariances_": {"full": (k, p, p), "tied": (p, p), "diag": (k, p),
+                                   "spherical": (k,)}[ctype],
                   "lower_bounds_": (self.n_iter_,)}
         for name, shape in shapes.items():
             if np.shape(getattr(self, name)) != shape:
                 raise ValueError(f"{path}: not a valid fastcavi model file ({name} has shape "
                                  f"{np.shape(getattr(self, name))}, expected {shape})")
-        if p != self.n_features_in_ or not (np.all(self.covariances_ > 0)
+        variances = (np.diagonal(self.covariances_, axis1=-2, axis2=-1)
+                     if ctype in MATRIX_TYPES else self.covariances_)
+        if p != self.n_features_in_ or not (np.all(variances > 0)
                                             and np.all(self.mean_precision_ > 0)):
             raise ValueError(f"{path}: not a valid fastcavi model file (inconsistent shapes "
                              "or non-positive variances)")
@@ -480,7 +503,12 @@ default='dirichlet_process'
         counts = rng.multinomial(n_samples, self.weights_)
         p = self.means_.shape[1]
         parts = []
-        for mean, cov, count in zip(self.means_, self.covariances_, counts):
-            parts.append(mean + rng.standard_normal(size=(count, p)) * np.sqrt(cov))
+        covs = ([self.covariances_] * len(counts) if self.covariance_type == "tied"
+                else self.covariances_)
+        for mean, cov, count in zip(self.means_, covs, counts):
+            if self.covariance_type in MATRIX_TYPES:
+                parts.append(rng.multivariate_normal(mean, cov, int(count)))
+            else:
+                parts.append(mean + rng.standard_normal(size=(count, p)) * np.sqrt(cov))
         labels = np.concatenate([np.full(c, j, dtype=np.int64) for j, c in enumerate(counts)])
         return np.vstack(parts), labels

@@ -1,6 +1,7 @@
 """The global step of the learned-weight, learned-precision mixtures (spherical and diag
 precisions; Dirichlet distribution or process weights): everything O(K p) that follows one
-pass over the data.
+pass over the data. Full and tied precisions: :mod:`fastcavi._family_full`, to which
+:func:`m_step`, :func:`elbo` and :func:`logit_params` hand over.
 
 A pass (the kernels) returns, centred on the means ``m`` that produced the responsibilities
 r (:class:`FamilyStats`)::
@@ -33,9 +34,10 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 @dataclass(frozen=True)
 class FamilyPrior:
-    """The hyperparameters (scikit-learn's names): ``covariance_type`` ('spherical' or 'diag'),
-    ``weight_type``, g0 ``weight_concentration``, b0 ``mean_precision``, m0 ``mean`` (p,),
-    n0 ``degrees_of_freedom``, Psi0 ``covariance`` (a float for spherical, (p,) for diag) and
+    """The hyperparameters (scikit-learn's names): ``covariance_type``, ``weight_type``,
+    g0 ``weight_concentration``, b0 ``mean_precision``, m0 ``mean`` (p,), n0
+    ``degrees_of_freedom``, Psi0 ``covariance`` (a float for spherical, (p,) for diag, (p, p)
+    for full and tied; see :mod:`fastcavi._family_full`) and
     ``reg_covar`` (``reg_covar * I`` added to C_k / N_k, as scikit-learn adds it)."""
 
     covariance_type: str
@@ -51,8 +53,9 @@ class FamilyPrior:
 @dataclass
 class FamilyParams:
     """q(pi) (``weight_concentration``: g (K,), or the sticks' (a, b)), and q(mu_k, P_k):
-    b_k ``mean_precision`` (K,), m_k ``means`` (K, p), nu_k ``degrees_of_freedom`` (K,) and
-    Psi_k ``psi`` ((K,) spherical, (K, p) diag)."""
+    b_k ``mean_precision`` (K,), m_k ``means`` (K, p), nu_k ``degrees_of_freedom`` ((K,); one
+    float for tied) and Psi_k ``psi`` ((K,) spherical, (K, p) diag, (K, p, p) full, (p, p)
+    tied)."""
 
     weight_concentration: object
     mean_precision: np.ndarray
@@ -191,6 +194,10 @@ def kl_components(params, prior):
 
 def m_step(stats, means_used, prior):
     """The M-step from one pass's statistics centred on ``means_used`` (K, p)."""
+    if prior.covariance_type in ("full", "tied"):
+        from . import _family_full
+
+        return _family_full.m_step(stats, means_used, prior)
     n_k = stats.n_k
     safe = np.where(n_k > 0, n_k, 1.0)
     shift = stats.s_k / safe[:, None]                 # xbar_k - m_k, 0 for an empty k
@@ -207,6 +214,10 @@ def m_step(stats, means_used, prior):
 def elbo(stats, means_used, params, prior):
     """The exact ELBO ``L_x + L_c + H_c - KL_pi - KL_theta`` at the new q(theta), from the
     statistics of the responsibilities that produced it (centred on ``means_used``)."""
+    if prior.covariance_type in ("full", "tied"):
+        from . import _family_full
+
+        return _family_full.elbo(stats, means_used, params, prior)
     p = prior.mean.shape[0]
     n_k = stats.n_k
     nu, psi, b = params.degrees_of_freedom, params.psi, params.mean_precision
@@ -229,7 +240,12 @@ def logit_params(params, prior):
     """The E-step's logits in the kernels' form ``l_ik = -sum_j h_kj (x_ij - m_kj)^2 - o_k``:
     ``h = nu_k / (2 Psi_k)`` ((K,) spherical, (K, p) diag) and
     ``o_k = -(E[log pi_k] + E[log|P_k|]/2 - p / (2 b_k))`` (the -(p/2) log(2 pi) common to
-    every k is left out: it cancels in r and in the entropy)."""
+    every k is left out: it cancels in r and in the entropy). Full and tied: the triangular
+    factors of :func:`fastcavi._family_full.logit_params` in place of ``h``."""
+    if prior.covariance_type in ("full", "tied"):
+        from . import _family_full
+
+        return _family_full.logit_params(params, prior)
     p = prior.mean.shape[0]
     nu, psi = params.degrees_of_freedom, params.psi
     half_prec = 0.5 * (nu[:, None] / psi if prior.covariance_type == "diag" else nu / psi)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-from . import _kernels, _kernels_diag
+from . import _family_full_fit, _kernels, _kernels_diag
 from ._algorithms import iterate, make_sweep
 from ._cavi import in_dtype, kernel_means, scalar_predict, scalar_statistics
 from ._family import FamilyStats, expected_weights, logit_params
@@ -21,6 +21,9 @@ def block_statistics(X, means, half_prec, offsets, covariance_type, sample_weigh
     """One block of rows (C-contiguous float32/float64; ``means`` in X's dtype) -> its
     :class:`~fastcavi._family.FamilyStats` for the E-step logits ``(half_prec, offsets)`` of
     :func:`fastcavi._family.logit_params`."""
+    if covariance_type in ("full", "tied"):
+        return _family_full_fit.block_statistics(X, means, half_prec, offsets, covariance_type,
+                                                 sample_weight)
     if covariance_type == "spherical":
         s = scalar_statistics(X, means, half_prec, offsets, sample_weight)
         return FamilyStats(s.n_k, s.s_k, s.r_k, s.entropy, s.total_weight)
@@ -43,6 +46,8 @@ def predict_block(X, params, prior, kind):
     predictive density) for one block of rows (C-contiguous float32/float64)."""
     if kind == "score":
         return log_predictive(X, params, prior)
+    if prior.covariance_type in ("full", "tied"):
+        return _family_full_fit.predict_block(X, params, prior, kind)
     half_prec, offsets = logit_params(params, prior)
     means = kernel_means(params.means, X.dtype)
     if prior.covariance_type == "spherical":
@@ -61,7 +66,10 @@ def log_predictive(X, params, prior):
     """log p(x | data) per row: ``log sum_k wbar_k T_k(x)``, the Student-t's of the posterior
     predictive (diag: a product of 1-D Student-t's with nu_k degrees of freedom and scales^2
     ``Psi_kj (1 + b_k) / (b_k nu_k)``; spherical: a p-variate one, scale^2
-    ``Psi_k (1 + b_k) / (b_k nu_k)``), ``wbar`` the normalised E[pi]. float64, in row blocks."""
+    ``Psi_k (1 + b_k) / (b_k nu_k)``; full and tied: :func:`fastcavi._family_full_fit.
+    log_predictive`), ``wbar`` the normalised E[pi]. float64, in row blocks."""
+    if prior.covariance_type in ("full", "tied"):
+        return _family_full_fit.log_predictive(X, params, prior)
     p = prior.mean.shape[0]
     nu, b, psi = params.degrees_of_freedom, params.mean_precision, params.psi
     log_w = np.log(expected_weights(prior.weight_type, params.weight_concentration))
@@ -90,10 +98,10 @@ def log_predictive(X, params, prior):
 
 # -- the start --------------------------------------------------------------------------------
 
-def initial_statistics(source, n_components, init_params, random_state, centre):
-    """The sums of :class:`~fastcavi._family.FamilyStats` (per-feature R) for scikit-learn's
-    starting responsibilities over a data source's rows, centred on ``centre`` (p,), in
-    O(block x K) memory.
+def initial_statistics(source, n_components, init_params, random_state, centre, matrix=False):
+    """The sums of :class:`~fastcavi._family.FamilyStats` (per-feature R, or the (K, p, p)
+    scatters when ``matrix``) for scikit-learn's starting responsibilities over a data
+    source's rows, centred on ``centre`` (p,), in O(block x K) memory.
 
     'kmeans': one-hot on the labels of ``KMeans(n_clusters=K, n_init=1)``; 'k-means++' and
     'random_from_data': one point per component (k-means++ seeds, or K distinct random rows);
@@ -116,27 +124,28 @@ def initial_statistics(source, n_components, init_params, random_state, centre):
                                      sample_weight=w)
             idx = np.asarray(idx)
             return _one_hot_sums(X[idx], None if w is None else w[idx], k, np.arange(k),
-                                 centre)
+                                 centre, matrix)
         from sklearn.cluster import KMeans
 
         labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
             np.asarray(X), sample_weight=w).labels_
-        return _one_hot_sums(X, w, k, labels, centre)
+        return _one_hot_sums(X, w, k, labels, centre, matrix)
 
     def random_resp(start, stop):
         r = np.asarray(random_state.uniform(size=(stop - start, k)), dtype=source.dtype)
         r /= r.sum(axis=1)[:, np.newaxis]
         return r
 
-    return _resp_sums(source, k, random_resp, centre)
+    return _resp_sums(source, k, random_resp, centre, matrix)
 
 
-def _resp_sums(source, k, resp_rows, centre):
-    """N_k, S_k, R_k (per feature), centred on ``centre``, of the responsibilities
-    ``resp_rows(start, stop)`` of rows start..stop-1 (one block at a time, in row order),
-    weighted."""
+def _resp_sums(source, k, resp_rows, centre, matrix=False):
+    """N_k, S_k, R_k (per feature, or (K, p, p) when ``matrix``), centred on ``centre``, of
+    the responsibilities ``resp_rows(start, stop)`` of rows start..stop-1 (one block at a time,
+    in row order), weighted."""
     p = source.n_features
-    n_k, s_k, r_k = np.zeros(k), np.zeros((k, p)), np.zeros((k, p))
+    n_k, s_k = np.zeros(k), np.zeros((k, p))
+    r_k = np.zeros((k, p, p) if matrix else (k, p))
     start = 0
     for xb, wb in source.row_blocks():
         stop = start + xb.shape[0]
@@ -147,24 +156,27 @@ def _resp_sums(source, k, resp_rows, centre):
         d = np.asarray(xb, dtype=np.float64) - centre
         n_k += r.sum(axis=0)
         s_k += r.T @ d
-        r_k += r.T @ (d * d)
+        r_k += _family_full_fit.scatter_sums(d, r) if matrix else r.T @ (d * d)
     return n_k, s_k, r_k
 
 
 def m_step_from_sums(n_k, s_k, r_k, prior):
-    """The M-step from a start's sums (per-feature R, centred on the prior mean)."""
+    """The M-step from a start's sums (per-feature R, or (K, p, p) for full and tied, centred on
+    the prior mean)."""
     from ._family import m_step
 
-    if prior.covariance_type == "spherical":
-        r_k = r_k.sum(axis=1)
+    if prior.covariance_type in ("spherical", "tied"):
+        r_k = r_k.sum(axis=1 if prior.covariance_type == "spherical" else 0)
     stats = FamilyStats(n_k, s_k, r_k, 0.0, float(np.sum(n_k)))
     return m_step(stats, np.broadcast_to(prior.mean, s_k.shape), prior)
 
 
-def _one_hot_sums(X, w, k, labels, centre):
-    """N_k, S_k, R_k (per feature) when row i of X (weight w[i]) belongs to labels[i]."""
+def _one_hot_sums(X, w, k, labels, centre, matrix=False):
+    """N_k, S_k, R_k (per feature, or (K, p, p) when ``matrix``) when row i of X (weight w[i])
+    belongs to labels[i]."""
     p = X.shape[1]
-    n_k, s_k, r_k = np.zeros(k), np.zeros((k, p)), np.zeros((k, p))
+    n_k, s_k = np.zeros(k), np.zeros((k, p))
+    r_k = np.zeros((k, p, p) if matrix else (k, p))
     for part in blocks(X.shape[0]):
         lab = labels[part]
         d = np.asarray(X[part], dtype=np.float64) - centre
@@ -172,7 +184,12 @@ def _one_hot_sums(X, w, k, labels, centre):
         n_k += np.bincount(lab, wi, minlength=k)
         for j in range(p):
             s_k[:, j] += np.bincount(lab, wi * d[:, j], minlength=k)
-            r_k[:, j] += np.bincount(lab, wi * d[:, j] ** 2, minlength=k)
+            if not matrix:
+                r_k[:, j] += np.bincount(lab, wi * d[:, j] ** 2, minlength=k)
+        if matrix:
+            for c in range(k):
+                mine = lab == c
+                r_k[c] += (d[mine] * wi[mine, None]).T @ d[mine]
     return n_k, s_k, r_k
 
 
@@ -183,9 +200,6 @@ def family_prior(prior):
     names)."""
     from ._family import FamilyPrior
 
-    if prior.covariance_type not in ("spherical", "diag"):
-        raise NotImplementedError(f"covariance_type={prior.covariance_type!r} is not "
-                                  "implemented in the fast path yet ('diag', 'spherical')")
     psi0 = prior.covariance_prior
     psi0 = np.asarray(psi0, dtype=np.float64) if np.ndim(psi0) else float(psi0)
     return FamilyPrior(prior.covariance_type, prior.weight_concentration_prior_type,
@@ -197,7 +211,8 @@ def family_prior(prior):
 
 def start_from_resp(source, resp, prior):
     """The M-step from given responsibilities (N, K), centred on the prior mean."""
-    sums = _resp_sums(source, resp.shape[1], lambda start, stop: resp[start:stop], prior.mean)
+    sums = _resp_sums(source, resp.shape[1], lambda start, stop: resp[start:stop], prior.mean,
+                      prior.covariance_type in ("full", "tied"))
     return m_step_from_sums(*sums, prior)
 
 

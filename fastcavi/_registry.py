@@ -32,8 +32,7 @@ IMPLEMENTATIONS = {
 
 # The learned-weight, learned-precision family (BayesianGaussianMixture): name ->
 # cavi(X, resp_init, prior, n_iter, sample_weight=None) -> reference.family.FamilyResult, with
-# ``prior`` a reference.family.Prior. Covariance types the fast path lacks raise
-# NotImplementedError.
+# ``prior`` a reference.family.Prior; every covariance type.
 FAMILY_IMPLEMENTATIONS = {
     "reference": reference.family.cavi,   # pure Python, straight from the equations
     "fast": _family_fit.cavi,             # the kernels, one pass per iteration

@@ -2,11 +2,13 @@
 
     python -m fastcavi.bench_family                      # N = 1e6, p = 2, K = 10
     python -m fastcavi.bench_family --n 3e5 --p 16 --k 16
+    python -m fastcavi.bench_family --types full tied    # any of the four covariance types
 
-Rows (medians; ratios to fastcavi's float64 spherical iteration): fastcavi's iteration (the
-pass over the data, the M-step and the exact ELBO) for spherical and diag, float64 and
-float32; the fixed-variance model's sweep at the same shape (the floor a learned model should
-stay near); scikit-learn's ``BayesianGaussianMixture`` per iteration with the same
+Rows (medians; ratios to fastcavi's float64 iteration of the first type asked for):
+fastcavi's iteration (the pass over the data, the M-step and the exact ELBO) for each
+covariance type asked for (spherical and diag by default), float64 and float32; the
+fixed-variance model's sweep at the same shape (the floor a learned model should stay near);
+scikit-learn's ``BayesianGaussianMixture`` per iteration with the same
 ``covariance_type`` (by the difference of warm-started fits, see
 :func:`fastcavi.bench.sklearn_bgm_per_iter`); and a ``KMeans`` lloyd iteration (about one pass
 over X at memory speed). BLAS is held to one thread for scikit-learn's fits only when
@@ -24,6 +26,7 @@ from . import bench
 from ._data_defaults import moments
 from ._family import FamilyPrior
 from ._family_fit import family_sweep, start_from_resp
+from ._family_full_fit import weighted_covariance
 from ._sources import ArraySource
 from ._threads import thread_limit
 from ._validation import as_kernel_array
@@ -33,7 +36,9 @@ def family_problem(X, n_components, covariance_type, seed=0):
     """scikit-learn's default prior and a start from random responsibilities."""
     m = moments(ArraySource(X))
     mean, var = m.mean, m.variances(ddof=1)
-    psi0 = var if covariance_type == "diag" else float(var.mean())
+    psi0 = {"diag": var, "spherical": float(var.mean())}.get(covariance_type)
+    if psi0 is None:  # full, tied
+        psi0 = weighted_covariance(ArraySource(X), mean, m.total)
     prior = FamilyPrior(covariance_type, "dirichlet_process", 1.0 / n_components, 1.0, mean,
                         float(X.shape[1]), psi0, 1e-6)
     rng = np.random.default_rng(seed)
@@ -42,7 +47,8 @@ def family_problem(X, n_components, covariance_type, seed=0):
     return prior, params
 
 
-def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=print):
+def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=print,
+        types=("spherical", "diag")):
     X, means, mean_vars, hyper = bench.make_problem(n_samples, n_features, n_components)
     rows = []
 
@@ -54,7 +60,7 @@ def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=prin
     with thread_limit(n_threads):
         for dt in ("float64", "float32"):
             Xk = as_kernel_array(X.astype(dt, copy=False))
-            for ctype in ("spherical", "diag"):
+            for ctype in types:
                 prior, params = family_problem(Xk, n_components, ctype)
                 sweep = family_sweep(ArraySource(Xk), prior)
                 sweep(params)  # compile or load the kernels, untimed
@@ -63,24 +69,24 @@ def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=prin
         Xk = as_kernel_array(X)
         add("fastcavi fixed-variance sweep float64",
             bench.measure(lambda: bench.fast_sweep(Xk, means, mean_vars, hyper), repeats))
-    for ctype in ("spherical", "diag"):
+    for ctype in types:
         add(f"sklearn BayesianGaussianMixture {ctype}, per iter",
             bench.sklearn_bgm_per_iter(X, n_components, repeats, covariance_type=ctype))
     add("sklearn KMeans lloyd, per iter", bench.sklearn_kmeans_per_iter(X, means, repeats))
     return rows
 
 
-def report(rows, shape):
+def report(rows, shape, types=("spherical", "diag")):
     by = {r["name"]: r["seconds"] for r in rows}
     lines = [f"N = {shape[0]:,}, p = {shape[1]}, K = {shape[2]}",
              f"{'':56s} {'ms':>10s} {'ratio':>8s}"]
-    base = by["fastcavi spherical float64, per iter"]
+    base = by[f"fastcavi {types[0]} float64, per iter"]
     for r in rows:
         s = r["seconds"]
         lines.append(f"{r['name']:56s} {'n/a' if s is None else f'{s * 1e3:10.3f}'} "
                      f"{'' if s is None else f'{s / base:8.2f}'}")
     lines.append("")
-    for ctype in ("spherical", "diag"):
+    for ctype in types:
         ours, theirs = by[f"fastcavi {ctype} float64, per iter"], \
             by[f"sklearn BayesianGaussianMixture {ctype}, per iter"]
         f32 = by[f"fastcavi {ctype} float32, per iter"]
@@ -100,10 +106,13 @@ def main(argv=None):
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--types", nargs="+", default=["spherical", "diag"],
+                    choices=["spherical", "diag", "full", "tied"],
+                    help="covariance types to time (ratios are to the first one's float64)")
     args = ap.parse_args(argv)
     shape = (int(args.n), args.p, args.k)
-    rows = run(*shape, repeats=args.repeats, n_threads=args.threads)
-    print(report(rows, shape))
+    rows = run(*shape, repeats=args.repeats, n_threads=args.threads, types=tuple(args.types))
+    print(report(rows, shape, tuple(args.types)))
     return 0
 
 

@@ -40,6 +40,8 @@ CORE_TESTS = ("tests/test_boundaries.py", "tests/test_equivalence.py", "tests/te
 FAMILY_TESTS = ("tests/test_bgm.py",)
 # Incremental CAVI and partial_fit.
 STREAM_TESTS = ("tests/test_incremental.py", "tests/test_partial_fit.py")
+# Its full and tied precisions.
+FULL_TESTS = ("tests/test_bgm_full.py",)
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,134 @@ MUTATIONS = [
         "        r /= r.sum(axis=1)[:, np.newaxis]\n",
         "",
         "the 'random' start's responsibilities are not normalised per row", FAMILY_TESTS),
+    # -- full and tied precisions: the kernels --
+    Mutation(
+        "full-triangle-term-skipped", "fastcavi/_kernels_full.py",
+        "                for i in range(1, j + 1):\n                    a = factors[k, j, i]",
+        "                for i in range(2, j + 1):\n                    a = factors[k, j, i]",
+        "full logits (p < 8): the term A_k[j, 1] u_1 of the triangle is skipped", FULL_TESTS),
+    Mutation(
+        "blocked-triangle-term-dropped", "fastcavi/_kernels_full.py",
+        "y3[b] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3",
+        "y3[b] += a30 * x0 + a31 * x1 + a32 * x2",
+        "4 x 4 blocks of the triangle (full logits, tied whitening): a term of the last row "
+        "dropped off the diagonal blocks", FULL_TESTS),
+    Mutation(
+        "blocked-scatter-term-dropped", "fastcavi/_kernels_full.py",
+        "                a33 += s * x3\n",
+        "",
+        "4 x 4 blocks of the scatter (full, and tied's pooled y y^T): one entry of each block "
+        "never accumulated", FULL_TESTS),
+    Mutation(
+        "tied-co-responsibility-dropped", "fastcavi/_kernels_tied.py",
+        "                a3 += eb * p3[b]\n",
+        "",
+        "tied kernel: every fourth co-responsibility M_km of a block never accumulated",
+        FULL_TESTS),
+    Mutation(
+        "full-scatter-not-symmetrised", "fastcavi/_kernels_full.py",
+        "                r_k[k, i, j] = r_k[k, j, i]\n",
+        "                pass\n",
+        "the scatter's upper triangle is never filled from the lower one", FULL_TESTS),
+    Mutation(
+        "full-weight-offset", "fastcavi/_kernels_full.py",
+        "        w = weights[start + b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
+        "        # H(phi_b)",
+        "        w = weights[b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
+        "        # H(phi_b)",
+        "full kernel reads the tile's weights from row 0", FULL_TESTS),
+    Mutation(
+        "full-chunk-offset", "fastcavi/_kernels_full.py",
+        "        for t0 in range(c * chunk, stop, size):\n"
+        "            _tile_statistics_full(",
+        "        for t0 in range(c * (chunk - 1), stop, size):\n"
+        "            _tile_statistics_full(",
+        "full kernel: each chunk starts at the wrong row (rows counted twice)", FULL_TESTS),
+    Mutation(
+        "full-float32-partial-sums", "fastcavi/_kernels_full.py",
+        "part_r = np.zeros((n_chunks, n_components, n_features, n_features))",
+        "part_r = np.zeros((n_chunks, n_components, n_features, n_features), dtype=np.float32)",
+        "the chunks' partial scatters kept in float32", FULL_TESTS),
+    Mutation(
+        "tied-float32-tile-accumulator", "fastcavi/_kernels_tied.py",
+        "        ph = phi[k]\n        nk = 0.0\n",
+        "        ph = phi[k]\n        nk = e[0] - e[0]\n",
+        "tied kernel: N_k summed over a tile in X's dtype (float32) instead of float64",
+        FULL_TESTS),
+    Mutation(
+        "tied-weight-offset", "fastcavi/_kernels_tied.py",
+        "        w = weights[start + b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
+        "        entropy +=",
+        "        w = weights[b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
+        "        entropy +=",
+        "tied kernel reads the tile's weights from row 0", FULL_TESTS),
+    Mutation(
+        "tied-whitening-not-centred", "fastcavi/_kernels_tied.py",
+        "xc[j, b] = X[start + b, j] - centre[j]",
+        "xc[j, b] = X[start + b, j]",
+        "tied kernel whitens x instead of x - c (the whitened means are centred)", FULL_TESTS),
+    Mutation(
+        "tied-mixture-mean-term-dropped", "fastcavi/_kernels_tied.py",
+        "yj[b] -= (p0[b] * m0 + p1[b] * m1) + (p2[b] * m2 + p3[b] * m3)",
+        "yj[b] -= (p0[b] * m0 + p1[b] * m1) + p2[b] * m2",
+        "tied pooled scatter: y = x - sum_k r_k m_k misses every fourth component", FULL_TESTS),
+    Mutation(
+        "tied-between-term-dropped", "fastcavi/_family_full_fit.py",
+        'r_k = r_y + np.einsum("kl,kli,klj->ij", np.triu(co, 1), delta, delta)',
+        "r_k = r_y",
+        "tied pooled scatter forgets sum_(k<l) M_kl (m_k - m_l)(m_k - m_l)^T", FULL_TESTS),
+    Mutation(
+        "full-predict-labels-offset", "fastcavi/_kernels_full.py",
+        "labels[start + b] = best",
+        "labels[b] = best",
+        "full/tied predict writes every tile's labels at the first tile's rows", FULL_TESTS),
+    # -- full and tied precisions: the math --
+    Mutation(
+        "tied-nu-n-over-k", "fastcavi/_family_full.py",
+        "nu = n0 + total",
+        "nu = n0 + total / len(n_k)",
+        "tied nu = n0 + N / K (scikit-learn's) instead of n0 + sum_k N_k", FULL_TESTS),
+    Mutation(
+        "full-scatter-not-centred", "fastcavi/_family_full.py",
+        "scatter = stats.r_k - (ss.sum(axis=0) if prior.covariance_type == \"tied\" else ss)",
+        "scatter = stats.r_k",
+        "C_k taken as the scatter about the old means, not about xbar_k", FULL_TESTS),
+    Mutation(
+        "wishart-kl-log2-constant", "fastcavi/_family_full.py",
+        "return nu / 2.0 * logdet - nu * p / 2.0 * math.log(2.0) - multigammaln(nu / 2.0, p)",
+        "return nu / 2.0 * logdet - nu / 2.0 * math.log(2.0) - multigammaln(nu / 2.0, p)",
+        "the Wishart normaliser's (nu p / 2) log 2 written (nu / 2) log 2", FULL_TESTS),
+    Mutation(
+        "full-elbo-cross-term-sign", "fastcavi/_family_full.py",
+        "sq = -(ds + np.swapaxes(ds, 1, 2)) + n_k",
+        "sq = (ds + np.swapaxes(ds, 1, 2)) + n_k",
+        "sign of -(d S^T + S d^T) in the likelihood term at the new means flipped", FULL_TESTS),
+    Mutation(
+        "wishart-digamma-off-by-one", "fastcavi/_family_full.py",
+        "digamma((np.asarray(nu)[:, None] + 1.0 - j) / 2.0)",
+        "digamma((np.asarray(nu)[:, None] - j) / 2.0)",
+        "E[log|P|] sums psi((nu - j)/2) instead of psi((nu + 1 - j)/2)", FULL_TESTS),
+    Mutation(
+        "full-reg-covar-dropped", "fastcavi/_family_full.py",
+        "psi = (prior.covariance + scatter + (n_k * prior.reg_covar)[:, None, None] * eye",
+        "psi = (prior.covariance + scatter + 0.0 * eye",
+        "full update forgets reg_covar", FULL_TESTS),
+    Mutation(
+        "e-step-factor-not-halved", "fastcavi/_family_full.py",
+        "factors = np.sqrt(nu / 2.0)[:, None, None] * inv_l",
+        "factors = np.sqrt(nu)[:, None, None] * inv_l",
+        "E-step logits use nu Psi^-1 instead of (nu / 2) Psi^-1", FULL_TESTS),
+    Mutation(
+        "predictive-dof-nu", "fastcavi/_family_full_fit.py",
+        "dof = nu + 1.0 - p",
+        "dof = nu",
+        "the predictive Student-t with nu_k degrees of freedom instead of nu_k + 1 - p",
+        FULL_TESTS),
+    Mutation(
+        "one-hot-scatter-unweighted", "fastcavi/_family_fit.py",
+        "r_k[c] += (d[mine] * wi[mine, None]).T @ d[mine]",
+        "r_k[c] += d[mine].T @ d[mine]",
+        "the kmeans start's p x p scatter ignores sample_weight", FULL_TESTS),
 ]
 
 

@@ -1,4 +1,5 @@
-"""fastcavi.BayesianGaussianMixture (diag and spherical, both weight priors) and its fast path:
+"""fastcavi.BayesianGaussianMixture (diag and spherical, both weight priors; full and tied are
+in test_bgm_full.py) and its fast path:
 against the pure-Python reference iteration by iteration, against the independent vectorised
 oracle at sizes that cross every chunk, tile and BLAS block, against scikit-learn's starting
 points, and against facts of the model (exact evidence at K = 1, a bound that never falls,
@@ -288,12 +289,6 @@ def test_n_init_keeps_the_best_run_and_tol_is_strict_on_the_total():
         runs.append(one.lower_bound_)
     finals = np.array(runs)
     assert gm.lower_bound_ == finals.max() and finals.argmax() != 0
-
-
-@pytest.mark.parametrize("ctype", ["full", "tied"])
-def test_full_and_tied_are_not_implemented_yet(ctype):
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        BayesianGaussianMixture(n_components=2, covariance_type=ctype).fit(np.ones((5, 2)))
 
 
 @pytest.mark.parametrize(("params", "error", "message"), [

@@ -15,7 +15,8 @@ def test_equivalence_without_jit():
     tests = ["tests/test_equivalence.py::test_float64_matches_reference_every_sweep",
              "tests/test_equivalence.py::test_stage_responsibilities_match",
              "tests/test_equivalence.py::test_large_p_blas_path_matches_reference",
-             "tests/test_equivalence.py::test_float32_matches_reference"]
+             "tests/test_equivalence.py::test_float32_matches_reference",
+             "tests/test_bgm_full.py::test_small_problem_matches_the_reference"]
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            *tests],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

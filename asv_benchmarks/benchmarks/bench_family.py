@@ -1,5 +1,5 @@
 """asv benchmarks of BayesianGaussianMixture: one iteration (the pass over the data, the M-step
-and the exact ELBO) and a fixed-length fit, spherical and diag, float64 and float32."""
+and the exact ELBO) and a fixed-length fit, every covariance type, float64 and float32."""
 
 import numpy as np
 
@@ -18,7 +18,7 @@ def _data(n_samples, n_features, n_components, seed=0):
 
 
 class FamilyIteration:
-    params = (["spherical", "diag"], ["float64", "float32"])
+    params = (["spherical", "diag", "full", "tied"], ["float64", "float32"])
     param_names = ["covariance_type", "dtype"]
     timeout = 300
 
@@ -33,7 +33,7 @@ class FamilyIteration:
 
 
 class FamilyFit:
-    params = ["spherical", "diag"]
+    params = ["spherical", "diag", "full", "tied"]
     param_names = ["covariance_type"]
     timeout = 300
 
