@@ -20,9 +20,8 @@ MODEL_HELP = ("the model: 'cavi' (default) is GaussianMixtureCAVI: equal weights
               "variational mixture: the weights and a covariance per cluster are learned, "
               "and a Dirichlet process prior can switch off components that are not needed")
 
-# The default --covariance-type of --model bgm. scikit-learn's default is 'full'; fastcavi
-# fits 'diag' and 'spherical' so far. Set this to "full" once BayesianGaussianMixture fits it.
-BGM_DEFAULT_COVARIANCE = "diag"
+# The default --covariance-type of --model bgm: scikit-learn's.
+BGM_DEFAULT_COVARIANCE = "full"
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
 

@@ -102,6 +102,10 @@ FAMILY_KERNELS = {
     "spherical": {"fit": ("_kernels", "_sweep_statistics"), "predict": ("_kernels", "_predict")},
     "diag": {"fit": ("_kernels_diag", "_sweep_statistics_diag"),
              "predict": ("_kernels_diag", "_predict_diag")},
+    "full": {"fit": ("_kernels_full", "_sweep_statistics_full"),
+             "predict": ("_kernels_full", "_predict_full")},
+    "tied": {"fit": ("_kernels_tied", "_sweep_statistics_tied"),
+             "predict": ("_kernels_tied", "_predict_tied")},
 }
 
 

@@ -175,6 +175,16 @@ MUTATIONS = [
         "            if False:\n                fn, args, centre = visit(state)",
         "every block of a pass visited at the q(theta) of the pass's start", STREAM_TESTS),
     Mutation(
+        "recentre-full-not-symmetric", "fastcavi/_algorithms.py",
+        "r = r + ds + ds.transpose(0, 2, 1) + n[:, None, None]",
+        "r = r + 2.0 * ds + n[:, None, None]",
+        "a full scatter re-centred with d S^T twice instead of d S^T + S d^T", STREAM_TESTS),
+    Mutation(
+        "recentre-tied-shift-dropped", "fastcavi/_algorithms.py",
+        "r = r + ds + ds.T + (n[:, None] * d).T @ d",
+        "r = r + ds + ds.T",
+        "the pooled scatter re-centred without sum_k N_k d_k d_k^T", STREAM_TESTS),
+    Mutation(
         "svi-rho-complement", "fastcavi/_algorithms.py",
         "return combine([scaled(recentre(stats, old, centre, shape), 1.0 - rho),",
         "return combine([scaled(recentre(stats, old, centre, shape), rho),",

@@ -252,11 +252,15 @@ def test_tied_counts_every_point_once_in_its_degrees_of_freedom():
 
 # -- the estimator against the oracle ----------------------------------------------------------
 
-@pytest.mark.parametrize("engine", ["memory", "memmap"])
+@pytest.mark.parametrize("engine", ["memory", "memmap", "dask"])
 @WEIGHTED
 @GRID
-def test_estimator_fits_and_predicts_like_the_oracle(engine, ctype, wtype, weighted, tmp_path):
+def test_estimator_fits_and_predicts_like_the_oracle(engine, ctype, wtype, weighted, tmp_path,
+                                                     request):
     from fastcavi._registry import ENGINES
+
+    if engine == "dask":
+        request.getfixturevalue("dask_client")
 
     n, p, k = CASES["chunks-tiles"]
     X, _, hyper, w = problem(3, n, p, k, ctype, wtype, weighted)

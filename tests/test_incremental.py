@@ -44,6 +44,9 @@ def estimators(algorithm, means_init=None, **kw):
                                       weight_concentration_prior_type=wt, **kw)
               for ct in ("spherical", "diag") for wt in ("dirichlet_process",
                                                           "dirichlet_distribution")]
+    family += [BayesianGaussianMixture(n_components=K, covariance_type=ct, random_state=0,
+                                       init_params="kmeans", algorithm=algorithm, **kw)
+               for ct in ("full", "tied")]
     return [seed] + family
 
 
@@ -65,8 +68,8 @@ def elbos_per_visit(est, X, w):
     return visits
 
 
-@pytest.mark.parametrize("i", range(5), ids=["fixed", "spherical-dp", "spherical-dd",
-                                            "diag-dp", "diag-dd"])
+@pytest.mark.parametrize("i", range(7), ids=["fixed", "spherical-dp", "spherical-dd",
+                                            "diag-dp", "diag-dd", "full", "tied"])
 def test_elbo_never_decreases_at_any_visit_and_the_fixed_point_is_batch(i):
     X, w = separated(1)
     start = dict(means_init=X[[np.argmin(X @ [1, 1]), np.argmax(X @ [1, -1]),

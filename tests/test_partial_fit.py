@@ -96,7 +96,7 @@ def test_family_step_is_the_natural_parameter_blend(wtype):
         np.testing.assert_allclose(g, w_, rtol=1e-7)
 
 
-@pytest.mark.parametrize("model", ["fixed", "diag"])
+@pytest.mark.parametrize("model", ["fixed", "diag", "full", "tied"])
 def test_a_stream_ends_near_the_batch_fit(model):
     """Batches of a shuffled stream drawn from the model: one pass within 5e-2 nats per point
     of the batch fit's held-out log-likelihood, three passes within 1e-2."""
@@ -109,7 +109,7 @@ def test_a_stream_ends_near_the_batch_fit(model):
                                            likelihood_var=1.0, prior_var=36.0, prior_mean=0.0)
     else:
         make = lambda: BayesianGaussianMixture(  # noqa: E731
-            n_components=K, covariance_type="diag", random_state=0, total_samples=len(train),
+            n_components=K, covariance_type=model, random_state=0, total_samples=len(train),
             max_iter=500)
     batch_fit = make().fit(train).score(test)
     stream = make()
