@@ -303,7 +303,7 @@ default=None
                     print(f"Initialization {state}. lower bound {bound:.5f}.")
                 if best is None or bound > best[1]:
                     best = (out, bound, update.last)
-        out, bound, self._stats_ = best
+        out, bound, self._kept = best
         self.__dict__.pop("n_batch_iter_", None)
         if not out.converged and self.max_iter > 0 and self.tol > 0:
             warnings.warn("Best performing initialization did not converge. Try different init "
@@ -354,13 +354,13 @@ default=None
                 kept, step, bounds = None, 0, []
             else:
                 prior, params = self._prior_, self._params_
-                kept = getattr(self, "_stats_", None)
+                kept = getattr(self, "_kept", None)
                 step = getattr(self, "n_batch_iter_", 0)
                 bounds = list(self.lower_bounds_) if step else []
             visit, update = family_model(prior, source.dtype)
             settings = (self.total_samples, self.learning_offset, self.learning_decay)
             with thread_limit(self.n_threads):
-                params, bound, self._stats_ = svi_step(
+                params, bound, self._kept = svi_step(
                     params, source, visit, update, STATS_SHAPES[prior.covariance_type], kept,
                     step, settings)
         self.n_batch_iter_ = step + 1

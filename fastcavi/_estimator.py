@@ -333,7 +333,7 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
                 f"max_iter={self.max_iter} sweeps (tol={self.tol}). Try a larger max_iter or "
                 "tol, different init parameters, or check for degenerate data.",
                 ConvergenceWarning, stacklevel=5)
-        self._stats_ = out.stats
+        self._kept = out.stats
         self.__dict__.pop("n_batch_iter_", None)
         self._set_fitted(out.means, out.mean_vars, out.bounds, out.converged, hyper)
 
@@ -408,14 +408,14 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
                     source = source.transformed(standardizer(self))
                 hyper = Hyper(self.prior_mean_, self.prior_var_, self.likelihood_var_)
                 state = (self.means_, self.mean_vars_, None)
-                kept = getattr(self, "_stats_", None)
+                kept = getattr(self, "_kept", None)
                 step = getattr(self, "n_batch_iter_", 0)
                 bounds = list(self.lower_bounds_) if step else []
             try:
                 visit, update = fixed_model(hyper, source.dtype)
                 settings = (self.total_samples, self.learning_offset, self.learning_decay)
                 with thread_limit(self.n_threads):
-                    state, bound, self._stats_ = svi_step(state, source, visit, update,
+                    state, bound, self._kept = svi_step(state, source, visit, update,
                                                           "scalar", kept, step, settings)
             finally:
                 source.close()
