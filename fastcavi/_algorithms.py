@@ -14,9 +14,10 @@ A model is described by two functions:
 
 **Incremental** (Neal & Hinton 1998; Hughes & Sudderth 2013's memoized VI): the rows are split
 into blocks that depend on the number of rows only (so results depend on neither threads nor
-workers), and each block's statistics are kept. The first sweep is a batch sweep; after that,
-a sweep visits the blocks in order, and each visit recomputes one block's statistics at the
-current q(theta) and updates q(theta) from the sum of every block's statistics. Each visit is
+workers), and each block's statistics are kept. In the first sweep q(theta) is updated after
+every block from the blocks seen so far (scaled to the total weight); after that, a sweep
+visits the blocks in order, and each visit recomputes one block's statistics at the current
+q(theta) and updates q(theta) from the sum of every block's statistics. Each visit is
 an exact coordinate-ascent step (q(c) of the block, then q(theta)), so the ELBO never
 decreases, and the fixed points are batch CAVI's; q(theta) improves B times per pass instead
 of once. The statistics of each block are centred on the means that produced them; the sum
@@ -127,26 +128,47 @@ def batch_sweep(source, visit, update):
 
 
 def incremental_sweep(source, visit, update, shape, on_visit=None):
-    """Incremental CAVI over ``source.n_blocks`` fixed blocks (see the module docstring):
-    the first call is a batch sweep that keeps each block's statistics, every later call a pass
-    of one visit per block. ``on_visit(elbo)`` after every visit (not called in the first,
-    batch sweep). ``shape``: the statistics' scatter form, for :func:`recentre`."""
+    """Incremental CAVI over ``source.n_blocks`` fixed blocks (see the module docstring).
+
+    The first call is the first pass: each block in turn is visited at the current q(theta),
+    which is updated after every block from the statistics seen so far, scaled up to the total
+    weight (Hughes & Sudderth's first lap: the model improves B times in the first pass too);
+    after the last block every block has statistics and the ELBO is exact. Every later call is
+    a pass of one exact coordinate-ascent visit per block, the total kept up to date by
+    replacing the block's old statistics with its new ones (and summed afresh from every block
+    at the start of each pass, so no round-off accumulates). ``on_visit(elbo)`` after every
+    visit of the later passes. ``shape``: the statistics' scatter form, for :func:`recentre`.
+    """
     kept = []  # (statistics, the means they are centred on), per block
 
-    def total(centre):
-        return combine(recentre(s, c, centre, shape) for s, c in kept)
+    def first_pass(state):
+        total = prev = None
+        for b in range(source.n_blocks):
+            fn, args, centre = visit(state)
+            new = source.map_block(b, fn, *args)
+            kept.append((new, centre))
+            total = new if total is None else combine([recentre(total, prev, centre, shape), new])
+            prev = centre
+            if b + 1 < source.n_blocks and total.total_weight > 0:
+                state, _ = update(scaled(total, source.total_weight / total.total_weight),
+                                  centre)
+        return update(total, prev)
 
     def sweep(state):
-        fn, args, centre = visit(state)
         if not kept:
-            kept.extend((s, centre) for s in source.map_blocks(fn, *args))
-            return update(total(centre), centre)
+            return first_pass(state)
+        fn, args, centre = visit(state)
+        total = combine(recentre(s, c, centre, shape) for s, c in kept)
         bound = None
         for b in range(len(kept)):
             if b:
-                fn, args, centre = visit(state)
-            kept[b] = (source.map_block(b, fn, *args), centre)
-            state, bound = update(total(centre), centre)
+                fn, args, new_centre = visit(state)
+                total, centre = recentre(total, centre, new_centre, shape), new_centre
+            new = source.map_block(b, fn, *args)
+            old, old_centre = kept[b]
+            total = combine([total, scaled(recentre(old, old_centre, centre, shape), -1.0), new])
+            kept[b] = (new, centre)
+            state, bound = update(total, centre)
             if on_visit is not None:
                 on_visit(bound)
         return state, bound

@@ -132,11 +132,12 @@ default=None
         Numba threads; results are bit-identical for any value.
     algorithm : {'batch', 'incremental'}, default='batch'
         'batch': every iteration is one pass over all the data, then one update of q(theta).
-        'incremental': after a first batch iteration, each iteration visits the rows in fixed blocks
-        (of 262,144 rows in memory; a Dask array's row chunks) and updates q(theta) after
-        every block, from the latest statistics of all blocks. Each visit is an exact
-        coordinate-ascent step, so the ELBO never decreases and the fixed points are the
-        batch ones; on large data it needs fewer passes. The same on every engine.
+        'incremental': each iteration visits the rows in fixed blocks (of 262,144 rows in
+        memory; a Dask array's row chunks) and updates q(theta) after every block, from the
+        latest statistics of all blocks (in the first iteration, from the blocks seen so far).
+        After the first iteration each visit is an exact coordinate-ascent step, so the ELBO
+        never decreases and the fixed points are the batch ones; on large data it needs
+        fewer passes. The same on every engine.
     total_samples : float, default=1e6
         :meth:`partial_fit`: the number of points the stream stands for (each batch's
         statistics are scaled up to it).

@@ -166,13 +166,13 @@ MUTATIONS = [
         "kept statistics shifted the wrong way when re-centred", STREAM_TESTS),
     Mutation(
         "incremental-not-recentred", "fastcavi/_algorithms.py",
-        "return combine(recentre(s, c, centre, shape) for s, c in kept)",
-        "return combine(s for s, c in kept)",
+        "total = combine(recentre(s, c, centre, shape) for s, c in kept)",
+        "total = combine(s for s, c in kept)",
         "blocks' statistics summed while centred on different means", STREAM_TESTS),
     Mutation(
         "incremental-stale-q", "fastcavi/_algorithms.py",
-        "            if b:\n                fn, args, centre = visit(state)",
-        "            if False:\n                fn, args, centre = visit(state)",
+        "                fn, args, new_centre = visit(state)\n",
+        "                new_centre = centre\n",
         "every block of a pass visited at the q(theta) of the pass's start", STREAM_TESTS),
     Mutation(
         "recentre-full-not-symmetric", "fastcavi/_algorithms.py",
@@ -184,6 +184,11 @@ MUTATIONS = [
         "r = r + ds + ds.T + (n[:, None] * d).T @ d",
         "r = r + ds + ds.T",
         "the pooled scatter re-centred without sum_k N_k d_k d_k^T", STREAM_TESTS),
+    Mutation(
+        "incremental-old-block-kept", "fastcavi/_algorithms.py",
+        "total = combine([total, scaled(recentre(old, old_centre, centre, shape), -1.0), new])",
+        "total = combine([total, new])",
+        "a visited block's old statistics left in the running total", STREAM_TESTS),
     Mutation(
         "svi-rho-complement", "fastcavi/_algorithms.py",
         "return combine([scaled(recentre(stats, old, centre, shape), 1.0 - rho),",

@@ -92,22 +92,18 @@ def test_elbo_never_decreases_at_any_visit_and_the_fixed_point_is_batch(i):
         np.testing.assert_allclose(inc.mean_vars_, batch.mean_vars_, rtol=1e-6)
 
 
-def test_first_pass_is_the_batch_sweep():
-    """The first sweep sums the blocks' statistics (at the start) and updates once: the batch
-    sweep, up to the order of the sums; later sweeps differ (more updates per pass)."""
+def test_the_first_pass_already_updates_after_every_block():
+    """In the first pass q(theta) is updated after every block (from the blocks seen, scaled
+    to the total weight), so one pass gets further than one batch sweep from the same start;
+    its ELBO, reported once every block has statistics, is the exact one."""
     X, w = separated(2)
-    gains = []
-    for inc, batch in zip(estimators("incremental", tol=0, max_iter=3),
-                          estimators("batch", tol=0, max_iter=3)):
+    for inc, batch in zip(estimators("incremental", tol=0, max_iter=1),
+                          estimators("batch", tol=0, max_iter=1)):
         inc.set_params(init_params="random")  # far from the optimum: the passes differ
         batch.set_params(init_params="random")
         inc.fit(X, sample_weight=w)
         batch.fit(X, sample_weight=w)
-        assert inc.lower_bounds_[0] == pytest.approx(batch.lower_bounds_[0], rel=1e-13)
-        assert inc.lower_bounds_[1] >= batch.lower_bounds_[1] - 1e-12 * abs(
-            batch.lower_bounds_[1])
-        gains.append(inc.lower_bounds_[1] - batch.lower_bounds_[1])
-    assert max(gains) > 1e-6  # from these starts, B updates per pass gain on one update
+        assert inc.lower_bounds_[0] > batch.lower_bounds_[0]
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))
