@@ -17,9 +17,10 @@ def _data(n_samples, n_features, n_components, seed=0):
 
 def _make(model, **kw):
     if model == "cavi":
-        return GaussianMixtureCAVI(10, random_state=0, max_iter=300, **kw)
+        return GaussianMixtureCAVI(10, random_state=0, **dict(dict(max_iter=300), **kw))
     return BayesianGaussianMixture(n_components=10, covariance_type="diag", random_state=0,
-                                   init_params="random_from_data", max_iter=300, tol=1.0, **kw)
+                                   init_params="random_from_data",
+                                   **dict(dict(max_iter=300, tol=1.0), **kw))
 
 
 class Algorithms:
