@@ -4,7 +4,6 @@ the fused kernels: one pass over the data per iteration, no N x K array."""
 
 from __future__ import annotations
 
-import copy
 import numbers
 import warnings
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from ._family_fit import (
 )
 from ._family_full import MATRIX_TYPES, covariance_attributes
 from ._family_full_fit import covariance_prior
+from ._interrupt import unchanged_on_failure
 from ._predict import output_spec
 from ._sources import open_source, predict_rows
 from ._threads import check_n_threads, thread_limit
@@ -256,13 +256,7 @@ default=None
         (integer weights fit as repeated rows). float32 X is fitted in float32 (sums in
         float64); a C-ordered float32/float64 memmap is read in place.
         """
-        saved = copy.copy(self.__dict__)  # a failed fit leaves the fitted model as it was
-        try:
-            self._fit(X, sample_weight)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
+        self._fit(X, sample_weight)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -270,8 +264,12 @@ default=None
         return self.fit(X, sample_weight=sample_weight).predict(X)
 
     def _fit(self, X, sample_weight=None, callback=None):
-        """The fit, unguarded; ``callback(it, bound)`` after every iteration of every run (the
-        command line's progress bar)."""
+        """The fit; ``callback(it, bound)`` after every iteration of every run (the command
+        line's progress bar). A failed fit leaves the fitted model as it was."""
+        with unchanged_on_failure(self):
+            self._fit_unguarded(X, sample_weight, callback)
+
+    def _fit_unguarded(self, X, sample_weight, callback):
         self._check_params()
         with open_source(self, X, sample_weight, n_threads=self.n_threads,
                          ensure_min_samples=2) as source:
@@ -333,13 +331,8 @@ default=None
         -------
         self
         """
-        saved = copy.copy(self.__dict__)  # a failed call leaves the model as it was
-        try:
+        with unchanged_on_failure(self):
             self._partial_fit(X, sample_weight)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
         return self
 
     def _partial_fit(self, X, sample_weight):

@@ -214,11 +214,7 @@ class DaskSource:
 
     def map_block(self, b, fn, *args):
         if self._client is None:
-            if self.weights is None:
-                xb, wb = self.X.blocks[b].compute(), None
-            else:
-                xb, wb = dask.compute(self.X.blocks[b], self.weights.blocks[b])
-            return fn(*kernel_block(xb, wb), *args)
+            return fn(*kernel_block(*self._block(b)), *args)
         self._prepare(fn, args)
         return self._client.submit(_map_task, self._x_futures[b], self._w_futures[b], fn=fn,
                                    args=args, plan=self._plan, cap=self._cap,
@@ -232,12 +228,15 @@ class DaskSource:
         return list(dask.compute(*[dask.delayed(_block_call)(xb, wb, fn, args)
                                    for xb, wb in zip(xs, ws)]))
 
+    def _block(self, i):
+        """Row block i and its weights (or None), computed here as NumPy."""
+        if self.weights is None:
+            return self.X.blocks[i].compute(), None
+        return dask.compute(self.X.blocks[i], self.weights.blocks[i])
+
     def row_blocks(self):
         for i in range(self.X.numblocks[0]):
-            if self.weights is None:
-                yield self.X.blocks[i].compute(), None
-            else:
-                yield dask.compute(self.X.blocks[i], self.weights.blocks[i])
+            yield self._block(i)
 
     # -- rows --------------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ Numba kernels through :mod:`fastcavi._cavi`."""
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import numpy as np
@@ -24,6 +23,7 @@ from ._data_defaults import (
     _too_large,
     moments,
 )
+from ._interrupt import unchanged_on_failure
 from ._predict import KINDS, output_spec, predict_block
 from ._scale import fit_standardize, standardizer
 from ._sources import open_source, predict_rows
@@ -281,13 +281,8 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         return self.predict(X)
 
     def _fit(self, X, sample_weight=None, callback=None):
-        saved = copy.copy(self.__dict__)  # a failed fit leaves the fitted model as it was
-        try:
+        with unchanged_on_failure(self):
             self._fit_unguarded(X, sample_weight, callback)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
         return self
 
     def _fit_unguarded(self, X, sample_weight, callback):
@@ -379,13 +374,8 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         -------
         self
         """
-        saved = copy.copy(self.__dict__)  # a failed call leaves the model as it was
-        try:
+        with unchanged_on_failure(self):
             self._partial_fit(X, sample_weight)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
         return self
 
     def _partial_fit(self, X, sample_weight):

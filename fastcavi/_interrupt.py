@@ -117,3 +117,16 @@ def _on_progress_line():
         return os.isatty(2)
     except OSError:
         return False
+
+
+@contextmanager
+def unchanged_on_failure(obj):
+    """Restore ``obj``'s attributes when the block raises (any exception, KeyboardInterrupt
+    included), so that a failed or interrupted fit leaves the fitted model as it was."""
+    saved = dict(obj.__dict__)
+    try:
+        yield
+    except BaseException:
+        obj.__dict__.clear()
+        obj.__dict__.update(saved)
+        raise
