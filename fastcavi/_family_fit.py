@@ -114,7 +114,7 @@ def initial_statistics(source, n_components, init_params, random_state, centre, 
     if init_params == "random_from_data":
         idx = random_state.choice(source.n_rows, size=k, replace=False)
         return _one_hot_sums(source.take(idx), source.take_weights(idx), k, np.arange(k),
-                             centre)
+                             centre, matrix)
     if init_params in ("k-means++", "kmeans"):
         X, w = source.gather()
         if init_params == "k-means++":

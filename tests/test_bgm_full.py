@@ -174,6 +174,28 @@ def test_float32_sums_are_float64(ctype):
     np.testing.assert_allclose(n_k.sum(), w.sum(), rtol=1.5e-9)
 
 
+@pytest.mark.parametrize("ctype", TYPES)
+def test_float32_hard_assignments_count_exactly(ctype):
+    """Clusters 1000 standard deviations apart: every responsibility is exactly 0 or 1 in
+    float32, each point adds its weight (rounded to float32, as the kernels hold it) to one
+    N_k, and float64 sums give each N_k to round-off (1e-16). A float32 running sum over a tile
+    is off by about 1e-7: a test on spread responsibilities (above) can miss it, where the
+    float32 rounding of the responsibilities themselves is of the same size."""
+    rng = np.random.default_rng(51)
+    labels = rng.integers(3, size=20011)
+    X = (np.array([[0.0, 0, 0], [1000, 0, 0], [0, 1000, 0]])[labels]
+         + rng.normal(size=(20011, 3))).astype(np.float32)
+    w = rng.uniform(0.5, 3.0, len(X))
+    gm = BayesianGaussianMixture(n_components=3, covariance_type=ctype, random_state=0,
+                                 max_iter=2, tol=0, weight_concentration_prior=1.0).fit(
+        X, sample_weight=w)
+    found = gm.predict(X)
+    assert np.all(gm.predict_proba(X).max(axis=1) == 1.0)
+    expected = np.bincount(found, w.astype(np.float32).astype(np.float64), minlength=3)
+    n_k = gm.mean_precision_ - gm.mean_precision_prior_
+    np.testing.assert_allclose(n_k, expected, rtol=1e-12)
+
+
 # What float32 per-point math (float64 sums) achieves against the float64 oracle on the same
 # rounded numbers after 3 iterations, worst over these cases (measured): ELBO 6e-9, means 2.1e-7
 # of their scale, Psi 9e-7 of its scale, b_k and the other parameters 1.2e-6, r 3.3e-6. The
@@ -389,11 +411,12 @@ def test_a_psi_that_is_not_positive_definite_is_a_clear_error(ctype):
     (np.array([[1.0, 0.5], [0.0, 1.0]]), "symmetric"),
     (np.array([[1.0, 2.0], [2.0, 1.0]]), "positive-definite"),
     (np.array([[1.0, np.nan], [np.nan, 1.0]]), "finite"),
-    (None, "singular"),
+    (np.array([[1.0, 1.0], [1.0, 1.0]]), "positive-definite"),
 ])
 def test_bad_covariance_priors_are_clear_errors(ctype, prior, message):
+    """A covariance_prior the user gives is checked and never changed (a singular one too)."""
     X = blobs(np.random.default_rng(0), 50, 1, 2)
-    X = np.hstack([X, 2 * X]) if prior is None else np.hstack([X, X ** 2])
+    X = np.hstack([X, X ** 2])
     with pytest.raises(ValueError, match=message):
         BayesianGaussianMixture(n_components=2, covariance_type=ctype,
                                 covariance_prior=prior).fit(X)
@@ -451,24 +474,38 @@ def test_sample_draws_from_the_fitted_mixture(ctype):
                                    atol=0.1 * np.abs(covs[k]).max())
 
 
-@pytest.mark.parametrize("ctype", TYPES)
-def test_kmeans_start_is_the_m_step_of_its_weighted_labels(ctype):
-    """The default start with sample_weight: the weighted KMeans labels (as scikit-learn draws
-    them from the same random_state) as one-hot responsibilities, then the reference's M-step
-    on the weighted statistics."""
-    from sklearn.cluster import KMeans
+def _start_responsibilities(init_params, X, w):
+    """The one-hot responsibilities scikit-learn's start draws from RandomState(4) (3
+    components): KMeans labels, or the rows k-means++ / a random choice picks, one each."""
+    from sklearn.cluster import KMeans, kmeans_plusplus
 
+    state = np.random.RandomState(4)
+    if init_params == "kmeans":
+        return X, np.eye(3)[KMeans(n_clusters=3, n_init=1, random_state=state).fit(
+            X, sample_weight=w).labels_], w
+    if init_params == "k-means++":
+        rows = kmeans_plusplus(X, 3, random_state=state, sample_weight=w)[1]
+    else:
+        rows = state.choice(len(X), size=3, replace=False)
+    return X[rows], np.eye(3), w[rows]
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random_from_data"])
+@pytest.mark.parametrize("ctype", TYPES)
+def test_start_is_the_m_step_of_its_weighted_labels(ctype, init_params):
+    """Starts that assign points to components (with sample_weight): the KMeans labels, or one
+    row per component (as scikit-learn draws them from the same random_state), as one-hot
+    responsibilities, then the reference's M-step on the weighted statistics."""
     rng = np.random.default_rng(40)
     X = correlated_blobs(rng, 600, 3, 3)
     w = rng.uniform(0, 3, len(X))
     gm = BayesianGaussianMixture(n_components=3, covariance_type=ctype, random_state=4,
-                                 max_iter=0).fit(X, sample_weight=w)
-    labels = KMeans(n_clusters=3, n_init=1, random_state=np.random.RandomState(4)).fit(
-        X, sample_weight=w).labels_
+                                 max_iter=0, init_params=init_params).fit(X, sample_weight=w)
+    rows, resp, weights = _start_responsibilities(init_params, X, w)
     prior = F.Prior(ctype, "dirichlet_process", gm.weight_concentration_prior_,
                     gm.mean_precision_prior_, gm.mean_prior_, gm.degrees_of_freedom_prior_,
                     gm.covariance_prior_, gm.reg_covar)
-    want = F.update(F.statistics(X, np.eye(3)[labels], ctype, w), prior)
+    want = F.update(F.statistics(rows, resp, ctype, weights), prior)
     np.testing.assert_allclose(gm.means_, want.means, rtol=1e-12)
     np.testing.assert_allclose(gm.covariances_, F.covariances(want), rtol=1e-10)
     np.testing.assert_allclose(gm.degrees_of_freedom_, want.degrees_of_freedom, rtol=1e-13)
