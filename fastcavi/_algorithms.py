@@ -57,14 +57,16 @@ class Run:
 
 
 def iterate(sweep, state, max_iter, threshold, *, strict=False, dtype=np.float64,
-            callback=None):
+            callback=None, previous=None):
     """The CAVI loop, written once for every model and engine.
 
     ``sweep(state) -> (new_state, elbo)`` is one coordinate-ascent sweep (the map-reduce over
     the data, in memory, streamed or on Dask, then the model's update and exact ELBO). Runs
     ``max_iter`` sweeps, or until the ELBO changes by at most ``threshold`` between two sweeps
     (less than it when ``strict``, as scikit-learn's mixtures test); ``threshold == 0`` runs
-    exactly ``max_iter`` sweeps. A non-finite ELBO is an error that says to rescale X.
+    exactly ``max_iter`` sweeps. ``previous``: the ELBO of ``state`` when it is known (a
+    warm start continuing a fit, as scikit-learn's mixtures do), so that the first sweep's
+    change counts too. A non-finite ELBO is an error that says to rescale X.
     """
     bounds = []
     converged = False
@@ -83,8 +85,8 @@ def iterate(sweep, state, max_iter, threshold, *, strict=False, dtype=np.float64
                 "scale-equivariant), or fit float32 data as float64.")
         if callback is not None:
             callback(it, bound)
-        if threshold > 0 and it > 0:
-            change = abs(bounds[-1] - bounds[-2])
+        if threshold > 0 and (it > 0 or previous is not None):
+            change = abs(bounds[-1] - (bounds[-2] if it > 0 else previous))
             if change < threshold or (not strict and change == threshold):
                 converged = True
                 break

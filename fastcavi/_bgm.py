@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._algorithms import ALGORITHMS, Recorder, iterate, make_sweep, svi_step
-from ._data_defaults import moments
+from ._data_defaults import PRIOR_RIDGE, moments, proper_covariance_prior
 from ._family import (
     DIRICHLET_DISTRIBUTION,
     DIRICHLET_PROCESS,
@@ -57,6 +57,39 @@ class _Restored:
 
     bounds: list
     converged: bool
+
+
+def _proper_default_prior(psi0, total, covariance_type):
+    """The data-driven covariance_prior (from a total weight ``total``), made proper where it
+    is singular, with one warning that says so
+    (:func:`fastcavi._data_defaults.proper_covariance_prior`)."""
+    if not total > 1.0:
+        raise ValueError(f"The default covariance_prior, the covariance of X with divisor "
+                         f"sum(sample_weight) - 1, needs a total weight above 1, got {total:g}. "
+                         "Give covariance_prior, or scale the weights.")
+    psi0, changed = proper_covariance_prior(psi0)
+    if changed:
+        warnings.warn(
+            f"The default covariance_prior for '{covariance_type}' (computed from X) is "
+            "singular: a feature has no spread, or there are no more points than features, or "
+            f"features are collinear. Using the nearest proper prior instead, with "
+            f"{PRIOR_RIDGE:g} x each feature's variance added to its diagonal (stored in "
+            "covariance_prior_), so that the ELBO stays exact. Give covariance_prior to choose "
+            "another.", UserWarning, stacklevel=5)
+    return psi0
+
+
+def _spherical_prior(value):
+    """A given spherical covariance_prior: a float (or an array holding one float, which
+    scikit-learn accepts too)."""
+    try:
+        psi0 = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        psi0 = None
+    if psi0 is None or psi0.size != 1:
+        raise ValueError(f"The parameter 'spherical covariance_prior' should be a positive "
+                         f"float, but got {value!r}")
+    return float(psi0.ravel()[0])
 
 
 def _both(first, second):
@@ -225,8 +258,9 @@ default=None
         if n0 is None:
             n0 = float(n_features)
         elif not (is_real(n0) and n0 > n_features - 1.0):
+            got = f"{n0:.3f}" if is_real(n0) else repr(n0)
             raise ValueError(f"The parameter 'degrees_of_freedom_prior' should be greater than "
-                             f"{n_features - 1}, but got {n0!r}.")
+                             f"{n_features - 1}, but got {got}.")
         psi0 = self.covariance_prior
         if self.covariance_type in MATRIX_TYPES:
             psi0 = covariance_prior(psi0, source, mean, total, self.covariance_type)
@@ -238,12 +272,13 @@ default=None
                 raise ValueError(f"The parameter 'diag covariance_prior' should have the shape "
                                  f"of ({n_features},), but got {psi0.shape}")
         else:
-            psi0 = float(psi0) if is_real(psi0) else psi0
-        if self.covariance_type not in MATRIX_TYPES and not np.all(
+            psi0 = _spherical_prior(psi0)
+        if self.covariance_prior is None:
+            psi0 = _proper_default_prior(psi0, total, self.covariance_type)
+        elif self.covariance_type not in MATRIX_TYPES and not np.all(
                 (np.asarray(psi0) > 0) & np.isfinite(psi0)):
             raise ValueError(f"'{self.covariance_type} covariance_prior' should be positive "
-                             f"and finite, got {psi0!r} (when it is the data's variance: "
-                             "a feature of X has no spread; give covariance_prior)")
+                             f"and finite, got {psi0!r}")
         return FamilyPrior(self.covariance_type, self.weight_concentration_prior_type, g0, b0,
                            m0, float(n0), psi0, float(self.reg_covar))
 
@@ -295,12 +330,14 @@ default=None
                 sweep = make_sweep(self.algorithm, source, visit, update,
                                    STATS_SHAPES[prior.covariance_type])
                 out = iterate(sweep, params, self.max_iter, self.tol, strict=True,
-                              dtype=dtype, callback=_both(report, callback))
+                              dtype=dtype, callback=_both(report, callback),
+                              previous=None if do_init else self.lower_bound_)
                 bound = out.bounds[-1] if out.bounds else -np.inf
                 if self.verbose:
                     state = "converged" if out.converged else "did not converge"
                     print(f"Initialization {state}. lower bound {bound:.5f}.")
-                if best is None or bound > best[1]:
+                # scikit-learn's rule: with max_iter=0 (no bounds) the last start is kept.
+                if best is None or bound > best[1] or best[1] == -np.inf:
                     best = (out, bound, update.last)
         out, bound, self._kept = best
         self.__dict__.pop("n_batch_iter_", None)

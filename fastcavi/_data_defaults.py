@@ -148,3 +148,51 @@ def _subsample(source, size, rng):
     else:
         ranks = np.sort(sample_without_replacement(n_positive, size, random_state=rng))
     return source.positive_rows(ranks)
+
+
+# -- a proper default covariance_prior ---------------------------------------------------------
+
+#: The ridge of :func:`proper_covariance_prior`, relative to each feature's variance.
+PRIOR_RIDGE = 1e-6
+
+
+def _feature_scales(variances):
+    """Each feature's variance, or for a feature without spread the mean variance of the others
+    (1 when no feature has spread): a scale for every feature."""
+    variances = np.asarray(variances, dtype=np.float64)
+    spread = variances > 0
+    fallback = float(variances[spread].mean()) if np.any(spread) else 1.0
+    return np.where(spread, variances, fallback)
+
+
+def proper_covariance_prior(psi0):
+    """The data-driven covariance prior made proper: ``(psi0, changed)``.
+
+    The exact ELBO needs a proper prior: Psi0 positive definite ('full', 'tied'), positive
+    ('diag', 'spherical'). The data's covariance is not when a feature has no spread, when
+    there are no more points than features, or when features are collinear. Then the nearest
+    proper prior is used instead: ``PRIOR_RIDGE`` times each feature's variance added to the
+    diagonal ('full', 'tied': Psi0 + 1e-6 diag(s)), or the zero variances replaced by 1e-6
+    times their scale ('diag', 'spherical'), where s_j is feature j's variance, or for a
+    feature without spread the mean variance of the others (1 when there is none). The
+    ridge is relative to each feature's own scale, so the fit stays equivariant to rescaling
+    features, and a prior that is already proper is returned unchanged.
+
+    'full'/'tied' count as singular when Psi0 scaled to unit diagonal (the correlation matrix)
+    has an eigenvalue at or below 1e-10: a condition that no rescaling of the features
+    changes.
+    """
+    psi0 = np.asarray(psi0, dtype=np.float64)
+    if psi0.ndim < 2:
+        if np.all(psi0 > 0):
+            return (float(psi0) if psi0.ndim == 0 else psi0), False
+        floor = PRIOR_RIDGE * _feature_scales(np.atleast_1d(psi0))
+        fixed = np.where(psi0 > 0, psi0, floor)
+        return (float(fixed[0]) if psi0.ndim == 0 else fixed), True
+    scales = _feature_scales(np.diagonal(psi0))
+    root = np.sqrt(scales)
+    with np.errstate(invalid="ignore"):
+        smallest = np.linalg.eigvalsh(psi0 / np.outer(root, root))[0]
+    if smallest > 1e-10:
+        return psi0, False
+    return psi0 + np.diag(PRIOR_RIDGE * scales), True

@@ -131,16 +131,17 @@ def weighted_covariance(source, mean, total):
 
 def covariance_prior(value, source, mean, total, covariance_type):
     """Psi0 for full and tied: a given (p, p) matrix, checked (finite, symmetric, positive
-    definite), or by default the (weighted) covariance of X (:func:`weighted_covariance`)."""
+    definite), or by default the (weighted) covariance of X (:func:`weighted_covariance`)
+    (which may be singular: :func:`fastcavi._data_defaults.proper_covariance_prior` makes it
+    proper)."""
     p = source.n_features
     name = f"{covariance_type} covariance_prior"
     if value is None:
-        psi0 = weighted_covariance(source, mean, total)
-    else:
-        psi0 = np.asarray(value, dtype=np.float64)
-        if psi0.shape != (p, p):
-            raise ValueError(f"The parameter '{name}' should have the shape of ({p}, {p}), "
-                             f"but got {psi0.shape}")
+        return weighted_covariance(source, mean, total)
+    psi0 = np.asarray(value, dtype=np.float64)
+    if psi0.shape != (p, p):
+        raise ValueError(f"The parameter '{name}' should have the shape of ({p}, {p}), "
+                         f"but got {psi0.shape}")
     ok = bool(np.all(np.isfinite(psi0)) and np.allclose(psi0, psi0.T))
     if ok:
         try:
@@ -148,8 +149,6 @@ def covariance_prior(value, source, mean, total, covariance_type):
         except np.linalg.LinAlgError:
             ok = False
     if not ok:
-        why = ("it is the covariance of X, which is singular: a feature has no spread or is a "
-               "linear combination of others; give covariance_prior" if value is None
-               else f"got {value!r}")
-        raise ValueError(f"'{name}' should be finite, symmetric and positive-definite ({why})")
+        raise ValueError(f"'{name}' should be finite, symmetric and positive-definite "
+                         f"(got {value!r})")
     return psi0

@@ -33,25 +33,10 @@ BGM_EXPECTED_FAILED = {
 }
 
 
-BGM_FULL_EXPECTED_FAILED = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "The check fits 15 points in 30 dimensions, whose covariance matrix (the default "
-        "covariance_prior of 'full') is singular: an improper Wishart prior, refused with a "
-        "clear error (scikit-learn fits with it, its bound leaving out the prior's "
-        "normaliser). From the same responsibilities and a proper prior the fit is exactly "
-        "weight-equivalent: "
-        "tests/test_bgm_full.py::test_integer_weights_are_repeated_rows_and_zero_weights_"
-        "dropped_rows."
-    ),
-}
-
-
 @parametrize_with_checks([BayesianGaussianMixture(n_components=2, covariance_type="diag",
                                                   max_iter=500, random_state=0),
                           BayesianGaussianMixture(n_components=2, max_iter=500,
                                                   random_state=0)],
-                         expected_failed_checks=lambda est: (
-                             BGM_FULL_EXPECTED_FAILED if est.covariance_type == "full"
-                             else BGM_EXPECTED_FAILED))
+                         expected_failed_checks=lambda est: BGM_EXPECTED_FAILED)
 def test_bayesian_mixture_is_a_scikit_learn_estimator(estimator, check):
     check(estimator)
