@@ -155,10 +155,14 @@ default='dirichlet_process'
     covariance_prior : float or array of shape (n_features,) or (n_features, n_features), \
 default=None
         Psi0 (None: the (weighted) covariance matrix of X with ddof=1 for 'full' and 'tied',
-        the per-feature variance for 'diag', its average for 'spherical').
+        the per-feature variance for 'diag', its average for 'spherical'; where that is
+        singular, as with a constant feature or fewer points than features, the nearest
+        proper prior, 1e-6 x each feature's variance added to its diagonal, with a warning:
+        see ``covariance_prior_`` and the documentation).
     random_state : int, RandomState instance or None, default=None
     warm_start : bool, default=False
-        Start from the last fit's solution (one start).
+        Start from the last fit's solution (one start); the first iteration's change of the
+        bound is measured from the stored ``lower_bound_``, as scikit-learn does.
     verbose : int, default=0
     verbose_interval : int, default=10
     n_threads : int, default=None

@@ -48,6 +48,11 @@ DELIBERATE = {
     # reg_covar > 0 (which both add to the scatter) the two bounds can differ by more than
     # tol between iterations, so the runs may stop at different iterations.
     "exact-bound-with-reg-covar",
+    # A spherical covariance_prior is a float (scikit-learn's documentation says so too).
+    # scikit-learn also runs with a vector when its length happens to equal n_components
+    # (broadcast as one prior per component) and fails otherwise; fastcavi says it wants a
+    # float.
+    "spherical-prior-is-a-float",
 }
 ILL_DEFINED = "ill-defined empirical covariance"
 
@@ -252,6 +257,10 @@ def judge(d):
         assert isinstance(our_err, (ValueError, TypeError)), (
             f"scikit-learn raised {their_err!r}; fastcavi raised {our_err!r}")
         return f"both raised: {str(their_err)[:60]}"
+    prior = d.options["covariance_prior"]
+    if d.options["covariance_type"] == "spherical" and np.size(prior) > 1:
+        assert isinstance(our_err, ValueError) and "should be a positive float" in str(our_err)
+        return "spherical prior refused: a vector"
     assert our_err is None, f"scikit-learn fitted; fastcavi raised {our_err!r}"
     if not (np.all(np.isfinite(theirs.means_)) and np.all(np.isfinite(theirs.covariances_))):
         _finite_model(ours, d.X, d)
