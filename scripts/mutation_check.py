@@ -42,6 +42,9 @@ FAMILY_TESTS = ("tests/test_bgm.py",)
 STREAM_TESTS = ("tests/test_incremental.py", "tests/test_partial_fit.py")
 # Its full and tied precisions.
 FULL_TESTS = ("tests/test_bgm_full.py",)
+# What a user swapping scikit-learn's class for fastcavi's meets: scikit-learn as the judge.
+DROP_IN_TESTS = ("tests/test_drop_in.py", "tests/test_sklearn_suite.py",
+                 "tests/test_differential.py")
 
 
 @dataclass(frozen=True)
@@ -411,6 +414,34 @@ MUTATIONS = [
         "r_k[c] += (d[mine] * wi[mine, None]).T @ d[mine]",
         "r_k[c] += d[mine].T @ d[mine]",
         "the kmeans start's p x p scatter ignores sample_weight", FULL_TESTS),
+    Mutation(
+        "warm-start-forgets-its-bound", "fastcavi/_bgm.py",
+        "previous=None if do_init else self.lower_bound_)",
+        "previous=None)",
+        "a warm start measures its first change from nothing, not from the stored bound",
+        DROP_IN_TESTS),
+    Mutation(
+        "max-iter-0-keeps-the-first-start", "fastcavi/_bgm.py",
+        "if best is None or bound > best[1] or best[1] == -np.inf:",
+        "if best is None or bound > best[1]:",
+        "with max_iter=0 the first start is kept (scikit-learn keeps the last)",
+        DROP_IN_TESTS),
+    Mutation(
+        "proper-prior-absolute-ridge", "fastcavi/_data_defaults.py",
+        "return psi0 + np.diag(PRIOR_RIDGE * scales), True",
+        "return psi0 + PRIOR_RIDGE * np.eye(len(scales)), True",
+        "the ridge of a singular default prior ignores each feature's scale", DROP_IN_TESTS),
+    Mutation(
+        "proper-prior-threshold-cholesky-only", "fastcavi/_data_defaults.py",
+        "    if smallest > 1e-10:\n",
+        "    if smallest > 0.0:\n",
+        "a numerically singular default prior (eigenvalue of round-off size) kept as proper",
+        DROP_IN_TESTS),
+    Mutation(
+        "random-from-data-diagonal-scatter", "fastcavi/_family_fit.py",
+        "np.arange(k),\n                             centre, matrix)",
+        "np.arange(k),\n                             centre)",
+        "the random_from_data start gives full and tied per-feature sums", FULL_TESTS),
 ]
 
 

@@ -162,3 +162,15 @@ def test_digits_fit_where_a_pixel_is_constant(ctype):
         assert np.all(np.isfinite(s))
         scores[k] = s.mean()
     assert scores[10] > scores[1]
+
+
+@pytest.mark.parametrize("init_params", ("kmeans", "random"))
+def test_max_iter_zero_keeps_the_last_start_as_scikit_learn(init_params):
+    """max_iter=0 runs no iteration, so no start has a bound: scikit-learn keeps the last
+    of its n_init starts (and lower_bound_ is -inf, n_iter_ 0, no warning)."""
+    X = np.random.default_rng(8).normal(size=(300, 2))
+    kw = dict(n_components=3, max_iter=0, n_init=3, init_params=init_params, random_state=2)
+    ours, theirs = BayesianGaussianMixture(**kw).fit(X), SkBGM(**kw).fit(X)
+    np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-10)
+    np.testing.assert_allclose(ours.covariances_, theirs.covariances_, rtol=1e-10)
+    assert (ours.n_iter_, ours.converged_, ours.lower_bound_) == (0, False, -np.inf)
