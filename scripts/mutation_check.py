@@ -278,8 +278,8 @@ MUTATIONS = [
         "diag update forgets reg_covar", FAMILY_TESTS),
     Mutation(
         "family-keep-first-start", "fastcavi/_bgm.py",
-        "if best is None or bound > best[1]:",
-        "if best is None:",
+        "if best is None or bound > best[1] or",
+        "if best is None or",
         "BayesianGaussianMixture keeps its first start instead of the best", FAMILY_TESTS),
     Mutation(
         "random-start-not-normalised", "fastcavi/_family_fit.py",
