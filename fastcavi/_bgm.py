@@ -17,22 +17,21 @@ from sklearn.utils.validation import check_is_fitted
 from ._algorithms import ALGORITHMS, Recorder, iterate, make_sweep, svi_step
 from ._data_defaults import PRIOR_RIDGE, moments, proper_covariance_prior
 from ._family import (
-    DIRICHLET_DISTRIBUTION,
     DIRICHLET_PROCESS,
     FamilyParams,
     FamilyPrior,
     expected_weights,
 )
 from ._family_fit import (
-    STATS_SHAPES,
     family_model,
     initial_statistics,
     m_step_from_sums,
     predict_block,
 )
-from ._family_full import MATRIX_TYPES, covariance_attributes
+from ._family_full import covariance_attributes
 from ._family_full_fit import covariance_prior
 from ._interrupt import unchanged_on_failure
+from ._model_names import COVARIANCE_TYPES, MATRIX_TYPES, STATS_SHAPES, WEIGHT_PRIORS
 from ._predict import output_spec
 from ._sources import open_source, predict_rows
 from ._threads import check_n_threads, thread_limit
@@ -46,9 +45,7 @@ from ._validation import (
     is_real,
 )
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
-WEIGHT_PRIORS = (DIRICHLET_PROCESS, DIRICHLET_DISTRIBUTION)
 
 
 @dataclass

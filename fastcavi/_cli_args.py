@@ -11,6 +11,7 @@ import argparse
 import math
 
 from ._cli_data import CLIError, parse_columns
+from ._model_names import COVARIANCE_TYPES, WEIGHT_PRIORS
 
 # The models of the command line: name -> the estimator it fits.
 MODELS = ("cavi", "bgm")
@@ -22,8 +23,6 @@ MODEL_HELP = ("the model: 'cavi' (default) is GaussianMixtureCAVI: equal weights
 
 # The default --covariance-type of --model bgm: scikit-learn's.
 BGM_DEFAULT_COVARIANCE = "full"
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
 
 # The starts each model knows (its estimator's init_params), and the other model's spelling of
 # the same start.

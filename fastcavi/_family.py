@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
+from ._model_names import MATRIX_TYPES
+
 DIRICHLET_DISTRIBUTION = "dirichlet_distribution"
 DIRICHLET_PROCESS = "dirichlet_process"
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -194,7 +196,7 @@ def kl_components(params, prior):
 
 def m_step(stats, means_used, prior):
     """The M-step from one pass's statistics centred on ``means_used`` (K, p)."""
-    if prior.covariance_type in ("full", "tied"):
+    if prior.covariance_type in MATRIX_TYPES:
         from . import _family_full
 
         return _family_full.m_step(stats, means_used, prior)
@@ -214,7 +216,7 @@ def m_step(stats, means_used, prior):
 def elbo(stats, means_used, params, prior):
     """The exact ELBO ``L_x + L_c + H_c - KL_pi - KL_theta`` at the new q(theta), from the
     statistics of the responsibilities that produced it (centred on ``means_used``)."""
-    if prior.covariance_type in ("full", "tied"):
+    if prior.covariance_type in MATRIX_TYPES:
         from . import _family_full
 
         return _family_full.elbo(stats, means_used, params, prior)
@@ -242,7 +244,7 @@ def logit_params(params, prior):
     ``o_k = -(E[log pi_k] + E[log|P_k|]/2 - p / (2 b_k))`` (the -(p/2) log(2 pi) common to
     every k is left out: it cancels in r and in the entropy). Full and tied: the triangular
     factors of :func:`fastcavi._family_full.logit_params` in place of ``h``."""
-    if prior.covariance_type in ("full", "tied"):
+    if prior.covariance_type in MATRIX_TYPES:
         from . import _family_full
 
         return _family_full.logit_params(params, prior)

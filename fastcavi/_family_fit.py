@@ -13,6 +13,7 @@ from . import _family_full_fit, _kernels, _kernels_diag
 from ._algorithms import iterate, make_sweep
 from ._cavi import in_dtype, kernel_means, scalar_predict, scalar_statistics
 from ._family import FamilyStats, expected_weights, logit_params
+from ._model_names import MATRIX_TYPES, STATS_SHAPES
 from ._sources import ArraySource, blocks
 from ._threads import parallel_guard
 
@@ -21,7 +22,7 @@ def block_statistics(X, means, half_prec, offsets, covariance_type, sample_weigh
     """One block of rows (C-contiguous float32/float64; ``means`` in X's dtype) -> its
     :class:`~fastcavi._family.FamilyStats` for the E-step logits ``(half_prec, offsets)`` of
     :func:`fastcavi._family.logit_params`."""
-    if covariance_type in ("full", "tied"):
+    if covariance_type in MATRIX_TYPES:
         return _family_full_fit.block_statistics(X, means, half_prec, offsets, covariance_type,
                                                  sample_weight)
     if covariance_type == "spherical":
@@ -46,7 +47,7 @@ def predict_block(X, params, prior, kind):
     predictive density) for one block of rows (C-contiguous float32/float64)."""
     if kind == "score":
         return log_predictive(X, params, prior)
-    if prior.covariance_type in ("full", "tied"):
+    if prior.covariance_type in MATRIX_TYPES:
         return _family_full_fit.predict_block(X, params, prior, kind)
     half_prec, offsets = logit_params(params, prior)
     means = kernel_means(params.means, X.dtype)
@@ -68,7 +69,7 @@ def log_predictive(X, params, prior):
     ``Psi_kj (1 + b_k) / (b_k nu_k)``; spherical: a p-variate one, scale^2
     ``Psi_k (1 + b_k) / (b_k nu_k)``; full and tied: :func:`fastcavi._family_full_fit.
     log_predictive`), ``wbar`` the normalised E[pi]. float64, in row blocks."""
-    if prior.covariance_type in ("full", "tied"):
+    if prior.covariance_type in MATRIX_TYPES:
         return _family_full_fit.log_predictive(X, params, prior)
     p = prior.mean.shape[0]
     nu, b, psi = params.degrees_of_freedom, params.mean_precision, params.psi
@@ -212,7 +213,7 @@ def family_prior(prior):
 def start_from_resp(source, resp, prior):
     """The M-step from given responsibilities (N, K), centred on the prior mean."""
     sums = _resp_sums(source, resp.shape[1], lambda start, stop: resp[start:stop], prior.mean,
-                      prior.covariance_type in ("full", "tied"))
+                      prior.covariance_type in MATRIX_TYPES)
     return m_step_from_sums(*sums, prior)
 
 
@@ -233,9 +234,6 @@ def family_model(prior, dtype):
         return new, elbo(stats, used, new, prior)
 
     return visit, update
-
-
-STATS_SHAPES = {"spherical": "scalar", "diag": "diag", "full": "full", "tied": "tied"}
 
 
 def family_sweep(source, prior, algorithm="batch", on_visit=None):

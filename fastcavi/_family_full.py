@@ -50,7 +50,6 @@ from ._family import (
 )
 from ._threads import single_threaded_blas
 
-MATRIX_TYPES = ("full", "tied")
 _LOG_2PI = math.log(2.0 * math.pi)
 
 

@@ -27,6 +27,7 @@ from ._data_defaults import moments
 from ._family import FamilyPrior
 from ._family_fit import family_sweep, start_from_resp
 from ._family_full_fit import weighted_covariance
+from ._model_names import COVARIANCE_TYPES
 from ._sources import ArraySource
 from ._threads import thread_limit
 from ._validation import as_kernel_array
@@ -107,7 +108,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--types", nargs="+", default=["spherical", "diag"],
-                    choices=["spherical", "diag", "full", "tied"],
+                    choices=COVARIANCE_TYPES,
                     help="covariance types to time (ratios are to the first one's float64)")
     args = ap.parse_args(argv)
     shape = (int(args.n), args.p, args.k)
