@@ -1,7 +1,8 @@
 """The global step of the learned-weight, learned-precision mixtures (spherical and diag
 precisions; Dirichlet distribution or process weights): everything O(K p) that follows one
-pass over the data. Full and tied precisions: :mod:`fastcavi._family_full`, to which
-:func:`m_step`, :func:`elbo` and :func:`logit_params` hand over.
+pass over the data, and the weights and containers every covariance type shares. Full and
+tied precisions: :mod:`fastcavi._family_full`, with the same three functions (:func:`m_step`,
+:func:`elbo`, :func:`logit_params`); :func:`fastcavi._family_fit.model_math` picks one.
 
 A pass (the kernels) returns, centred on the means ``m`` that produced the responsibilities
 r (:class:`FamilyStats`)::
@@ -26,8 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
-
-from ._model_names import MATRIX_TYPES
 
 DIRICHLET_DISTRIBUTION = "dirichlet_distribution"
 DIRICHLET_PROCESS = "dirichlet_process"
@@ -196,10 +195,6 @@ def kl_components(params, prior):
 
 def m_step(stats, means_used, prior):
     """The M-step from one pass's statistics centred on ``means_used`` (K, p)."""
-    if prior.covariance_type in MATRIX_TYPES:
-        from . import _family_full
-
-        return _family_full.m_step(stats, means_used, prior)
     n_k = stats.n_k
     safe = np.where(n_k > 0, n_k, 1.0)
     shift = stats.s_k / safe[:, None]                 # xbar_k - m_k, 0 for an empty k
@@ -216,10 +211,6 @@ def m_step(stats, means_used, prior):
 def elbo(stats, means_used, params, prior):
     """The exact ELBO ``L_x + L_c + H_c - KL_pi - KL_theta`` at the new q(theta), from the
     statistics of the responsibilities that produced it (centred on ``means_used``)."""
-    if prior.covariance_type in MATRIX_TYPES:
-        from . import _family_full
-
-        return _family_full.elbo(stats, means_used, params, prior)
     p = prior.mean.shape[0]
     n_k = stats.n_k
     nu, psi, b = params.degrees_of_freedom, params.psi, params.mean_precision
@@ -242,12 +233,7 @@ def logit_params(params, prior):
     """The E-step's logits in the kernels' form ``l_ik = -sum_j h_kj (x_ij - m_kj)^2 - o_k``:
     ``h = nu_k / (2 Psi_k)`` ((K,) spherical, (K, p) diag) and
     ``o_k = -(E[log pi_k] + E[log|P_k|]/2 - p / (2 b_k))`` (the -(p/2) log(2 pi) common to
-    every k is left out: it cancels in r and in the entropy). Full and tied: the triangular
-    factors of :func:`fastcavi._family_full.logit_params` in place of ``h``."""
-    if prior.covariance_type in MATRIX_TYPES:
-        from . import _family_full
-
-        return _family_full.logit_params(params, prior)
+    every k is left out: it cancels in r and in the entropy)."""
     p = prior.mean.shape[0]
     nu, psi = params.degrees_of_freedom, params.psi
     half_prec = 0.5 * (nu[:, None] / psi if prior.covariance_type == "diag" else nu / psi)

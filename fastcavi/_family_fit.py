@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-from . import _family_full_fit, _kernels, _kernels_diag
+from . import _family, _family_full, _family_full_fit, _kernels, _kernels_diag
 from ._algorithms import iterate, make_sweep
 from ._cavi import in_dtype, kernel_means, scalar_predict, scalar_statistics
-from ._family import FamilyStats, expected_weights, logit_params
+from ._family import FamilyStats, expected_weights
 from ._model_names import MATRIX_TYPES, STATS_SHAPES
 from ._sources import ArraySource, blocks
 from ._threads import parallel_guard
@@ -49,7 +49,7 @@ def predict_block(X, params, prior, kind):
         return log_predictive(X, params, prior)
     if prior.covariance_type in MATRIX_TYPES:
         return _family_full_fit.predict_block(X, params, prior, kind)
-    half_prec, offsets = logit_params(params, prior)
+    half_prec, offsets = _family.logit_params(params, prior)
     means = kernel_means(params.means, X.dtype)
     if prior.covariance_type == "spherical":
         return scalar_predict(X, means, half_prec, offsets, kind)
@@ -164,12 +164,10 @@ def _resp_sums(source, k, resp_rows, centre, matrix=False):
 def m_step_from_sums(n_k, s_k, r_k, prior):
     """The M-step from a start's sums (per-feature R, or (K, p, p) for full and tied, centred on
     the prior mean)."""
-    from ._family import m_step
-
     if prior.covariance_type in ("spherical", "tied"):
         r_k = r_k.sum(axis=1 if prior.covariance_type == "spherical" else 0)
     stats = FamilyStats(n_k, s_k, r_k, 0.0, float(np.sum(n_k)))
-    return m_step(stats, np.broadcast_to(prior.mean, s_k.shape), prior)
+    return model_math(prior).m_step(stats, np.broadcast_to(prior.mean, s_k.shape), prior)
 
 
 def _one_hot_sums(X, w, k, labels, centre, matrix=False):
@@ -217,21 +215,28 @@ def start_from_resp(source, resp, prior):
     return m_step_from_sums(*sums, prior)
 
 
+def model_math(prior):
+    """The module with the O(K p) math of ``prior``'s covariance type: ``m_step``, ``elbo`` and
+    ``logit_params`` (:mod:`fastcavi._family` for spherical and diag,
+    :mod:`fastcavi._family_full` for full and tied)."""
+    return _family_full if prior.covariance_type in MATRIX_TYPES else _family
+
+
 def family_model(prior, dtype):
     """The model for :mod:`fastcavi._algorithms`: ``visit(params)`` (the block function, its
     arguments, the means the statistics are centred on) and ``update(stats, centre)`` (the
     M-step and the exact ELBO)."""
-    from ._family import elbo, m_step
+    math = model_math(prior)
 
     def visit(params):
-        half_prec, offsets = logit_params(params, prior)
+        half_prec, offsets = math.logit_params(params, prior)
         km = kernel_means(params.means, dtype)
         return (sweep_block, (km, half_prec, offsets, prior.covariance_type),
                 km.astype(np.float64))
 
     def update(stats, used):
-        new = m_step(stats, used, prior)
-        return new, elbo(stats, used, new, prior)
+        new = math.m_step(stats, used, prior)
+        return new, math.elbo(stats, used, new, prior)
 
     return visit, update
 
