@@ -33,11 +33,13 @@ class CLIError(Exception):
 
 
 class Table:
-    """What :func:`load_table` read: ``X`` (n, p) and a display ``names`` list (p,), and
-    ``ignored``, a list of sentences on columns left out (for the summary)."""
+    """What :func:`load_table` read: ``X`` (n, p) and a display ``names`` list (p,),
+    ``ignored``, a list of sentences on columns left out (for the summary), and ``named``:
+    whether ``names`` are the file's own (a header line), not positions ("column 0")."""
 
-    def __init__(self, X, names, ignored=()):
+    def __init__(self, X, names, ignored=(), named=False):
         self.X, self.names, self.ignored = X, list(names), list(ignored)
+        self.named = named
 
 
 def one_line(text):
@@ -118,16 +120,20 @@ def _rows(f, delimiter, dialect, first_line):
         yield number, fields
 
 
-def _select(columns, names, has_header, numeric, path, first_values):
-    """The column indices asked for by --columns (names or 0-based indices)."""
+def _select(columns, names, has_header, numeric, path, first_values, context=""):
+    """The column indices asked for by --columns (names or 0-based indices); ``context``
+    follows the names of missing columns in the error."""
+    missing = [c for c in columns if isinstance(c, str) and not (has_header and c in names)]
+    if missing:
+        where = (f"its columns are {', '.join(map(repr, names))}" if has_header
+                 else "it has no header line: give 0-based column numbers")
+        which = (f"column named {missing[0]!r}" if len(missing) == 1
+                 else f"columns named {', '.join(map(repr, missing))}")
+        raise CLIError(f"{path}: no {which}{context} ({where})")
     picked = []
     for c in columns:
-        if isinstance(c, str) and has_header and c in names:
+        if isinstance(c, str):
             j = names.index(c)
-        elif isinstance(c, str):
-            where = (f"its columns are {', '.join(map(repr, names))}" if has_header
-                     else "it has no header line: give 0-based column numbers")
-            raise CLIError(f"{path}: no column named {c!r} ({where})")
         else:
             if not 0 <= c < len(names):
                 raise CLIError(f"{path}: column {c} is out of range (it has {len(names)} "
@@ -143,8 +149,28 @@ def _select(columns, names, has_header, numeric, path, first_values):
     return picked
 
 
-def read_text(path, *, skip_header=None, columns=None):
-    """A :class:`Table` from a .csv/.tsv/.txt file (see the module docstring)."""
+def _by_name(picked, names, model_names, path, context):
+    """The picked column indices reordered as ``model_names`` (a model's columns), or a
+    CLIError when they are not the same columns."""
+    chosen = [names[j] for j in picked]
+    if sorted(chosen) == sorted(model_names):
+        return [picked[chosen.index(name)] for name in model_names]
+    extra = [n for n in chosen if n not in model_names]
+    lacking = [n for n in model_names if n not in chosen]
+    parts = ([f"picks {', '.join(map(repr, extra))}, not among them"] if extra else []) + (
+        [f"leaves out {', '.join(map(repr, lacking))}"] if lacking else [])
+    raise CLIError(f"{path}: --columns {' and '.join(parts)}: the columns{context} are "
+                   f"{', '.join(map(repr, model_names))} (predict picks them by name without "
+                   "--columns)")
+
+
+def read_text(path, *, skip_header=None, columns=None, by_name=None, context=""):
+    """A :class:`Table` from a .csv/.tsv/.txt file (see the module docstring).
+
+    ``by_name``: a model's column names. When the file has a header line, those columns are
+    picked by name, in that order (or --columns, which must name the same columns); a file
+    without one is read as without ``by_name``. ``context`` follows the names of missing
+    columns in the error."""
     import numpy as np
 
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
@@ -184,8 +210,12 @@ def read_text(path, *, skip_header=None, columns=None):
         numeric = [_is_number(v) for v in first[1]]
         first_values = [(first[0], v) for v in first[1]]
         ignored = []
-        if columns is not None:
+        if by_name is not None and has_header and columns is None:
+            picked = _select(by_name, names, has_header, numeric, path, first_values, context)
+        elif columns is not None:
             picked = _select(columns, names, has_header, numeric, path, first_values)
+            if by_name is not None and has_header:
+                picked = _by_name(picked, names, list(by_name), path, context)
         else:
             index = has_header and width > 1 and names[0] in _INDEX_NAMES
             if index:
@@ -221,7 +251,7 @@ def read_text(path, *, skip_header=None, columns=None):
                 col, np.arange(1, len(col) + 1)):
             warnings.warn(f"{path}: the first column counts the rows like an index; it is "
                           "used as a feature (pick the others with --columns)", stacklevel=2)
-    return Table(X, [names[j] for j in picked], ignored)
+    return Table(X, [names[j] for j in picked], ignored, named=has_header)
 
 
 def _read_fast(path, delimiter, quotechar, skiprows, width, text, picked):
@@ -256,9 +286,10 @@ def _chain(first, second, rows):
 
 # -- all formats -----------------------------------------------------------------------------
 
-def load_table(path, *, key=None, skip_header=None, columns=None):
+def load_table(path, *, key=None, skip_header=None, columns=None, by_name=None, context=""):
     """A :class:`Table` from ``path``: ``.npy`` memory-mapped (never copied unless columns
-    are picked), ``.npz`` (its first array, or ``key``), or a text file (:func:`read_text`).
+    are picked), ``.npz`` (its first array, or ``key``), or a text file (:func:`read_text`,
+    which alone uses ``by_name`` and ``context``: other files have no column names).
 
     Raises CLIError for an unknown extension, a file of the wrong kind, a shape that is not
     (n_samples >= 1, n_features >= 1), text in a chosen column, non-real data, NaN or
@@ -275,7 +306,8 @@ def load_table(path, *, key=None, skip_header=None, columns=None):
     if skip_header is not None and kind not in TEXT_SUFFIXES:
         raise CLIError(f"--skip-header applies to text files only, not to {path}")
     if kind in TEXT_SUFFIXES:
-        table = read_text(path, skip_header=skip_header, columns=columns)
+        table = read_text(path, skip_header=skip_header, columns=columns, by_name=by_name,
+                          context=context)
         check_data(table.X, path)
         return table
     if kind == ".npy":

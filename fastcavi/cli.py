@@ -85,10 +85,11 @@ def _plot_path(args):
     return beside(args.data, f"{stem}-clusters.png")
 
 
-def _read(args):
-    """The Table of args.data (with --key, --skip-header and --columns)."""
+def _read(args, by_name=None, context=""):
+    """The Table of args.data (with --key, --skip-header and --columns; ``by_name``: a model's
+    column names, picked by name from a file with a header line)."""
     return load_table(args.data, key=args.key, skip_header=args.skip_header,
-                      columns=args.columns)
+                      columns=args.columns, by_name=by_name, context=context)
 
 
 def _scale_hint(args):
@@ -239,7 +240,7 @@ def cmd_fit(args):
         if "model" in files:
             from ._io import write_model
 
-            write_model(est, files["model"])
+            write_model(est, files["model"], table.names if table.named else None)
         if "labels" in files:
             write_array(files["labels"], args.labels, est.predict(X))
         if "proba" in files:
@@ -265,11 +266,20 @@ def cmd_predict(args):
     out_path = args.output or ("proba.npy" if args.proba else "labels.npy")
     _check_suffix(out_path, ARRAY_OUT_SUFFIXES, "-o")
     est = load(args.model)
-    table = _read(args)
+    names = getattr(est, "feature_names_in_", None)
+    names = None if names is None else [str(n) for n in names]
+    table = _read(args, names, f", which the model {args.model} was fitted on")
     X = table.X
     if X.shape[1] != est.n_features_in_:
         raise CLIError(f"{args.data} has {X.shape[1]} features, but the model {args.model} "
                        f"was fitted on {est.n_features_in_}")
+    if names is not None:
+        # The columns are now the model's, in its order (picked by name), or the file has no
+        # names: then by position, said once. Either way the estimator gets a bare array.
+        if not table.named:
+            warnings.warn(f"{args.data} has no column names: its columns are taken as the "
+                          f"model's, in this order: {', '.join(names)}", stacklevel=2)
+        del est.feature_names_in_
     est.n_threads = args.threads
     with _staged() as out:
         f = out.open(out_path)
