@@ -17,6 +17,7 @@ pay for NumPy.
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import warnings
 
@@ -26,6 +27,11 @@ ARRAY_OUT_SUFFIXES = (".npy", ".csv", ".txt")
 _SNIFF_BYTES = 64 * 1024
 _INDEX_NAMES = ("", "Unnamed: 0")  # a header's name for a row index (csv, R; pandas)
 SCALE_WARN_RATIO = 1e3  # warn when feature standard deviations differ by more than this
+# Fields that mean "no value" (pandas writes NaN as an empty field, R as NA); with
+# --drop-incomplete their rows are skipped, else they are an error that names the option.
+MISSING = frozenset(("", "NA", "N/A", "NaN", "nan", "NAN", "null", "NULL", "None", "#N/A"))
+DROP_HINT = "--drop-incomplete skips the rows with missing values"
+_SNIFF_ROWS = 100  # a column is numeric when its first value in these rows is a number
 
 
 class CLIError(Exception):
@@ -40,6 +46,14 @@ class Table:
     def __init__(self, X, names, ignored=(), named=False):
         self.X, self.names, self.ignored = X, list(names), list(ignored)
         self.named = named
+        self.kept = None  # with --drop-incomplete: which rows of the file X holds (bool)
+
+    def dropped_text(self):
+        """'dropped M of N rows with missing values', or None without --drop-incomplete."""
+        if self.kept is None:
+            return None
+        n = len(self.kept)
+        return f"dropped {n - int(self.kept.sum()):,} of {n:,} rows with missing values"
 
 
 def one_line(text):
@@ -164,13 +178,15 @@ def _by_name(picked, names, model_names, path, context):
                    "--columns)")
 
 
-def read_text(path, *, skip_header=None, columns=None, by_name=None, context=""):
+def read_text(path, *, skip_header=None, columns=None, by_name=None, context="",
+              drop_incomplete=False):
     """A :class:`Table` from a .csv/.tsv/.txt file (see the module docstring).
 
     ``by_name``: a model's column names. When the file has a header line, those columns are
     picked by name, in that order (or --columns, which must name the same columns); a file
     without one is read as without ``by_name``. ``context`` follows the names of missing
-    columns in the error."""
+    columns in the error. A missing field (see MISSING) is read as NaN with
+    ``drop_incomplete``, else it is an error."""
     import numpy as np
 
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
@@ -207,8 +223,16 @@ def read_text(path, *, skip_header=None, columns=None, by_name=None, context="")
                                f"{len(first[1])} fields, the header line has {width}")
         else:
             names = [f"column {j}" for j in range(width)]
-        numeric = [_is_number(v) for v in first[1]]
-        first_values = [(first[0], v) for v in first[1]]
+        head = [first] + ([second] if second is not None else [])
+        while len(head) < _SNIFF_ROWS and (row := next(rows, None)) is not None:
+            head.append(row)
+        # A column's kind is that of its first value that is not missing.
+        first_values = []
+        for j in range(width):
+            found = next(((n, f[j]) for n, f in head if len(f) == width and f[j] not in MISSING),
+                         None)
+            first_values.append(found or (first[0], first[1][j]))
+        numeric = [_is_number(v) and v not in MISSING for _, v in first_values]
         ignored = []
         if by_name is not None and has_header and columns is None:
             picked = _select(by_name, names, has_header, numeric, path, first_values, context)
@@ -231,7 +255,7 @@ def read_text(path, *, skip_header=None, columns=None, by_name=None, context="")
         text = [j for j in range(width) if not numeric[j]]
         X = _read_fast(path, delimiter, quotechar, first[0] - 1, width, text, picked)
         values = [] if X is None else None
-        for number, fields in _chain(first, second, rows) if X is None else ():
+        for number, fields in itertools.chain(head, rows) if X is None else ():
             if len(fields) != width:
                 raise CLIError(f"{path}: cannot read the numbers: line {number} has "
                                f"{len(fields)} field{'s' * (len(fields) != 1)}, expected "
@@ -239,10 +263,14 @@ def read_text(path, *, skip_header=None, columns=None, by_name=None, context="")
             try:
                 values.append([float(fields[j]) for j in picked])
             except ValueError:
+                if drop_incomplete and any(fields[j] in MISSING for j in picked):
+                    values.append([np.nan] * len(picked))
+                    continue
                 j = next(j for j in picked if not _is_number(fields[j]))
                 what = "an empty field" if fields[j] == "" else f"{fields[j]!r} is not a number"
+                hint = f" ({DROP_HINT})" if fields[j] in MISSING else ""
                 raise CLIError(f"{path}: cannot read the numbers: line {number}, column "
-                               f"{names[j]!r}: {what}") from None
+                               f"{names[j]!r}: {what}{hint}") from None
     if X is None:
         X = np.array(values, dtype=np.float64).reshape(len(values), len(picked))
     if columns is None and not has_header and len(picked) > 1 and X.shape[0] >= 3:
@@ -277,19 +305,14 @@ def _zero(field):
     return 0.0
 
 
-def _chain(first, second, rows):
-    yield first
-    if second is not None:
-        yield second
-    yield from rows
-
-
 # -- all formats -----------------------------------------------------------------------------
 
-def load_table(path, *, key=None, skip_header=None, columns=None, by_name=None, context=""):
+def load_table(path, *, key=None, skip_header=None, columns=None, by_name=None, context="",
+               drop_incomplete=False):
     """A :class:`Table` from ``path``: ``.npy`` memory-mapped (never copied unless columns
     are picked), ``.npz`` (its first array, or ``key``), or a text file (:func:`read_text`,
-    which alone uses ``by_name`` and ``context``: other files have no column names).
+    which alone uses ``by_name`` and ``context``: other files have no column names). With
+    ``drop_incomplete``, rows with a missing value (NaN) are left out and ``kept`` says which.
 
     Raises CLIError for an unknown extension, a file of the wrong kind, a shape that is not
     (n_samples >= 1, n_features >= 1), text in a chosen column, non-real data, NaN or
@@ -307,9 +330,8 @@ def load_table(path, *, key=None, skip_header=None, columns=None, by_name=None, 
         raise CLIError(f"--skip-header applies to text files only, not to {path}")
     if kind in TEXT_SUFFIXES:
         table = read_text(path, skip_header=skip_header, columns=columns, by_name=by_name,
-                          context=context)
-        check_data(table.X, path)
-        return table
+                          context=context, drop_incomplete=drop_incomplete)
+        return _checked(table, path, drop_incomplete)
     if kind == ".npy":
         if not _has_magic(path, b"\x93NUMPY"):
             raise CLIError(f"{path}: not a .npy file")
@@ -334,8 +356,28 @@ def load_table(path, *, key=None, skip_header=None, columns=None, by_name=None, 
         picked = list(columns)
     else:
         picked = range(X.shape[1]) if X.ndim == 2 else ()
-    check_data(X, path)
-    return Table(X, [f"column {j}" for j in picked])
+    return _checked(Table(X, [f"column {j}" for j in picked]), path, drop_incomplete)
+
+
+def _checked(table, path, drop_incomplete):
+    """table, its rows with a NaN left out when drop_incomplete (noted in table.kept), after
+    check_data; a NaN otherwise is an error that names the option."""
+    import numpy as np
+
+    X = table.X
+    if drop_incomplete and X.ndim == 2 and X.dtype.kind == "f":
+        kept = ~np.isnan(X).any(axis=1)
+        if not kept.any():
+            raise CLIError(f"{path}: every row has a missing value")
+        table.X = X if kept.all() else np.ascontiguousarray(X[kept])
+        table.kept = kept
+    try:
+        check_data(table.X, path)
+    except CLIError as exc:
+        if "NaN" in str(exc) and not drop_incomplete:
+            raise CLIError(f"{exc} ({DROP_HINT})") from None
+        raise
+    return table
 
 
 def load_data(path, *, key=None, skip_header=None, columns=None):
@@ -413,13 +455,41 @@ def warn_if_scales_differ(X, names, path,
 
 # -- writing ---------------------------------------------------------------------------------
 
-def write_array(f, path, array):
+def write_array(f, path, array, kept=None):
+    """Labels (1-D, integers) or probabilities (N x K) to an open binary file, in the format
+    of path's extension, one row per row of the data file: with ``kept`` (the rows that were
+    not dropped), a dropped row is -1 (labels) or NaN (probabilities) in a ``.npy``, an empty
+    field in a ``.csv`` and ``NA`` in a ``.txt``. Text files start with a header line,
+    ``row label`` or ``row proba_0 ... proba_{K-1}``, where ``row`` numbers the data rows
+    from 0 (pandas' numbering), and give probabilities to 6 significant digits."""
+    import io
+
     import numpy as np
 
+    labels = array.ndim == 1
     if suffix(path) == ".npy":
+        if kept is not None:
+            full = np.full((len(kept),) + array.shape[1:], -1 if labels else np.nan,
+                           dtype=array.dtype)
+            full[kept] = array
+            array = full
         np.save(f, array)
-    else:
-        delimiter = "," if suffix(path) == ".csv" else " "
-        fmt = "%d" if array.dtype.kind in "iu" else (
-            "%.9g" if array.dtype == np.float32 else "%.17g")
-        np.savetxt(f, array, fmt=fmt, delimiter=delimiter)
+        return
+    delimiter = "," if suffix(path) == ".csv" else " "
+    fmt = "%d" if array.dtype.kind in "iu" else "%.6g"
+    names = ["label"] if labels else [f"proba_{k}" for k in range(array.shape[1])]
+    f.write((delimiter.join(["row", *names]) + "\n").encode())
+    n = len(array) if kept is None else len(kept)
+    rows = np.arange(n) if kept is None else np.flatnonzero(kept)
+    table = np.column_stack([rows, array])
+    fmts = [fmt] * (len(names) + 1) if labels else ["%d"] + [fmt] * len(names)
+    if kept is None or kept.all():
+        np.savetxt(f, table, fmt=fmts, delimiter=delimiter)
+        return
+    buf = io.StringIO()
+    np.savetxt(buf, table, fmt=fmts, delimiter=delimiter)
+    missing = "" if delimiter == "," else "NA"
+    lines = np.array([delimiter.join([str(i)] + [missing] * len(names)) for i in range(n)],
+                     dtype=object)
+    lines[kept] = buf.getvalue().splitlines()
+    f.write(("\n".join(lines) + "\n").encode())

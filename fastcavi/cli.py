@@ -89,7 +89,8 @@ def _read(args, by_name=None, context=""):
     """The Table of args.data (with --key, --skip-header and --columns; ``by_name``: a model's
     column names, picked by name from a file with a header line)."""
     return load_table(args.data, key=args.key, skip_header=args.skip_header,
-                      columns=args.columns, by_name=by_name, context=context)
+                      columns=args.columns, by_name=by_name, context=context,
+                      drop_incomplete=args.drop_incomplete)
 
 
 def _scale_hint(args):
@@ -224,6 +225,7 @@ def cmd_fit(args):
             progress, seconds = _stream(est, X, args)
             per_sweep = seconds
         rows = [("data", f"{args.data}: N = {n:,} points, p = {p} features ({X.dtype})")]
+        rows += [("missing", table.dropped_text())] if table.kept is not None else []
         rows += [("features", ", ".join(table.names))] if p <= 20 else []
         rows += [("ignored", "; ".join(table.ignored))] if table.ignored else []
         unit = "iteration" if args.model == "bgm" else "sweep"
@@ -242,9 +244,9 @@ def cmd_fit(args):
 
             write_model(est, files["model"], table.names if table.named else None)
         if "labels" in files:
-            write_array(files["labels"], args.labels, est.predict(X))
+            write_array(files["labels"], args.labels, est.predict(X), table.kept)
         if "proba" in files:
-            write_array(files["proba"], args.proba, est.predict_proba(X))
+            write_array(files["proba"], args.proba, est.predict_proba(X), table.kept)
         if "plot" in files:
             from ._cli_plot import plot
 
@@ -285,11 +287,13 @@ def cmd_predict(args):
         f = out.open(out_path)
         notice_for(est, "predict")
         result = est.predict_proba(X) if args.proba else est.predict(X)
-        write_array(f, out_path, result)
+        write_array(f, out_path, result, table.kept)
     what = "responsibilities" if args.proba else "labels"
-    ignored = f" (ignored {'; '.join(table.ignored)})" if table.ignored else ""
-    print(f"{X.shape[0]:,} points, K = {est.n_components}: wrote {what} {result.shape} "
-          f"to {out_path}{ignored}")
+    notes = ([f"ignored {'; '.join(table.ignored)}"] if table.ignored else []) + (
+        [table.dropped_text()] if table.kept is not None else [])
+    shape = result.shape if table.kept is None else (len(table.kept),) + result.shape[1:]
+    print(f"{X.shape[0]:,} points, K = {est.n_components}: wrote {what} {shape} "
+          f"to {out_path}" + (f" ({'; '.join(notes)})" if notes else ""))
     return 0
 
 
@@ -363,6 +367,11 @@ def _data_options(parser):
     parser.add_argument("--skip-header", type=int, metavar="N", default=None,
                         help="lines to skip at the top of a text file (default: a header line "
                              "is found by itself)")
+    parser.add_argument("--drop-incomplete", action="store_true",
+                        help="skip the rows with a missing value (an empty field, NA, NaN) in "
+                             "the columns used, and say how many (default: an error); "
+                             "--labels, --proba and predict's output keep one row per row of "
+                             "the file, empty where a row was skipped")
 
 
 def build_parser():

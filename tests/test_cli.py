@@ -149,8 +149,11 @@ def test_predict_labels_and_proba(workdir, fitted, tmp_path):
     proc = run("predict", workdir / "model.npz", workdir / "data.npy", "--proba",
                "-o", "phi.csv", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    phi = np.loadtxt(tmp_path / "phi.csv", delimiter=",")
-    np.testing.assert_array_equal(phi, np.load(workdir / "proba.npy"))  # %.17g round-trips
+    with open(tmp_path / "phi.csv") as f:
+        assert f.readline() == "row,proba_0,proba_1,proba_2\n"
+    phi = np.loadtxt(tmp_path / "phi.csv", delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(phi[:, 0], np.arange(900))
+    np.testing.assert_allclose(phi[:, 1:], np.load(workdir / "proba.npy"), rtol=5e-6)
 
 
 def test_info(tmp_path):
@@ -361,8 +364,9 @@ def test_fit_float32_and_text_outputs(tmp_path, capsys):
     assert status == 0, err
     assert "(float32)" in out and err == ""
     est = GaussianMixtureCAVI(3, random_state=1).fit(X.astype(np.float32))
-    np.testing.assert_array_equal(np.loadtxt(tmp_path / "l.txt", dtype=np.int64),
-                                  est.predict(X.astype(np.float32)))
+    table = np.loadtxt(tmp_path / "l.txt", dtype=np.int64, skiprows=1)  # row label
+    np.testing.assert_array_equal(table[:, 0], np.arange(400))
+    np.testing.assert_array_equal(table[:, 1], est.predict(X.astype(np.float32)))
 
 
 def test_demo_in_process_no_plot(tmp_path, capsys):
