@@ -42,7 +42,6 @@ MODEL_OPTIONS = {
     "likelihood_var": ("--likelihood-var", "cavi"),
     "means_init": ("--means-init", "cavi"),
     "mean_vars_init": ("--mean-vars-init", "cavi"),
-    "standardize": ("--standardize", "cavi"),
     "covariance_type": ("--covariance-type", "bgm"),
     "weight_prior": ("--weight-prior", "bgm"),
     "weight_concentration": ("--weight-concentration", "bgm"),
@@ -52,8 +51,6 @@ MODEL_OPTIONS = {
     "reg_covar": ("--reg-covar", "bgm"),
 }
 _HINTS = {
-    "standardize": ": --model bgm learns a variance per feature with --covariance-type diag "
-                   "(or full or tied); for spherical, standardise the data before fitting",
     "likelihood_var": ": --model bgm learns each cluster's variance",
     "prior_var": ": for --model bgm see --mean-precision-prior and --covariance-prior",
 }

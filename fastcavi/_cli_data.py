@@ -26,7 +26,6 @@ TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 ARRAY_OUT_SUFFIXES = (".npy", ".csv", ".txt")
 _SNIFF_BYTES = 64 * 1024
 _INDEX_NAMES = ("", "Unnamed: 0")  # a header's name for a row index (csv, R; pandas)
-SCALE_WARN_RATIO = 1e3  # warn when feature standard deviations differ by more than this
 # Fields that mean "no value" (pandas writes NaN as an empty field, R as NA); with
 # --drop-incomplete their rows are skipped, else they are an error that names the option.
 MISSING = frozenset(("", "NA", "N/A", "NaN", "nan", "NAN", "null", "NULL", "None", "#N/A"))
@@ -425,32 +424,6 @@ def check_data(X, path):
     except ValueError as exc:
         raise CLIError(one_line(exc)) from None
     return X
-
-
-def warn_if_scales_differ(X, names, path,
-                          hint="--standardize puts every feature on the same scale"):
-    """Warn when the features' standard deviations differ by more than SCALE_WARN_RATIO;
-    ``hint`` says what to do about it."""
-    import numpy as np
-
-    from ._scale import mean_sd
-    from ._sources import ArraySource
-    from ._validation import as_kernel_array
-
-    # Advice only: data whose moments overflow are refused by the fit with a clear error.
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            _, sd = mean_sd(ArraySource(as_kernel_array(X)))
-    except ValueError:
-        return
-    positive = [(s, name) for s, name in zip(sd, names) if 0 < s < np.inf]
-    if len(positive) < 2:
-        return
-    (lo, lo_name), (hi, hi_name) = min(positive), max(positive)
-    if hi > SCALE_WARN_RATIO * lo:
-        warnings.warn(f"{path}: the features' scales differ by a factor of {hi / lo:.3g} "
-                      f"(standard deviation {hi:.3g} for {hi_name!r}, {lo:.3g} for "
-                      f"{lo_name!r}): the largest dominate the fit; {hint}", stacklevel=2)
 
 
 # -- writing ---------------------------------------------------------------------------------

@@ -94,20 +94,31 @@ def _read(args, by_name=None, context=""):
 
 
 def _scale_hint(args):
-    """What the warning about features on different scales advises, or None when the model
-    learns every feature's scale (bgm with a variance per feature) or --standardize is on."""
-    if args.model == "cavi":
-        return None if args.standardize else "--standardize puts every feature on the same scale"
-    from ._cli_bgm import covariance_type
+    """What the warning about features on different scales advises, or None when
+    --standardize is on."""
+    if args.standardize:
+        return None
+    if args.model == "bgm":
+        from ._cli_bgm import covariance_type
 
-    if covariance_type(args) == "spherical":
-        return ("--covariance-type diag learns a variance per feature (or standardise the "
-                "data before fitting)")
-    return None
+        if covariance_type(args) == "spherical":
+            return "--covariance-type diag learns a variance per feature"
+        return "--standardize puts every feature on the same scale for the k-means start"
+    return "--standardize puts every feature on the same scale"
 
 
-def _estimator(args, n_features, means_init):
-    """The estimator that args.model names, with the options given."""
+def _advise(text):
+    """A warning printed at once (before a fit that may take long), not with the others at
+    the end."""
+    if text is not None:
+        sys.stdout.flush()
+        _eprint(f"{PROG}: warning: {_one_line(text)}")
+        sys.stderr.flush()
+
+
+def _estimator(args, n_features, means_init, scaled=None):
+    """The estimator that args.model names, with the options given (bgm: ``scaled``, the
+    standardised data, its centre and scale, when it is to be fitted on them)."""
     common = dict(n_init=args.n_init, max_iter=args.max_iter, tol=args.tol,
                   init_params=args.init_params, random_state=args.random_state,
                   n_threads=args.threads, verbose=args.verbose, algorithm=args.algorithm)
@@ -118,7 +129,7 @@ def _estimator(args, n_features, means_init):
         from ._cli_bgm import bgm_params
 
         return BayesianGaussianMixture(n_components=args.n_components, **common,
-                                       **bgm_params(args, n_features))
+                                       **bgm_params(args, n_features, scaled))
     from ._estimator import GaussianMixtureCAVI
 
     return GaussianMixtureCAVI(
@@ -175,15 +186,16 @@ def _cavi_rows(args, est, n):
 
 
 def cmd_fit(args):
-    from ._cli_data import warn_if_scales_differ
+    from ._cli_advice import integer_column_advice, scale_advice
 
     check_model_options(args)
     if args.tol is None:
         args.tol = DEFAULT_TOL[args.model]
     if args.model == "bgm":
-        from ._cli_bgm import check_supported, covariance_type
+        from ._cli_bgm import check_standardize, check_supported, covariance_type
 
         check_supported(covariance_type(args))
+        check_standardize(args)
     plot_path = _plot_path(args)
     for path, allowed, what in ((args.labels, ARRAY_OUT_SUFFIXES, "--labels"),
                                 (args.proba, ARRAY_OUT_SUFFIXES, "--proba"),
@@ -204,23 +216,35 @@ def cmd_fit(args):
             means_init = np.array(load_table(args.means_init).X, dtype=np.float64)
         except CLIError as exc:
             raise CLIError(f"--means-init: {exc}") from None
-    hint = _scale_hint(args)
-    if hint is not None:
-        warn_if_scales_differ(X, table.names, args.data, hint)
     if args.partial is not None and args.n_init > 1:
         raise CLIError("--partial streams the data once: it has no restarts (--n-init)")
+    hint = _scale_hint(args)
+    if hint is not None:
+        _advise(scale_advice(X, table.names, args.data, hint))
+    if args.columns is None:
+        _advise(integer_column_advice(X, table.names, args.data))
     if args.float32 and X.dtype != np.float32 and args.partial is None:
         X = X.astype(np.float32)  # a copy, in float32
     args.n_rows = n
-    est = _estimator(args, p, means_init)
+    scaled = None  # bgm --standardize: (the standardised X, centre, scale)
+    if args.model == "bgm" and args.standardize:
+        from ._cli_bgm import standardized
+
+        scaled = standardized(X)
+    est = _estimator(args, p, means_init, scaled)
 
     with _staged() as out:
         files = {name: out.open(path) for name, path in (
             ("model", args.output), ("labels", args.labels), ("proba", args.proba),
             ("plot", plot_path)) if path is not None}
         if args.partial is None:
-            progress, seconds = fit_with_progress(est, X, args.quiet)
+            progress, seconds = fit_with_progress(est, X if scaled is None else scaled[0],
+                                                  args.quiet)
             per_sweep = progress.time_per_sweep(seconds)
+            if scaled is not None:
+                from ._cli_bgm import to_data_units
+
+                to_data_units(est, *scaled[1:])
         else:
             progress, seconds = _stream(est, X, args)
             per_sweep = seconds
@@ -233,8 +257,9 @@ def cmd_fit(args):
         if args.partial is not None:
             timing = [("time", f"{_fmt_time(seconds)} for the pass")]
         if args.model == "bgm":
-            from ._cli_bgm import component_lines, summary_rows
+            from ._cli_bgm import STANDARDIZED_ROW, component_lines, summary_rows
 
+            rows += [STANDARDIZED_ROW] if args.standardize else []
             _summary(_streamed(args, est, rows + summary_rows(est, n)) + timing)
             print("\n".join(component_lines(est, table.names)))
         else:
@@ -438,6 +463,11 @@ def build_parser():
     fit.add_argument("--threads", type=threads, default=None, metavar="N",
                      help="Numba threads (default: all; more than the cores available are "
                           "clamped, with a warning)")
+    fit.add_argument("--standardize", action="store_true",
+                     help="centre every feature and divide it by its standard deviation "
+                          "before fitting, so that features in large units do not decide the "
+                          "clusters alone; kept in the model (cavi), or the model is saved in "
+                          "the data's units (bgm), so predict applies it")
     fit.add_argument("--float32", action="store_true",
                      help="fit in float32 (float32 data always is; other data are copied)")
     fit.add_argument("-v", "--verbose", action="count", default=0,
@@ -454,9 +484,6 @@ def build_parser():
                       help="starting means, a K x p array (.npy/.npz/.csv/.txt)")
     cavi.add_argument("--mean-vars-init", type=vector, metavar="S2",
                       help="starting s2: a number or K comma-separated numbers")
-    cavi.add_argument("--standardize", action="store_true",
-                      help="centre every feature and divide it by its standard deviation "
-                           "before fitting; kept in the model, so predict does the same")
     add_bgm_options(fit)
     fit.set_defaults(func=cmd_fit)
 
