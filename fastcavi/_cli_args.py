@@ -32,8 +32,30 @@ INIT_PARAMS = {"cavi": ("kmeans++", "random_from_data", "random"),
 DEFAULT_INIT = {"cavi": "kmeans++", "bgm": "kmeans"}
 _SAME_START = {"k-means++": "kmeans++", "kmeans++": "k-means++"}
 
-# --tol of `fastcavi fit`: per point for cavi, a total over the data for bgm (scikit-learn's).
-DEFAULT_TOL = {"cavi": 1e-4, "bgm": 1e-3}
+# --tol of `fastcavi fit` and `fastcavi demo`: the ELBO's change per point, for both models.
+# BayesianGaussianMixture's tol is a change of the total (scikit-learn's, 1e-3 by default,
+# which the Python class keeps): the command line gives it --tol x N, so that large data
+# converge as small data do.
+DEFAULT_TOL = 1e-4
+
+
+def estimator_tol(model, tol, n_points):
+    """The estimator's tol for the command line's per-point ``tol`` (None: DEFAULT_TOL)."""
+    tol = DEFAULT_TOL if tol is None else tol
+    return tol * n_points if model == "bgm" else tol
+
+
+def tol_text(model, tol, n_points):
+    """How the command prints the tolerance in use."""
+    tol = DEFAULT_TOL if tol is None else tol
+    if model == "bgm":
+        return f"tol = {tol:g} per point, {tol * n_points:g} in total"
+    return f"tol = {tol:g} per point"
+
+
+TOL_HELP = ("convergence: the ELBO's change between two {unit}s, per point, for both models "
+            f"(default: {DEFAULT_TOL:g}); for bgm the estimator's tol, a change of the total "
+            "as in scikit-learn, is this times the number of points")
 
 # Options that belong to one model: dest -> (option, model). Given with the other model they
 # are an error (exit status 2), with the hint below when there is one.

@@ -220,8 +220,9 @@ def component_lines(est, names):
     return lines
 
 
-def summary_rows(est, n_points):
-    """The (key, value) rows that describe a fitted BayesianGaussianMixture."""
+def summary_rows(est, n_points, tol=None):
+    """The (key, value) rows that describe a fitted BayesianGaussianMixture (``tol``: how
+    the tolerance is printed after 'converged')."""
     kind = est.covariance_type
     return [
         ("model", f"BayesianGaussianMixture, covariance_type = {kind}, "
@@ -230,7 +231,7 @@ def summary_rows(est, n_points):
         ("components", f"K = {est.n_components}, {effective(est)} with weight > "
                        f"{WEIGHT_SHOWN:.0%}"),
         ("iterations", f"{est.n_iter_} (best of {est.n_init} run(s)); converged: "
-                       f"{'yes' if est.converged_ else 'no'}"),
+                       f"{'yes' if est.converged_ else 'no'}" + (f" ({tol})" if tol else "")),
         ("final ELBO", f"{est.lower_bound_:.10g} ({est.lower_bound_ / n_points:.6f} per "
                        "point)"),
     ]

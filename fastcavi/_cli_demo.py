@@ -10,11 +10,13 @@ import os
 import time
 
 from ._cli_args import (
+    TOL_HELP,
     add_bgm_options,
     add_init_option,
     add_model_option,
     check_model_options,
     count,
+    estimator_tol,
     non_negative,
     positive,
     threads,
@@ -31,7 +33,6 @@ DEMO_PRIOR_MEAN = 0.0
 DEMO_PRIOR_VAR = 100.0
 DEMO_LIKELIHOOD_VAR = 1.0
 DEMO_PLOT = "fastcavi-demo.png"
-DEMO_TOL = 1e-4  # per point; --model bgm's tol is a total: this times N by default
 
 
 def _nearest(X, centres, block=65_536):
@@ -95,7 +96,7 @@ def _demo_cavi(args):
 
     n, p, k = args.n, args.p, args.k
     lambda2 = DEMO_LIKELIHOOD_VAR if args.likelihood_var is None else args.likelihood_var
-    tol = DEMO_TOL if args.tol is None else args.tol
+    tol = estimator_tol("cavi", args.tol, args.n)
     plot_path = demo_plot_path(args)
 
     with StagedFiles() as out:
@@ -195,9 +196,7 @@ def add_demo_parser(sub):
     demo.add_argument("--max-iter", type=count, default=100, metavar="N",
                       help="most sweeps (iterations) per run (default: 100)")
     demo.add_argument("--tol", type=non_negative, default=None,
-                      help=f"convergence: the ELBO's change between two sweeps, per point for "
-                           f"cavi (default: {DEMO_TOL:g}); for bgm the change of the total "
-                           f"over all points (default: {DEMO_TOL:g} x N, the same per point)")
+                      help=TOL_HELP.format(unit="sweep") + ", as for fit")
     demo.add_argument("--threads", type=threads, default=None, metavar="N",
                       help="Numba threads (default: all; more than the cores available are "
                           "clamped, with a warning)")

@@ -289,11 +289,12 @@ def notice_for(est, stage, quiet=False):
 def fit_with_progress(est, X, quiet):
     """est._fit(X) with the compile notice and the progress bar on stderr.
     BayesianGaussianMixture (it has a ``covariance_type``) counts iterations, and its ``tol``
-    is a total over the data."""
+    is a total over the data: shown per point, as the command line's --tol."""
     notice_for(est, "fit", quiet)
     family = hasattr(est, "covariance_type")
-    progress = Progress(sys.stderr, est.max_iter, est.n_init, X.shape[0], quiet=quiet,
-                        tol=est.tol, tol_per_point=not family,
+    n = X.shape[0]
+    progress = Progress(sys.stderr, est.max_iter, est.n_init, n, quiet=quiet,
+                        tol=est.tol / n if family else est.tol,
                         unit="iteration" if family else "sweep")
     start = time.perf_counter()
     try:

@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 
 from ._cli_args import (
-    DEFAULT_TOL,
+    TOL_HELP,
     add_bgm_options,
     add_init_option,
     add_model_option,
@@ -37,6 +37,7 @@ from ._cli_args import (
     non_negative,
     positive,
     threads,
+    tol_text,
     vector,
 )
 from ._cli_data import ARRAY_OUT_SUFFIXES, CLIError, load_table, write_array
@@ -119,7 +120,10 @@ def _advise(text):
 def _estimator(args, n_features, means_init, scaled=None):
     """The estimator that args.model names, with the options given (bgm: ``scaled``, the
     standardised data, its centre and scale, when it is to be fitted on them)."""
-    common = dict(n_init=args.n_init, max_iter=args.max_iter, tol=args.tol,
+    from ._cli_args import estimator_tol
+
+    common = dict(n_init=args.n_init, max_iter=args.max_iter,
+                  tol=estimator_tol(args.model, args.tol, args.n_rows),
                   init_params=args.init_params, random_state=args.random_state,
                   n_threads=args.threads, verbose=args.verbose, algorithm=args.algorithm)
     if args.partial is not None:
@@ -189,8 +193,6 @@ def cmd_fit(args):
     from ._cli_advice import integer_column_advice, scale_advice
 
     check_model_options(args)
-    if args.tol is None:
-        args.tol = DEFAULT_TOL[args.model]
     if args.model == "bgm":
         from ._cli_bgm import check_standardize, check_supported, covariance_type
 
@@ -260,7 +262,8 @@ def cmd_fit(args):
             from ._cli_bgm import STANDARDIZED_ROW, component_lines, summary_rows
 
             rows += [STANDARDIZED_ROW] if args.standardize else []
-            _summary(_streamed(args, est, rows + summary_rows(est, n)) + timing)
+            _summary(_streamed(args, est, rows + summary_rows(est, n, tol_text(
+                "bgm", args.tol, n))) + timing)
             print("\n".join(component_lines(est, table.names)))
         else:
             _summary(_streamed(args, est, rows + _cavi_rows(args, est, n)) + timing)
@@ -446,10 +449,7 @@ def build_parser():
     fit.add_argument("--max-iter", type=count, default=100, metavar="N",
                      help="most sweeps (iterations) per run (default: 100)")
     fit.add_argument("--tol", type=non_negative, default=None,
-                     help="convergence: the ELBO's change between two sweeps, per point for "
-                          "cavi (default: 1e-4); for bgm, as in scikit-learn, the change of "
-                          "the total over all points (default: 1e-3), so large data may need "
-                          "a larger --tol to converge within --max-iter")
+                     help=TOL_HELP.format(unit="sweep"))
     fit.add_argument("--algorithm", choices=("batch", "incremental"), default="batch",
                      help="batch: every sweep reads all the data, then updates the model; "
                           "incremental: updates it after every block of rows (fewer passes "
