@@ -21,8 +21,8 @@ import itertools
 import os
 import warnings
 
-DATA_SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".txt")
-TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
+DATA_SUFFIXES = (".npy", ".npz") + TEXT_SUFFIXES
 ARRAY_OUT_SUFFIXES = (".npy", ".csv", ".txt")
 _SNIFF_BYTES = 64 * 1024
 _INDEX_NAMES = ("", "Unnamed: 0")  # a header's name for a row index (csv, R; pandas)
@@ -63,6 +63,27 @@ def suffix(path):
     return os.path.splitext(os.fspath(path))[1].lower()
 
 
+def data_kind(path):
+    """A data file's extension: ``.csv``, or ``.csv.gz`` for a gzip-compressed one."""
+    stem, last = os.path.splitext(os.fspath(path))
+    return (suffix(stem) + ".gz") if last.lower() == ".gz" else last.lower()
+
+
+def _open_text(path):
+    import gzip
+
+    if data_kind(path).endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+    return open(path, encoding="utf-8-sig", errors="replace", newline="")
+
+
+def _decimal_comma(value):
+    """Whether a field looks like a number written with a decimal comma ('5,1')."""
+    import re
+
+    return re.fullmatch(r"[-+]?\d+,\d+", value) is not None
+
+
 def check_suffix(path, allowed, what):
     if suffix(path) not in allowed:
         raise CLIError(f"{path}: unknown file extension {suffix(path)!r} for {what} "
@@ -97,7 +118,7 @@ def _is_number(field):
 
 def _dialect(path, sample):
     """(delimiter or None for whitespace, csv dialect or None)."""
-    kind = suffix(path)
+    kind = data_kind(path).removesuffix(".gz")
     lines = [line for line in sample.splitlines() if line.strip()
              and not line.lstrip().startswith("#")]
     if kind == ".tsv":
@@ -152,6 +173,10 @@ def _select(columns, names, has_header, numeric, path, first_values, context="")
                 raise CLIError(f"{path}: column {c} is out of range (it has {len(names)} "
                                f"columns, numbered 0 to {len(names) - 1})")
             j = c
+            if j == 0 and has_header and len(names) > 1 and names[0] in _INDEX_NAMES:
+                raise CLIError(f"{path}: column 0 has no name in the header: it is a row "
+                               "index (as pandas and R write one), not data; the data "
+                               "columns are numbered from 1")
         if j in picked:
             raise CLIError(f"--columns names column {names[j]!r} twice")
         if not numeric[j]:
@@ -188,7 +213,9 @@ def read_text(path, *, skip_header=None, columns=None, by_name=None, context="",
     ``drop_incomplete``, else it is an error."""
     import numpy as np
 
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+    if os.path.isdir(path):
+        raise CLIError(f"{path}: is a directory, not a data file")
+    with _open_text(path) as f:
         sample = f.read(_SNIFF_BYTES)
         if len(sample) == _SNIFF_BYTES and "\n" in sample:
             sample = sample[:sample.rindex("\n")]
@@ -248,8 +275,19 @@ def read_text(path, *, skip_header=None, columns=None, by_name=None, context="",
                 ignored.append("text column" + "s" * (len(text) > 1) + " "
                                + ", ".join(repr(names[j]) for j in text))
             picked = [j for j in range(width) if numeric[j] and not (index and j == 0)]
+            comma = [j for j in text if _decimal_comma(first_values[j][1])]
+            if comma and picked:
+                warnings.warn(f"{path}: column{'s' * (len(comma) > 1)} "
+                              f"{', '.join(repr(names[j]) for j in comma)} left out as text "
+                              f"look{'s' * (len(comma) == 1)} like numbers with a decimal comma "
+                              f"({first_values[comma[0]][1]!r}); {_COMMA_ADVICE}", stacklevel=2)
             if not picked:
-                raise CLIError(f"{path}: no numeric columns")
+                hint = "" if not comma else (
+                    f": the numbers seem to use a decimal comma (line {first_values[comma[0]][0]}"
+                    f", column {names[comma[0]]!r}: {first_values[comma[0]][1]!r}); "
+                    f"{_COMMA_ADVICE}")
+                raise CLIError(f"{path}: no numeric columns{hint}")
+        _check_unique(names, picked, has_header, columns, path)
         quotechar = getattr(dialect, "quotechar", None) or '"'
         text = [j for j in range(width) if not numeric[j]]
         X = _read_fast(path, delimiter, quotechar, first[0] - 1, width, text, picked)
@@ -272,6 +310,8 @@ def read_text(path, *, skip_header=None, columns=None, by_name=None, context="",
                                f"{names[j]!r}: {what}{hint}") from None
     if X is None:
         X = np.array(values, dtype=np.float64).reshape(len(values), len(picked))
+    _check_finite_text(X, path, names, picked, drop_incomplete,
+                       (skip_header, delimiter, dialect, has_header))
     if columns is None and not has_header and len(picked) > 1 and X.shape[0] >= 3:
         col = X[:, 0]
         if np.array_equal(col, np.arange(len(col))) or np.array_equal(
@@ -279,6 +319,50 @@ def read_text(path, *, skip_header=None, columns=None, by_name=None, context="",
             warnings.warn(f"{path}: the first column counts the rows like an index; it is "
                           "used as a feature (pick the others with --columns)", stacklevel=2)
     return Table(X, [names[j] for j in picked], ignored, named=has_header)
+
+
+_COMMA_ADVICE = ("fastcavi reads a decimal point: convert the file first, for example with "
+                 "pandas.read_csv(path, sep=';', decimal=',').to_csv('points.csv')")
+
+
+def _check_unique(names, picked, has_header, columns, path):
+    """A CLIError when a column used is named alike by another in the header (picked by
+    numbers alone, distinct names are enough)."""
+    if not has_header:
+        return
+    by_number = columns is not None and all(isinstance(c, int) for c in columns)
+    for j in picked:
+        same = [k for k, name in enumerate(names) if name == names[j]]
+        if len(same) > 1 and not (by_number and sum(k in picked for k in same) == 1):
+            raise CLIError(f"{path}: the header's name {names[j]!r} names two columns "
+                           f"({' and '.join(map(str, same[:2]))}): rename one, or pick by "
+                           "number with --columns")
+
+
+def _check_finite_text(X, path, names, picked, drop_incomplete, layout):
+    """A CLIError naming the line and column of the first infinite value (or NaN, unless
+    ``drop_incomplete``): the file is read again up to that row to find its line."""
+    import numpy as np
+
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(X) if not drop_incomplete else np.isinf(X)
+    if not bad.any():
+        return
+    i, jj = np.argwhere(bad)[0]
+    skip_header, delimiter, dialect, has_header = layout
+    with _open_text(path) as f:
+        first_line = 1
+        for _ in range(skip_header or 0):
+            f.readline()
+            first_line += 1
+        rows = _rows(f, delimiter, dialect, first_line)
+        if has_header:
+            next(rows)
+        number, fields = next(itertools.islice(rows, int(i), None))
+    field = fields[picked[jj]]
+    what = (f"{field!r} is a missing value ({DROP_HINT})" if np.isnan(X[i, jj])
+            else f"{field!r} is not a finite number")
+    raise CLIError(f"{path}: line {number}, column {names[picked[jj]]!r}: {what}")
 
 
 def _read_fast(path, delimiter, quotechar, skiprows, width, text, picked):
@@ -319,7 +403,9 @@ def load_table(path, *, key=None, skip_header=None, columns=None, by_name=None, 
     """
     import numpy as np
 
-    kind = suffix(path)
+    if os.path.isdir(path):
+        raise CLIError(f"{path}: is a directory, not a data file")
+    kind = data_kind(path)
     if kind not in DATA_SUFFIXES:
         raise CLIError(f"{path}: unknown file extension {kind!r} for data "
                        f"(expected {', '.join(DATA_SUFFIXES)})")

@@ -199,7 +199,8 @@ def cmd_fit(args):
         check_supported(covariance_type(args))
         check_standardize(args)
     plot_path = _plot_path(args)
-    for path, allowed, what in ((args.labels, ARRAY_OUT_SUFFIXES, "--labels"),
+    for path, allowed, what in ((args.output, (".npz",), "-o"),
+                                (args.labels, ARRAY_OUT_SUFFIXES, "--labels"),
                                 (args.proba, ARRAY_OUT_SUFFIXES, "--proba"),
                                 (plot_path, PLOT_SUFFIXES, "--plot")):
         if path is not None:

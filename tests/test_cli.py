@@ -269,7 +269,7 @@ def test_unknown_option_subprocess(tmp_path):
      r"empty\.npy: no data \(shape \(0, 2\)\)"),
     ("empty.csv", lambda d, X: (d / "empty.csv").write_text(""), r"empty\.csv: no data"),
     ("inf.csv", lambda d, X: (d / "inf.csv").write_text("1,2\n3,inf\n"),
-     r"inf\.csv contains infinity"),
+     r"inf\.csv: line 2, column 'column 1': 'inf' is not a finite number"),
     ("ragged.csv", lambda d, X: (d / "ragged.csv").write_text("1,2\n3\n"),
      r"ragged\.csv: cannot read the numbers"),
     ("data.json", lambda d, X: (d / "data.json").write_text("[]"),
@@ -513,9 +513,10 @@ def test_outputs_onto_a_fifo_are_refused(workdir, tmp_path, capsys, option):
     FIFO intact and no other output written."""
     import stat
 
-    os.mkfifo(tmp_path / "fifo.npy")
-    (tmp_path / "link.npy").symlink_to(tmp_path / "fifo.npy")
-    for name in ("fifo.npy", "link.npy"):
+    ext = ".npz" if option == "-o" else ".npy"  # a model is an .npz
+    os.mkfifo(tmp_path / f"fifo{ext}")
+    (tmp_path / f"link{ext}").symlink_to(tmp_path / f"fifo{ext}")
+    for name in (f"fifo{ext}", f"link{ext}"):
         before = sorted(os.listdir(tmp_path))
         paths = {"-o": tmp_path / "model.npz", "--labels": tmp_path / "labels.npy",
                  "--proba": tmp_path / "proba.npy", option: tmp_path / name}
@@ -523,8 +524,8 @@ def test_outputs_onto_a_fifo_are_refused(workdir, tmp_path, capsys, option):
         for opt, path in paths.items():
             argv += [opt, path]
         status, _, err = call(argv, capsys)
-        assert_clean_error((status, err), r"fifo\.npy.*not a regular file", tmp_path, before)
-        assert stat.S_ISFIFO(os.stat(tmp_path / "fifo.npy").st_mode)
+        assert_clean_error((status, err), r"fifo\.np[yz].*not a regular file", tmp_path, before)
+        assert stat.S_ISFIFO(os.stat(tmp_path / f"fifo{ext}").st_mode)
 
 
 def test_fit_values_near_the_float64_maximum(tmp_path, capsys):

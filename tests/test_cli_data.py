@@ -13,7 +13,7 @@ import pytest
 
 import fastcavi
 from fastcavi import GaussianMixtureCAVI
-from fastcavi._cli_data import load_table
+from fastcavi._cli_data import CLIError, load_table
 from fastcavi._cli_plot import marker_style
 
 from .test_cli import PNG_MAGIC, assert_clean_error, blobs, call
@@ -101,9 +101,9 @@ def test_columns_by_name_and_index(tmp_path, capsys, expected_means):
     # a column order that swaps the features gives the swapped fit
     means, _, _ = fit_means(tmp_path, capsys, tmp_path / "f.csv", "--columns", "y,x")
     np.testing.assert_allclose(np.sort(means[:, ::-1], axis=0), np.sort(expected_means, axis=0))
-    # the index column, asked for by number, is used
-    table = load_table(tmp_path / "f.csv", columns=[0, 1])
-    np.testing.assert_array_equal(table.X[:, 0], np.arange(150))
+    # the index column, asked for by number, is refused (the data columns count from 1)
+    with pytest.raises(CLIError, match="column 0 has no name in the header: it is a row index"):
+        load_table(tmp_path / "f.csv", columns=[0, 1])
     # .npy by index
     np.save(tmp_path / "three.npy", np.column_stack([X, X[:, 0] ** 2]))
     means, _, _ = fit_means(tmp_path, capsys, tmp_path / "three.npy", "--columns", "0,1")
