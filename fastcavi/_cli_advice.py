@@ -76,3 +76,14 @@ def integer_column_advice(X, names, path):
     return (f"{path}: {'; '.join(found)} used as a feature{'s' * (len(found) > 1)}; leave "
             f"{'them' if len(found) > 1 else 'it'} out with --columns if "
             f"{'they do' if len(found) > 1 else 'it does'} not measure the points")
+
+
+def many_components_advice(k, n):
+    """A sentence when K is more than the square root of N (a mistyped -k: fewer than that
+    many points per cluster on average, and a start that alone takes long on large data),
+    else None."""
+    if k * k <= n:
+        return None
+    return (f"-k {k:,} for {n:,} points: about {n / k:.3g} points per cluster on average "
+            f"(K above the square root of N); the k-means start alone takes long on large "
+            "data (did you mean a smaller -k?)")

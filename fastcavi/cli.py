@@ -190,7 +190,7 @@ def _cavi_rows(args, est, n):
 
 
 def cmd_fit(args):
-    from ._cli_advice import integer_column_advice, scale_advice
+    from ._cli_advice import integer_column_advice, many_components_advice, scale_advice
 
     check_model_options(args)
     if args.model == "bgm":
@@ -226,6 +226,7 @@ def cmd_fit(args):
         _advise(scale_advice(X, table.names, args.data, hint))
     if args.columns is None:
         _advise(integer_column_advice(X, table.names, args.data))
+    _advise(many_components_advice(args.n_components, n))
     if args.float32 and X.dtype != np.float32 and args.partial is None:
         X = X.astype(np.float32)  # a copy, in float32
     args.n_rows = n
@@ -256,7 +257,10 @@ def cmd_fit(args):
         rows += [("features", ", ".join(table.names))] if p <= 20 else []
         rows += [("ignored", "; ".join(table.ignored))] if table.ignored else []
         unit = "iteration" if args.model == "bgm" else "sweep"
-        timing = [("time", f"{_fmt_time(per_sweep)} per {unit}, fit {_fmt_time(seconds)} in all")]
+        compiled = getattr(progress, "compile_seconds", None)
+        timing = [("time", f"{_fmt_time(per_sweep)} per {unit}, fit {_fmt_time(seconds)} in all"
+                   + (f"; before it, the kernels compiled in {_fmt_time(compiled)} (once)"
+                      if compiled is not None else ""))]
         if args.partial is not None:
             timing = [("time", f"{_fmt_time(seconds)} for the pass")]
         if args.model == "bgm":

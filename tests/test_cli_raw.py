@@ -119,3 +119,44 @@ def test_bgm_standardize_spherical_is_refused(files, capsys):
                            "--covariance-type", "spherical", "--standardize", "-o",
                            files / "s.npz"], capsys)
     assert_clean_error((status, err), r"--standardize.*spherical.*diag", files, before)
+
+
+# -- long silences -----------------------------------------------------------------------------
+
+def test_many_components_warn_before_the_fit(files, capsys, monkeypatch):
+    """-k above the square root of N (iris: 150 points, so K above 12) is said before the fit;
+    -k 12 is not."""
+    status, _, before_fit, _ = fit_and_see_stderr_at_fit(files, capsys, monkeypatch,
+                                                         "iris.csv", "-k", "13")
+    assert status == 0 and "-k 13 for 150 points" in before_fit, before_fit
+    status, _, before_fit, _ = fit_and_see_stderr_at_fit(files, capsys, monkeypatch,
+                                                         "iris.csv", "-k", "12")
+    assert status == 0 and before_fit == "", before_fit
+
+
+@pytest.mark.parametrize("model", ["cavi", "bgm"])
+def test_compile_time_is_reported_apart(files, capsys, monkeypatch, model):
+    """On a cold kernel cache the kernels are compiled before the fit and the time line says
+    how long that took apart from the fit; the fit is the same as without it."""
+    from fastcavi import _cli_progress
+
+    status, out, err = call(["fit", files / "iris.csv", "-k", 3, "--model", model, "-q",
+                             "--random-state", 0, "-o", files / "warm.npz"], capsys)
+    assert status == 0 and "compiling" not in out, err
+    monkeypatch.setattr(_cli_progress, "needs_compile", lambda *a: True)
+    status, out, err = call(["fit", files / "iris.csv", "-k", 3, "--model", model, "-q",
+                             "--random-state", 0, "-o", files / "cold.npz"], capsys)
+    assert status == 0, err
+    assert "; before it, the kernels compiled in " in out and err == ""
+    np.testing.assert_array_equal(fastcavi.load(files / "cold.npz").means_,
+                                  fastcavi.load(files / "warm.npz").means_)
+
+
+def test_a_long_start_is_said(files, capsys, monkeypatch):
+    from fastcavi import _cli_progress
+
+    monkeypatch.setattr(_cli_progress, "START_NOTICE_WORK", 100)
+    status, _, err = call(["fit", files / "iris.csv", "-k", 3, "--random-state", 0, "-o",
+                           files / "m.npz"], capsys)
+    assert status == 0
+    assert "run 1/1: choosing 3 starting centres (kmeans++) among 150 points" in err
