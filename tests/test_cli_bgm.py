@@ -99,7 +99,7 @@ def test_fit_and_predict_equal_the_estimator(data, tmp_path, capsys, kind):
 
 def test_defaults_are_the_estimators(data, tmp_path, capsys):
     """Only --model bgm: scikit-learn's defaults but the covariance type (the CLI's default)
-    and tol: 1e-4 per point, so 1e-4 x N in total (scikit-learn's 1e-3 in total would stop
+    and tol: 1e-5 per point, so 1e-5 x N in total (scikit-learn's 1e-3 in total would stop
     large data at --max-iter); kmeans++ is k-means++ for bgm."""
     directory, X = data
     status, out, err = call(["fit", directory / "data.npy", "--model", "bgm", "-k", 3,
@@ -109,10 +109,10 @@ def test_defaults_are_the_estimators(data, tmp_path, capsys):
     assert err == ""
     model = fastcavi.load(tmp_path / "m.npz")
     est = BayesianGaussianMixture(n_components=3, covariance_type=BGM_DEFAULT_COVARIANCE,
-                                  init_params="k-means++", random_state=1, tol=1e-4 * 600).fit(X)
+                                  init_params="k-means++", random_state=1, tol=1e-5 * 600).fit(X)
     assert BayesianGaussianMixture().tol == 1e-3  # the Python class keeps scikit-learn's
-    assert model.tol == 1e-4 * 600 and model.covariance_type == BGM_DEFAULT_COVARIANCE
-    assert "tol = 0.0001 per point, 0.06 in total" in out
+    assert model.tol == 1e-5 * 600 and model.covariance_type == BGM_DEFAULT_COVARIANCE
+    assert "tol = 1e-05 per point, 0.006 in total" in out
     np.testing.assert_allclose(model.means_, est.means_, rtol=0, atol=1e-12)
     np.testing.assert_allclose(model.weights_, est.weights_, rtol=0, atol=1e-12)
 
@@ -185,7 +185,7 @@ def test_demo_prints_true_and_learned_weights_and_variances(tmp_path, capsys):
     assert status == 0, err
     assert "fastcavi demo --model bgm: N = 4,000 points, p = 3, K = 3, seed = 0" in out
     assert "Dirichlet(2, ..., 2)" in out and "log-uniform in [0.25, 4]" in out
-    assert "tol = 0.0001 per point, 0.4 in total" in out
+    assert "tol = 1e-05 per point, 0.04 in total" in out
     assert re.search(r"time:\s+[\d.]+ (us|ms|s) per iteration", out)
     ari, best = map(float, re.search(r"ARI:\s+([\d.]+) against the true labels \(most "
                                      r"probable true cluster: ([\d.]+)\)", out).groups())
