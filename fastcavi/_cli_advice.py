@@ -53,6 +53,26 @@ def scale_advice(X, names, path, hint):
             f"decide the clusters alone; {hint}")
 
 
+_SAMPLE = 1000  # rows looked at first, so that large data are read only for a likely column
+
+
+def _whole(col):
+    """Whether every value is a whole number (every float beyond 2**53 is one: not counted)."""
+    import numpy as np
+
+    return bool(np.all(np.abs(col) < 2.0 ** 53) and np.array_equal(col, np.round(col)))
+
+
+def _may_be_code(col):
+    """Whether the first rows of a column could be a year or an identifier column's."""
+    import numpy as np
+
+    if not _whole(col):
+        return False
+    years = YEARS[0] <= col.min() and col.max() <= YEARS[1]
+    return years or len(np.unique(col)) == len(col)
+
+
 def integer_column_advice(X, names, path):
     """A sentence naming the columns of whole numbers that look like years (all between 1900
     and 2100, at most 50 different ones) or identifiers (a different number in every row,
@@ -62,9 +82,11 @@ def integer_column_advice(X, names, path):
     n = X.shape[0]
     found = []
     for j, name in enumerate(names):
+        if n < 3 or not _may_be_code(np.asarray(X[:_SAMPLE, j], dtype=np.float64)):
+            continue  # the first rows rule it out: the whole column is not read
         col = np.asarray(X[:, j], dtype=np.float64)
-        if n < 3 or not (np.all(np.abs(col) < 2.0 ** 53) and np.array_equal(col, np.round(col))):
-            continue  # not whole numbers (every float beyond 2**53 is one: not counted)
+        if not _whole(col):
+            continue
         lo, hi = col.min(), col.max()
         distinct = np.unique(col)
         if YEARS[0] <= lo and hi <= YEARS[1] and len(distinct) <= YEAR_MAX_DISTINCT:
@@ -73,7 +95,8 @@ def integer_column_advice(X, names, path):
             found.append(f"{name!r} (a different whole number in every row: an identifier?)")
     if not found:
         return None
-    return (f"{path}: {'; '.join(found)} used as a feature{'s' * (len(found) > 1)}; leave "
+    return (f"{path}: {'; '.join(found)} used as "
+            f"{'features' if len(found) > 1 else 'a feature'}; leave "
             f"{'them' if len(found) > 1 else 'it'} out with --columns if "
             f"{'they do' if len(found) > 1 else 'it does'} not measure the points")
 

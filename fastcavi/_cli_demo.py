@@ -57,7 +57,8 @@ def _demo_plot_path(args):
         return os.path.splitext(os.path.abspath(args.output))[0] + ".png"
     import tempfile
 
-    return os.path.join(tempfile.gettempdir(), DEMO_PLOT)
+    name = DEMO_PLOT if args.model == "cavi" else DEMO_PLOT.replace(".png", f"-{args.model}.png")
+    return os.path.join(tempfile.gettempdir(), name)
 
 
 def demo_plot_path(args):
@@ -203,7 +204,8 @@ def add_demo_parser(sub):
     demo.add_argument("--float32", action="store_true", help="draw and fit float32 data")
     demo.add_argument("--plot", metavar="PATH",
                       help=f"where to write the plot (.png, .pdf or .svg; default: beside the "
-                           f"model given by -o, else {DEMO_PLOT} in the temporary directory)")
+                           f"model given by -o, else {DEMO_PLOT} in the temporary directory, "
+                           "fastcavi-demo-bgm.png for --model bgm)")
     demo.add_argument("--no-plot", action="store_true", help="do not plot")
     demo.add_argument("-o", "--output", metavar="MODEL.npz", default=None,
                       help="also save the fitted model here")

@@ -283,6 +283,12 @@ def test_demo_plot_never_lands_in_the_working_directory(tmp_path, capsys, monkey
     assert (temp / "fastcavi-demo.png").read_bytes()[:8] == PNG_MAGIC
     assert f"wrote plot: {temp / 'fastcavi-demo.png'}" in out
     assert "ARI: 1 = the true clusters exactly" in out and "highest ELBO is kept" in out
+    # the bgm demo has a picture of its own: running both keeps both
+    status, out, err = call(["demo", "--model", "bgm", "-n", 2000, "-k", 3, "--n-init", 1,
+                             "-q"], capsys)
+    assert status == 0, err
+    assert f"wrote plot: {temp / 'fastcavi-demo-bgm.png'}" in out
+    assert sorted(os.listdir(temp)) == ["fastcavi-demo-bgm.png", "fastcavi-demo.png"]
     status, out, err = call(["demo", "-n", 2000, "-k", 3, "--n-init", 1, "-q", "-o",
                              "m.npz"], capsys)
     assert status == 0, err
