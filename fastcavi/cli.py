@@ -440,7 +440,8 @@ def build_parser():
     fit.add_argument("--proba", metavar="PATH",
                      help="also write the responsibilities phi, N x K (.npy/.csv/.txt)")
     fit.add_argument("--plot", metavar="PATH", nargs="?", const="",
-                     help="also plot the clusters (first two features) and the ELBO trace "
+                     help="also plot the clusters (on the two features that separate them "
+                          "most) and the ELBO trace "
                           "(.png/.pdf/.svg; without PATH: beside the model given by -o, else "
                           "beside the data)")
     _data_options(fit)

@@ -267,6 +267,41 @@ def test_plot_axes_are_named_after_the_columns(tmp_path, monkeypatch):
     assert seen["size"] == marker_style(150)[0]
 
 
+def test_plot_shows_the_features_that_separate_the_clusters(tmp_path, monkeypatch):
+    """Four features, the clusters apart in the last two only, one of them in large units:
+    the plot shows those two, and its axes stay on the data (no equal aspect stretching the
+    small feature's axis a thousandfold past it)."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from fastcavi import _cli_plot
+
+    X2, _ = points()
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=len(X2)), rng.normal(size=len(X2)), X2[:, 0],
+                         1000 * X2[:, 1]])
+    est = GaussianMixtureCAVI(3, standardize=True, random_state=0).fit(X)
+    seen = {}
+    real_savefig = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        ax = fig.axes[0]
+        seen.update(x=ax.get_xlabel(), y=ax.get_ylabel(), xlim=ax.get_xlim(),
+                    ylim=ax.get_ylim(), title=ax.get_title())
+        return real_savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    names = ["noise a", "noise b", "x", "y (mm)"]
+    with open(tmp_path / "p.png", "wb") as f:
+        _cli_plot.plot(f, "p.png", X, est, [est.lower_bounds_], "t", names=names)
+    assert {seen["x"], seen["y"]} == {"x", "y (mm)"}, seen
+    assert "2 of 4 features" in seen["title"]
+    for axis, j in (("xlim", names.index(seen["x"])), ("ylim", names.index(seen["y"]))):
+        lo, hi = seen[axis]
+        span = X[:, j].max() - X[:, j].min()
+        assert X[:, j].min() - 0.2 * span <= lo and hi <= X[:, j].max() + 0.2 * span
+
+
 def test_demo_plot_never_lands_in_the_working_directory(tmp_path, capsys, monkeypatch):
     pytest.importorskip("matplotlib")
     import tempfile
