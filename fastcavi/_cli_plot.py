@@ -1,6 +1,7 @@
 """The plot that ``fastcavi demo`` and ``fastcavi fit --plot`` write: the points coloured by
 label with the fitted means (the two features that separate the clusters most, axes named
-after the columns and kept on the points), and every run's ELBO trace. matplotlib is optional (``pip install 'fastcavi[plot]'``)."""
+after the columns and kept on the points), and every run's ELBO trace. matplotlib is
+optional (``pip install 'fastcavi[plot]'``)."""
 
 from __future__ import annotations
 
