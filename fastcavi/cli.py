@@ -342,6 +342,15 @@ def _dist_version(name):
 
 
 def cmd_info(args):
+    if args.clear_cache:
+        from ._cachedir import clear_caches
+
+        removed = clear_caches()
+        for path in removed:
+            print(f"removed the kernel cache: {path}")
+        if not removed:
+            print("kernel cache: nothing to remove")
+        return 0
     import numba
 
     from . import __version__
@@ -513,6 +522,10 @@ def build_parser():
     info = sub.add_parser("info", help="versions, threading and the kernel cache",
                           description="Print versions, the Numba threading layer and thread "
                                       "count, and where the compiled kernels are cached.")
+    info.add_argument("--clear-cache", action="store_true",
+                      help="remove the compiled kernels (fastcavi's folder in the user cache, "
+                           "and this installation's in NUMBA_CACHE_DIR) and print what was "
+                           "removed; the next fit compiles them again")
     info.set_defaults(func=cmd_info)
     return parser
 

@@ -4,6 +4,7 @@ a header that names two columns alike, gzip-compressed text. One error line each
 written. In this process (cli.main)."""
 
 import gzip
+import os
 
 import numpy as np
 import pytest
@@ -103,3 +104,27 @@ def test_gzip_text(iris, capsys, name):
                                   fastcavi.load(d / "plain.npz").means_)
     status, _, err = call(["predict", d / "gz.npz", d / name, "-o", d / "p.npy"], capsys)
     assert status == 0, err
+
+
+def test_info_clear_cache_removes_the_kernel_caches(tmp_path, capsys, monkeypatch):
+    """fastcavi info --clear-cache removes fastcavi's folder in the user cache (every version
+    and installation) and this installation's folder in NUMBA_CACHE_DIR, and nothing else."""
+    from fastcavi._cachedir import kernel_cache_dirs
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    dirs = kernel_cache_dirs()
+    other = tmp_path / "user" / "fastcavi" / "0.0.1" / "old"
+    keep = tmp_path / "numba" / "someone_else"
+    for d in [*map(str, dirs), other, keep]:
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "k.nbi"), "w") as f:
+            f.write("x")
+    status, out, err = call(["info", "--clear-cache"], capsys)
+    assert status == 0, err
+    assert not (tmp_path / "user" / "fastcavi").exists()
+    assert not os.path.exists(dirs[0])
+    assert (keep / "k.nbi").exists()
+    assert "removed" in out and str(tmp_path / "user" / "fastcavi") in out
+    status, out, _ = call(["info", "--clear-cache"], capsys)
+    assert status == 0 and "nothing to remove" in out
