@@ -92,7 +92,8 @@ def integer_column_advice(X, names, path):
         if YEARS[0] <= lo and hi <= YEARS[1] and len(distinct) <= YEAR_MAX_DISTINCT:
             found.append(f"{name!r} (whole numbers from {lo:.0f} to {hi:.0f}: a year?)")
         elif len(distinct) == n and (np.all(np.diff(col) > 0) or hi - lo + 1 == n):
-            found.append(f"{name!r} (a different whole number in every row: an identifier?)")
+            found.append(f"{name!r} (a different whole number in every row: a row index or an "
+                         "identifier?)")
     if not found:
         return None
     return (f"{path}: {'; '.join(found)} used as "

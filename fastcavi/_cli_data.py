@@ -312,12 +312,6 @@ def read_text(path, *, skip_header=None, columns=None, by_name=None, context="",
         X = np.array(values, dtype=np.float64).reshape(len(values), len(picked))
     _check_finite_text(X, path, names, picked, drop_incomplete,
                        (skip_header, delimiter, dialect, has_header))
-    if columns is None and not has_header and len(picked) > 1 and X.shape[0] >= 3:
-        col = X[:, 0]
-        if np.array_equal(col, np.arange(len(col))) or np.array_equal(
-                col, np.arange(1, len(col) + 1)):
-            warnings.warn(f"{path}: the first column counts the rows like an index; it is "
-                          "used as a feature (pick the others with --columns)", stacklevel=2)
     return Table(X, [names[j] for j in picked], ignored, named=has_header)
 
 

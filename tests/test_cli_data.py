@@ -161,7 +161,9 @@ def test_unnamed_counting_column_without_header_warns(tmp_path, capsys):
     X, _ = points()
     np.savetxt(tmp_path / "n.csv", np.column_stack([np.arange(150), X]), delimiter=",")
     _, _, err = fit_means(tmp_path, capsys, tmp_path / "n.csv")
-    assert "fastcavi: warning:" in err and "counts the rows like an index" in err
+    assert "fastcavi: warning:" in err and "'column 0' (a different whole number in every " \
+        "row: a row index or an identifier?)" in err and "--columns" in err
+    assert err.count("warning") == 1
 
 
 # -- --standardize and the scale warning -----------------------------------------------------
