@@ -41,3 +41,21 @@ def kernel_cache_dirs():
     sub = source_subdir(os.path.dirname(os.path.abspath(__file__)))
     env = os.environ.get("NUMBA_CACHE_DIR")
     return ([os.path.join(env, sub)] if env else []) + [os.path.join(cache_root(), sub)]
+
+
+def clear_caches():
+    """Remove fastcavi's folder in the user cache (the kernels of every version and
+    installation) and this installation's folder in ``NUMBA_CACHE_DIR`` (other programs'
+    kernels there are left); returns the folders removed. The next fit compiles again."""
+    import shutil
+
+    sub = source_subdir(os.path.dirname(os.path.abspath(__file__)))
+    env = os.environ.get("NUMBA_CACHE_DIR")
+    targets = [os.path.join(user_cache_root(), "fastcavi")]
+    targets += [os.path.join(env, sub)] if env else []
+    removed = []
+    for target in targets:
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+            removed.append(target)
+    return removed

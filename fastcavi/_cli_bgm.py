@@ -63,19 +63,82 @@ def _covariance_prior(value, n_features, kind):
     return v if kind == "diag" else np.diag(v)
 
 
-def bgm_params(args, n_features):
+def bgm_params(args, n_features, scaled=None):
     """BayesianGaussianMixture's covariance and prior parameters given on the command line,
-    as keyword arguments; the others keep the estimator's defaults."""
+    as keyword arguments; the others keep the estimator's defaults. With ``scaled`` (the
+    standardised data, centre, scale), the prior's mean and covariance, given in the data's
+    units, are standardised too."""
     kind = covariance_type(args)
     params = {"covariance_type": kind}
     for dest, name in _PLAIN:
         if getattr(args, dest, None) is not None:
             params[name] = getattr(args, dest)
     if args.covariance_prior is not None:
-        params["covariance_prior"] = _covariance_prior(args.covariance_prior, n_features, kind)
+        cov = _covariance_prior(args.covariance_prior, n_features, kind)
+        params["covariance_prior"] = cov if scaled is None else _matrix(cov, 1 / scaled[2],
+                                                                        kind)
     if getattr(args, "prior_mean", None) is not None:
-        params["mean_prior"] = _per_feature(args.prior_mean, n_features, "--prior-mean")
+        mean = _per_feature(args.prior_mean, n_features, "--prior-mean")
+        params["mean_prior"] = mean if scaled is None else (mean - scaled[1]) / scaled[2]
     return params
+
+
+# -- --standardize -----------------------------------------------------------------------------
+
+STANDARDIZED_ROW = ("standardized", "yes: fitted on every feature centred and divided by its "
+                                    "standard deviation; the model is saved in the data's "
+                                    "units (the ELBO is that of the standardised data)")
+
+
+def check_standardize(args):
+    """--standardize with --model bgm: not for spherical (a spherical model of standardised
+    data is not spherical in the data's units) nor with --partial (one pass, no moments)."""
+    if not args.standardize:
+        return
+    if covariance_type(args) == "spherical":
+        raise CLIError("--standardize with --covariance-type spherical: a spherical model of "
+                       "standardised data is not spherical in the data's units; use "
+                       "--covariance-type diag, which learns a variance per feature")
+    if args.partial is not None:
+        raise CLIError("--standardize with --model bgm needs the whole data (not --partial)")
+
+
+def standardized(X):
+    """(X centred and divided by its standard deviations, the centre, the scale): float64,
+    or float32 for float32 X; a feature without spread is divided by 1."""
+    import numpy as np
+
+    from ._cli_advice import feature_sd
+    from ._scale import standardize
+
+    sd = feature_sd(X)
+    if sd is None or not np.all(np.isfinite(sd)):
+        raise CLIError("--standardize: the features' standard deviations overflow")
+    center = np.mean(X, axis=0, dtype=np.float64)
+    scale = np.where(sd > 0, sd, 1.0)
+    return standardize(X, center, scale), center, scale
+
+
+def _matrix(a, scale, kind):
+    """Covariance(s) ``a`` of standardised data in the data's units (``scale`` the features'
+    standard deviations): a * s_i * s_j, or a * s**2 for diag."""
+    if kind == "diag":
+        return a * scale ** 2
+    return a * scale[:, None] * scale[None, :]
+
+
+def to_data_units(est, center, scale):
+    """``est``, fitted on (X - center) / scale, turned in place into the same model of X:
+    means and the prior's mean mapped back, every covariance (the posterior's scale matrix
+    Psi_k, the prior's) scaled by s_i s_j; weights, precisions of the means and degrees of
+    freedom unchanged. Its predictions on X are those of the fit on the standardised X."""
+    kind = est.covariance_type
+    psi = _matrix(est._params_.psi, scale, kind)
+    est.means_ = center + scale * est.means_
+    est.mean_prior_ = center + scale * est.mean_prior_
+    est.covariance_prior_ = _matrix(est.covariance_prior_, scale, kind)
+    est.covariances_ = _matrix(est.covariances_, scale, kind)
+    est._restore_fitted(psi)
 
 
 # -- what is printed ---------------------------------------------------------------------------
@@ -157,8 +220,9 @@ def component_lines(est, names):
     return lines
 
 
-def summary_rows(est, n_points):
-    """The (key, value) rows that describe a fitted BayesianGaussianMixture."""
+def summary_rows(est, n_points, tol=None):
+    """The (key, value) rows that describe a fitted BayesianGaussianMixture (``tol``: how
+    the tolerance is printed after 'converged')."""
     kind = est.covariance_type
     return [
         ("model", f"BayesianGaussianMixture, covariance_type = {kind}, "
@@ -167,7 +231,7 @@ def summary_rows(est, n_points):
         ("components", f"K = {est.n_components}, {effective(est)} with weight > "
                        f"{WEIGHT_SHOWN:.0%}"),
         ("iterations", f"{est.n_iter_} (best of {est.n_init} run(s)); converged: "
-                       f"{'yes' if est.converged_ else 'no'}"),
+                       f"{'yes' if est.converged_ else 'no'}" + (f" ({tol})" if tol else "")),
         ("final ELBO", f"{est.lower_bound_:.10g} ({est.lower_bound_ / n_points:.6f} per "
                        "point)"),
     ]

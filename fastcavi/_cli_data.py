@@ -17,15 +17,20 @@ pay for NumPy.
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import warnings
 
-DATA_SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".txt")
-TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
+DATA_SUFFIXES = (".npy", ".npz") + TEXT_SUFFIXES
 ARRAY_OUT_SUFFIXES = (".npy", ".csv", ".txt")
 _SNIFF_BYTES = 64 * 1024
 _INDEX_NAMES = ("", "Unnamed: 0")  # a header's name for a row index (csv, R; pandas)
-SCALE_WARN_RATIO = 1e3  # warn when feature standard deviations differ by more than this
+# Fields that mean "no value" (pandas writes NaN as an empty field, R as NA); with
+# --drop-incomplete their rows are skipped, else they are an error that names the option.
+MISSING = frozenset(("", "NA", "N/A", "NaN", "nan", "NAN", "null", "NULL", "None", "#N/A"))
+DROP_HINT = "--drop-incomplete skips the rows with missing values"
+_SNIFF_ROWS = 100  # a column is numeric when its first value in these rows is a number
 
 
 class CLIError(Exception):
@@ -33,11 +38,21 @@ class CLIError(Exception):
 
 
 class Table:
-    """What :func:`load_table` read: ``X`` (n, p) and a display ``names`` list (p,), and
-    ``ignored``, a list of sentences on columns left out (for the summary)."""
+    """What :func:`load_table` read: ``X`` (n, p) and a display ``names`` list (p,),
+    ``ignored``, a list of sentences on columns left out (for the summary), and ``named``:
+    whether ``names`` are the file's own (a header line), not positions ("column 0")."""
 
-    def __init__(self, X, names, ignored=()):
+    def __init__(self, X, names, ignored=(), named=False):
         self.X, self.names, self.ignored = X, list(names), list(ignored)
+        self.named = named
+        self.kept = None  # with --drop-incomplete: which rows of the file X holds (bool)
+
+    def dropped_text(self):
+        """'dropped M of N rows with missing values', or None without --drop-incomplete."""
+        if self.kept is None:
+            return None
+        n = len(self.kept)
+        return f"dropped {n - int(self.kept.sum()):,} of {n:,} rows with missing values"
 
 
 def one_line(text):
@@ -46,6 +61,27 @@ def one_line(text):
 
 def suffix(path):
     return os.path.splitext(os.fspath(path))[1].lower()
+
+
+def data_kind(path):
+    """A data file's extension: ``.csv``, or ``.csv.gz`` for a gzip-compressed one."""
+    stem, last = os.path.splitext(os.fspath(path))
+    return (suffix(stem) + ".gz") if last.lower() == ".gz" else last.lower()
+
+
+def _open_text(path):
+    import gzip
+
+    if data_kind(path).endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+    return open(path, encoding="utf-8-sig", errors="replace", newline="")
+
+
+def _decimal_comma(value):
+    """Whether a field looks like a number written with a decimal comma ('5,1')."""
+    import re
+
+    return re.fullmatch(r"[-+]?\d+,\d+", value) is not None
 
 
 def check_suffix(path, allowed, what):
@@ -82,7 +118,7 @@ def _is_number(field):
 
 def _dialect(path, sample):
     """(delimiter or None for whitespace, csv dialect or None)."""
-    kind = suffix(path)
+    kind = data_kind(path).removesuffix(".gz")
     lines = [line for line in sample.splitlines() if line.strip()
              and not line.lstrip().startswith("#")]
     if kind == ".tsv":
@@ -118,21 +154,29 @@ def _rows(f, delimiter, dialect, first_line):
         yield number, fields
 
 
-def _select(columns, names, has_header, numeric, path, first_values):
-    """The column indices asked for by --columns (names or 0-based indices)."""
+def _select(columns, names, has_header, numeric, path, first_values, context=""):
+    """The column indices asked for by --columns (names or 0-based indices); ``context``
+    follows the names of missing columns in the error."""
+    missing = [c for c in columns if isinstance(c, str) and not (has_header and c in names)]
+    if missing:
+        where = (f"its columns are {', '.join(map(repr, names))}" if has_header
+                 else "it has no header line: give 0-based column numbers")
+        which = (f"column named {missing[0]!r}" if len(missing) == 1
+                 else f"columns named {', '.join(map(repr, missing))}")
+        raise CLIError(f"{path}: no {which}{context} ({where})")
     picked = []
     for c in columns:
-        if isinstance(c, str) and has_header and c in names:
+        if isinstance(c, str):
             j = names.index(c)
-        elif isinstance(c, str):
-            where = (f"its columns are {', '.join(map(repr, names))}" if has_header
-                     else "it has no header line: give 0-based column numbers")
-            raise CLIError(f"{path}: no column named {c!r} ({where})")
         else:
             if not 0 <= c < len(names):
                 raise CLIError(f"{path}: column {c} is out of range (it has {len(names)} "
                                f"columns, numbered 0 to {len(names) - 1})")
             j = c
+            if j == 0 and has_header and len(names) > 1 and names[0] in _INDEX_NAMES:
+                raise CLIError(f"{path}: column 0 has no name in the header: it is a row "
+                               "index (as pandas and R write one), not data; the data "
+                               "columns are numbered from 1")
         if j in picked:
             raise CLIError(f"--columns names column {names[j]!r} twice")
         if not numeric[j]:
@@ -143,11 +187,35 @@ def _select(columns, names, has_header, numeric, path, first_values):
     return picked
 
 
-def read_text(path, *, skip_header=None, columns=None):
-    """A :class:`Table` from a .csv/.tsv/.txt file (see the module docstring)."""
+def _by_name(picked, names, model_names, path, context):
+    """The picked column indices reordered as ``model_names`` (a model's columns), or a
+    CLIError when they are not the same columns."""
+    chosen = [names[j] for j in picked]
+    if sorted(chosen) == sorted(model_names):
+        return [picked[chosen.index(name)] for name in model_names]
+    extra = [n for n in chosen if n not in model_names]
+    lacking = [n for n in model_names if n not in chosen]
+    parts = ([f"picks {', '.join(map(repr, extra))}, not among them"] if extra else []) + (
+        [f"leaves out {', '.join(map(repr, lacking))}"] if lacking else [])
+    raise CLIError(f"{path}: --columns {' and '.join(parts)}: the columns{context} are "
+                   f"{', '.join(map(repr, model_names))} (predict picks them by name without "
+                   "--columns)")
+
+
+def read_text(path, *, skip_header=None, columns=None, by_name=None, context="",
+              drop_incomplete=False):
+    """A :class:`Table` from a .csv/.tsv/.txt file (see the module docstring).
+
+    ``by_name``: a model's column names. When the file has a header line, those columns are
+    picked by name, in that order (or --columns, which must name the same columns); a file
+    without one is read as without ``by_name``. ``context`` follows the names of missing
+    columns in the error. A missing field (see MISSING) is read as NaN with
+    ``drop_incomplete``, else it is an error."""
     import numpy as np
 
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+    if os.path.isdir(path):
+        raise CLIError(f"{path}: is a directory, not a data file")
+    with _open_text(path) as f:
         sample = f.read(_SNIFF_BYTES)
         if len(sample) == _SNIFF_BYTES and "\n" in sample:
             sample = sample[:sample.rindex("\n")]
@@ -181,11 +249,23 @@ def read_text(path, *, skip_header=None, columns=None):
                                f"{len(first[1])} fields, the header line has {width}")
         else:
             names = [f"column {j}" for j in range(width)]
-        numeric = [_is_number(v) for v in first[1]]
-        first_values = [(first[0], v) for v in first[1]]
+        head = [first] + ([second] if second is not None else [])
+        while len(head) < _SNIFF_ROWS and (row := next(rows, None)) is not None:
+            head.append(row)
+        # A column's kind is that of its first value that is not missing.
+        first_values = []
+        for j in range(width):
+            found = next(((n, f[j]) for n, f in head if len(f) == width and f[j] not in MISSING),
+                         None)
+            first_values.append(found or (first[0], first[1][j]))
+        numeric = [_is_number(v) and v not in MISSING for _, v in first_values]
         ignored = []
-        if columns is not None:
+        if by_name is not None and has_header and columns is None:
+            picked = _select(by_name, names, has_header, numeric, path, first_values, context)
+        elif columns is not None:
             picked = _select(columns, names, has_header, numeric, path, first_values)
+            if by_name is not None and has_header:
+                picked = _by_name(picked, names, list(by_name), path, context)
         else:
             index = has_header and width > 1 and names[0] in _INDEX_NAMES
             if index:
@@ -195,13 +275,24 @@ def read_text(path, *, skip_header=None, columns=None):
                 ignored.append("text column" + "s" * (len(text) > 1) + " "
                                + ", ".join(repr(names[j]) for j in text))
             picked = [j for j in range(width) if numeric[j] and not (index and j == 0)]
+            comma = [j for j in text if _decimal_comma(first_values[j][1])]
+            if comma and picked:
+                warnings.warn(f"{path}: column{'s' * (len(comma) > 1)} "
+                              f"{', '.join(repr(names[j]) for j in comma)} left out as text "
+                              f"look{'s' * (len(comma) == 1)} like numbers with a decimal comma "
+                              f"({first_values[comma[0]][1]!r}); {_COMMA_ADVICE}", stacklevel=2)
             if not picked:
-                raise CLIError(f"{path}: no numeric columns")
+                hint = "" if not comma else (
+                    f": the numbers seem to use a decimal comma (line {first_values[comma[0]][0]}"
+                    f", column {names[comma[0]]!r}: {first_values[comma[0]][1]!r}); "
+                    f"{_COMMA_ADVICE}")
+                raise CLIError(f"{path}: no numeric columns{hint}")
+        _check_unique(names, picked, has_header, columns, path)
         quotechar = getattr(dialect, "quotechar", None) or '"'
         text = [j for j in range(width) if not numeric[j]]
         X = _read_fast(path, delimiter, quotechar, first[0] - 1, width, text, picked)
         values = [] if X is None else None
-        for number, fields in _chain(first, second, rows) if X is None else ():
+        for number, fields in itertools.chain(head, rows) if X is None else ():
             if len(fields) != width:
                 raise CLIError(f"{path}: cannot read the numbers: line {number} has "
                                f"{len(fields)} field{'s' * (len(fields) != 1)}, expected "
@@ -209,19 +300,63 @@ def read_text(path, *, skip_header=None, columns=None):
             try:
                 values.append([float(fields[j]) for j in picked])
             except ValueError:
+                if drop_incomplete and any(fields[j] in MISSING for j in picked):
+                    values.append([np.nan] * len(picked))
+                    continue
                 j = next(j for j in picked if not _is_number(fields[j]))
                 what = "an empty field" if fields[j] == "" else f"{fields[j]!r} is not a number"
+                hint = f" ({DROP_HINT})" if fields[j] in MISSING else ""
                 raise CLIError(f"{path}: cannot read the numbers: line {number}, column "
-                               f"{names[j]!r}: {what}") from None
+                               f"{names[j]!r}: {what}{hint}") from None
     if X is None:
         X = np.array(values, dtype=np.float64).reshape(len(values), len(picked))
-    if columns is None and not has_header and len(picked) > 1 and X.shape[0] >= 3:
-        col = X[:, 0]
-        if np.array_equal(col, np.arange(len(col))) or np.array_equal(
-                col, np.arange(1, len(col) + 1)):
-            warnings.warn(f"{path}: the first column counts the rows like an index; it is "
-                          "used as a feature (pick the others with --columns)", stacklevel=2)
-    return Table(X, [names[j] for j in picked], ignored)
+    _check_finite_text(X, path, names, picked, drop_incomplete,
+                       (skip_header, delimiter, dialect, has_header))
+    return Table(X, [names[j] for j in picked], ignored, named=has_header)
+
+
+_COMMA_ADVICE = ("fastcavi reads a decimal point: convert the file first, for example with "
+                 "pandas.read_csv(path, sep=';', decimal=',').to_csv('points.csv')")
+
+
+def _check_unique(names, picked, has_header, columns, path):
+    """A CLIError when a column used is named alike by another in the header (picked by
+    numbers alone, distinct names are enough)."""
+    if not has_header:
+        return
+    by_number = columns is not None and all(isinstance(c, int) for c in columns)
+    for j in picked:
+        same = [k for k, name in enumerate(names) if name == names[j]]
+        if len(same) > 1 and not (by_number and sum(k in picked for k in same) == 1):
+            raise CLIError(f"{path}: the header's name {names[j]!r} names two columns "
+                           f"({' and '.join(map(str, same[:2]))}): rename one, or pick by "
+                           "number with --columns")
+
+
+def _check_finite_text(X, path, names, picked, drop_incomplete, layout):
+    """A CLIError naming the line and column of the first infinite value (or NaN, unless
+    ``drop_incomplete``): the file is read again up to that row to find its line."""
+    import numpy as np
+
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(X) if not drop_incomplete else np.isinf(X)
+    if not bad.any():
+        return
+    i, jj = np.argwhere(bad)[0]
+    skip_header, delimiter, dialect, has_header = layout
+    with _open_text(path) as f:
+        first_line = 1
+        for _ in range(skip_header or 0):
+            f.readline()
+            first_line += 1
+        rows = _rows(f, delimiter, dialect, first_line)
+        if has_header:
+            next(rows)
+        number, fields = next(itertools.islice(rows, int(i), None))
+    field = fields[picked[jj]]
+    what = (f"{field!r} is a missing value ({DROP_HINT})" if np.isnan(X[i, jj])
+            else f"{field!r} is not a finite number")
+    raise CLIError(f"{path}: line {number}, column {names[picked[jj]]!r}: {what}")
 
 
 def _read_fast(path, delimiter, quotechar, skiprows, width, text, picked):
@@ -247,18 +382,14 @@ def _zero(field):
     return 0.0
 
 
-def _chain(first, second, rows):
-    yield first
-    if second is not None:
-        yield second
-    yield from rows
-
-
 # -- all formats -----------------------------------------------------------------------------
 
-def load_table(path, *, key=None, skip_header=None, columns=None):
+def load_table(path, *, key=None, skip_header=None, columns=None, by_name=None, context="",
+               drop_incomplete=False):
     """A :class:`Table` from ``path``: ``.npy`` memory-mapped (never copied unless columns
-    are picked), ``.npz`` (its first array, or ``key``), or a text file (:func:`read_text`).
+    are picked), ``.npz`` (its first array, or ``key``), or a text file (:func:`read_text`,
+    which alone uses ``by_name`` and ``context``: other files have no column names). With
+    ``drop_incomplete``, rows with a missing value (NaN) are left out and ``kept`` says which.
 
     Raises CLIError for an unknown extension, a file of the wrong kind, a shape that is not
     (n_samples >= 1, n_features >= 1), text in a chosen column, non-real data, NaN or
@@ -266,7 +397,9 @@ def load_table(path, *, key=None, skip_header=None, columns=None):
     """
     import numpy as np
 
-    kind = suffix(path)
+    if os.path.isdir(path):
+        raise CLIError(f"{path}: is a directory, not a data file")
+    kind = data_kind(path)
     if kind not in DATA_SUFFIXES:
         raise CLIError(f"{path}: unknown file extension {kind!r} for data "
                        f"(expected {', '.join(DATA_SUFFIXES)})")
@@ -275,9 +408,9 @@ def load_table(path, *, key=None, skip_header=None, columns=None):
     if skip_header is not None and kind not in TEXT_SUFFIXES:
         raise CLIError(f"--skip-header applies to text files only, not to {path}")
     if kind in TEXT_SUFFIXES:
-        table = read_text(path, skip_header=skip_header, columns=columns)
-        check_data(table.X, path)
-        return table
+        table = read_text(path, skip_header=skip_header, columns=columns, by_name=by_name,
+                          context=context, drop_incomplete=drop_incomplete)
+        return _checked(table, path, drop_incomplete)
     if kind == ".npy":
         if not _has_magic(path, b"\x93NUMPY"):
             raise CLIError(f"{path}: not a .npy file")
@@ -302,8 +435,28 @@ def load_table(path, *, key=None, skip_header=None, columns=None):
         picked = list(columns)
     else:
         picked = range(X.shape[1]) if X.ndim == 2 else ()
-    check_data(X, path)
-    return Table(X, [f"column {j}" for j in picked])
+    return _checked(Table(X, [f"column {j}" for j in picked]), path, drop_incomplete)
+
+
+def _checked(table, path, drop_incomplete):
+    """table, its rows with a NaN left out when drop_incomplete (noted in table.kept), after
+    check_data; a NaN otherwise is an error that names the option."""
+    import numpy as np
+
+    X = table.X
+    if drop_incomplete and X.ndim == 2 and X.dtype.kind == "f":
+        kept = ~np.isnan(X).any(axis=1)
+        if not kept.any():
+            raise CLIError(f"{path}: every row has a missing value")
+        table.X = X if kept.all() else np.ascontiguousarray(X[kept])
+        table.kept = kept
+    try:
+        check_data(table.X, path)
+    except CLIError as exc:
+        if "NaN" in str(exc) and not drop_incomplete:
+            raise CLIError(f"{exc} ({DROP_HINT})") from None
+        raise
+    return table
 
 
 def load_data(path, *, key=None, skip_header=None, columns=None):
@@ -353,41 +506,43 @@ def check_data(X, path):
     return X
 
 
-def warn_if_scales_differ(X, names, path,
-                          hint="--standardize puts every feature on the same scale"):
-    """Warn when the features' standard deviations differ by more than SCALE_WARN_RATIO;
-    ``hint`` says what to do about it."""
-    import numpy as np
-
-    from ._scale import mean_sd
-    from ._sources import ArraySource
-    from ._validation import as_kernel_array
-
-    # Advice only: data whose moments overflow are refused by the fit with a clear error.
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            _, sd = mean_sd(ArraySource(as_kernel_array(X)))
-    except ValueError:
-        return
-    positive = [(s, name) for s, name in zip(sd, names) if 0 < s < np.inf]
-    if len(positive) < 2:
-        return
-    (lo, lo_name), (hi, hi_name) = min(positive), max(positive)
-    if hi > SCALE_WARN_RATIO * lo:
-        warnings.warn(f"{path}: the features' scales differ by a factor of {hi / lo:.3g} "
-                      f"(standard deviation {hi:.3g} for {hi_name!r}, {lo:.3g} for "
-                      f"{lo_name!r}): the largest dominate the fit; {hint}", stacklevel=2)
-
-
 # -- writing ---------------------------------------------------------------------------------
 
-def write_array(f, path, array):
+def write_array(f, path, array, kept=None):
+    """Labels (1-D, integers) or probabilities (N x K) to an open binary file, in the format
+    of path's extension, one row per row of the data file: with ``kept`` (the rows that were
+    not dropped), a dropped row is -1 (labels) or NaN (probabilities) in a ``.npy``, an empty
+    field in a ``.csv`` and ``NA`` in a ``.txt``. Text files start with a header line,
+    ``row label`` or ``row proba_0 ... proba_{K-1}``, where ``row`` numbers the data rows
+    from 0 (pandas' numbering), and give probabilities to 6 significant digits."""
+    import io
+
     import numpy as np
 
+    labels = array.ndim == 1
     if suffix(path) == ".npy":
+        if kept is not None:
+            full = np.full((len(kept),) + array.shape[1:], -1 if labels else np.nan,
+                           dtype=array.dtype)
+            full[kept] = array
+            array = full
         np.save(f, array)
-    else:
-        delimiter = "," if suffix(path) == ".csv" else " "
-        fmt = "%d" if array.dtype.kind in "iu" else (
-            "%.9g" if array.dtype == np.float32 else "%.17g")
-        np.savetxt(f, array, fmt=fmt, delimiter=delimiter)
+        return
+    delimiter = "," if suffix(path) == ".csv" else " "
+    fmt = "%d" if array.dtype.kind in "iu" else "%.6g"
+    names = ["label"] if labels else [f"proba_{k}" for k in range(array.shape[1])]
+    f.write((delimiter.join(["row", *names]) + "\n").encode())
+    n = len(array) if kept is None else len(kept)
+    rows = np.arange(n) if kept is None else np.flatnonzero(kept)
+    table = np.column_stack([rows, array])
+    fmts = [fmt] * (len(names) + 1) if labels else ["%d"] + [fmt] * len(names)
+    if kept is None or kept.all():
+        np.savetxt(f, table, fmt=fmts, delimiter=delimiter)
+        return
+    buf = io.StringIO()
+    np.savetxt(buf, table, fmt=fmts, delimiter=delimiter)
+    missing = "" if delimiter == "," else "NA"
+    lines = np.array([delimiter.join([str(i)] + [missing] * len(names)) for i in range(n)],
+                     dtype=object)
+    lines[kept] = buf.getvalue().splitlines()
+    f.write(("\n".join(lines) + "\n").encode())

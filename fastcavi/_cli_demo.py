@@ -10,11 +10,13 @@ import os
 import time
 
 from ._cli_args import (
+    TOL_HELP,
     add_bgm_options,
     add_init_option,
     add_model_option,
     check_model_options,
     count,
+    estimator_tol,
     non_negative,
     positive,
     threads,
@@ -31,7 +33,6 @@ DEMO_PRIOR_MEAN = 0.0
 DEMO_PRIOR_VAR = 100.0
 DEMO_LIKELIHOOD_VAR = 1.0
 DEMO_PLOT = "fastcavi-demo.png"
-DEMO_TOL = 1e-4  # per point; --model bgm's tol is a total: this times N by default
 
 
 def _nearest(X, centres, block=65_536):
@@ -56,7 +57,8 @@ def _demo_plot_path(args):
         return os.path.splitext(os.path.abspath(args.output))[0] + ".png"
     import tempfile
 
-    return os.path.join(tempfile.gettempdir(), DEMO_PLOT)
+    name = DEMO_PLOT if args.model == "cavi" else DEMO_PLOT.replace(".png", f"-{args.model}.png")
+    return os.path.join(tempfile.gettempdir(), name)
 
 
 def demo_plot_path(args):
@@ -95,7 +97,7 @@ def _demo_cavi(args):
 
     n, p, k = args.n, args.p, args.k
     lambda2 = DEMO_LIKELIHOOD_VAR if args.likelihood_var is None else args.likelihood_var
-    tol = DEMO_TOL if args.tol is None else args.tol
+    tol = estimator_tol("cavi", args.tol, args.n)
     plot_path = demo_plot_path(args)
 
     with StagedFiles() as out:
@@ -195,16 +197,15 @@ def add_demo_parser(sub):
     demo.add_argument("--max-iter", type=count, default=100, metavar="N",
                       help="most sweeps (iterations) per run (default: 100)")
     demo.add_argument("--tol", type=non_negative, default=None,
-                      help=f"convergence: the ELBO's change between two sweeps, per point for "
-                           f"cavi (default: {DEMO_TOL:g}); for bgm the change of the total "
-                           f"over all points (default: {DEMO_TOL:g} x N, the same per point)")
+                      help=TOL_HELP.format(unit="sweep") + ", as for fit")
     demo.add_argument("--threads", type=threads, default=None, metavar="N",
                       help="Numba threads (default: all; more than the cores available are "
                           "clamped, with a warning)")
     demo.add_argument("--float32", action="store_true", help="draw and fit float32 data")
     demo.add_argument("--plot", metavar="PATH",
                       help=f"where to write the plot (.png, .pdf or .svg; default: beside the "
-                           f"model given by -o, else {DEMO_PLOT} in the temporary directory)")
+                           f"model given by -o, else {DEMO_PLOT} in the temporary directory, "
+                           "fastcavi-demo-bgm.png for --model bgm)")
     demo.add_argument("--no-plot", action="store_true", help="do not plot")
     demo.add_argument("-o", "--output", metavar="MODEL.npz", default=None,
                       help="also save the fitted model here")

@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 import time
 
-from ._cli_demo import DEMO_PRIOR_MEAN, DEMO_TOL, demo_plot_path
+from ._cli_args import estimator_tol, tol_text
+from ._cli_demo import DEMO_PRIOR_MEAN, demo_plot_path
 from ._cli_progress import fit_with_progress, fmt_time, summary
 
 # The simulated clusters: weights ~ Dirichlet(2, ..., 2), so some clusters are several times
@@ -109,7 +110,7 @@ def demo_bgm(args):
     n, p, k = args.n, args.p, args.k
     kind = covariance_type(args)
     check_supported(kind)
-    tol = DEMO_TOL * n if args.tol is None else args.tol
+    tol = estimator_tol("bgm", args.tol, n)  # what fit gives a user
     est = BayesianGaussianMixture(n_components=k, n_init=args.n_init, max_iter=args.max_iter,
                                   tol=tol, init_params=args.init_params,
                                   random_state=args.seed, n_threads=args.threads,
@@ -129,12 +130,11 @@ def demo_bgm(args):
         if args.float32:
             X = X.astype(np.float32)
         print(f"drew the data ({X.dtype}) in {fmt_time(time.perf_counter() - t0)}")
-        tol_text = (f"{tol:g} in total ({DEMO_TOL:g} per point)" if args.tol is None
-                    else f"{tol:g} in total")
         print(f"fitting: BayesianGaussianMixture, covariance_type = {kind}, "
               f"{est.weight_concentration_prior_type} weight prior; {args.n_init} run(s) from "
-              f"{args.init_params} starts, at most {args.max_iter} iterations each, tol = "
-              f"{tol_text}; the run with the highest ELBO is kept", flush=True)
+              f"{args.init_params} starts, at most {args.max_iter} iterations each, "
+              f"{tol_text('bgm', args.tol, n)}; the run with the highest ELBO is kept",
+              flush=True)
         progress, seconds = fit_with_progress(est, X, args.quiet)
 
         ari = adjusted_rand_score(true_labels, est.predict(X))

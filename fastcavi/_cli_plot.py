@@ -1,6 +1,7 @@
 """The plot that ``fastcavi demo`` and ``fastcavi fit --plot`` write: the points coloured by
-label with the fitted means (first two features, axes named after the columns), and every
-run's ELBO trace. matplotlib is optional (``pip install 'fastcavi[plot]'``)."""
+label with the fitted means (the two features that separate the clusters most, axes named
+after the columns and kept on the points), and every run's ELBO trace. matplotlib is
+optional (``pip install 'fastcavi[plot]'``)."""
 
 from __future__ import annotations
 
@@ -42,10 +43,38 @@ def beside(path, name):
     return os.path.join(os.path.dirname(os.path.abspath(path)), name)
 
 
+def shown_features(X, means, labels):
+    """The two features to draw: those along which the fitted means of the clusters in use
+    lie furthest apart, relative to the feature's spread (the first two when p <= 2)."""
+    import numpy as np
+
+    p = X.shape[1]
+    if p <= 2:
+        return list(range(p))
+    used = np.unique(labels)
+    sd = np.std(X, axis=0)
+    spread = np.std(means[used[used < len(means)]], axis=0) / np.where(sd > 0, sd, 1.0)
+    return sorted(np.argsort(-spread, kind="stable")[:2].tolist())
+
+
+def _limits(ax, xs, ys, equal):
+    """Axes on the points (a 5% margin): fitted means of empty components far outside do not
+    stretch them, nor does an equal aspect when the two features' spreads differ tenfold."""
+    import numpy as np
+
+    for values, setter in ((xs, ax.set_xlim), (ys, ax.set_ylim)):
+        lo, hi = float(np.min(values)), float(np.max(values))
+        pad = 0.05 * (hi - lo) or 0.5
+        setter(lo - pad, hi + pad)
+    if equal:
+        ax.set_aspect("equal", adjustable="box")
+
+
 def plot(f, path, X, est, traces, title, names=None, true_means=None, seed=0):
     """Scatter of (a subsample of) X coloured by predicted label, the fitted means (in the
     data's units, also for a standardised model), and the ELBO trace of every run; written to
-    the open file f in the format of path's extension."""
+    the open file f in the format of path's extension. Of more than two features, the two
+    that separate the clusters most are drawn (:func:`shown_features`)."""
     import numpy as np
     from matplotlib.figure import Figure
 
@@ -59,14 +88,17 @@ def plot(f, path, X, est, traces, title, names=None, true_means=None, seed=0):
     means = est.means_
     if getattr(est, "center_", None) is not None:
         means = est.center_ + est.scale_ * means
+    features = shown_features(pts, means, labels)
     label = "fitted means"
     if getattr(est, "weights_", None) is not None:  # learned weights: the components in use
         means = means[np.asarray(est.weights_) > WEIGHT_SHOWN]
         label = f"fitted means (weight > {WEIGHT_SHOWN:.0%})"
+    a = features[0]
     if p >= 2:
-        xs, ys, mys = pts[:, 0], pts[:, 1], means[:, 1]
-        tys = None if true_means is None else true_means[:, 1]
-        ylabel = names[1]
+        b = features[1]
+        xs, ys, mys = pts[:, a], pts[:, b], means[:, b]
+        tys = None if true_means is None else true_means[:, b]
+        ylabel = names[b]
     else:
         xs, ys = pts[:, 0], rng.uniform(-1, 1, len(idx))
         mys = np.zeros(len(means))
@@ -79,18 +111,20 @@ def plot(f, path, X, est, traces, title, names=None, true_means=None, seed=0):
     size, alpha = marker_style(len(idx))
     ax.scatter(xs, ys, c=labels % 20, cmap=cmap, vmin=0, vmax=9 if cmap == "tab10" else 19,
                s=size, alpha=alpha, linewidths=0, rasterized=len(idx) > 5_000)
-    ax.scatter(means[:, 0], mys, marker="X", s=90, c="black", edgecolors="white",
+    ax.scatter(means[:, a], mys, marker="X", s=90, c="black", edgecolors="white",
                label=label)
     if true_means is not None:
-        ax.scatter(true_means[:, 0], tys, marker="+", s=300, c="red", linewidths=1.5,
+        ax.scatter(true_means[:, a], tys, marker="+", s=300, c="red", linewidths=1.5,
                    label="true means")
-    ax.set_xlabel(names[0])
+    ax.set_xlabel(names[a])
     ax.set_ylabel(ylabel)
-    if p >= 2 and getattr(est, "center_", None) is None:
-        ax.set_aspect("equal", adjustable="datalim")
+    sd_x, sd_y = float(np.std(xs)), float(np.std(ys))
+    _limits(ax, xs, ys, equal=p >= 2 and getattr(est, "center_", None) is None
+            and 0 < sd_x <= 10 * sd_y and sd_y <= 10 * sd_x)
     ax.legend(loc="best", fontsize="small")
     shown = f"{len(idx):,} of {n:,} points" if len(idx) < n else f"{n:,} points"
-    ax.set_title(f"{title}: {shown}" + (f", first 2 of {p} features" if p > 2 else ""))
+    ax.set_title(f"{title}: {shown}" + (f", the 2 of {p} features that separate the "
+                                        "clusters most" if p > 2 else ""))
 
     best = int(np.argmax([t[-1] for t in traces])) if traces else -1
     for r, trace in enumerate(traces):

@@ -129,18 +129,22 @@ def _all_modules_cached():
     return all(cached_kernels(None, m)[0] is not None for m in modules)
 
 
+def needs_compile(kernel="_sweep_statistics", module="_kernels"):
+    """Whether running ``module.kernel`` first compiles it (neither loaded in this process nor
+    cached); ``kernel=None`` when that is not known: then unless every kernel module is
+    cached."""
+    if kernel is None:
+        return not _all_modules_cached()
+    return not (_compiled_in_this_process(kernel, module)
+                or cached_kernels(kernel, module)[0] is not None)
+
+
 def compile_notice(stream, kernel="_sweep_statistics", quiet=False, module="_kernels"):
     """Say so before a first run compiles the kernels (it would look hung otherwise).
 
     ``kernel`` (of ``module``) is the kernel the work runs first; ``kernel=None`` when that is
     not known: then the notice is given unless every kernel module is cached."""
-    if quiet:
-        return
-    if kernel is None:
-        if _all_modules_cached():
-            return
-    elif (_compiled_in_this_process(kernel, module)
-          or cached_kernels(kernel, module)[0] is not None):
+    if quiet or not needs_compile(kernel, module):
         return
     stream.write(f"compiling kernels, once, about {COMPILE_SECONDS} s (later runs load them "
                  "from the cache)\n")
@@ -286,15 +290,54 @@ def notice_for(est, stage, quiet=False):
     compile_notice(sys.stderr, kernel, quiet=quiet, module=module)
 
 
+# A start line before the first run when K x N x p is at least this (a k-means++ start then
+# takes seconds, before the first sweep shows the bar).
+START_NOTICE_WORK = 1e9
+
+
+def _warm_up(est, X):
+    """Compile the kernels ``est``'s fit runs by fitting a one-component copy to a few rows
+    of X (same dtype and layout: the same compiled versions); the seconds it took, or None
+    when that copy could not be fitted (the real fit then compiles, as without it)."""
+    import warnings
+
+    from sklearn.base import clone
+
+    rows = X[:min(X.shape[0], max(16, 2 * X.shape[1]))]
+    copy = clone(est).set_params(n_components=1, n_init=1, max_iter=2, verbose=0)
+    if not hasattr(est, "covariance_type"):
+        copy.set_params(means_init=None, mean_vars_init=None)
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            copy.fit(rows)
+    except Exception:  # advice only: the fit itself reports what is wrong
+        return None
+    return time.perf_counter() - start
+
+
 def fit_with_progress(est, X, quiet):
     """est._fit(X) with the compile notice and the progress bar on stderr.
     BayesianGaussianMixture (it has a ``covariance_type``) counts iterations, and its ``tol``
-    is a total over the data."""
+    is a total over the data: shown per point, as the command line's --tol. On a cold kernel
+    cache the kernels are compiled first, timed apart (``progress.compile_seconds``), so that
+    the fit's time is the fit's."""
     notice_for(est, "fit", quiet)
+    module, kernel = kernel_of(est, "fit") or ("_kernels", None)
+    compile_seconds = _warm_up(est, X) if needs_compile(kernel, module) else None
     family = hasattr(est, "covariance_type")
-    progress = Progress(sys.stderr, est.max_iter, est.n_init, X.shape[0], quiet=quiet,
-                        tol=est.tol, tol_per_point=not family,
+    n = X.shape[0]
+    progress = Progress(sys.stderr, est.max_iter, est.n_init, n, quiet=quiet,
+                        tol=est.tol / n if family else est.tol,
                         unit="iteration" if family else "sweep")
+    progress.compile_seconds = compile_seconds
+    if not quiet and est.n_components * n * X.shape[1] >= START_NOTICE_WORK:
+        start_with = getattr(est, "init_params", "k-means++")
+        sys.stderr.write(f"run 1/{est.n_init}: choosing {est.n_components:,} starting centres "
+                         f"({start_with}) among {n:,} points; the progress shows from the "
+                         f"first {progress.unit}\n")
+        sys.stderr.flush()
     start = time.perf_counter()
     try:
         est._fit(X, callback=progress)

@@ -14,7 +14,9 @@ A model file is an uncompressed ``.npz`` that :func:`numpy.load` opens with
 * The fitted attributes: ``means_`` (K, p), ``mean_vars_`` (K,), ``lower_bounds_`` (n_iter_,),
   ``lower_bound_``, ``n_iter_``, ``converged_``, ``prior_mean_`` (p,), ``prior_var_``,
   ``likelihood_var_``, ``n_features_in_`` (0-d arrays for scalars), and ``feature_names_in_``
-  (a unicode array) when the model was fitted on a DataFrame.
+  (a unicode array, for either model) when the model was fitted on a DataFrame, or by
+  ``fastcavi fit`` on a text file with a header line (its column names). Files without it load
+  without names.
 * ``center_`` and ``scale_`` (p,), only for a model fitted with ``standardize=True``: every X
   is standardised with them before ``predict``. (Version 1 files have neither, nor the
   ``standardize`` parameter: they load as ``standardize=False``.)
@@ -229,8 +231,9 @@ def _plain(value):
     raise TypeError
 
 
-def _model_arrays(estimator):
-    """The dict of arrays that make up a model file (see the module docstring)."""
+def _model_arrays(estimator, feature_names=None):
+    """The dict of arrays that make up a model file (see the module docstring);
+    ``feature_names`` (the command line's column names) stands in for ``feature_names_in_``."""
     from sklearn.utils.validation import check_is_fitted
 
     from . import __version__
@@ -258,6 +261,10 @@ def _model_arrays(estimator):
         "fastcavi_version": np.str_(__version__),
         "params": np.str_(json.dumps(params, sort_keys=True)),
     })
+    names = getattr(estimator, "feature_names_in_", None) if feature_names is None else (
+        feature_names)
+    if names is not None:
+        arrays["feature_names_in_"] = np.asarray(names, dtype=str)
     if model == "BayesianGaussianMixture":
         for name in _BGM_ARRAYS:
             arrays[name] = np.asarray(getattr(estimator, name), dtype=np.float64)
@@ -269,18 +276,16 @@ def _model_arrays(estimator):
         arrays[name] = np.asarray(getattr(estimator, name), dtype=np.float64)
     for name, convert in _SCALAR_FITTED.items():
         arrays[name] = np.asarray(convert(getattr(estimator, name)))
-    names = getattr(estimator, "feature_names_in_", None)
-    if names is not None:
-        arrays["feature_names_in_"] = np.asarray(names, dtype=str)
     for name in _STANDARDIZE_FITTED:
         if getattr(estimator, name, None) is not None:
             arrays[name] = np.asarray(getattr(estimator, name), dtype=np.float64)
     return arrays
 
 
-def write_model(estimator, file):
-    """Write the model to an open binary file object (no atomicity of its own)."""
-    np.savez(file, **_model_arrays(estimator))
+def write_model(estimator, file, feature_names=None):
+    """Write the model to an open binary file object (no atomicity of its own);
+    ``feature_names``, when given, are stored as the model's ``feature_names_in_``."""
+    np.savez(file, **_model_arrays(estimator, feature_names))
 
 
 def save_model(estimator, path):

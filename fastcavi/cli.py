@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 
 from ._cli_args import (
-    DEFAULT_TOL,
+    TOL_HELP,
     add_bgm_options,
     add_init_option,
     add_model_option,
@@ -37,6 +37,7 @@ from ._cli_args import (
     non_negative,
     positive,
     threads,
+    tol_text,
     vector,
 )
 from ._cli_data import ARRAY_OUT_SUFFIXES, CLIError, load_table, write_array
@@ -85,28 +86,44 @@ def _plot_path(args):
     return beside(args.data, f"{stem}-clusters.png")
 
 
-def _read(args):
-    """The Table of args.data (with --key, --skip-header and --columns)."""
+def _read(args, by_name=None, context=""):
+    """The Table of args.data (with --key, --skip-header and --columns; ``by_name``: a model's
+    column names, picked by name from a file with a header line)."""
     return load_table(args.data, key=args.key, skip_header=args.skip_header,
-                      columns=args.columns)
+                      columns=args.columns, by_name=by_name, context=context,
+                      drop_incomplete=args.drop_incomplete)
 
 
 def _scale_hint(args):
-    """What the warning about features on different scales advises, or None when the model
-    learns every feature's scale (bgm with a variance per feature) or --standardize is on."""
-    if args.model == "cavi":
-        return None if args.standardize else "--standardize puts every feature on the same scale"
-    from ._cli_bgm import covariance_type
+    """What the warning about features on different scales advises, or None when
+    --standardize is on."""
+    if args.standardize:
+        return None
+    if args.model == "bgm":
+        from ._cli_bgm import covariance_type
 
-    if covariance_type(args) == "spherical":
-        return ("--covariance-type diag learns a variance per feature (or standardise the "
-                "data before fitting)")
-    return None
+        if covariance_type(args) == "spherical":
+            return "--covariance-type diag learns a variance per feature"
+        return "--standardize puts every feature on the same scale for the k-means start"
+    return "--standardize puts every feature on the same scale"
 
 
-def _estimator(args, n_features, means_init):
-    """The estimator that args.model names, with the options given."""
-    common = dict(n_init=args.n_init, max_iter=args.max_iter, tol=args.tol,
+def _advise(text):
+    """A warning printed at once (before a fit that may take long), not with the others at
+    the end."""
+    if text is not None:
+        sys.stdout.flush()
+        _eprint(f"{PROG}: warning: {_one_line(text)}")
+        sys.stderr.flush()
+
+
+def _estimator(args, n_features, means_init, scaled=None):
+    """The estimator that args.model names, with the options given (bgm: ``scaled``, the
+    standardised data, its centre and scale, when it is to be fitted on them)."""
+    from ._cli_args import estimator_tol
+
+    common = dict(n_init=args.n_init, max_iter=args.max_iter,
+                  tol=estimator_tol(args.model, args.tol, args.n_rows),
                   init_params=args.init_params, random_state=args.random_state,
                   n_threads=args.threads, verbose=args.verbose, algorithm=args.algorithm)
     if args.partial is not None:
@@ -116,7 +133,7 @@ def _estimator(args, n_features, means_init):
         from ._cli_bgm import bgm_params
 
         return BayesianGaussianMixture(n_components=args.n_components, **common,
-                                       **bgm_params(args, n_features))
+                                       **bgm_params(args, n_features, scaled))
     from ._estimator import GaussianMixtureCAVI
 
     return GaussianMixtureCAVI(
@@ -173,17 +190,17 @@ def _cavi_rows(args, est, n):
 
 
 def cmd_fit(args):
-    from ._cli_data import warn_if_scales_differ
+    from ._cli_advice import integer_column_advice, many_components_advice, scale_advice
 
     check_model_options(args)
-    if args.tol is None:
-        args.tol = DEFAULT_TOL[args.model]
     if args.model == "bgm":
-        from ._cli_bgm import check_supported, covariance_type
+        from ._cli_bgm import check_standardize, check_supported, covariance_type
 
         check_supported(covariance_type(args))
+        check_standardize(args)
     plot_path = _plot_path(args)
-    for path, allowed, what in ((args.labels, ARRAY_OUT_SUFFIXES, "--labels"),
+    for path, allowed, what in ((args.output, (".npz",), "-o"),
+                                (args.labels, ARRAY_OUT_SUFFIXES, "--labels"),
                                 (args.proba, ARRAY_OUT_SUFFIXES, "--proba"),
                                 (plot_path, PLOT_SUFFIXES, "--plot")):
         if path is not None:
@@ -202,48 +219,67 @@ def cmd_fit(args):
             means_init = np.array(load_table(args.means_init).X, dtype=np.float64)
         except CLIError as exc:
             raise CLIError(f"--means-init: {exc}") from None
-    hint = _scale_hint(args)
-    if hint is not None:
-        warn_if_scales_differ(X, table.names, args.data, hint)
     if args.partial is not None and args.n_init > 1:
         raise CLIError("--partial streams the data once: it has no restarts (--n-init)")
+    hint = _scale_hint(args)
+    if hint is not None:
+        _advise(scale_advice(X, table.names, args.data, hint))
+    if args.columns is None:
+        _advise(integer_column_advice(X, table.names, args.data))
+    _advise(many_components_advice(args.n_components, n))
     if args.float32 and X.dtype != np.float32 and args.partial is None:
         X = X.astype(np.float32)  # a copy, in float32
     args.n_rows = n
-    est = _estimator(args, p, means_init)
+    scaled = None  # bgm --standardize: (the standardised X, centre, scale)
+    if args.model == "bgm" and args.standardize:
+        from ._cli_bgm import standardized
+
+        scaled = standardized(X)
+    est = _estimator(args, p, means_init, scaled)
 
     with _staged() as out:
         files = {name: out.open(path) for name, path in (
             ("model", args.output), ("labels", args.labels), ("proba", args.proba),
             ("plot", plot_path)) if path is not None}
         if args.partial is None:
-            progress, seconds = fit_with_progress(est, X, args.quiet)
+            progress, seconds = fit_with_progress(est, X if scaled is None else scaled[0],
+                                                  args.quiet)
             per_sweep = progress.time_per_sweep(seconds)
+            if scaled is not None:
+                from ._cli_bgm import to_data_units
+
+                to_data_units(est, *scaled[1:])
         else:
             progress, seconds = _stream(est, X, args)
             per_sweep = seconds
         rows = [("data", f"{args.data}: N = {n:,} points, p = {p} features ({X.dtype})")]
+        rows += [("missing", table.dropped_text())] if table.kept is not None else []
         rows += [("features", ", ".join(table.names))] if p <= 20 else []
         rows += [("ignored", "; ".join(table.ignored))] if table.ignored else []
         unit = "iteration" if args.model == "bgm" else "sweep"
-        timing = [("time", f"{_fmt_time(per_sweep)} per {unit}, fit {_fmt_time(seconds)} in all")]
+        compiled = getattr(progress, "compile_seconds", None)
+        timing = [("time", f"{_fmt_time(per_sweep)} per {unit}, fit {_fmt_time(seconds)} in all"
+                   + (f"; before it, the kernels compiled in {_fmt_time(compiled)} (once)"
+                      if compiled is not None else ""))]
         if args.partial is not None:
             timing = [("time", f"{_fmt_time(seconds)} for the pass")]
         if args.model == "bgm":
-            from ._cli_bgm import component_lines, summary_rows
+            from ._cli_bgm import STANDARDIZED_ROW, component_lines, summary_rows
 
-            _summary(_streamed(args, est, rows + summary_rows(est, n)) + timing)
+            rows += [STANDARDIZED_ROW] if args.standardize else []
+            _summary(_streamed(args, est, rows + summary_rows(est, n, tol_text(
+                "bgm", args.tol, n))) + timing)
             print("\n".join(component_lines(est, table.names)))
         else:
             _summary(_streamed(args, est, rows + _cavi_rows(args, est, n)) + timing)
         if "model" in files:
             from ._io import write_model
 
-            write_model(est, files["model"])
+            write_model(est, files["model"], table.names if table.named else None)
         if "labels" in files:
-            write_array(files["labels"], args.labels, est.predict(X))
+            write_array(files["labels"], args.labels, est.predict(X), table.kept)
         if "proba" in files:
-            write_array(files["proba"], args.proba, est.predict_proba(X))
+            write_array(files["proba"], args.proba, est.predict_proba(X), table.kept)
         if "plot" in files:
             from ._cli_plot import plot
 
@@ -265,21 +301,32 @@ def cmd_predict(args):
     out_path = args.output or ("proba.npy" if args.proba else "labels.npy")
     _check_suffix(out_path, ARRAY_OUT_SUFFIXES, "-o")
     est = load(args.model)
-    table = _read(args)
+    names = getattr(est, "feature_names_in_", None)
+    names = None if names is None else [str(n) for n in names]
+    table = _read(args, names, f", which the model {args.model} was fitted on")
     X = table.X
     if X.shape[1] != est.n_features_in_:
         raise CLIError(f"{args.data} has {X.shape[1]} features, but the model {args.model} "
                        f"was fitted on {est.n_features_in_}")
+    if names is not None:
+        # The columns are now the model's, in its order (picked by name), or the file has no
+        # names: then by position, said once. Either way the estimator gets a bare array.
+        if not table.named:
+            warnings.warn(f"{args.data} has no column names: its columns are taken as the "
+                          f"model's, in this order: {', '.join(names)}", stacklevel=2)
+        del est.feature_names_in_
     est.n_threads = args.threads
     with _staged() as out:
         f = out.open(out_path)
         notice_for(est, "predict")
         result = est.predict_proba(X) if args.proba else est.predict(X)
-        write_array(f, out_path, result)
+        write_array(f, out_path, result, table.kept)
     what = "responsibilities" if args.proba else "labels"
-    ignored = f" (ignored {'; '.join(table.ignored)})" if table.ignored else ""
-    print(f"{X.shape[0]:,} points, K = {est.n_components}: wrote {what} {result.shape} "
-          f"to {out_path}{ignored}")
+    notes = ([f"ignored {'; '.join(table.ignored)}"] if table.ignored else []) + (
+        [table.dropped_text()] if table.kept is not None else [])
+    shape = result.shape if table.kept is None else (len(table.kept),) + result.shape[1:]
+    print(f"{X.shape[0]:,} points, K = {est.n_components}: wrote {what} {shape} "
+          f"to {out_path}" + (f" ({'; '.join(notes)})" if notes else ""))
     return 0
 
 
@@ -295,6 +342,15 @@ def _dist_version(name):
 
 
 def cmd_info(args):
+    if args.clear_cache:
+        from ._cachedir import clear_caches
+
+        removed = clear_caches()
+        for path in removed:
+            print(f"removed the kernel cache: {path}")
+        if not removed:
+            print("kernel cache: nothing to remove")
+        return 0
     import numba
 
     from . import __version__
@@ -353,6 +409,11 @@ def _data_options(parser):
     parser.add_argument("--skip-header", type=int, metavar="N", default=None,
                         help="lines to skip at the top of a text file (default: a header line "
                              "is found by itself)")
+    parser.add_argument("--drop-incomplete", action="store_true",
+                        help="skip the rows with a missing value (an empty field, NA, NaN) in "
+                             "the columns used, and say how many (default: an error); "
+                             "--labels, --proba and predict's output keep one row per row of "
+                             "the file, empty where a row was skipped")
 
 
 def build_parser():
@@ -388,7 +449,8 @@ def build_parser():
     fit.add_argument("--proba", metavar="PATH",
                      help="also write the responsibilities phi, N x K (.npy/.csv/.txt)")
     fit.add_argument("--plot", metavar="PATH", nargs="?", const="",
-                     help="also plot the clusters (first two features) and the ELBO trace "
+                     help="also plot the clusters (on the two features that separate them "
+                          "most) and the ELBO trace "
                           "(.png/.pdf/.svg; without PATH: beside the model given by -o, else "
                           "beside the data)")
     _data_options(fit)
@@ -402,10 +464,7 @@ def build_parser():
     fit.add_argument("--max-iter", type=count, default=100, metavar="N",
                      help="most sweeps (iterations) per run (default: 100)")
     fit.add_argument("--tol", type=non_negative, default=None,
-                     help="convergence: the ELBO's change between two sweeps, per point for "
-                          "cavi (default: 1e-4); for bgm, as in scikit-learn, the change of "
-                          "the total over all points (default: 1e-3), so large data may need "
-                          "a larger --tol to converge within --max-iter")
+                     help=TOL_HELP.format(unit="sweep"))
     fit.add_argument("--algorithm", choices=("batch", "incremental"), default="batch",
                      help="batch: every sweep reads all the data, then updates the model; "
                           "incremental: updates it after every block of rows (fewer passes "
@@ -419,6 +478,11 @@ def build_parser():
     fit.add_argument("--threads", type=threads, default=None, metavar="N",
                      help="Numba threads (default: all; more than the cores available are "
                           "clamped, with a warning)")
+    fit.add_argument("--standardize", action="store_true",
+                     help="centre every feature and divide it by its standard deviation "
+                          "before fitting, so that features in large units do not decide the "
+                          "clusters alone; kept in the model (cavi), or the model is saved in "
+                          "the data's units (bgm), so predict applies it")
     fit.add_argument("--float32", action="store_true",
                      help="fit in float32 (float32 data always is; other data are copied)")
     fit.add_argument("-v", "--verbose", action="count", default=0,
@@ -435,9 +499,6 @@ def build_parser():
                       help="starting means, a K x p array (.npy/.npz/.csv/.txt)")
     cavi.add_argument("--mean-vars-init", type=vector, metavar="S2",
                       help="starting s2: a number or K comma-separated numbers")
-    cavi.add_argument("--standardize", action="store_true",
-                      help="centre every feature and divide it by its standard deviation "
-                           "before fitting; kept in the model, so predict does the same")
     add_bgm_options(fit)
     fit.set_defaults(func=cmd_fit)
 
@@ -461,6 +522,10 @@ def build_parser():
     info = sub.add_parser("info", help="versions, threading and the kernel cache",
                           description="Print versions, the Numba threading layer and thread "
                                       "count, and where the compiled kernels are cached.")
+    info.add_argument("--clear-cache", action="store_true",
+                      help="remove the compiled kernels (fastcavi's folder in the user cache, "
+                           "and this installation's in NUMBA_CACHE_DIR) and print what was "
+                           "removed; the next fit compiles them again")
     info.set_defaults(func=cmd_info)
     return parser
 

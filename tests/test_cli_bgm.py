@@ -56,13 +56,13 @@ def test_fit_and_predict_equal_the_estimator(data, tmp_path, capsys, kind):
     directory, X = data
     argv, params = OPTIONS[kind]
     status, out, err = call(["fit", directory / "data.npy", "--model", "bgm", "-k", 4,
-                             "--n-init", 2, "--max-iter", 200, "--tol", "1e-2",
+                             "--n-init", 2, "--max-iter", 200, "--tol", "1e-5",
                              "--random-state", 0, "-o", tmp_path / "m.npz",
                              "--labels", tmp_path / "l.npy", "--proba", tmp_path / "p.npy",
                              *argv], capsys)
     assert status == 0, err
-    est = BayesianGaussianMixture(n_components=4, n_init=2, max_iter=200, tol=1e-2,
-                                  random_state=0, **params).fit(X)
+    est = BayesianGaussianMixture(n_components=4, n_init=2, max_iter=200, tol=1e-5 * 600,
+                                  random_state=0, **params).fit(X)  # --tol is per point
     model = fastcavi.load(tmp_path / "m.npz")
     assert isinstance(model, BayesianGaussianMixture)
     for name in ("weights_", "means_", "covariances_"):
@@ -75,13 +75,14 @@ def test_fit_and_predict_equal_the_estimator(data, tmp_path, capsys, kind):
     assert f"BayesianGaussianMixture, covariance_type = {kind}" in out
     assert re.search(rf"components:\s+K = 4, {np.sum(est.weights_ > 0.01)} with weight > 1%",
                      out)
-    assert re.search(rf"iterations:\s+{est.n_iter_} \(best of 2 run\(s\)\); converged: yes", out)
+    assert re.search(rf"iterations:\s+{est.n_iter_} \(best of 2 run\(s\)\); converged: yes "
+                     r"\(tol = 1e-05 per point, 0.006 in total\)", out)
     assert re.search(r"final ELBO:\s+-[\d.]+", out) and "per iteration" in out
     table = out[out.index("components by weight"):].splitlines()
     heaviest = int(np.argmax(est.weights_))
     assert table[2].split()[:2] == [str(heaviest), f"{est.weights_[heaviest]:.4f}"]
-    # the progress on stderr counts iterations, tol as a total
-    assert "run 2/2: " in err and " iterations, final ELBO" in err and "(tol 0.01)" in err
+    # the progress on stderr counts iterations, tol per point
+    assert "run 2/2: " in err and " iterations, final ELBO" in err and "(tol 1e-05)" in err
     # predict on the saved model
     status, out, err = call(["predict", tmp_path / "m.npz", directory / "data.npy", "-o",
                              tmp_path / "pred.npy"], capsys)
@@ -91,13 +92,15 @@ def test_fit_and_predict_equal_the_estimator(data, tmp_path, capsys, kind):
     status, _, err = call(["predict", tmp_path / "m.npz", directory / "data.npy", "--proba",
                            "-o", tmp_path / "proba.csv"], capsys)
     assert status == 0, err
-    np.testing.assert_allclose(np.loadtxt(tmp_path / "proba.csv", delimiter=","),
-                               est.predict_proba(X), atol=1e-15)
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "proba.csv", delimiter=",",
+                                          skiprows=1)[:, 1:],
+                               est.predict_proba(X), rtol=5e-6, atol=1e-300)
 
 
 def test_defaults_are_the_estimators(data, tmp_path, capsys):
-    """Only --model bgm: scikit-learn's defaults but the covariance type (the CLI's default),
-    tol 1e-3 in total; kmeans++ is k-means++ for bgm."""
+    """Only --model bgm: scikit-learn's defaults but the covariance type (the CLI's default)
+    and tol: 1e-5 per point, so 1e-5 x N in total (scikit-learn's 1e-3 in total would stop
+    large data at --max-iter); kmeans++ is k-means++ for bgm."""
     directory, X = data
     status, out, err = call(["fit", directory / "data.npy", "--model", "bgm", "-k", 3,
                              "--random-state", 1, "-q", "--init-params", "kmeans++",
@@ -106,8 +109,10 @@ def test_defaults_are_the_estimators(data, tmp_path, capsys):
     assert err == ""
     model = fastcavi.load(tmp_path / "m.npz")
     est = BayesianGaussianMixture(n_components=3, covariance_type=BGM_DEFAULT_COVARIANCE,
-                                  init_params="k-means++", random_state=1).fit(X)
-    assert model.tol == 1e-3 and model.covariance_type == BGM_DEFAULT_COVARIANCE
+                                  init_params="k-means++", random_state=1, tol=1e-5 * 600).fit(X)
+    assert BayesianGaussianMixture().tol == 1e-3  # the Python class keeps scikit-learn's
+    assert model.tol == 1e-5 * 600 and model.covariance_type == BGM_DEFAULT_COVARIANCE
+    assert "tol = 1e-05 per point, 0.006 in total" in out
     np.testing.assert_allclose(model.means_, est.means_, rtol=0, atol=1e-12)
     np.testing.assert_allclose(model.weights_, est.weights_, rtol=0, atol=1e-12)
 
@@ -118,8 +123,6 @@ def test_defaults_are_the_estimators(data, tmp_path, capsys):
     (["--model", "bgm", "--likelihood-var", "1"], r"--likelihood-var is an option of --model cavi"),
     (["--model", "bgm", "--means-init", "data.npy"], r"--means-init is an option of --model cavi"),
     (["--model", "bgm", "--mean-vars-init", "1"], r"--mean-vars-init is an option of --model cavi"),
-    (["--model", "bgm", "--standardize"],
-     r"--standardize is an option of --model cavi, not of --model bgm: .*diag"),
     (["--covariance-type", "diag"], r"--covariance-type is an option of --model bgm, not of "
                                     r"--model cavi"),
     (["--weight-prior", "dirichlet_process"], r"--weight-prior is an option of --model bgm"),
@@ -182,7 +185,7 @@ def test_demo_prints_true_and_learned_weights_and_variances(tmp_path, capsys):
     assert status == 0, err
     assert "fastcavi demo --model bgm: N = 4,000 points, p = 3, K = 3, seed = 0" in out
     assert "Dirichlet(2, ..., 2)" in out and "log-uniform in [0.25, 4]" in out
-    assert "tol = 0.4 in total (0.0001 per point)" in out
+    assert "tol = 1e-05 per point, 0.04 in total" in out
     assert re.search(r"time:\s+[\d.]+ (us|ms|s) per iteration", out)
     ari, best = map(float, re.search(r"ARI:\s+([\d.]+) against the true labels \(most "
                                      r"probable true cluster: ([\d.]+)\)", out).groups())
@@ -237,7 +240,7 @@ def test_help_names_the_default_covariance_type(capsys):
     assert status == 0
     text = " ".join(out.split())
     assert f"(default: {BGM_DEFAULT_COVARIANCE}" in text
-    assert "--model {cavi,bgm}" in text and "per point for cavi" in text
+    assert "--model {cavi,bgm}" in text and "per point, for both models" in text
     assert ("is not implemented in fastcavi yet" in text) == (BGM_DEFAULT_COVARIANCE != "full")
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import fastcavi
 from fastcavi import GaussianMixtureCAVI
-from fastcavi._cli_data import load_table
+from fastcavi._cli_data import CLIError, load_table
 from fastcavi._cli_plot import marker_style
 
 from .test_cli import PNG_MAGIC, assert_clean_error, blobs, call
@@ -101,9 +101,9 @@ def test_columns_by_name_and_index(tmp_path, capsys, expected_means):
     # a column order that swaps the features gives the swapped fit
     means, _, _ = fit_means(tmp_path, capsys, tmp_path / "f.csv", "--columns", "y,x")
     np.testing.assert_allclose(np.sort(means[:, ::-1], axis=0), np.sort(expected_means, axis=0))
-    # the index column, asked for by number, is used
-    table = load_table(tmp_path / "f.csv", columns=[0, 1])
-    np.testing.assert_array_equal(table.X[:, 0], np.arange(150))
+    # the index column, asked for by number, is refused (the data columns count from 1)
+    with pytest.raises(CLIError, match="column 0 has no name in the header: it is a row index"):
+        load_table(tmp_path / "f.csv", columns=[0, 1])
     # .npy by index
     np.save(tmp_path / "three.npy", np.column_stack([X, X[:, 0] ** 2]))
     means, _, _ = fit_means(tmp_path, capsys, tmp_path / "three.npy", "--columns", "0,1")
@@ -161,7 +161,9 @@ def test_unnamed_counting_column_without_header_warns(tmp_path, capsys):
     X, _ = points()
     np.savetxt(tmp_path / "n.csv", np.column_stack([np.arange(150), X]), delimiter=",")
     _, _, err = fit_means(tmp_path, capsys, tmp_path / "n.csv")
-    assert "fastcavi: warning:" in err and "counts the rows like an index" in err
+    assert "fastcavi: warning:" in err and "'column 0' (a different whole number in every " \
+        "row: a row index or an identifier?)" in err and "--columns" in err
+    assert err.count("warning") == 1
 
 
 # -- --standardize and the scale warning -----------------------------------------------------
@@ -184,7 +186,10 @@ def test_standardize_round_trip_through_the_model_file(tmp_path, capsys):
     assert loaded.standardize
     np.testing.assert_allclose(loaded.center_, X.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(loaded.scale_, X.std(axis=0), rtol=1e-12)
-    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    np.testing.assert_array_equal(loaded.feature_names_in_, ["a", "b"])  # the header's
+    pd = pytest.importorskip("pandas")
+    np.testing.assert_array_equal(loaded.predict(pd.DataFrame(X, columns=["a", "b"])),
+                                  est.predict(X))
     np.testing.assert_array_equal(np.load(tmp_path / "l.npy"), est.predict(X))
     status, _, err = call(["predict", model, tmp_path / "s.csv", "-o", tmp_path / "p.npy"],
                           capsys)
@@ -199,8 +204,8 @@ def test_scale_warning(tmp_path, capsys):
     X, _ = points()
     np.savetxt(tmp_path / "big.csv", X * np.array([1.0, 2000.0]), delimiter=",",
                header="small,big", comments="")
-    np.savetxt(tmp_path / "ok.csv", X * np.array([1.0, 500.0]), delimiter=",",
-               header="small,big", comments="")
+    np.savetxt(tmp_path / "ok.csv", X * np.array([1.0, 5.0]), delimiter=",",
+               header="small,big", comments="")  # iris' ratio is 4: no warning
     _, _, err = fit_means(tmp_path, capsys, tmp_path / "big.csv")
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("fastcavi: warning: ")
@@ -264,6 +269,41 @@ def test_plot_axes_are_named_after_the_columns(tmp_path, monkeypatch):
     assert seen["size"] == marker_style(150)[0]
 
 
+def test_plot_shows_the_features_that_separate_the_clusters(tmp_path, monkeypatch):
+    """Four features, the clusters apart in the last two only, one of them in large units:
+    the plot shows those two, and its axes stay on the data (no equal aspect stretching the
+    small feature's axis a thousandfold past it)."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from fastcavi import _cli_plot
+
+    X2, _ = points()
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=len(X2)), rng.normal(size=len(X2)), X2[:, 0],
+                         1000 * X2[:, 1]])
+    est = GaussianMixtureCAVI(3, standardize=True, random_state=0).fit(X)
+    seen = {}
+    real_savefig = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        ax = fig.axes[0]
+        seen.update(x=ax.get_xlabel(), y=ax.get_ylabel(), xlim=ax.get_xlim(),
+                    ylim=ax.get_ylim(), title=ax.get_title())
+        return real_savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    names = ["noise a", "noise b", "x", "y (mm)"]
+    with open(tmp_path / "p.png", "wb") as f:
+        _cli_plot.plot(f, "p.png", X, est, [est.lower_bounds_], "t", names=names)
+    assert {seen["x"], seen["y"]} == {"x", "y (mm)"}, seen
+    assert "2 of 4 features" in seen["title"]
+    for axis, j in (("xlim", names.index(seen["x"])), ("ylim", names.index(seen["y"]))):
+        lo, hi = seen[axis]
+        span = X[:, j].max() - X[:, j].min()
+        assert X[:, j].min() - 0.2 * span <= lo and hi <= X[:, j].max() + 0.2 * span
+
+
 def test_demo_plot_never_lands_in_the_working_directory(tmp_path, capsys, monkeypatch):
     pytest.importorskip("matplotlib")
     import tempfile
@@ -280,6 +320,12 @@ def test_demo_plot_never_lands_in_the_working_directory(tmp_path, capsys, monkey
     assert (temp / "fastcavi-demo.png").read_bytes()[:8] == PNG_MAGIC
     assert f"wrote plot: {temp / 'fastcavi-demo.png'}" in out
     assert "ARI: 1 = the true clusters exactly" in out and "highest ELBO is kept" in out
+    # the bgm demo has a picture of its own: running both keeps both
+    status, out, err = call(["demo", "--model", "bgm", "-n", 2000, "-k", 3, "--n-init", 1,
+                             "-q"], capsys)
+    assert status == 0, err
+    assert f"wrote plot: {temp / 'fastcavi-demo-bgm.png'}" in out
+    assert sorted(os.listdir(temp)) == ["fastcavi-demo-bgm.png", "fastcavi-demo.png"]
     status, out, err = call(["demo", "-n", 2000, "-k", 3, "--n-init", 1, "-q", "-o",
                              "m.npz"], capsys)
     assert status == 0, err
