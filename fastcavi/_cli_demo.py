@@ -22,6 +22,7 @@ from ._cli_args import (
     threads,
 )
 from ._cli_data import CLIError, check_suffix
+from ._cli_demo_bgm import DEMO_PRIOR_MEAN, demo_bgm
 from ._cli_plot import PLOT_SUFFIXES, have_matplotlib, require_matplotlib
 from ._cli_progress import fit_with_progress, fmt_time, summary
 
@@ -29,7 +30,6 @@ from ._cli_progress import fit_with_progress, fmt_time, summary
 # units per coordinate and unit noise, the 10 clusters are mostly separated; where two happen
 # to be close, even the true means cannot tell their points apart, which is why the demo also
 # reports the ARI of "nearest true mean".
-DEMO_PRIOR_MEAN = 0.0
 DEMO_PRIOR_VAR = 100.0
 DEMO_LIKELIHOOD_VAR = 1.0
 DEMO_PLOT = "fastcavi-demo.png"
@@ -79,9 +79,7 @@ def cmd_demo(args):
     if args.k > args.n:
         raise CLIError(f"-k {args.k} is more than the number of points (-n {args.n})")
     if args.model == "bgm":
-        from ._cli_demo_bgm import demo_bgm
-
-        return demo_bgm(args)
+        return demo_bgm(args, demo_plot_path(args))
     return _demo_cavi(args)
 
 

@@ -9,7 +9,6 @@ import math
 import time
 
 from ._cli_args import estimator_tol, tol_text
-from ._cli_demo import DEMO_PRIOR_MEAN, demo_plot_path
 from ._cli_progress import fit_with_progress, fmt_time, summary
 
 # The simulated clusters: weights ~ Dirichlet(2, ..., 2), so some clusters are several times
@@ -19,6 +18,10 @@ from ._cli_progress import fit_with_progress, fmt_time, summary
 DEMO_WEIGHT_CONCENTRATION = 2.0
 DEMO_VARIANCES = (0.25, 4.0)
 _BLOCK = 65_536
+
+
+# Both demos draw their true means around this point (the prior mean of the cavi demo's model).
+DEMO_PRIOR_MEAN = 0.0
 
 
 def draw(rng, n, p, k, sigma2, kind):
@@ -96,7 +99,8 @@ def matched_table(est, weights, means, variances, rows, cols, dist):
     return lines
 
 
-def demo_bgm(args):
+def demo_bgm(args, plot_path):
+    """``fastcavi demo --model bgm``, plotting to ``plot_path`` (None: no plot)."""
     import numba
     import numpy as np
     from scipy.optimize import linear_sum_assignment
@@ -115,7 +119,6 @@ def demo_bgm(args):
                                   tol=tol, init_params=args.init_params,
                                   random_state=args.seed, n_threads=args.threads,
                                   **bgm_params(args, p))
-    plot_path = demo_plot_path(args)
 
     with StagedFiles() as out:
         plot_file = None if plot_path is None else out.open(plot_path)
