@@ -1,0 +1,90 @@
+"""The package's import graph, read from the source: no module imports, directly or through
+others, a module that imports it back (lazy imports inside functions count too: a cycle
+through them is still a cycle of dependencies)."""
+
+import ast
+from pathlib import Path
+
+import fastcavi
+
+PACKAGE = Path(fastcavi.__file__).parent
+
+
+def _module_name(path):
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def _imports(path, name):
+    """The fastcavi modules that the module ``name`` (file ``path``) imports, anywhere in it."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("fastcavi"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            if not target.startswith("fastcavi"):
+                continue
+            found.add(target)
+            # "from . import _x" names modules
+            found.update(f"{target}.{a.name}" for a in node.names)
+    return found
+
+
+def import_graph():
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: sorted(m for m in _imports(path, name) if m in modules and m != name)
+            for name, path in modules.items()}
+
+
+def _cycles(graph):
+    """Every strongly connected component with more than one module (Tarjan)."""
+    index, low, stack, on_stack, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_graph_is_read():
+    graph = import_graph()
+    assert "fastcavi._bgm" in graph["fastcavi.cli"] or any(
+        "fastcavi._bgm" in graph[m] for m in graph)
+    assert "fastcavi._family_full" in graph["fastcavi._family_fit"]
+
+
+def test_no_import_cycles():
+    assert _cycles(import_graph()) == []
+
+
+def test_a_cycle_is_found():
+    assert _cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == [["a", "b", "c"]]
