@@ -9,12 +9,12 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._algorithms import ALGORITHMS, Recorder, iterate, make_sweep, svi_step
+from ._algorithms import ALGORITHMS, Recorder, iterate, make_sweep
+from ._base import MixtureBase
 from ._data_defaults import PRIOR_RIDGE, moments, proper_covariance_prior
 from ._family import (
     DIRICHLET_PROCESS,
@@ -30,18 +30,13 @@ from ._family_fit import (
 )
 from ._family_full import covariance_attributes
 from ._family_full_fit import covariance_prior
-from ._interrupt import unchanged_on_failure
 from ._model_names import COVARIANCE_TYPES, MATRIX_TYPES, STATS_SHAPES, WEIGHT_PRIORS
-from ._predict import output_spec
-from ._sources import open_source, predict_rows
 from ._threads import check_n_threads, thread_limit
 from ._validation import (
     check_bool_params,
     check_choice_params,
     check_int_params,
-    check_n_samples,
     check_real_params,
-    check_stream_params,
     is_real,
 )
 
@@ -72,7 +67,7 @@ def _proper_default_prior(psi0, total, covariance_type):
             f"features are collinear. Using the nearest proper prior instead, with "
             f"{PRIOR_RIDGE:g} x each feature's variance added to its diagonal (stored in "
             "covariance_prior_), so that the ELBO stays exact. Give covariance_prior to choose "
-            "another.", UserWarning, stacklevel=5)
+            "another.", UserWarning, stacklevel=6)
     return psi0
 
 
@@ -101,7 +96,7 @@ def _both(first, second):
     return both
 
 
-class BayesianGaussianMixture(DensityMixin, BaseEstimator):
+class BayesianGaussianMixture(MixtureBase):
     """Variational Bayesian Gaussian mixture, fitted by exact coordinate-ascent VI (CAVI).
 
     scikit-learn's ``BayesianGaussianMixture`` (same parameters, defaults, attributes and
@@ -116,6 +111,9 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     Each iteration is the E-step (responsibilities), then the update of q(pi) and
     q(mu_k, P_k), in one parallel pass over the data; ``lower_bound_`` is the exact ELBO with
     every constant, so it can be compared across ``n_components`` and ``covariance_type``.
+    :meth:`score_samples` is the log posterior predictive density, a mixture of Student-t's
+    weighted by ``weights_`` that integrates to 1 (scikit-learn's is the E-step's normaliser
+    instead, not a density).
     ``full`` is scikit-learn's model with scikit-learn's updates (the same fit from the same
     start); for ``tied``, ``diag`` and ``spherical`` the updates are the exact CAVI updates of
     the model above, which scikit-learn's approximate (tied: nu = n0 + N, where scikit-learn
@@ -196,6 +194,9 @@ default=None
     degrees_of_freedom_prior_, covariance_prior_ : the prior used.
     n_features_in_ : int
     """
+
+    _MIN_SAMPLES = 2  # as scikit-learn's mixtures
+    _FITTED = "_params_"
 
     def __init__(self, *, n_components=1, covariance_type="full", tol=1e-3, reg_covar=1e-6,
                  max_iter=100, n_init=1, init_params="kmeans",
@@ -285,33 +286,6 @@ default=None
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def fit(self, X, y=None, sample_weight=None):
-        """Fit the mixture by CAVI, keeping the best of ``n_init`` runs.
-
-        ``sample_weight`` (non-negative, length n_samples): point i counts ``w_i`` times
-        (integer weights fit as repeated rows). float32 X is fitted in float32 (sums in
-        float64); a C-ordered float32/float64 memmap is read in place.
-        """
-        self._fit(X, sample_weight)
-        return self
-
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit, then the most probable component of every point."""
-        return self.fit(X, sample_weight=sample_weight).predict(X)
-
-    def _fit(self, X, sample_weight=None, callback=None):
-        """The fit; ``callback(it, bound)`` after every iteration of every run (the command
-        line's progress bar). A failed fit leaves the fitted model as it was."""
-        with unchanged_on_failure(self):
-            self._fit_unguarded(X, sample_weight, callback)
-
-    def _fit_unguarded(self, X, sample_weight, callback):
-        self._check_params()
-        with open_source(self, X, sample_weight, n_threads=self.n_threads,
-                         ensure_min_samples=2) as source:
-            check_n_samples(source.n_rows, self.n_components)
-            self._fit_source(source, callback)
-
     def _fit_source(self, source, callback=None):
         """The starts and the iterations, on a checked data source (:mod:`fastcavi._sources`)."""
         prior = self._prior(source)
@@ -348,55 +322,20 @@ default=None
                           "data.", ConvergenceWarning, stacklevel=4)
         self._set_fitted(out.state, prior, out, bound)
 
-    def partial_fit(self, X, y=None, sample_weight=None):
-        """Update the model with one batch of a stream (stochastic variational inference).
+    # -- streams (partial_fit) -------------------------------------------------------------
 
-        The statistics of the batch at the current q(theta), scaled up to ``total_samples``
-        points, are blended into the model's with weight ``rho = (learning_offset + t) **
-        -learning_decay`` at the t-th call (Hoffman, Blei, Wang & Paisley 2013), then q(pi) and
-        q(mu, P) are updated. The first call on an unfitted model starts from its batch as
-        ``fit`` would (``init_params``, and the prior's data-driven defaults from that batch:
-        give ``mean_prior`` and ``covariance_prior`` when the first batch is not
-        representative); a model fitted with ``fit`` continues from its fit. Later batches
-        must have the same number of features. Memory is O(batch).
+    def _stream_start(self, source):
+        prior = self._prior(source)
+        return prior, self._start(source, prior, check_random_state(self.random_state))
 
-        ``lower_bound_`` is then the ELBO of ``total_samples`` points estimated from the batch
-        (``lower_bounds_`` one per call, ``n_iter_`` their number, ``converged_`` False), and
-        ``n_batch_iter_`` counts the calls. A model read from a file continues from its
-        q(theta), its first call weighting the batch alone.
+    def _stream_resume(self):
+        return self._prior_, self._params_
 
-        Returns
-        -------
-        self
-        """
-        with unchanged_on_failure(self):
-            self._partial_fit(X, sample_weight)
-        return self
+    def _stream_model(self, prior, dtype):
+        return (*family_model(prior, dtype), STATS_SHAPES[prior.covariance_type])
 
-    def _partial_fit(self, X, sample_weight):
-        self._check_params()
-        check_stream_params(self)
-        first = not hasattr(self, "_params_")
-        with open_source(self, X, sample_weight, n_threads=self.n_threads, reset=first,
-                         ensure_min_samples=2 if first else 1) as source:
-            if first:
-                check_n_samples(source.n_rows, self.n_components)
-                prior = self._prior(source)
-                params = self._start(source, prior, check_random_state(self.random_state))
-                kept, step, bounds = None, 0, []
-            else:
-                prior, params = self._prior_, self._params_
-                kept = getattr(self, "_kept", None)
-                step = getattr(self, "n_batch_iter_", 0)
-                bounds = list(self.lower_bounds_) if step else []
-            visit, update = family_model(prior, source.dtype)
-            settings = (self.total_samples, self.learning_offset, self.learning_decay)
-            with thread_limit(self.n_threads):
-                params, bound, self._kept = svi_step(
-                    params, source, visit, update, STATS_SHAPES[prior.covariance_type], kept,
-                    step, settings)
-        self.n_batch_iter_ = step + 1
-        self._set_fitted(params, prior, _Restored(bounds + [bound], False), bound)
+    def _set_stream_fitted(self, params, prior, bounds):
+        self._set_fitted(params, prior, _Restored(bounds, False), bounds[-1])
 
     def _start(self, source, prior, rng):
         """The M-step from scikit-learn's starting responsibilities."""
@@ -499,29 +438,10 @@ default=None
 
     # -- prediction ------------------------------------------------------------------------
 
-    def _predict(self, X, kind):
-        check_is_fitted(self)
-        tail, dtype = output_spec(kind, self.means_.shape[0])
-        return predict_rows(self, X, predict_block, (self._params_, self._prior_, kind), tail,
-                            dtype)
+    _predict_block = staticmethod(predict_block)
 
-    def predict(self, X):
-        """The most probable component of each point (argmax of the E-step's r)."""
-        return self._predict(X, "labels")
-
-    def predict_proba(self, X):
-        """The E-step's responsibilities r (n_samples, n_components), as scikit-learn's."""
-        return self._predict(X, "proba")
-
-    def score_samples(self, X):
-        """log p(x | data), the posterior predictive density (a mixture of Student-t's
-        weighted by ``weights_``), which integrates to 1. (scikit-learn's ``score_samples``
-        for this class is the E-step's normaliser instead, not a density.)"""
-        return self._predict(X, "score")
-
-    def score(self, X, y=None):
-        """Mean of :meth:`score_samples`."""
-        return float(np.mean(self.score_samples(X)))
+    def _predict_args(self, kind):
+        return (self._params_, self._prior_, kind)
 
     def sample(self, n_samples=1):
         """Draw from the fitted Gaussian mixture with ``weights_``, ``means_`` and

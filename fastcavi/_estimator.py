@@ -7,12 +7,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
-from ._algorithms import ALGORITHMS, svi_step
+from ._algorithms import ALGORITHMS
+from ._base import MixtureBase
 from ._cavi import Hyper, check_hyper, fixed_model, run_sweeps
 from ._data_defaults import (
     _centred,
@@ -23,10 +22,8 @@ from ._data_defaults import (
     _too_large,
     moments,
 )
-from ._interrupt import unchanged_on_failure
-from ._predict import KINDS, output_spec, predict_block
-from ._scale import fit_standardize, standardizer
-from ._sources import open_source, predict_rows
+from ._predict import predict_block
+from ._scale import fit_standardize
 from ._threads import check_n_threads, thread_limit
 from ._validation import (
     check_bool_params,
@@ -38,7 +35,6 @@ from ._validation import (
     check_positive_count,
     check_prior_mean_param,
     check_real_params,
-    check_stream_params,
 )
 
 _INIT_PARAMS = ("kmeans++", "random_from_data", "random")
@@ -46,7 +42,7 @@ _INIT_PARAMS = ("kmeans++", "random_from_data", "random")
 # the seeding costs O(n K) memory and time, and a subsample this size places K <= a few
 # hundred centres as well as the full data would.
 _INIT_SUBSAMPLE = 20_000
-class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
+class GaussianMixtureCAVI(MixtureBase):
     """Bayesian Gaussian mixture fitted by mean-field coordinate-ascent VI (CAVI).
 
     The model (Blei, Kucukelbir & McAuliffe 2017, section 3)::
@@ -56,6 +52,8 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
     with ``q(mu_k) = N(m_k, s2_k I)`` and ``q(c_i) = Categorical(phi_i)``. Each sweep updates
     phi, then (m, s2), in one parallel pass over the data; the exact ELBO (every constant)
     follows from K-sized sums, so no N x K array is formed during ``fit``.
+    :meth:`score_samples` is the log posterior predictive density under q,
+    ``log sum_k (1/K) N(x | m_k, (lambda2 + s2_k) I)``.
 
     Parameters
     ----------
@@ -149,6 +147,8 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
     >>> np.sort(gm.means_[:, 0]).round(0)
     array([-5.,  5.])
     """
+
+    _FITTED = "means_"
 
     def __init__(self, n_components=1, *, prior_mean=None, prior_var=None, likelihood_var=None,
                  init_params="kmeans++", means_init=None, mean_vars_init=None, n_init=1,
@@ -250,52 +250,13 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def fit(self, X, y=None, sample_weight=None):
-        """Fit q(mu) and q(c) by CAVI, keeping the best of ``n_init`` runs.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), or dask.array.Array
-            float32 data is fitted in float32 (sums in float64); other real data in float64.
-            Boolean data count as 0/1 in float64 (as scikit-learn's ``check_array`` does);
-            NaN, infinity, complex numbers and strings are refused.
-            A float32/float64 C-ordered memmap (``np.load(path, mmap_mode="r")``) is read in
-            place, never copied. A Dask array is fitted block by block on the current
-            ``dask.distributed`` client (persisted there once; only K-sized statistics come
-            back), or, with no client, streamed through this process one block at a time.
-        y : ignored
-        sample_weight : array-like of shape (n_samples,), default=None
-            Point i counts ``sample_weight[i]`` times. Non-negative and finite. With a Dask X,
-            a NumPy array or a Dask array (rechunked to X's rows).
-
-        Returns
-        -------
-        self
-        """
-        self._fit(X, sample_weight=sample_weight)
-        return self
-
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit, then return the argmax of phi at the fitted q(mu) for every point of X."""
-        self._fit(X, sample_weight=sample_weight)
-        return self.predict(X)
-
-    def _fit(self, X, sample_weight=None, callback=None):
-        with unchanged_on_failure(self):
-            self._fit_unguarded(X, sample_weight, callback)
-        return self
-
-    def _fit_unguarded(self, X, sample_weight, callback):
-        self._check_params()
-        with open_source(self, X, sample_weight, n_threads=self.n_threads) as source:
-            check_n_samples(source.n_rows, self.n_components)
-            if source.weights is not None:
-                check_positive_count(source.count_positive(), self.n_components)
-            source = fit_standardize(self, source)
-            try:
-                self._fit_source(source, callback)
-            finally:
-                source.close()
+    def _prepare(self, source):
+        """A fit's data: at least n_components rows (with positive weight), standardised when
+        ``standardize`` (setting ``center_`` and ``scale_``)."""
+        check_n_samples(source.n_rows, self.n_components)
+        if source.weights is not None:
+            check_positive_count(source.count_positive(), self.n_components)
+        return fit_standardize(self, source)
 
     def _fit_source(self, source, callback):
         """The restarts and the sweeps, on a checked data source (:mod:`fastcavi._sources`)."""
@@ -328,7 +289,7 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
                 f"Best run (run {run + 1} of {self.n_init}) did not converge in "
                 f"max_iter={self.max_iter} sweeps (tol={self.tol}). Try a larger max_iter or "
                 "tol, different init parameters, or check for degenerate data.",
-                ConvergenceWarning, stacklevel=5)
+                ConvergenceWarning, stacklevel=4)
         self._kept = out.stats
         self.__dict__.pop("n_batch_iter_", None)
         self._set_fitted(out.means, out.mean_vars, out.bounds, out.converged, hyper)
@@ -344,108 +305,27 @@ class GaussianMixtureCAVI(DensityMixin, BaseEstimator):
         self.prior_var_ = hyper.prior_var
         self.likelihood_var_ = hyper.likelihood_var
 
-    # -- streams -----------------------------------------------------------------------------
+    # -- streams (partial_fit) -------------------------------------------------------------
 
-    def partial_fit(self, X, y=None, sample_weight=None):
-        """Update the model with one batch of a stream (stochastic variational inference).
+    def _stream_start(self, source):
+        rng = check_random_state(self.random_state)
+        hyper = self._resolve_hyper(source, rng)
+        return hyper, (self._initial_means(source, hyper, rng),
+                       self._initial_mean_vars(self.total_samples, hyper), None)
 
-        The statistics of the batch at the current q(mu), scaled up to ``total_samples``
-        points, are blended into the model's with weight ``rho = (learning_offset + t) **
-        -learning_decay`` at the t-th call (Hoffman, Blei, Wang & Paisley 2013), then q(mu) is
-        updated. The first call on an unfitted model starts from its batch as ``fit`` would
-        (``init_params``, and the data-driven defaults of the hyperparameters from that batch:
-        give them explicitly when the first batch is not representative); a model fitted with
-        ``fit`` continues from its fit. Later batches must have the same number of features.
-        Memory is O(batch): a memory-mapped ``.npy`` can be streamed in slices.
+    def _stream_resume(self):
+        return (Hyper(self.prior_mean_, self.prior_var_, self.likelihood_var_),
+                (self.means_, self.mean_vars_, None))
 
-        ``lower_bound_`` is then the ELBO of ``total_samples`` points estimated from the batch
-        (``lower_bounds_`` one per call, ``n_iter_`` their number, ``converged_`` False), and
-        ``n_batch_iter_`` counts the calls. A model read from a file continues from its q(mu),
-        its first call weighting the batch alone.
+    def _stream_model(self, hyper, dtype):
+        return (*fixed_model(hyper, dtype), "scalar")
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), or dask.array.Array
-            One batch.
-        y : ignored
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        self
-        """
-        with unchanged_on_failure(self):
-            self._partial_fit(X, sample_weight)
-        return self
-
-    def _partial_fit(self, X, sample_weight):
-        self._check_params()
-        check_stream_params(self)
-        first = not hasattr(self, "means_")
-        with open_source(self, X, sample_weight, n_threads=self.n_threads,
-                         reset=first) as source:
-            if first:
-                check_n_samples(source.n_rows, self.n_components)
-                if source.weights is not None:
-                    check_positive_count(source.count_positive(), self.n_components)
-                source = fit_standardize(self, source)
-                rng = check_random_state(self.random_state)
-                hyper = self._resolve_hyper(source, rng)
-                state = (self._initial_means(source, hyper, rng),
-                         self._initial_mean_vars(self.total_samples, hyper), None)
-                kept, step, bounds = None, 0, []
-            else:
-                if standardizer(self) is not None:
-                    source = source.transformed(standardizer(self))
-                hyper = Hyper(self.prior_mean_, self.prior_var_, self.likelihood_var_)
-                state = (self.means_, self.mean_vars_, None)
-                kept = getattr(self, "_kept", None)
-                step = getattr(self, "n_batch_iter_", 0)
-                bounds = list(self.lower_bounds_) if step else []
-            try:
-                visit, update = fixed_model(hyper, source.dtype)
-                settings = (self.total_samples, self.learning_offset, self.learning_decay)
-                with thread_limit(self.n_threads):
-                    state, bound, self._kept = svi_step(state, source, visit, update,
-                                                          "scalar", kept, step, settings)
-            finally:
-                source.close()
-        self.n_batch_iter_ = step + 1
-        self._set_fitted(state[0], state[1], bounds + [bound], False, hyper)
+    def _set_stream_fitted(self, state, hyper, bounds):
+        self._set_fitted(state[0], state[1], bounds, False, hyper)
 
     # -- prediction ------------------------------------------------------------------------
 
-    def _predict(self, X, kind):
-        """:func:`fastcavi._predict.predict_block` on X in memory, or mapped over the row
-        blocks of a Dask array (lazily)."""
-        check_is_fitted(self)
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        tail, dtype = output_spec(kind, self.means_.shape[0])
-        return predict_rows(self, X, predict_block,
-                            (self.means_, self.mean_vars_, self.likelihood_var_, kind),
-                            tail, dtype, standardizer(self))
+    _predict_block = staticmethod(predict_block)
 
-    def predict(self, X):
-        """argmax_k phi_ik at the fitted q(mu), shape (n_samples,)."""
-        return self._predict(X, "labels")
-
-    def predict_proba(self, X):
-        """phi, the responsibilities at the fitted q(mu), shape (n_samples, n_components)
-        (K of the fitted model: n_components may have been changed by set_params since)."""
-        return self._predict(X, "proba")
-
-    def score_samples(self, X):
-        """log posterior predictive density under q, for each point:
-        ``log sum_k (1/K) N(x | m_k, (lambda2 + s2_k) I)``."""
-        return self._predict(X, "score")
-
-    def score(self, X, y=None):
-        """Mean of :meth:`score_samples` over X."""
-        return float(np.mean(self.score_samples(X)))
-
-    def save(self, path):
-        """Write the fitted model to an ``.npz`` (no pickle); see :func:`fastcavi.load`."""
-        from ._io import save_model
-
-        save_model(self, path)
+    def _predict_args(self, kind):
+        return (self.means_, self.mean_vars_, self.likelihood_var_, kind)
