@@ -78,9 +78,11 @@ def _host_threads(client):
     from distributed.comm import get_address_host
 
     hosts = {}
+    _check_client(client)
     try:
         workers = client.scheduler_info()["workers"]
-    except Exception as exc:  # noqa: BLE001 (any failure to reach the scheduler)
+    except (*_cluster_errors(), OSError, KeyError) as exc:  # the scheduler went away
+        _check_client(client)
         raise _lost(exc) from exc
     for addr, info in workers.items():
         host = get_address_host(addr)
@@ -131,8 +133,13 @@ def _no_workers_timeout():
 
 
 def _lost(exc):
-    return RuntimeError(f"the Dask cluster cannot finish this call: lost the scheduler or a "
-                        f"worker for good ({type(exc).__name__}: {exc})")
+    """The one error for a cluster that cannot finish a call, from Dask's exception."""
+    from distributed import KilledWorker
+
+    why = ("workers kept dying while running one block's task, and Dask gave up on it"
+           if isinstance(exc, KilledWorker) else "lost the connection to the Dask scheduler")
+    return RuntimeError(f"the Dask cluster cannot finish this call: {why} "
+                        f"({type(exc).__name__}: {exc})")
 
 
 def _cluster_errors():
@@ -144,12 +151,22 @@ def _cluster_errors():
     return (KilledWorker, CommClosedError, CancelledError)
 
 
+def _check_client(client):
+    """Raise the cluster's error if ``client`` has lost its scheduler for good; whether it is
+    connected now (False while it reconnects, which Dask bounds by its connect timeout)."""
+    if client.status in ("closing", "closed"):
+        raise RuntimeError("the Dask cluster cannot finish this call: lost the connection to "
+                           f"the Dask scheduler (the client is {client.status})")
+    return client.status == "running"
+
+
 def wait_for(client, futures):
     """The futures' results, in order. A worker that dies is recovered by Dask (its blocks are
     recomputed and its tasks rerun elsewhere, or on a worker that joins); this only gives up,
     with one RuntimeError that says why, when the cluster cannot go on: no worker for longer
     than Dask's ``distributed.scheduler.no-workers-timeout`` (60 s when unset), the scheduler
-    unreachable, or a task that Dask gave up on (KilledWorker)."""
+    lost for good (after Dask's reconnection attempts), or a task that Dask gave up on
+    (KilledWorker)."""
     import time
 
     from distributed import wait
@@ -163,6 +180,10 @@ def wait_for(client, futures):
                 break
             except WaitTimeout:
                 pass
+            if not _check_client(client):
+                continue
+            if any(f.status in ("error", "cancelled") for f in futures):
+                break  # gather raises it
             if _host_threads(client):
                 empty_since = None
                 continue
@@ -177,6 +198,7 @@ def wait_for(client, futures):
                     "'distributed.scheduler.no-workers-timeout' to wait longer for them")
         return client.gather(futures)
     except _cluster_errors() as exc:
+        _check_client(client)
         raise _lost(exc) from exc
 
 

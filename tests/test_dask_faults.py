@@ -241,3 +241,20 @@ def test_no_workers_left_is_a_clear_error_and_keeps_the_fit(monkeypatch):
                 bounded(lambda: gm.fit(Y), seconds=60)
     for k, v in before.items():
         np.testing.assert_array_equal(getattr(gm, k), v)
+
+
+def test_scheduler_lost_is_a_clear_error_and_keeps_the_fit(monkeypatch):
+    """The scheduler closed during a fit: once the client's reconnection attempts end (Dask's
+    connect timeout, 2 s here), the fit fails with one error saying so, and keeps the previous
+    fit."""
+    X = blobs(6)
+    kw = dict(n_components=4, means_init=X[:4], tol=0, max_iter=6, **HYPER)
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}), new_cluster(1) as cl, \
+            distributed.Client(cl):
+        gm = GaussianMixtureCAVI(**kw).fit(da.from_array(X, chunks=ROWS))
+        before = gm.means_.copy()
+        on_maps(monkeypatch, 2, lambda fn, n: fn, act=lambda: cl.sync(cl.scheduler.close))
+        Y = da.from_array(blobs(7), chunks=ROWS)
+        with pytest.raises(RuntimeError, match="lost the connection to the Dask scheduler"):
+            bounded(lambda: gm.fit(Y), seconds=60)
+    np.testing.assert_array_equal(gm.means_, before)
