@@ -198,6 +198,7 @@ def test_workers_added_mid_fit(cluster, monkeypatch, tmp_path):
     X = blobs(3)
     kw = dict(n_components=4, means_init=X[:4], tol=0, max_iter=6, **HYPER)
     want = GaussianMixtureCAVI(**kw).fit(X)
+    undisturbed = GaussianMixtureCAVI(**kw).fit(da.from_array(X, chunks=ROWS))
     first = set(client.run(lambda: os.getpid()).values())
     (tmp_path / "r").mkdir()
 
@@ -210,6 +211,9 @@ def test_workers_added_mid_fit(cluster, monkeypatch, tmp_path):
     on_maps(monkeypatch, 3, lambda fn, n: Record(fn, tmp_path / "r", n), act=swap_workers)
     got = bounded(lambda: GaussianMixtureCAVI(**kw).fit(da.from_array(X, chunks=ROWS)))
     assert_same_fit(got, want)
+    # Other workers, other thread counts: the same bits as without the change.
+    np.testing.assert_array_equal(got.lower_bounds_, undisturbed.lower_bounds_)
+    np.testing.assert_array_equal(got.means_, undisturbed.means_)
     records = [(int(name.split("-")[1]), int((tmp_path / "r" / name).read_text()))
                for name in os.listdir(tmp_path / "r")]
     assert len(records) >= 4 * len(X) // ROWS
