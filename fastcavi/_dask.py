@@ -80,13 +80,13 @@ def _host_threads(client):
     hosts = {}
     _check_client(client)
     try:
-        workers = client.scheduler_info()["workers"]
-    except (*_cluster_errors(), OSError, KeyError) as exc:  # the scheduler went away
+        workers = client.nthreads()  # {address: Dask threads}, one small call
+    except (*_cluster_errors(), OSError) as exc:  # the scheduler went away
         _check_client(client)
         raise _lost(exc) from exc
-    for addr, info in workers.items():
+    for addr, nthreads in workers.items():
         host = get_address_host(addr)
-        hosts[host] = hosts.get(host, 0) + int(info.get("nthreads", 1))
+        hosts[host] = hosts.get(host, 0) + int(nthreads)
     return hosts
 
 
@@ -169,8 +169,14 @@ def wait_for(client, futures):
     (KilledWorker)."""
     import time
 
+    import distributed.scheduler
     from distributed import wait
     from distributed.utils import TimeoutError as WaitTimeout
+
+    # the scheduler's own no-workers-timeout, when set, fails the tasks with these
+    no_workers = tuple(getattr(distributed.scheduler, name) for name in
+                       ("NoWorkerError", "NoValidWorkerError")
+                       if hasattr(distributed.scheduler, name))
 
     limit, empty_since = None, None
     try:
@@ -192,14 +198,21 @@ def wait_for(client, futures):
                 limit, empty_since = _no_workers_timeout(), now
             elif now - empty_since > limit:
                 client.cancel(futures)
-                raise RuntimeError(
-                    f"the Dask cluster has no workers left (none for {limit:g} s): this call "
-                    "cannot finish; start workers, or set Dask's "
-                    "'distributed.scheduler.no-workers-timeout' to wait longer for them")
+                raise _no_workers(limit)
         return client.gather(futures)
+    except no_workers as exc:
+        raise _no_workers() from exc
     except _cluster_errors() as exc:
         _check_client(client)
         raise _lost(exc) from exc
+
+
+def _no_workers(seconds=None):
+    waited = ("the scheduler's no-workers-timeout passed" if seconds is None
+              else f"none for {seconds:g} s")
+    return RuntimeError(f"the Dask cluster has no workers left ({waited}): this call cannot "
+                        "finish; start workers, or set Dask's "
+                        "'distributed.scheduler.no-workers-timeout' to wait longer for them")
 
 
 def _block_call(X, w, fn, args):

@@ -39,10 +39,17 @@ def new_cluster(n_workers):
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """One 2-worker cluster for the module (its client is the current one while it runs)."""
+def shared_cluster():
     with new_cluster(2) as cl, distributed.Client(cl) as client:
         yield cl, client
+
+
+@pytest.fixture
+def cluster(shared_cluster):
+    """One 2-worker cluster for the module (its client is the current one while it runs),
+    with both workers running (a worker killed by the test before is restarted by its nanny)."""
+    shared_cluster[1].wait_for_workers(2, timeout=60)
+    return shared_cluster
 
 
 class KillOnce:
