@@ -163,6 +163,12 @@ MUTATIONS = [
         "a Dask block's positive-weight rows numbered from the block, not from row 0",
         ("tests/test_dask.py", "tests/test_weights.py")),
     Mutation(
+        "dask-threads-ignore-host", "fastcavi/_dask.py",
+        "n = max(1, cores // max(own, (hosts or {}).get(get_address_host(worker.address), 0)))",
+        "n = max(1, cores // own)",
+        "a Dask task takes all its host's cores, ignoring the other workers there",
+        ("tests/test_dask.py",)),
+    Mutation(
         "recentre-sign", "fastcavi/_algorithms.py",
         "d = np.asarray(old, dtype=np.float64) - np.asarray(new, dtype=np.float64)",
         "d = np.asarray(new, dtype=np.float64) - np.asarray(old, dtype=np.float64)",
