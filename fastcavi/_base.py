@@ -17,6 +17,32 @@ from ._sources import open_source, predict_rows
 from ._threads import thread_limit
 from ._validation import check_n_samples, check_stream_params
 
+STREAM_PARAMETERS = """\
+    algorithm : {'batch', 'incremental'}, default='batch'
+        'batch': every iteration is one pass over all the data, then one update of q(theta).
+        'incremental': each iteration visits the rows in fixed blocks (of 262,144 rows in
+        memory; a Dask array's row chunks) and updates q(theta) after every block, from the
+        latest statistics of all blocks (in the first iteration, from the blocks seen so far).
+        After the first iteration each visit is an exact coordinate-ascent step, so the ELBO
+        never decreases and the fixed points are the batch ones; on large data it needs
+        fewer passes. The same on every engine.
+    total_samples : float, default=1e6
+        :meth:`partial_fit`: the number of points the stream stands for (each batch's
+        statistics are scaled up to it).
+    learning_offset : float, default=10.0
+        :meth:`partial_fit`: tau0 in the step size ``(tau0 + t) ** -kappa``; larger values
+        make the early batches count less.
+    learning_decay : float, default=0.7
+        :meth:`partial_fit`: kappa, in (0.5, 1].
+"""
+
+
+def with_stream_parameters(cls):
+    """Put the parameters of the algorithms and of ``partial_fit``, which every estimator
+    shares, in place of ``{stream_parameters}`` in the class's docstring."""
+    cls.__doc__ = cls.__doc__.replace("    {stream_parameters}\n", STREAM_PARAMETERS)
+    return cls
+
 
 class MixtureBase(DensityMixin, BaseEstimator):
     """The estimator skeleton. A subclass supplies:

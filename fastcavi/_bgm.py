@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._algorithms import ALGORITHMS, Recorder, iterate, make_sweep
-from ._base import MixtureBase
+from ._base import MixtureBase, with_stream_parameters
 from ._data_defaults import PRIOR_RIDGE, moments, proper_covariance_prior
 from ._family import (
     DIRICHLET_PROCESS,
@@ -96,6 +96,7 @@ def _both(first, second):
     return both
 
 
+@with_stream_parameters
 class BayesianGaussianMixture(MixtureBase):
     """Variational Bayesian Gaussian mixture, fitted by exact coordinate-ascent VI (CAVI).
 
@@ -162,23 +163,7 @@ default=None
     verbose_interval : int, default=10
     n_threads : int, default=None
         Numba threads; results are bit-identical for any value.
-    algorithm : {'batch', 'incremental'}, default='batch'
-        'batch': every iteration is one pass over all the data, then one update of q(theta).
-        'incremental': each iteration visits the rows in fixed blocks (of 262,144 rows in
-        memory; a Dask array's row chunks) and updates q(theta) after every block, from the
-        latest statistics of all blocks (in the first iteration, from the blocks seen so far).
-        After the first iteration each visit is an exact coordinate-ascent step, so the ELBO
-        never decreases and the fixed points are the batch ones; on large data it needs
-        fewer passes. The same on every engine.
-    total_samples : float, default=1e6
-        :meth:`partial_fit`: the number of points the stream stands for (each batch's
-        statistics are scaled up to it).
-    learning_offset : float, default=10.0
-        :meth:`partial_fit`: tau0 in the step size ``(tau0 + t) ** -kappa``; larger values
-        make the early batches count less.
-    learning_decay : float, default=0.7
-        :meth:`partial_fit`: kappa, in (0.5, 1].
-
+    {stream_parameters}
     Attributes
     ----------
     weights_, means_, covariances_, precisions_, precisions_cholesky_ :

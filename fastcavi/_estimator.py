@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from ._algorithms import ALGORITHMS
-from ._base import MixtureBase
+from ._base import MixtureBase, with_stream_parameters
 from ._cavi import Hyper, check_hyper, fixed_model, run_sweeps
 from ._data_defaults import (
     _centred,
@@ -42,6 +42,7 @@ _INIT_PARAMS = ("kmeans++", "random_from_data", "random")
 # the seeding costs O(n K) memory and time, and a subsample this size places K <= a few
 # hundred centres as well as the full data would.
 _INIT_SUBSAMPLE = 20_000
+@with_stream_parameters
 class GaussianMixtureCAVI(MixtureBase):
     """Bayesian Gaussian mixture fitted by mean-field coordinate-ascent VI (CAVI).
 
@@ -100,23 +101,7 @@ class GaussianMixtureCAVI(MixtureBase):
         gives every feature one variance). Kept in ``center_``/``scale_``, applied to every X
         given to ``predict*``/``score*``, also after ``fastcavi.load``; ``means_`` are then in
         standardised units (``center_ + scale_ * means_`` in the data's). Copies X.
-    algorithm : {'batch', 'incremental'}, default='batch'
-        'batch': every sweep is one pass over all the data, then one update of q(theta).
-        'incremental': each sweep visits the rows in fixed blocks (of 262,144 rows in
-        memory; a Dask array's row chunks) and updates q(theta) after every block, from the
-        latest statistics of all blocks (in the first sweep, from the blocks seen so far).
-        After the first sweep each visit is an exact coordinate-ascent step, so the ELBO
-        never decreases and the fixed points are the batch ones; on large data it needs
-        fewer passes. The same on every engine.
-    total_samples : float, default=1e6
-        :meth:`partial_fit`: the number of points the stream stands for (each batch's
-        statistics are scaled up to it).
-    learning_offset : float, default=10.0
-        :meth:`partial_fit`: tau0 in the step size ``(tau0 + t) ** -kappa``; larger values
-        make the early batches count less.
-    learning_decay : float, default=0.7
-        :meth:`partial_fit`: kappa, in (0.5, 1].
-
+    {stream_parameters}
     Attributes
     ----------
     means_ : ndarray of shape (n_components, n_features)
