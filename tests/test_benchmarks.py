@@ -37,6 +37,7 @@ def shape_params(extra=(None,)):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n, p, k, dtype", shape_params(("float64", "float32")))
 def test_sweep_fast(benchmark, n, p, k, dtype):
     X, means, mean_vars, hyper = bench.make_problem(n, p, k)
@@ -67,6 +68,7 @@ def test_sweep_numpy(benchmark, n, p, k):
 
 
 # The pure-Python reference is left out: a sweep of it over thousands of points takes seconds.
+@pytest.mark.slow
 @pytest.mark.parametrize("n, p, k, name", shape_params(("numpy", "fast")))
 def test_fit_fixed_iterations(benchmark, n, p, k, name):
     X, means, mean_vars, hyper = bench.make_problem(n, p, k)
@@ -79,6 +81,7 @@ def test_fit_fixed_iterations(benchmark, n, p, k, name):
     assert np.all(np.diff(result.lower_bounds) >= -1e-9 * np.abs(result.lower_bounds[1:]))
 
 
+@pytest.mark.slow
 def test_bench_module_runs(tmp_path, capsys):
     """``python -m fastcavi.bench --quick`` on tiny data: every row measured, files written."""
     out_json, out_png = tmp_path / "bench.json", tmp_path / "bench.png"

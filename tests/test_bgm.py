@@ -125,6 +125,7 @@ def test_cases_cross_every_boundary(case):
 TOL32 = dict(rtol=4e-5, resp_atol=2e-5, bounds_rtol=5e-7, means_rtol=5e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CASES)
 @WEIGHTED
@@ -143,6 +144,7 @@ def test_fast_matches_the_oracle_across_boundaries(ctype, wtype, weighted, case,
 
 # -- the estimator: engines, scikit-learn's starts, the contract -------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", list(ENGINES))
 @WEIGHTED
 @GRID
@@ -272,6 +274,7 @@ def test_bit_identical_across_thread_counts():
     np.testing.assert_array_equal(fits[0].means_, fits[1].means_)
 
 
+@pytest.mark.slow
 def test_n_init_keeps_the_best_run_and_tol_is_strict_on_the_total():
     X = blobs(np.random.default_rng(10), 4000, 2, 6, spread=2.0)
     gm = BayesianGaussianMixture(n_components=6, covariance_type="diag", n_init=4,
@@ -324,6 +327,7 @@ def test_predict_uses_the_fitted_model_and_sample_draws_from_it():
         gm.predict(X[:, :1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
 def test_dask_fit_is_the_in_memory_fit(init_params, dask_client, monkeypatch):
     """Every start on a Dask array (on the cluster, and streamed without a client) gives the
@@ -358,6 +362,7 @@ def test_dask_fit_is_the_in_memory_fit(init_params, dask_client, monkeypatch):
     np.testing.assert_allclose(fits[0].lower_bounds_, fits[1].lower_bounds_, rtol=1e-14)
 
 
+@pytest.mark.slow
 def test_dask_predict_is_lazy_and_checked(dask_client):
     import dask.array as da
 

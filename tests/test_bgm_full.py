@@ -137,6 +137,7 @@ def test_cases_cross_every_boundary(case):
         assert p >= _kernels_full._BLOCKED_MIN_FEATURES and p % 4 != 0
 
 
+@pytest.mark.slow
 @GRID
 @WEIGHTED
 def test_fast_matches_the_reference_every_iteration(ctype, wtype, weighted):
@@ -160,6 +161,7 @@ def test_small_problem_matches_the_reference(ctype, p):
                   F.cavi(X, resp, prior, 2, sample_weight=w), 1e-10, 1e-11)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ctype", TYPES)
 def test_float32_sums_are_float64(ctype):
     """sum_k N_k = sum_i w_i (each point's responsibilities sum to 1): with float32 data and
@@ -203,6 +205,7 @@ def test_float32_hard_assignments_count_exactly(ctype):
 TOL32 = dict(rtol=5e-6, resp_atol=1.5e-5, bounds_rtol=3e-8, means_rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("dtype", "weighted"), [(np.float64, False), (np.float64, True),
                                                 (np.float32, True)],
                          ids=["float64", "float64-weighted", "float32-weighted"])
@@ -229,6 +232,7 @@ def _sk_and_ours(X, **kw):
         return BayesianGaussianMixture(**kw).fit(X), SkBGM(**kw).fit(X)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wtype", PRIORS)
 @pytest.mark.parametrize(("init_params", "reg_covar"), [("random", 0.0), ("kmeans", 1e-6)])
 def test_full_equals_scikit_learn(wtype, init_params, reg_covar):
@@ -274,6 +278,7 @@ def test_tied_counts_every_point_once_in_its_degrees_of_freedom():
 
 # -- the estimator against the oracle ----------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["memory", "memmap", "dask"])
 @WEIGHTED
 @GRID
@@ -365,6 +370,7 @@ def test_integer_weights_are_repeated_rows_and_zero_weights_dropped_rows(ctype, 
     np.testing.assert_allclose(est.covariance_prior_, prior.covariance_prior, rtol=1e-10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ctype", TYPES)
 @pytest.mark.parametrize("p", [1, 2])
 def test_posterior_predictive_integrates_to_one(ctype, p):
@@ -387,6 +393,7 @@ def test_posterior_predictive_integrates_to_one(ctype, p):
 
 # -- errors, threads, files, sampling ----------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ctype", TYPES)
 def test_a_psi_that_is_not_positive_definite_is_a_clear_error(ctype):
     """Exactly collinear features, a negligible covariance_prior and reg_covar=0: a clear

@@ -103,6 +103,7 @@ def test_sweep_statistics_match_oracle(case, dtype, weighted):
     assert_close(stats.entropy, entropy, tol, scale=total, name="entropy")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CASES)
@@ -125,6 +126,7 @@ def test_implementations_match_oracle_every_sweep(name, case, dtype, weighted):
         assert_close(res.resp, ref[2], tol["resp"], scale=1.0, name="resp")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CASES)

@@ -83,6 +83,7 @@ def fitted(workdir):
 
 # -- the commands, end to end ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_demo_small(tmp_path):
     proc = run("demo", "-n", 20000, "--seed", 0, "--plot", "demo.png", "-o", "demo.npz",
                cwd=tmp_path)
@@ -113,6 +114,7 @@ def test_demo_help(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_fit_writes_model_labels_proba_plot(workdir, fitted):
     assert fitted.returncode == 0, fitted.stderr
     out = fitted.stdout
@@ -138,6 +140,7 @@ def test_fit_writes_model_labels_proba_plot(workdir, fitted):
     assert adjusted_rand_score(truth, np.load(workdir / "labels.npy")) > 0.99
 
 
+@pytest.mark.slow
 def test_predict_labels_and_proba(workdir, fitted, tmp_path):
     assert fitted.returncode == 0, fitted.stderr
     proc = run("predict", workdir / "model.npz", workdir / "data.npy", "-o", "pred.npy",
@@ -182,6 +185,7 @@ def test_console_script_and_version(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == f"fastcavi {fastcavi.__version__}"
 
 
+@pytest.mark.slow
 def test_import_and_help_do_not_import_the_heavy_libraries(tmp_path):
     """``import fastcavi`` and ``fastcavi --help`` import neither Numba nor scikit-learn nor
     pandas (PEP 562 lazy names); the public names still import, and load the kernels' modules
@@ -228,6 +232,7 @@ BAD_INPUT = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, pattern", BAD_INPUT[1::2])
 def test_bad_input_subprocess(workdir, fitted, args, pattern):
     assert fitted.returncode == 0, fitted.stderr

@@ -98,6 +98,7 @@ JOBS = [(0, np.float64, None, 2, 4), (1, np.float32, 1, 3, 3), (2, np.float64, 2
         (3, np.float32, None, 1, 2), (4, np.float64, 1, 20, 8), (5, np.float64, None, 2, 30)]
 
 
+@pytest.mark.slow
 def test_threads_fit_concurrently_with_identical_results():
     """Four Python threads fitting at once (kernels, the large-p BLAS path, the functional API,
     mixed n_threads and dtypes): no crash, and every result bit-identical to a serial fit."""
@@ -116,6 +117,7 @@ def test_threads_fit_concurrently_with_identical_results():
         assert _threads.threading_layer() == "tbb", "libtbb was not preloaded"
 
 
+@pytest.mark.slow
 def test_workqueue_layer_serialises_concurrent_fits(tmp_path):
     """On 'workqueue' (which aborts the process on concurrent use) the guard's lock makes
     concurrent fits safe, with results identical to serial fits."""
@@ -149,6 +151,7 @@ POOLS = '''
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_fork_and_spawn_pools_default_layer(tmp_path):
     """Workers forked after the parent ran parallel kernels, and spawned workers, fit exactly as
@@ -159,6 +162,7 @@ def test_fork_and_spawn_pools_default_layer(tmp_path):
         assert lines[2] == "layer tbb"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="GNU OpenMP is Linux's")
 def test_gnu_openmp_fork_is_refused_clearly_and_spawn_works(tmp_path):
     """On GNU OpenMP a forked worker would be terminated by Numba (and the pool would hang):
@@ -178,6 +182,7 @@ CACHE_CHECK = '''
 '''
 
 
+@pytest.mark.slow
 def test_cache_dir_that_cannot_be_created(tmp_path):
     """NUMBA_CACHE_DIR under a regular file cannot be created, even by root: Numba falls back
     to another cache location, silently, so the fit works under -W error."""
@@ -204,6 +209,7 @@ def test_read_only_cache_dir(tmp_path):
     assert out.split() == ["True", "OK"]
 
 
+@pytest.mark.slow
 def test_missing_cache_dir_is_created_and_filled(tmp_path):
     """A cache dir that does not exist yet: created, the kernels compiled into it (the one
     fresh compile of this module, ~20 s), and the result is the same as with a warm cache."""
@@ -215,6 +221,7 @@ def test_missing_cache_dir_is_created_and_filled(tmp_path):
     assert out.strip() == fit_here(0)
 
 
+@pytest.mark.slow
 def test_no_writable_cache_location_at_all(tmp_path):
     """Site-packages read-only and no writable home (a web server's user, a read-only
     container): simulated by making every cache location Numba tries unwritable. The kernels
@@ -240,6 +247,7 @@ runpy.run_path(sys.argv[1], run_name="__main__")
 """
 
 
+@pytest.mark.slow
 def test_kernels_are_cached_outside_the_package(tmp_path):
     """An installed package's directory is not fastcavi's to write: pip removes only the files
     it recorded, so Numba's files in ``site-packages/fastcavi/__pycache__`` would outlive an

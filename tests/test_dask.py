@@ -25,6 +25,7 @@ def assert_same_fit(a, b, rtol=1e-10):
     assert b.n_iter_ == a.n_iter_
 
 
+@pytest.mark.slow
 def test_explicit_start_matches_in_memory(dask_client):
     X = blobs(0)
     # uneven row chunks, and column chunks that the fit must merge
@@ -36,6 +37,7 @@ def test_explicit_start_matches_in_memory(dask_client):
     assert b.n_features_in_ == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("init_params", ["kmeans++", "random", "random_from_data"])
 def test_defaults_match_in_memory(dask_client, init_params):
     """Default hyperparameters (Dask reductions) and the initialisation (the same subsample
@@ -51,6 +53,7 @@ def test_defaults_match_in_memory(dask_client, init_params):
     assert_same_fit(a, b)
 
 
+@pytest.mark.slow
 def test_converges_like_in_memory(dask_client):
     X = blobs(2)
     a = GaussianMixtureCAVI(4, random_state=0, n_init=2).fit(X)
@@ -59,6 +62,7 @@ def test_converges_like_in_memory(dask_client):
     assert_same_fit(a, b)
 
 
+@pytest.mark.slow
 def test_large_p_blas_path_matches_in_memory(dask_client):
     """p >= 16 and K >= 8 take the BLAS sweep (warmed on the workers for that shape class)."""
     X = blobs(7, n=6000, p=16, K=8)
@@ -68,6 +72,7 @@ def test_large_p_blas_path_matches_in_memory(dask_client):
     assert_same_fit(a, b)
 
 
+@pytest.mark.slow
 def test_float32_stays_float32(dask_client):
     X = blobs(3).astype(np.float32)
     kw = dict(n_components=4, means_init=X[:4], tol=0, max_iter=10, **HYPER)
@@ -77,6 +82,7 @@ def test_float32_stays_float32(dask_client):
     assert b.predict_proba(da.from_array(X, chunks=5000)).dtype == np.float32
 
 
+@pytest.mark.slow
 def test_no_client_streams_the_blocks_identically(dask_client, monkeypatch):
     """Without a distributed client the blocks stream through this process; the statistics are
     summed in the same block order, so the fit is bit-identical to the cluster's."""
@@ -92,6 +98,7 @@ def test_no_client_streams_the_blocks_identically(dask_client, monkeypatch):
     np.testing.assert_array_equal(local.means_, on_cluster.means_)
 
 
+@pytest.mark.slow
 def test_predict_on_dask_arrays(dask_client):
     X = blobs(5, n=9000)
     gm = GaussianMixtureCAVI(4, means_init=X[:4], **HYPER).fit(X)
@@ -111,6 +118,7 @@ def test_predict_on_dask_arrays(dask_client):
     np.testing.assert_array_equal(fp.compute(), labels.compute())
 
 
+@pytest.mark.slow
 def test_predict_after_set_params_uses_the_fitted_k(dask_client):
     """set_params(n_components=5) on a model fitted with K = 3: on a Dask array, as in memory,
     the responsibilities have the fitted K = 3 columns, declared and computed, and are equal
@@ -133,6 +141,7 @@ def test_predict_after_set_params_uses_the_fitted_k(dask_client):
                                       gm.predict_proba(X))
 
 
+@pytest.mark.slow
 def test_validation(dask_client):
     X = blobs(6, n=4000)
     gm = GaussianMixtureCAVI(4, means_init=X[:4], max_iter=2, tol=0, **HYPER)
@@ -168,6 +177,7 @@ def threads_used(X, w):
     return numba.get_num_threads()
 
 
+@pytest.mark.slow
 def test_tasks_share_the_cores(dask_client):
     """Numba threads x Dask threads per host stay within the host's cores (both workers of
     the LocalCluster share this machine)."""
@@ -213,6 +223,7 @@ def test_default_moments_match_in_memory_on_extreme_data(case):
         assert dvar == pytest.approx(var, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_standardize_matches_in_memory(dask_client, monkeypatch):
     """standardize=True on a Dask array (streamed, no client): the same centre, scale and fit
     as in memory, and predict standardises Dask input lazily."""

@@ -18,6 +18,8 @@ import pytest
 
 from fastcavi import BayesianGaussianMixture, GaussianMixtureCAVI, _dask, _sources
 
+pytestmark = pytest.mark.slow  # every test starts or changes a local cluster
+
 distributed = pytest.importorskip("distributed")
 
 ROWS = 1000  # the row chunk, and the in-memory incremental block

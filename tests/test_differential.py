@@ -27,6 +27,7 @@ SETTINGS = dict(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES, **SETTINGS)
 @given(draws())
 def test_bayesian_mixture_agrees_with_scikit_learn(draw):
@@ -56,6 +57,7 @@ def weighted_problems(draw):
     return X, w, opts, draw(st.integers(1, 6)), draw(st.sampled_from((0.0, 1e-3)))
 
 
+@pytest.mark.slow
 @settings(max_examples=max(10, EXAMPLES // 5), **SETTINGS)
 @given(weighted_problems())
 def test_integer_weights_are_repeated_rows(problem):

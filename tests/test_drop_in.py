@@ -48,6 +48,7 @@ def _proper(X, ctype):
 CASES = ("constant-feature", "fewer-points-than-features", "collinear", "identical-points")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("ctype", TYPES)
 def test_a_singular_default_prior_is_made_proper_with_one_warning(ctype, case):
@@ -117,6 +118,7 @@ def test_sample_weight_summing_to_one_or_less_needs_a_prior():
         X, sample_weight=np.full(20, 0.04))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wtype", ("dirichlet_distribution", "dirichlet_process"))
 def test_warm_start_continues_like_scikit_learn(wtype):
     """Each fit of a warm start continues from the last one, and its first change of the
@@ -142,6 +144,7 @@ def test_warm_start_continues_like_scikit_learn(wtype):
     assert ours.converged_ and len(steps) > 1 and max(steps) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ctype", TYPES)
 def test_digits_fit_where_a_pixel_is_constant(ctype):
     """Real data: digits has pixels that are always 0, and more in a training split. Every

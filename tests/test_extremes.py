@@ -218,6 +218,7 @@ def test_one_component_reaches_the_exact_evidence():
     np.testing.assert_allclose(res.lower_bounds[-1], log_evidence_k1(X, **kw), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_a_thousand_components():
     X = blobs(9, n=2000, K=20, spread=10.0)
     gm = GaussianMixtureCAVI(1000, random_state=0, tol=0, max_iter=10).fit(X)

@@ -106,6 +106,7 @@ def test_the_first_pass_already_updates_after_every_block():
         assert inc.lower_bounds_[0] > batch.lower_bounds_[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", list(ENGINES))
 def test_every_engine_visits_the_same_blocks(engine, tmp_path, request, monkeypatch):
     """In memory and memory-mapped the blocks are row ranges; a Dask array's are its chunks:

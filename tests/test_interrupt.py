@@ -15,6 +15,9 @@ import time
 import numpy as np
 import pytest
 
+# every test here runs and interrupts fastcavi in fresh processes, several times over
+pytestmark = pytest.mark.slow
+
 TIMEOUT = 240
 INTERRUPTED = "fastcavi: error: interrupted\n"
 

@@ -287,6 +287,7 @@ def test_save_refuses_special_files(tmp_path, fitted):
     assert _no_temporaries(tmp_path)
 
 
+@pytest.mark.slow
 def test_truncated_file_is_closed_on_the_error_path(tmp_path, fitted):
     """A truncated model file: the ValueError, and no ResourceWarning (unclosed file) beside
     it (the command printed it as a warning line next to the error)."""

@@ -95,6 +95,7 @@ def test_family_step_is_the_natural_parameter_blend(wtype):
         np.testing.assert_allclose(g, w_, rtol=1e-7)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["fixed", "diag", "full", "tied"])
 def test_a_stream_ends_near_the_batch_fit(model):
     """Batches of a shuffled stream drawn from the model: one pass within 5e-2 nats per point
@@ -122,6 +123,7 @@ def test_a_stream_ends_near_the_batch_fit(model):
     assert stream.n_batch_iter_ == 90 and len(stream.lower_bounds_) == 90
 
 
+@pytest.mark.slow
 def test_memmap_batches_in_o_batch_memory(tmp_path):
     """Streaming a memmap in batches allocates less than one batch's copy. Measured in a fresh
     process: tracemalloc counts every thread's allocations, and a Dask client left running by
@@ -188,6 +190,7 @@ def test_integer_batch_weights_are_repeated_rows():
     np.testing.assert_allclose(a.mean_vars_, b.mean_vars_, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_dask_batches_step_like_in_memory(dask_client):
     import dask.array as da
 

@@ -246,6 +246,7 @@ def _mc_problem():
     return rng, X, hyper
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fitted", [False, True], ids=["arbitrary_q", "fitted_q"])
 def test_monte_carlo_elbo_matches_closed_form(fitted):
     rng, X, hyper = _mc_problem()

@@ -165,6 +165,7 @@ def test_oracle_enumeration_small_cases(ctype):
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @GRID
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize(("p", "k"), [(1, 2), (3, 3)])
@@ -345,6 +346,7 @@ def test_tiny_n_elbo_never_exceeds_enumerated_log_evidence(ctype, wtype, n, k):
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @GRID
 @pytest.mark.parametrize("fitted", [False, True], ids=["arbitrary_q", "fitted_q"])
 def test_monte_carlo_elbo_matches_closed_form(ctype, wtype, fitted):
@@ -447,6 +449,7 @@ def test_zero_weight_equals_dropped_rows(ctype, wtype):
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @GRID
 @pytest.mark.parametrize("p", [1, 2])
 def test_posterior_predictive_integrates_to_one(ctype, wtype, p):
@@ -505,6 +508,7 @@ def _data(seed, n=40, p=2):
     return centres[rng.integers(3, size=n)] + rng.normal(size=(n, p)) + 10.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wtype", PRIORS)
 @pytest.mark.parametrize("reg_covar", [0.0, 1e-6])
 def test_full_equals_scikit_learn(wtype, reg_covar):

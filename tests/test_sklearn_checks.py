@@ -1,5 +1,6 @@
 """scikit-learn's own estimator checks."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastcavi import BayesianGaussianMixture, GaussianMixtureCAVI
@@ -33,6 +34,7 @@ BGM_EXPECTED_FAILED = {
 }
 
 
+@pytest.mark.slow
 @parametrize_with_checks([BayesianGaussianMixture(n_components=2, covariance_type="diag",
                                                   max_iter=500, random_state=0),
                           BayesianGaussianMixture(n_components=2, max_iter=500,

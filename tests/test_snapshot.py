@@ -26,7 +26,10 @@ def test_the_snapshot_covers_every_configuration():
     assert recorded == set(CONFIGS)
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+# every 16th configuration in the quick tests (pytest -m "not slow"), all of them in the full run
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=() if i % 16 == 0 else pytest.mark.slow)
+    for i, name in enumerate(sorted(CONFIGS))])
 def test_fit_matches_the_snapshot(name):
     kind, opts, how = CONFIGS[name]
     if uses_scikit_learns_start(opts) and sklearn.__version__ != META["scikit-learn"]:

@@ -65,6 +65,7 @@ def test_validation_does_not_copy_a_memmap(data):
     assert np.shares_memory(Xk, mm)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "defaults"])
 def test_memmap_fit_allocates_no_n_by_k_array(data, explicit, tmp_path):
     """tracemalloc sees every NumPy allocation: the peak stays far below one N x K float64

@@ -30,6 +30,8 @@ def as_dask(X, w, kind):
 
 
 ENGINES = ["memory", "dask", "dask-weights"]
+# the Dask engines start a local cluster: in the full run only
+ENGINE_PARAMS = [e if e == "memory" else pytest.param(e, marks=pytest.mark.slow) for e in ENGINES]
 
 
 def fit(engine, request, X, w=None, **kw):
@@ -47,7 +49,7 @@ def assert_same_fit(a, b):
     np.testing.assert_allclose(b.mean_vars_, a.mean_vars_, rtol=1e-10)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
 def test_integer_weights_equal_repeated_rows(engine, request):
     X = blobs(0)
     w = np.random.default_rng(1).integers(0, 4, X.shape[0])
@@ -57,7 +59,7 @@ def test_integer_weights_equal_repeated_rows(engine, request):
     assert_same_fit(repeated, weighted)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
 def test_zero_weight_equals_dropping_the_row(engine, request):
     X = blobs(2)
     keep = np.random.default_rng(3).random(X.shape[0]) < 0.7
@@ -67,6 +69,7 @@ def test_zero_weight_equals_dropping_the_row(engine, request):
     assert_same_fit(dropped, weighted)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["dask", "dask-weights"])
 def test_weighted_defaults_match_in_memory(engine, request):
     """The weighted defaults and k-means++ start (subsample of positive-weight rows) are the
@@ -82,7 +85,7 @@ def test_weighted_defaults_match_in_memory(engine, request):
     assert_same_fit(a, b)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
 @pytest.mark.parametrize("bad, word", [(-1.0, "negative"), (np.nan, "finite|nan"),
                                        (np.inf, "finite|inf")])
 def test_bad_weights_are_refused(engine, request, bad, word):
@@ -94,7 +97,7 @@ def test_bad_weights_are_refused(engine, request, bad, word):
     assert re.search(word, str(err.value), re.IGNORECASE)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
 def test_weight_shape_and_zero_sum_are_refused(engine, request):
     X = blobs(7, n=1500)
     with pytest.raises(ValueError, match="sample_weight"):
