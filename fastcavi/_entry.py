@@ -3,11 +3,26 @@ entry point.
 
 Before anything heavy is imported (NumPy, Numba, scikit-learn), SIGINT is made to end the
 process with status 130, one line on stderr and no output file left behind, wherever it lands
-(:func:`fastcavi._interrupt.exit_on_sigint`). :func:`fastcavi.cli.main` itself, called as a
-function, instead reports a ``KeyboardInterrupt`` as ``interrupted`` and returns 130.
+(:func:`fastcavi._interrupt.exit_on_sigint`); importing this module, which only the command's
+process does, already installs the same exit for the imports before that. :func:`fastcavi.cli.
+main` itself, called as a function, instead reports a ``KeyboardInterrupt`` as ``interrupted``
+and returns 130.
 """
 
-from ._interrupt import exit_on_sigint
+import os
+import signal
+
+
+def _interrupted_early(signum, frame):
+    """Ctrl-C while the modules below are still importing: the command's usual exit (one line,
+    status 130); nothing has been written yet. :func:`exit_on_sigint` replaces it."""
+    os.write(2, b"fastcavi: error: interrupted\n")
+    os._exit(130)
+
+
+signal.signal(signal.SIGINT, _interrupted_early)
+
+from ._interrupt import exit_on_sigint  # noqa: E402 - after the handler, on purpose
 
 
 def main():
