@@ -40,7 +40,7 @@ STREAM_PARAMETERS = """\
 def with_stream_parameters(cls):
     """Put the parameters of the algorithms and of ``partial_fit``, which every estimator
     shares, in place of ``{stream_parameters}`` in the class's docstring."""
-    cls.__doc__ = cls.__doc__.replace("    {stream_parameters}\n", STREAM_PARAMETERS)
+    cls.__doc__ = cls.__doc__.replace("    {stream_parameters}\n", STREAM_PARAMETERS + "\n")
     return cls
 
 

@@ -42,6 +42,8 @@ _INIT_PARAMS = ("kmeans++", "random_from_data", "random")
 # the seeding costs O(n K) memory and time, and a subsample this size places K <= a few
 # hundred centres as well as the full data would.
 _INIT_SUBSAMPLE = 20_000
+
+
 @with_stream_parameters
 class GaussianMixtureCAVI(MixtureBase):
     """Bayesian Gaussian mixture fitted by mean-field coordinate-ascent VI (CAVI).
