@@ -31,7 +31,6 @@ from ._validation import (
     check_int_params,
     check_mean_vars,
     check_means,
-    check_n_samples,
     check_positive_count,
     check_prior_mean_param,
     check_real_params,
@@ -240,7 +239,7 @@ class GaussianMixtureCAVI(MixtureBase):
     def _prepare(self, source):
         """A fit's data: at least n_components rows (with positive weight), standardised when
         ``standardize`` (setting ``center_`` and ``scale_``)."""
-        check_n_samples(source.n_rows, self.n_components)
+        source = super()._prepare(source)
         if source.weights is not None:
             check_positive_count(source.count_positive(), self.n_components)
         return fit_standardize(self, source)
