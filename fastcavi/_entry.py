@@ -9,18 +9,18 @@ main` itself, called as a function, instead reports a ``KeyboardInterrupt`` as `
 and returns 130.
 """
 
-import os
-import signal
+import _signal
+from os import _exit, write
 
 
 def _interrupted_early(signum, frame):
     """Ctrl-C while the modules below are still importing: the command's usual exit (one line,
     status 130); nothing has been written yet. :func:`exit_on_sigint` replaces it."""
-    os.write(2, b"fastcavi: error: interrupted\n")
-    os._exit(130)
+    write(2, b"fastcavi: error: interrupted\n")
+    _exit(130)
 
 
-signal.signal(signal.SIGINT, _interrupted_early)
+_signal.signal(_signal.SIGINT, _interrupted_early)
 
 from ._interrupt import exit_on_sigint  # noqa: E402 - after the handler, on purpose
 

@@ -6,6 +6,7 @@ Every case runs in a subprocess: a regression can segfault or hang the process.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -57,11 +58,30 @@ def _interrupt(args, cwd, delay, env=None):
     return proc.returncode, out, err
 
 
+def _handler_line():
+    """The line of ``fastcavi/__main__.py`` that installs the command's SIGINT handler."""
+    import fastcavi
+
+    path = os.path.join(os.path.dirname(fastcavi.__file__), "__main__.py")
+    with open(path) as f:
+        return next(i for i, line in enumerate(f, 1) if "# HANDLER INSTALLED" in line)
+
+
 def _before_python_ran_fastcavi(rc, err):
-    """The signal came while the interpreter itself was starting (site, .pth files): Python
-    dies of it, with no fastcavi code on the stack."""
-    return (rc == -signal.SIGINT and err == "") or (
-        "init_import_site" in err and "/fastcavi/" not in err)
+    """The signal came before fastcavi's first statement that can catch it: while the
+    interpreter itself was starting (site, .pth files), while ``python -m`` imported the package
+    (``fastcavi/__init__.py``, which installs nothing: a library leaves SIGINT alone), or on
+    the lines of ``__main__.py`` up to the handler. Python dies of it with its default handler;
+    any fastcavi frame deeper than that is a failure."""
+    if rc != -signal.SIGINT:
+        return False
+    if err == "":
+        return True
+    frames = re.findall(r'File "([^"]+)", line (\d+)', err)
+    ours = [(f, int(n)) for f, n in frames if f"{os.sep}fastcavi{os.sep}" in f]
+    return err.rstrip().endswith("KeyboardInterrupt") and all(
+        f.endswith("__init__.py") or (f.endswith("__main__.py") and n <= _handler_line())
+        for f, n in ours)
 
 
 def _check_outcome(rc, err, cwd, outputs):
