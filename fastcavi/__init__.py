@@ -13,12 +13,12 @@ __all__ = ["BayesianGaussianMixture", "GaussianMixtureCAVI", "cavi", "responsibi
            "save", "__version__"]
 
 _LAZY = {  # public name -> the submodule that defines it
-    "BayesianGaussianMixture": "_bgm",
-    "GaussianMixtureCAVI": "_estimator",
-    "cavi": "_fit",
-    "responsibilities": "_fit",
-    "load": "_load",
-    "save": "_io",
+    "BayesianGaussianMixture": "estimators.bayesian_mixture",
+    "GaussianMixtureCAVI": "estimators.gaussian_mixture_cavi",
+    "cavi": "estimators.functions",
+    "responsibilities": "estimators.functions",
+    "load": "estimators.load",
+    "save": "estimators.io",
 }
 
 

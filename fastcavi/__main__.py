@@ -1,4 +1,4 @@
-"""``python -m fastcavi``: the ``fastcavi`` command (see :mod:`fastcavi.cli`).
+"""``python -m fastcavi``: the ``fastcavi`` command (see :mod:`fastcavi.cli.command`).
 
 The first statements make Ctrl-C end the process with the command's usual line and status 130
 (``_signal`` is built into the interpreter: nothing is imported for it), so that a SIGINT while

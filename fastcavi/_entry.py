@@ -4,7 +4,8 @@ entry point.
 Before anything heavy is imported (NumPy, Numba, scikit-learn), SIGINT is made to end the
 process with status 130, one line on stderr and no output file left behind, wherever it lands
 (:func:`fastcavi._interrupt.exit_on_sigint`); importing this module, which only the command's
-process does, already installs the same exit for the imports before that. :func:`fastcavi.cli.
+process does, already installs the same exit for the imports before that.
+:func:`fastcavi.cli.command.
 main` itself, called as a function, instead reports a ``KeyboardInterrupt`` as ``interrupted``
 and returns 130.
 """
@@ -27,6 +28,6 @@ from ._interrupt import exit_on_sigint  # noqa: E402 - after the handler, on pur
 
 def main():
     exit_on_sigint("fastcavi")
-    from .cli import main as cli_main
+    from .cli.command import main as cli_main
 
     return cli_main()

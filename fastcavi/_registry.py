@@ -19,8 +19,10 @@ import os
 
 import numpy as np
 
-from . import _family_fit, _numpy_cavi, reference
-from ._fit import cavi as _fast_cavi
+from . import reference
+from .bench import numpy_cavi as _numpy_cavi
+from .estimators.functions import cavi as _fast_cavi
+from .models import family_fit as _family_fit
 
 # name -> cavi(X, means_init, mean_vars_init, *, prior_mean, prior_var, likelihood_var, n_iter,
 #              sample_weight=None) -> CAVIResult

@@ -18,7 +18,7 @@ So fastcavi wants tbb, and ``tbb`` is a dependency. Its wheel puts ``libtbb.so.1
 ``<prefix>/lib``, which the dynamic loader does not search in a virtual environment, so Numba
 would silently fall back to omp. Hence:
 
-1. When fastcavi's first kernel module is imported (:mod:`fastcavi._jit` imports this module
+1. When fastcavi's first kernel module is imported (:mod:`fastcavi.kernels.jit` imports this module
    first; ``import fastcavi`` alone imports neither), :func:`preload_tbb` loads that file
    with ``RTLD_GLOBAL`` (a dlopen of a few milliseconds: nothing is compiled, no thread is
    started). Numba's own default order then picks tbb at the first parallel call. fastcavi
@@ -257,7 +257,7 @@ def thread_limit(n_threads):
         numba.set_num_threads(old)
 
 
-# Point 1 of the module docstring. ``fastcavi/_jit.py``, which every module that defines
+# Point 1 of the module docstring. ``fastcavi/kernels/jit.py``, which every module that defines
 # kernels imports, imports this module first, so this runs before any fastcavi kernel exists.
 preload_tbb()
 

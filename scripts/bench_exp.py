@@ -1,4 +1,4 @@
-"""Micro-benchmark: ns per exp for libm np.exp vs fastcavi._fastexp._exp_nonpos.
+"""Micro-benchmark: ns per exp for libm np.exp vs fastcavi.kernels.fastexp._exp_nonpos.
 
 Run with ``.venv/bin/python scripts/bench_exp.py [--n 10000000] [--repeat 7]``.
 
@@ -23,7 +23,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from fastcavi._fastexp import _exp_nonpos
+from fastcavi.kernels.fastexp import _exp_nonpos
 
 SIG = "void(float64[::1], float64[::1])"
 

@@ -59,392 +59,392 @@ class Mutation:
 
 MUTATIONS = [
     Mutation(
-        "gram-weight-offset", "fastcavi/_kernels.py",
+        "gram-weight-offset", "fastcavi/kernels/fixed.py",
         "_gram_rows(xb, gb, weights, t0, sq_means",
         "_gram_rows(xb, gb, weights, 0, sq_means",
         "large-p path reads weights[i] instead of the block's offset weights[t0 + i]"),
     Mutation(
-        "tile-weight-offset", "fastcavi/_kernels.py",
+        "tile-weight-offset", "fastcavi/kernels/fixed.py",
         "w = weights[start + b] if weighted else 1.0",
         "w = weights[b] if weighted else 1.0",
         "small-p path reads the tile's weights from row 0"),
     Mutation(
-        "rows-past-chunks-dropped", "fastcavi/_kernels.py",
+        "rows-past-chunks-dropped", "fastcavi/kernels/fixed.py",
         "chunk = (n_samples + n_chunks - 1) // n_chunks\n    part_n = np.zeros(",
         "chunk = n_samples // n_chunks\n    part_n = np.zeros(",
         "chunk size rounded down: the rows past n_chunks * (N // n_chunks) are never visited"),
     Mutation(
-        "last-chunk-skipped", "fastcavi/_kernels.py",
+        "last-chunk-skipped", "fastcavi/kernels/fixed.py",
         "for c in range(n_chunks):  # fixed order: bit-identical for any thread count\n"
         "        n_k += part_n[c]\n        r_k += part_r[c]\n        s_k += part_s[c]",
         "for c in range(max(1, n_chunks - 1)):  # fixed order\n"
         "        n_k += part_n[c]\n        r_k += part_r[c]\n        s_k += part_s[c]",
         "the reduction over the chunks' partial sums stops one chunk early"),
     Mutation(
-        "first-tile-skipped", "fastcavi/_kernels.py",
+        "first-tile-skipped", "fastcavi/kernels/fixed.py",
         "for t0 in range(start, stop, size):",
         "for t0 in range(start + size if stop - start > size else start, stop, size):",
         "a chunk that spans several tiles skips its first tile"),
     Mutation(
-        "chunk-last-row-dropped", "fastcavi/_kernels.py",
+        "chunk-last-row-dropped", "fastcavi/kernels/fixed.py",
         "min(stop, t0 + size), xt, dist",
         "min(stop - 1, t0 + size), xt, dist",
         "off by one at the end of a tile: the last row of every chunk is dropped"),
     Mutation(
-        "gram-last-block-skipped", "fastcavi/_kernels.py",
+        "gram-last-block-skipped", "fastcavi/kernels/fixed.py",
         "for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):",
         "for t0 in range(c * chunk, max(c * chunk + 1, stop - _GRAM_BLOCK_ROWS),"
         " _GRAM_BLOCK_ROWS):",
         "large-p path: the last BLAS block of every chunk is skipped"),
     Mutation(
-        "gram-not-centred", "fastcavi/_kernels.py",
+        "gram-not-centred", "fastcavi/kernels/fixed.py",
         "xb[i, j] = X[t0 + i, j] - centre[j]",
         "xb[i, j] = X[t0 + i, j]",
         "large-p path forgets to centre the rows on the means' centroid"),
     Mutation(
-        "logit-variance-term-dropped", "fastcavi/_cavi.py",
+        "logit-variance-term-dropped", "fastcavi/models/fixed.py",
         "return np.full(mean_vars.shape[0], half), mean_vars * (n_features * half)",
         "return np.full(mean_vars.shape[0], half), mean_vars * 0.0",
         "the p s2_k / (2 lambda2) term of the fixed-variance model's logits is dropped"),
     Mutation(
-        "float32-tile-accumulator", "fastcavi/_kernels.py",
+        "float32-tile-accumulator", "fastcavi/kernels/fixed.py",
         "        nk = 0.0\n        rk = 0.0\n",
         "        nk = e[0] - e[0]\n        rk = e[0] - e[0]\n",
         "N_k and R_k summed over a tile in X's dtype (float32) instead of float64"),
     # (The entropy's tile sum cannot be made float32 this way: it also adds float64 terms, so
     # Numba unifies it to float64 and the mutant would be equivalent.)
     Mutation(
-        "float32-centred-sum-accumulator", "fastcavi/_kernels.py",
+        "float32-centred-sum-accumulator", "fastcavi/kernels/fixed.py",
         "            acc = 0.0\n            for b in range(n):\n"
         "                acc += e[b]",
         "            acc = e[0] - e[0]\n            for b in range(n):\n"
         "                acc += e[b]",
         "S~_k summed over a tile in X's dtype (float32) instead of float64"),
     Mutation(
-        "elbo-term-dropped", "fastcavi/_cavi.py",
+        "elbo-term-dropped", "fastcavi/models/fixed.py",
         "sq = stats.r_k - 2.0 * np.sum(d * stats.s_k, axis=1) + n_k * np.sum(d * d, axis=1)",
         "sq = stats.r_k - 2.0 * np.sum(d * stats.s_k, axis=1)",
         "the N_k |d_k|^2 term of sum w phi |x - m_new|^2 is dropped"),
     Mutation(
-        "sign-elbo-cross-term", "fastcavi/_cavi.py",
+        "sign-elbo-cross-term", "fastcavi/models/fixed.py",
         "sq = stats.r_k - 2.0 * np.sum(d * stats.s_k, axis=1)",
         "sq = stats.r_k + 2.0 * np.sum(d * stats.s_k, axis=1)",
         "sign of the cross term -2 d.S~ flipped"),
     Mutation(
-        "sign-mean-update", "fastcavi/_cavi.py",
+        "sign-mean-update", "fastcavi/models/fixed.py",
         "d = mean_vars[:, None] * ((alpha - m_old) / sig2 + stats.s_k / lam2)",
         "d = mean_vars[:, None] * ((m_old - alpha) / sig2 + stats.s_k / lam2)",
         "sign of the prior's pull in the mean update flipped"),
     Mutation(
-        "combine-skips-first-block", "fastcavi/_algorithms.py",
+        "combine-skips-first-block", "fastcavi/inference/algorithms.py",
         "    total = next(it)\n",
         "    total = next(it)\n    total = next(it, total)\n",
         "the reduce over blocks (Dask, streaming) drops the first block's statistics",
         CORE_TESTS + ("tests/test_dask.py", "tests/test_weights.py")),
     Mutation(
-        "keep-first-restart", "fastcavi/_estimator.py",
+        "keep-first-restart", "fastcavi/estimators/gaussian_mixture_cavi.py",
         "if best is None or out.bounds[-1] > best[0].bounds[-1]:",
         "if best is None:",
         "the first of n_init runs is kept instead of the best"),
     Mutation(
-        "tol-not-scaled", "fastcavi/_cavi.py",
+        "tol-not-scaled", "fastcavi/models/fixed.py",
         "max_iter, tol * source.total_weight,",
         "max_iter, tol,",
         "tol compared with the ELBO change as a total, not per unit of weight"),
     Mutation(
-        "tol-scaled-by-n", "fastcavi/_sources.py",
+        "tol-scaled-by-n", "fastcavi/data/sources.py",
         "self.total_weight = float(self.n_rows) if weights is None else float(weights.sum())",
         "self.total_weight = float(self.n_rows)",
         "the total weight taken as N when sample_weight is given"),
     Mutation(
-        "dask-positive-rows-offset", "fastcavi/_dask.py",
+        "dask-positive-rows-offset", "fastcavi/data/dask.py",
         "return np.flatnonzero(wb > 0)[ranks] + start",
         "return np.flatnonzero(wb > 0)[ranks]",
         "a Dask block's positive-weight rows numbered from the block, not from row 0",
         ("tests/test_dask.py", "tests/test_weights.py")),
     Mutation(
-        "dask-threads-ignore-host", "fastcavi/_dask.py",
+        "dask-threads-ignore-host", "fastcavi/data/dask.py",
         "n = max(1, cores // max(own, (hosts or {}).get(get_address_host(worker.address), 0)))",
         "n = max(1, cores // own)",
         "a Dask task takes all its host's cores, ignoring the other workers there",
         ("tests/test_dask.py",)),
     Mutation(
-        "recentre-sign", "fastcavi/_algorithms.py",
+        "recentre-sign", "fastcavi/inference/algorithms.py",
         "d = np.asarray(old, dtype=np.float64) - np.asarray(new, dtype=np.float64)",
         "d = np.asarray(new, dtype=np.float64) - np.asarray(old, dtype=np.float64)",
         "kept statistics shifted the wrong way when re-centred", STREAM_TESTS),
     Mutation(
-        "incremental-not-recentred", "fastcavi/_algorithms.py",
+        "incremental-not-recentred", "fastcavi/inference/algorithms.py",
         "total = combine(recentre(s, c, centre, shape) for s, c in kept)",
         "total = combine(s for s, c in kept)",
         "blocks' statistics summed while centred on different means", STREAM_TESTS),
     Mutation(
-        "incremental-stale-q", "fastcavi/_algorithms.py",
+        "incremental-stale-q", "fastcavi/inference/algorithms.py",
         "                fn, args, new_centre = visit(state)\n",
         "                new_centre = centre\n",
         "every block of a pass visited at the q(theta) of the pass's start", STREAM_TESTS),
     Mutation(
-        "recentre-full-not-symmetric", "fastcavi/_algorithms.py",
+        "recentre-full-not-symmetric", "fastcavi/inference/algorithms.py",
         "r = r + ds + ds.transpose(0, 2, 1) + n[:, None, None]",
         "r = r + 2.0 * ds + n[:, None, None]",
         "a full scatter re-centred with d S^T twice instead of d S^T + S d^T", STREAM_TESTS),
     Mutation(
-        "recentre-tied-shift-dropped", "fastcavi/_algorithms.py",
+        "recentre-tied-shift-dropped", "fastcavi/inference/algorithms.py",
         "r = r + ds + ds.T + (n[:, None] * d).T @ d",
         "r = r + ds + ds.T",
         "the pooled scatter re-centred without sum_k N_k d_k d_k^T", STREAM_TESTS),
     Mutation(
-        "incremental-old-block-kept", "fastcavi/_algorithms.py",
+        "incremental-old-block-kept", "fastcavi/inference/algorithms.py",
         "total = combine([total, scaled(recentre(old, old_centre, centre, shape), -1.0), new])",
         "total = combine([total, new])",
         "a visited block's old statistics left in the running total", STREAM_TESTS),
     Mutation(
-        "svi-rho-complement", "fastcavi/_algorithms.py",
+        "svi-rho-complement", "fastcavi/inference/algorithms.py",
         "return combine([scaled(recentre(stats, old, centre, shape), 1.0 - rho),",
         "return combine([scaled(recentre(stats, old, centre, shape), rho),",
         "the kept statistics weighted rho instead of 1 - rho", STREAM_TESTS),
     Mutation(
-        "svi-kept-not-rescaled", "fastcavi/_algorithms.py",
+        "svi-kept-not-rescaled", "fastcavi/inference/algorithms.py",
         "kept = (scaled(stats, total_samples / stats.total_weight), old)",
         "kept = (stats, old)",
         "a fit's statistics (N points) blended as if they stood for total_samples",
         STREAM_TESTS),
     Mutation(
-        "predict-proba-tile-last-row", "fastcavi/_kernels.py",
+        "predict-proba-tile-last-row", "fastcavi/kernels/fixed.py",
         "    for b in range(n):\n        for k in range(n_components):\n"
         "            proba[start + b, k]",
         "    for b in range(n - 1):\n        for k in range(n_components):\n"
         "            proba[start + b, k]",
         "predict_proba leaves the last row of every tile unwritten"),
     Mutation(
-        "predict-labels-offset", "fastcavi/_kernels.py",
+        "predict-labels-offset", "fastcavi/kernels/fixed.py",
         "labels[start + b] = best",
         "labels[b] = best",
         "predict writes every tile's labels at the first tile's rows"),
     Mutation(
-        "score-drops-log-k", "fastcavi/_cavi.py",
+        "score-drops-log-k", "fastcavi/models/fixed.py",
         "log_k = math.log(len(pred_vars))",
         "log_k = 0.0",
         "score_samples forgets the 1/K weight of each component"),
     Mutation(
-        "random-init-ignores-weights", "fastcavi/_estimator.py",
+        "random-init-ignores-weights", "fastcavi/estimators/gaussian_mixture_cavi.py",
         "            if wb is not None:\n                r *= wb[:, None]\n",
         "",
         "init_params='random' ignores sample_weight"),
     # -- the learned-weight, learned-precision family (BayesianGaussianMixture) --
     Mutation(
-        "diag-weight-offset", "fastcavi/_kernels_diag.py",
+        "diag-weight-offset", "fastcavi/kernels/diag.py",
         "w = weights[start + b] if weighted else 1.0",
         "w = weights[b] if weighted else 1.0",
         "diag kernel reads the tile's weights from row 0", FAMILY_TESTS),
     Mutation(
-        "diag-scatter-not-squared", "fastcavi/_kernels_diag.py",
+        "diag-scatter-not-squared", "fastcavi/kernels/diag.py",
         "acc_r += t * diff",
         "acc_r += t",
         "diag kernel accumulates w phi (x - m) instead of w phi (x - m)^2 into R", FAMILY_TESTS),
     Mutation(
-        "diag-entropy-half-dropped", "fastcavi/_kernels_diag.py",
+        "diag-entropy-half-dropped", "fastcavi/kernels/diag.py",
         "entropy += w * (_log_normal(float(z[b])) - float(ea[b] * inv_z))",
         "entropy += w * _log_normal(float(z[b]))",
         "diag kernel's entropy forgets sum_k phi a", FAMILY_TESTS),
     Mutation(
-        "diag-last-chunk-skipped", "fastcavi/_kernels_diag.py",
+        "diag-last-chunk-skipped", "fastcavi/kernels/diag.py",
         "    for c in range(n_chunks):  # fixed order: bit-identical for any thread count",
         "    for c in range(max(1, n_chunks - 1)):  # fixed order",
         "diag kernel's reduction stops one chunk early", FAMILY_TESTS),
     Mutation(
-        "spherical-nu-counts-points-once", "fastcavi/_family.py",
+        "spherical-nu-counts-points-once", "fastcavi/models/family.py",
         "nu = n0 + p * n_k",
         "nu = n0 + n_k",
         "spherical nu_k = n0 + N_k (scikit-learn's) instead of n0 + p N_k", FAMILY_TESTS),
     Mutation(
-        "dp-sticks-include-self", "fastcavi/_family.py",
+        "dp-sticks-include-self", "fastcavi/models/family.py",
         "tail = np.concatenate((np.cumsum(n_k[::-1])[::-1][1:], [0.0]))",
         "tail = np.cumsum(n_k[::-1])[::-1]",
         "process prior: b_k = g0 + sum_(j>=k) N_j instead of j > k", FAMILY_TESTS),
     Mutation(
-        "scatter-not-centred", "fastcavi/_family.py",
+        "scatter-not-centred", "fastcavi/models/family.py",
         "scatter = np.maximum(stats.r_k - stats.s_k * shift, 0.0)",
         "scatter = np.maximum(stats.r_k, 0.0)",
         "diag scatter about the old means, not about xbar", FAMILY_TESTS),
     Mutation(
-        "family-elbo-cross-term-sign", "fastcavi/_family.py",
+        "family-elbo-cross-term-sign", "fastcavi/models/family.py",
         "sq = stats.r_k - 2.0 * d * stats.s_k + n_k[:, None] * d * d",
         "sq = stats.r_k + 2.0 * d * stats.s_k + n_k[:, None] * d * d",
         "sign of -2 d S in the family's likelihood term flipped", FAMILY_TESTS),
     Mutation(
-        "e-step-mean-precision-term", "fastcavi/_family.py",
+        "e-step-mean-precision-term", "fastcavi/models/family.py",
         "offsets = -(e_log_pi + 0.5 * e_log_det - 0.5 * p / params.mean_precision)",
         "offsets = -(e_log_pi + 0.5 * e_log_det)",
         "the E-step forgets the -p / (2 b_k) of E[(x - mu)^T P (x - mu)]", FAMILY_TESTS),
     Mutation(
-        "family-reg-covar-dropped", "fastcavi/_family.py",
+        "family-reg-covar-dropped", "fastcavi/models/family.py",
         "scatter + (n_k * prior.reg_covar)[:, None] + f[:, None] * d * d",
         "scatter + f[:, None] * d * d",
         "diag update forgets reg_covar", FAMILY_TESTS),
     Mutation(
-        "family-keep-first-start", "fastcavi/_bgm.py",
+        "family-keep-first-start", "fastcavi/estimators/bayesian_mixture.py",
         "if best is None or bound > best[1] or",
         "if best is None or",
         "BayesianGaussianMixture keeps its first start instead of the best", FAMILY_TESTS),
     Mutation(
-        "random-start-not-normalised", "fastcavi/_family_fit.py",
+        "random-start-not-normalised", "fastcavi/models/family_fit.py",
         "        r /= r.sum(axis=1)[:, np.newaxis]\n",
         "",
         "the 'random' start's responsibilities are not normalised per row", FAMILY_TESTS),
     # -- full and tied precisions: the kernels --
     Mutation(
-        "full-triangle-term-skipped", "fastcavi/_kernels_full.py",
+        "full-triangle-term-skipped", "fastcavi/kernels/full.py",
         "                for i in range(1, j + 1):\n                    a = factors[k, j, i]",
         "                for i in range(2, j + 1):\n                    a = factors[k, j, i]",
         "full logits (p < 8): the term A_k[j, 1] u_1 of the triangle is skipped", FULL_TESTS),
     Mutation(
-        "blocked-triangle-term-dropped", "fastcavi/_kernels_full.py",
+        "blocked-triangle-term-dropped", "fastcavi/kernels/full.py",
         "y3[b] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3",
         "y3[b] += a30 * x0 + a31 * x1 + a32 * x2",
         "4 x 4 blocks of the triangle (full logits, tied whitening): a term of the last row "
         "dropped off the diagonal blocks", FULL_TESTS),
     Mutation(
-        "blocked-scatter-term-dropped", "fastcavi/_kernels_full.py",
+        "blocked-scatter-term-dropped", "fastcavi/kernels/full.py",
         "                a33 += s * x3\n",
         "",
         "4 x 4 blocks of the scatter (full, and tied's pooled y y^T): one entry of each block "
         "never accumulated", FULL_TESTS),
     Mutation(
-        "tied-co-responsibility-dropped", "fastcavi/_kernels_tied.py",
+        "tied-co-responsibility-dropped", "fastcavi/kernels/tied.py",
         "                a3 += eb * p3[b]\n",
         "",
         "tied kernel: every fourth co-responsibility M_km of a block never accumulated",
         FULL_TESTS),
     Mutation(
-        "full-scatter-not-symmetrised", "fastcavi/_kernels_full.py",
+        "full-scatter-not-symmetrised", "fastcavi/kernels/full.py",
         "                r_k[k, i, j] = r_k[k, j, i]\n",
         "                pass\n",
         "the scatter's upper triangle is never filled from the lower one", FULL_TESTS),
     Mutation(
-        "full-weight-offset", "fastcavi/_kernels_full.py",
+        "full-weight-offset", "fastcavi/kernels/full.py",
         "        w = weights[start + b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
         "        # H(phi_b)",
         "        w = weights[b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
         "        # H(phi_b)",
         "full kernel reads the tile's weights from row 0", FULL_TESTS),
     Mutation(
-        "full-chunk-offset", "fastcavi/_kernels_full.py",
+        "full-chunk-offset", "fastcavi/kernels/full.py",
         "        for t0 in range(c * chunk, stop, size):\n"
         "            _tile_statistics_full(",
         "        for t0 in range(c * (chunk - 1), stop, size):\n"
         "            _tile_statistics_full(",
         "full kernel: each chunk starts at the wrong row (rows counted twice)", FULL_TESTS),
     Mutation(
-        "full-float32-partial-sums", "fastcavi/_kernels_full.py",
+        "full-float32-partial-sums", "fastcavi/kernels/full.py",
         "part_r = np.zeros((n_chunks, n_components, n_features, n_features))",
         "part_r = np.zeros((n_chunks, n_components, n_features, n_features), dtype=np.float32)",
         "the chunks' partial scatters kept in float32", FULL_TESTS),
     Mutation(
-        "tied-float32-tile-accumulator", "fastcavi/_kernels_tied.py",
+        "tied-float32-tile-accumulator", "fastcavi/kernels/tied.py",
         "        ph = phi[k]\n        nk = 0.0\n",
         "        ph = phi[k]\n        nk = e[0] - e[0]\n",
         "tied kernel: N_k summed over a tile in X's dtype (float32) instead of float64",
         FULL_TESTS),
     Mutation(
-        "tied-weight-offset", "fastcavi/_kernels_tied.py",
+        "tied-weight-offset", "fastcavi/kernels/tied.py",
         "        w = weights[start + b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
         "        entropy +=",
         "        w = weights[b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
         "        entropy +=",
         "tied kernel reads the tile's weights from row 0", FULL_TESTS),
     Mutation(
-        "tied-whitening-not-centred", "fastcavi/_kernels_tied.py",
+        "tied-whitening-not-centred", "fastcavi/kernels/tied.py",
         "xc[j, b] = X[start + b, j] - centre[j]",
         "xc[j, b] = X[start + b, j]",
         "tied kernel whitens x instead of x - c (the whitened means are centred)", FULL_TESTS),
     Mutation(
-        "tied-mixture-mean-term-dropped", "fastcavi/_kernels_tied.py",
+        "tied-mixture-mean-term-dropped", "fastcavi/kernels/tied.py",
         "yj[b] -= (p0[b] * m0 + p1[b] * m1) + (p2[b] * m2 + p3[b] * m3)",
         "yj[b] -= (p0[b] * m0 + p1[b] * m1) + p2[b] * m2",
         "tied pooled scatter: y = x - sum_k r_k m_k misses every fourth component", FULL_TESTS),
     Mutation(
-        "tied-between-term-dropped", "fastcavi/_family_full_fit.py",
+        "tied-between-term-dropped", "fastcavi/models/family_full_fit.py",
         'r_k = r_y + np.einsum("kl,kli,klj->ij", np.triu(co, 1), delta, delta)',
         "r_k = r_y",
         "tied pooled scatter forgets sum_(k<l) M_kl (m_k - m_l)(m_k - m_l)^T", FULL_TESTS),
     Mutation(
-        "full-predict-labels-offset", "fastcavi/_kernels_full.py",
+        "full-predict-labels-offset", "fastcavi/kernels/full.py",
         "labels[start + b] = best",
         "labels[b] = best",
         "full/tied predict writes every tile's labels at the first tile's rows", FULL_TESTS),
     # -- full and tied precisions: the math --
     Mutation(
-        "tied-nu-n-over-k", "fastcavi/_family_full.py",
+        "tied-nu-n-over-k", "fastcavi/models/family_full.py",
         "nu = n0 + total",
         "nu = n0 + total / len(n_k)",
         "tied nu = n0 + N / K (scikit-learn's) instead of n0 + sum_k N_k", FULL_TESTS),
     Mutation(
-        "full-scatter-not-centred", "fastcavi/_family_full.py",
+        "full-scatter-not-centred", "fastcavi/models/family_full.py",
         "scatter = stats.r_k - (ss.sum(axis=0) if prior.covariance_type == \"tied\" else ss)",
         "scatter = stats.r_k",
         "C_k taken as the scatter about the old means, not about xbar_k", FULL_TESTS),
     Mutation(
-        "wishart-kl-log2-constant", "fastcavi/_family_full.py",
+        "wishart-kl-log2-constant", "fastcavi/models/family_full.py",
         "return nu / 2.0 * logdet - nu * p / 2.0 * math.log(2.0) - multigammaln(nu / 2.0, p)",
         "return nu / 2.0 * logdet - nu / 2.0 * math.log(2.0) - multigammaln(nu / 2.0, p)",
         "the Wishart normaliser's (nu p / 2) log 2 written (nu / 2) log 2", FULL_TESTS),
     Mutation(
-        "full-elbo-cross-term-sign", "fastcavi/_family_full.py",
+        "full-elbo-cross-term-sign", "fastcavi/models/family_full.py",
         "sq = -(ds + np.swapaxes(ds, 1, 2)) + n_k",
         "sq = (ds + np.swapaxes(ds, 1, 2)) + n_k",
         "sign of -(d S^T + S d^T) in the likelihood term at the new means flipped", FULL_TESTS),
     Mutation(
-        "wishart-digamma-off-by-one", "fastcavi/_family_full.py",
+        "wishart-digamma-off-by-one", "fastcavi/models/family_full.py",
         "digamma((np.asarray(nu)[:, None] + 1.0 - j) / 2.0)",
         "digamma((np.asarray(nu)[:, None] - j) / 2.0)",
         "E[log|P|] sums psi((nu - j)/2) instead of psi((nu + 1 - j)/2)", FULL_TESTS),
     Mutation(
-        "full-reg-covar-dropped", "fastcavi/_family_full.py",
+        "full-reg-covar-dropped", "fastcavi/models/family_full.py",
         "psi = (prior.covariance + scatter + (n_k * prior.reg_covar)[:, None, None] * eye",
         "psi = (prior.covariance + scatter + 0.0 * eye",
         "full update forgets reg_covar", FULL_TESTS),
     Mutation(
-        "e-step-factor-not-halved", "fastcavi/_family_full.py",
+        "e-step-factor-not-halved", "fastcavi/models/family_full.py",
         "factors = np.sqrt(nu / 2.0)[:, None, None] * inv_l",
         "factors = np.sqrt(nu)[:, None, None] * inv_l",
         "E-step logits use nu Psi^-1 instead of (nu / 2) Psi^-1", FULL_TESTS),
     Mutation(
-        "predictive-dof-nu", "fastcavi/_family_full_fit.py",
+        "predictive-dof-nu", "fastcavi/models/family_full_fit.py",
         "dof = nu + 1.0 - p",
         "dof = nu",
         "the predictive Student-t with nu_k degrees of freedom instead of nu_k + 1 - p",
         FULL_TESTS),
     Mutation(
-        "one-hot-scatter-unweighted", "fastcavi/_family_fit.py",
+        "one-hot-scatter-unweighted", "fastcavi/models/family_fit.py",
         "r_k[c] += (d[mine] * wi[mine, None]).T @ d[mine]",
         "r_k[c] += d[mine].T @ d[mine]",
         "the kmeans start's p x p scatter ignores sample_weight", FULL_TESTS),
     Mutation(
-        "warm-start-forgets-its-bound", "fastcavi/_bgm.py",
+        "warm-start-forgets-its-bound", "fastcavi/estimators/bayesian_mixture.py",
         "previous=None if do_init else self.lower_bound_)",
         "previous=None)",
         "a warm start measures its first change from nothing, not from the stored bound",
         DROP_IN_TESTS),
     Mutation(
-        "max-iter-0-keeps-the-first-start", "fastcavi/_bgm.py",
+        "max-iter-0-keeps-the-first-start", "fastcavi/estimators/bayesian_mixture.py",
         "if best is None or bound > best[1] or best[1] == -np.inf:",
         "if best is None or bound > best[1]:",
         "with max_iter=0 the first start is kept (scikit-learn keeps the last)",
         DROP_IN_TESTS),
     Mutation(
-        "proper-prior-absolute-ridge", "fastcavi/_data_defaults.py",
+        "proper-prior-absolute-ridge", "fastcavi/data/defaults.py",
         "return psi0 + np.diag(PRIOR_RIDGE * scales), True",
         "return psi0 + PRIOR_RIDGE * np.eye(len(scales)), True",
         "the ridge of a singular default prior ignores each feature's scale", DROP_IN_TESTS),
     Mutation(
-        "proper-prior-threshold-cholesky-only", "fastcavi/_data_defaults.py",
+        "proper-prior-threshold-cholesky-only", "fastcavi/data/defaults.py",
         "    if smallest > 1e-10:\n",
         "    if smallest > 0.0:\n",
         "a numerically singular default prior (eigenvalue of round-off size) kept as proper",
         DROP_IN_TESTS),
     Mutation(
-        "random-from-data-diagonal-scatter", "fastcavi/_family_fit.py",
+        "random-from-data-diagonal-scatter", "fastcavi/models/family_fit.py",
         "np.arange(k),\n                             centre, matrix)",
         "np.arange(k),\n                             centre)",
         "the random_from_data start gives full and tied per-feature sums", FULL_TESTS),

@@ -1,4 +1,4 @@
-"""pytest-benchmark timings of the sweep and the fit, and a smoke test of ``fastcavi.bench``.
+"""pytest-benchmark timings of the sweep and the fit, and a smoke test of ``fastcavi.bench.cavi``.
 
 In the normal test run (``--benchmark-disable`` in pyproject's addopts) each benchmark runs its
 function once, as a smoke test with a cheap check of the result. For real timings::
@@ -15,10 +15,11 @@ import os
 import numpy as np
 import pytest
 
-from fastcavi import _numpy_cavi, bench
-from fastcavi._cavi import block_statistics, kernel_means, update_and_elbo
 from fastcavi._registry import IMPLEMENTATIONS
 from fastcavi._validation import as_kernel_array
+from fastcavi.bench import cavi as bench
+from fastcavi.bench import numpy_cavi as _numpy_cavi
+from fastcavi.models.fixed import block_statistics, kernel_means, update_and_elbo
 
 N = int(os.environ.get("FASTCAVI_BENCH_N", 5_000))
 SHAPES = [(N, 2, 10), (N, 16, 16)]

@@ -14,8 +14,10 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture as SkBGM
 
-from fastcavi import BayesianGaussianMixture, _cavi, _kernels
+from fastcavi import BayesianGaussianMixture
 from fastcavi._registry import ENGINES, FAMILY_IMPLEMENTATIONS
+from fastcavi.kernels import fixed as _kernels
+from fastcavi.models import fixed as _cavi
 from fastcavi.reference import family as F
 
 from . import oracles_family as O
@@ -335,7 +337,7 @@ def test_dask_fit_is_the_in_memory_fit(init_params, dask_client, monkeypatch):
     import dask
     import dask.array as da
 
-    from fastcavi import _dask
+    from fastcavi.data import dask as _dask
 
     rng = np.random.default_rng(13)
     X = blobs(rng, 5003, 3, 4)

@@ -16,8 +16,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture as SkBGM
 
 import fastcavi
-from fastcavi import BayesianGaussianMixture, _kernels, _kernels_full
-from fastcavi._family_fit import cavi as fast_cavi
+from fastcavi import BayesianGaussianMixture
+from fastcavi.kernels import fixed as _kernels
+from fastcavi.kernels import full as _kernels_full
+from fastcavi.models.family_fit import cavi as fast_cavi
 from fastcavi.reference import family as F
 
 from . import oracles_family as O

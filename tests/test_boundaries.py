@@ -10,9 +10,11 @@ chosen so that each boundary falls inside the data, and the test checks that it 
 import numpy as np
 import pytest
 
-from fastcavi import GaussianMixtureCAVI, _cavi, _kernels
+from fastcavi import GaussianMixtureCAVI
 from fastcavi._registry import ENGINES, IMPLEMENTATIONS
 from fastcavi._validation import as_kernel_array
+from fastcavi.kernels import fixed as _kernels
+from fastcavi.models import fixed as _cavi
 
 from . import oracles
 from .conftest import random_problem

@@ -12,8 +12,8 @@ import pytest
 
 import fastcavi
 from fastcavi import BayesianGaussianMixture
-from fastcavi._cli_args import BGM_DEFAULT_COVARIANCE
-from fastcavi._cli_progress import Progress
+from fastcavi.cli.args import BGM_DEFAULT_COVARIANCE
+from fastcavi.cli.progress import Progress
 
 from .test_cli import assert_clean_error, blobs, call
 
@@ -259,12 +259,12 @@ def test_progress_with_a_total_tol():
 
 
 def test_compile_notice_knows_the_family_kernels(data, tmp_path, monkeypatch):
-    from fastcavi import _cli_progress
+    from fastcavi.cli import progress as _cli_progress
 
     directory, X = data
     est = BayesianGaussianMixture(n_components=2, covariance_type="diag")
-    assert _cli_progress.kernel_of(est, "fit") == ("_kernels_diag", "_sweep_statistics_diag")
-    assert _cli_progress.kernel_of(est, "predict") == ("_kernels_diag", "_predict_diag")
+    assert _cli_progress.kernel_of(est, "fit") == ("diag", "_sweep_statistics_diag")
+    assert _cli_progress.kernel_of(est, "predict") == ("diag", "_predict_diag")
     est.fit(X)  # runs (compiles or loads) the diag kernels in this process
     stream = io.StringIO()
     module, kernel = _cli_progress.kernel_of(est, "fit")
@@ -275,8 +275,8 @@ def test_compile_notice_knows_the_family_kernels(data, tmp_path, monkeypatch):
     monkeypatch.setattr(_cli_progress, "cache_dirs", lambda: [str(tmp_path / "none")])
     monkeypatch.setattr(_cli_progress, "_compiled_in_this_process", lambda *args: False)
     assert _cli_progress.kernel_of(BayesianGaussianMixture(covariance_type="tied"), "fit") == (
-        "_kernels_tied", "_sweep_statistics_tied")
-    for kernel, module in (("_sweep_statistics_diag", "_kernels_diag"), (None, "_kernels")):
+        "tied", "_sweep_statistics_tied")
+    for kernel, module in (("_sweep_statistics_diag", "diag"), (None, "fixed")):
         stream = io.StringIO()
         _cli_progress.compile_notice(stream, kernel, module=module)
         assert stream.getvalue().startswith("compiling kernels, once, about ")

@@ -13,8 +13,8 @@ import pytest
 
 import fastcavi
 from fastcavi import GaussianMixtureCAVI
-from fastcavi._cli_data import CLIError, load_table
-from fastcavi._cli_plot import marker_style
+from fastcavi.cli.data import CLIError, load_table
+from fastcavi.cli.plot import marker_style
 
 from .test_cli import PNG_MAGIC, assert_clean_error, blobs, call
 
@@ -249,7 +249,7 @@ def test_plot_axes_are_named_after_the_columns(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
-    from fastcavi import _cli_plot
+    from fastcavi.cli import plot as _cli_plot
 
     X, _ = points()
     est = GaussianMixtureCAVI(3, random_state=0).fit(X)
@@ -276,7 +276,7 @@ def test_plot_shows_the_features_that_separate_the_clusters(tmp_path, monkeypatc
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
-    from fastcavi import _cli_plot
+    from fastcavi.cli import plot as _cli_plot
 
     X2, _ = points()
     rng = np.random.default_rng(0)
@@ -343,7 +343,7 @@ def test_info_runs_no_fit(tmp_path):
                           text=True, timeout=300, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"kernel cache:\s+empty: the first fit compiles the kernels", proc.stdout)
-    assert not any(cache.rglob("_kernels.*.nbi"))  # (import fastcavi compiles its exp/log)
+    assert not any(cache.rglob("fixed.*.nbi"))  # (import fastcavi compiles its exp/log)
     assert re.search(r"threading layer: (omp|tbb|workqueue)", proc.stdout)
 
 

@@ -109,7 +109,7 @@ def test_gzip_text(iris, capsys, name):
 def test_info_clear_cache_removes_the_kernel_caches(tmp_path, capsys, monkeypatch):
     """fastcavi info --clear-cache removes fastcavi's folder in the user cache (every version
     and installation) and this installation's folder in NUMBA_CACHE_DIR, and nothing else."""
-    from fastcavi._cachedir import kernel_cache_dirs
+    from fastcavi.kernels.cachedir import kernel_cache_dirs
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user"))
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))

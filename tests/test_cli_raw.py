@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import fastcavi
-from fastcavi import BayesianGaussianMixture, cli
+from fastcavi import BayesianGaussianMixture
+from fastcavi.cli import command as cli
 
 from .test_cli import assert_clean_error, call
 
@@ -138,7 +139,7 @@ def test_many_components_warn_before_the_fit(files, capsys, monkeypatch):
 def test_compile_time_is_reported_apart(files, capsys, monkeypatch, model):
     """On a cold kernel cache the kernels are compiled before the fit and the time line says
     how long that took apart from the fit; the fit is the same as without it."""
-    from fastcavi import _cli_progress
+    from fastcavi.cli import progress as _cli_progress
 
     status, out, err = call(["fit", files / "iris.csv", "-k", 3, "--model", model, "-q",
                              "--random-state", 0, "-o", files / "warm.npz"], capsys)
@@ -153,7 +154,7 @@ def test_compile_time_is_reported_apart(files, capsys, monkeypatch, model):
 
 
 def test_a_long_start_is_said(files, capsys, monkeypatch):
-    from fastcavi import _cli_progress
+    from fastcavi.cli import progress as _cli_progress
 
     monkeypatch.setattr(_cli_progress, "START_NOTICE_WORK", 100)
     status, _, err = call(["fit", files / "iris.csv", "-k", 3, "--random-state", 0, "-o",

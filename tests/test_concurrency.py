@@ -225,7 +225,7 @@ def test_missing_cache_dir_is_created_and_filled(tmp_path):
 def test_no_writable_cache_location_at_all(tmp_path):
     """Site-packages read-only and no writable home (a web server's user, a read-only
     container): simulated by making every cache location Numba tries unwritable. The kernels
-    are then compiled in memory (fastcavi._jit.cached_njit falls back to cache=False)."""
+    are then compiled in memory (fastcavi.kernels.jit.cached_njit falls back to cache=False)."""
     proc = run_script(tmp_path, CACHE_CHECK, python_flags=("-c", _DENY_CACHE_THEN_RUN),
                       check=False)
     if "cannot cache function" in proc.stdout + proc.stderr:
@@ -262,7 +262,8 @@ def test_kernels_are_cached_outside_the_package(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(tmp_path / "cache"))
     proc = subprocess.run([sys.executable, "-W", "error", "-c",
-                           "import fastcavi, fastcavi._kernels as k; print(k.n_chunks_for(10)); "
+                           "import fastcavi, fastcavi.kernels.fixed as k; "
+                           "print(k.n_chunks_for(10)); "
                            "print(fastcavi.__file__)"],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stderr
@@ -270,7 +271,7 @@ def test_kernels_are_cached_outside_the_package(tmp_path):
     in_package = [p.name for p in (site / "fastcavi").rglob("*") if p.suffix in (".nbi", ".nbc")]
     assert in_package == []
     cached = tmp_path / "cache" / "fastcavi" / fastcavi.__version__
-    assert any(p.name.startswith("_kernels.n_chunks_for") and p.suffix == ".nbi"
+    assert any(p.name.startswith("fixed.n_chunks_for") and p.suffix == ".nbi"
                for p in cached.rglob("*"))
 
 

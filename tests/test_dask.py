@@ -7,7 +7,8 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from fastcavi import GaussianMixtureCAVI, _dask
+from fastcavi import GaussianMixtureCAVI
+from fastcavi.data import dask as _dask
 
 HYPER = dict(prior_mean=0.5, prior_var=40.0, likelihood_var=1.2)
 
@@ -194,9 +195,9 @@ def test_default_moments_match_in_memory_on_extreme_data(case):
     Dask data get the same care as in-memory data: exact means at an offset, exactly zero
     variance for identical points, no overflow at 1e152 (no cluster needed: the default
     scheduler computes the blocks)."""
-    from fastcavi._data_defaults import moments
-    from fastcavi._sources import ArraySource
     from fastcavi._validation import as_kernel_array
+    from fastcavi.data.defaults import moments
+    from fastcavi.data.sources import ArraySource
 
     rng = np.random.default_rng(5)
     X = rng.normal(size=(3000, 2))

@@ -16,7 +16,9 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from fastcavi import BayesianGaussianMixture, GaussianMixtureCAVI, _dask, _sources
+from fastcavi import BayesianGaussianMixture, GaussianMixtureCAVI
+from fastcavi.data import dask as _dask
+from fastcavi.data import sources as _sources
 
 pytestmark = pytest.mark.slow  # every test starts or changes a local cluster
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import fastcavi
-from fastcavi import _cavi, reference
+from fastcavi import reference
+from fastcavi.models import fixed as _cavi
 
 from .conftest import IMPLEMENTATIONS, random_problem
 

@@ -206,7 +206,7 @@ def test_sample_weight_integer_and_zero(rng):
 
 
 def test_read_only_and_memmap_input_one_compile(rng, tmp_path):
-    from fastcavi import _kernels
+    from fastcavi.kernels import fixed as _kernels
     X, _ = blobs(rng, n=300)
     GaussianMixtureCAVI(3, random_state=0, max_iter=3).fit(X)
     n_sigs = len(_kernels._sweep_statistics.signatures)

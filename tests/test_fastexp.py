@@ -1,4 +1,4 @@
-"""Accuracy and special-value tests for fastcavi._fastexp._exp_nonpos."""
+"""Accuracy and special-value tests for fastcavi.kernels.fastexp._exp_nonpos."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastcavi._fastexp import _exp_nonpos, _exp_nonpos_f32, _log_normal
+from fastcavi.kernels.fastexp import _exp_nonpos, _exp_nonpos_f32, _log_normal
 
 UNDERFLOW = -708.3964185322641  # ln(2**-1022); below it the result is flushed to 0.0
 RTOL = 2.5e-16  # measured max is ~2.2e-16 (<= 1 ulp)

@@ -8,11 +8,12 @@ import warnings
 import numpy as np
 import pytest
 
-from fastcavi import BayesianGaussianMixture, GaussianMixtureCAVI, _sources
-from fastcavi._algorithms import recentre
-from fastcavi._cavi import SweepStats
-from fastcavi._family import FamilyStats
+from fastcavi import BayesianGaussianMixture, GaussianMixtureCAVI
 from fastcavi._registry import ENGINES
+from fastcavi.data import sources as _sources
+from fastcavi.inference.algorithms import recentre
+from fastcavi.models.family import FamilyStats
+from fastcavi.models.fixed import SweepStats
 
 # Blocks of 1,999 rows: a multiple of no kernel chunk or tile, and 6,007 rows leave a short
 # last block.
@@ -53,7 +54,7 @@ def estimators(algorithm, means_init=None, **kw):
 def elbos_per_visit(est, X, w):
     """Fit with a recorder of the ELBO after every block visit (and every pass)."""
     visits = []
-    from fastcavi import _algorithms
+    from fastcavi.inference import algorithms as _algorithms
 
     original = _algorithms.incremental_sweep
 

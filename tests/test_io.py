@@ -1,4 +1,5 @@
-"""Models on disk (fastcavi._io): round trips, the file format, refusals, atomic writes."""
+"""Models on disk (fastcavi.estimators.io): round trips, the file format, refusals, atomic
+writes."""
 
 import json
 import os
@@ -8,7 +9,8 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 import fastcavi
-from fastcavi import GaussianMixtureCAVI, _io
+from fastcavi import GaussianMixtureCAVI
+from fastcavi.estimators import io as _io
 
 
 @pytest.fixture(scope="module")

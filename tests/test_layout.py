@@ -75,11 +75,57 @@ def _cycles(graph):
     return out
 
 
+# The layers, top to bottom: a module may import its own layer and the layers below it, never
+# one above (docs/contributing.md, "How the code is laid out").
+LAYERS = [
+    {"cli", "bench", "_registry", "_entry", "__main__", "bench_family", "bench_algorithms"},
+    {"estimators"},
+    {"models"},
+    {"inference"},
+    {"data"},
+    {"kernels"},
+    {"_threads", "_interrupt", "_validation", "reference", ""},  # leaves ("" is the root)
+]
+
+
+def _layer(module):
+    """The index in LAYERS of a module ``fastcavi.<top>[.<rest>]``."""
+    top = module.split(".")[1] if "." in module else ""
+    return next(i for i, names in enumerate(LAYERS) if top in names)
+
+
+def _upward(graph):
+    return sorted((a, b) for a, targets in graph.items() for b in targets
+                  if _layer(b) < _layer(a))
+
+
+def test_nothing_imports_upwards():
+    assert _upward(import_graph()) == []
+
+
+def test_an_upward_import_is_found():
+    graph = {"fastcavi.kernels.fixed": ["fastcavi.models.fixed"], "fastcavi.models.fixed": []}
+    assert _upward(graph) == [("fastcavi.kernels.fixed", "fastcavi.models.fixed")]
+
+
+def test_every_module_has_a_layer():
+    for module in import_graph():
+        _layer(module)  # StopIteration names a module that belongs to no layer
+
+
+def test_few_modules_at_the_top_and_none_long():
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= 12, top
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 600}
+    assert long == {}
+
+
 def test_the_graph_is_read():
     graph = import_graph()
-    assert "fastcavi._bgm" in graph["fastcavi.cli"] or any(
-        "fastcavi._bgm" in graph[m] for m in graph)
-    assert "fastcavi._family_full" in graph["fastcavi._family_fit"]
+    assert "fastcavi.estimators.bayesian_mixture" in graph["fastcavi.cli.command"] or any(
+        "fastcavi.estimators.bayesian_mixture" in graph[m] for m in graph)
+    assert "fastcavi.models.family_full" in graph["fastcavi.models.family_fit"]
 
 
 def test_no_import_cycles():

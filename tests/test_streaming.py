@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from fastcavi import GaussianMixtureCAVI
-from fastcavi._cavi import check_hyper, run_sweeps
-from fastcavi._data_defaults import _subsample
-from fastcavi._sources import ArraySource
 from fastcavi._validation import as_kernel_array, validate_X
+from fastcavi.data.defaults import _subsample
+from fastcavi.data.sources import ArraySource
+from fastcavi.models.fixed import check_hyper, run_sweeps
 
 N, P, K = 200_000, 2, 5
 HYPER = dict(prior_mean=0.0, prior_var=30.0, likelihood_var=1.1)
@@ -119,7 +119,7 @@ def test_blocked_sweep_drives_the_same_core(data):
     gives the in-memory fit up to the order of the sums."""
     import dask.array as da
 
-    from fastcavi._dask import DaskSource
+    from fastcavi.data.dask import DaskSource
 
     X, path = data
     mm = as_kernel_array(np.load(path, mmap_mode="r"))

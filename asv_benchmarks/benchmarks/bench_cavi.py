@@ -10,7 +10,7 @@ The two (p, K) shapes are the targets of issue 4: (2, 10) and (64, 64); the othe
 combinations of the grid are skipped (NotImplementedError in ``setup``), to keep the suite
 small enough for a 2-core machine.
 
-Only API that older commits also have is used (``fastcavi._cavi.block_statistics``,
+Only API that older commits also have is used (``fastcavi.models.fixed.block_statistics``,
 ``update_and_elbo``, ``Hyper`` and ``GaussianMixtureCAVI``), so that any commit can be
 installed and recorded with the same suite.
 """
@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from fastcavi import GaussianMixtureCAVI
-from fastcavi._cavi import Hyper, block_statistics, update_and_elbo
+from fastcavi.models.fixed import Hyper, block_statistics, update_and_elbo
 
 SHAPES = {(2, 10), (64, 64)}  # (n_features, n_components) pairs that are benchmarked
 DTYPES = {"float64": np.float64, "float32": np.float32}

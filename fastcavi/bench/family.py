@@ -1,0 +1,121 @@
+"""Time one iteration of ``BayesianGaussianMixture`` against its peers, measured in one run.
+
+    python -m fastcavi.bench.family                      # N = 1e6, p = 2, K = 10
+    python -m fastcavi.bench.family --n 3e5 --p 16 --k 16
+    python -m fastcavi.bench.family --types full tied    # any of the four covariance types
+
+Rows (medians; ratios to fastcavi's float64 iteration of the first type asked for):
+fastcavi's iteration (the pass over the data, the M-step and the exact ELBO) for each
+covariance type asked for (spherical and diag by default), float64 and float32; the
+fixed-variance model's sweep at the same shape (the floor a learned model should stay near);
+scikit-learn's ``BayesianGaussianMixture`` per iteration with the same
+``covariance_type`` (by the difference of warm-started fits, see
+:func:`fastcavi.bench.cavi.sklearn_bgm_per_iter`); and a ``KMeans`` lloyd iteration (about one pass
+over X at memory speed). BLAS is held to one thread for scikit-learn's fits only when
+``--threads 1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from .._threads import thread_limit
+from .._validation import as_kernel_array
+from ..data.defaults import moments
+from ..data.sources import ArraySource
+from ..models.family import FamilyPrior
+from ..models.family_fit import family_sweep, start_from_resp
+from ..models.family_full_fit import weighted_covariance
+from ..models.names import COVARIANCE_TYPES
+from . import cavi as bench
+
+
+def family_problem(X, n_components, covariance_type, seed=0):
+    """scikit-learn's default prior and a start from random responsibilities."""
+    m = moments(ArraySource(X))
+    mean, var = m.mean, m.variances(ddof=1)
+    psi0 = {"diag": var, "spherical": float(var.mean())}.get(covariance_type)
+    if psi0 is None:  # full, tied
+        psi0 = weighted_covariance(ArraySource(X), mean, m.total)
+    prior = FamilyPrior(covariance_type, "dirichlet_process", 1.0 / n_components, 1.0, mean,
+                        float(X.shape[1]), psi0, 1e-6)
+    rng = np.random.default_rng(seed)
+    resp = rng.dirichlet(np.ones(n_components), size=min(len(X), 20_000))
+    params = start_from_resp(ArraySource(X[:len(resp)]), resp, prior)
+    return prior, params
+
+
+def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=print,
+        types=("spherical", "diag")):
+    X, means, mean_vars, hyper = bench.make_problem(n_samples, n_features, n_components)
+    rows = []
+
+    def add(name, result):
+        seconds, n = result
+        rows.append(dict(name=name, seconds=seconds, calls=n))
+        log(f"  measured {name}: {'n/a' if seconds is None else f'{seconds * 1e3:.3f} ms'}")
+
+    with thread_limit(n_threads):
+        for dt in ("float64", "float32"):
+            Xk = as_kernel_array(X.astype(dt, copy=False))
+            for ctype in types:
+                prior, params = family_problem(Xk, n_components, ctype)
+                sweep = family_sweep(ArraySource(Xk), prior)
+                sweep(params)  # compile or load the kernels, untimed
+                add(f"fastcavi {ctype} {dt}, per iter",
+                    bench.measure(lambda s=sweep, q=params: s(q), repeats))
+        Xk = as_kernel_array(X)
+        add("fastcavi fixed-variance sweep float64",
+            bench.measure(lambda: bench.fast_sweep(Xk, means, mean_vars, hyper), repeats))
+    for ctype in types:
+        add(f"sklearn BayesianGaussianMixture {ctype}, per iter",
+            bench.sklearn_bgm_per_iter(X, n_components, repeats, covariance_type=ctype))
+    add("sklearn KMeans lloyd, per iter", bench.sklearn_kmeans_per_iter(X, means, repeats))
+    return rows
+
+
+def report(rows, shape, types=("spherical", "diag")):
+    by = {r["name"]: r["seconds"] for r in rows}
+    lines = [f"N = {shape[0]:,}, p = {shape[1]}, K = {shape[2]}",
+             f"{'':56s} {'ms':>10s} {'ratio':>8s}"]
+    base = by[f"fastcavi {types[0]} float64, per iter"]
+    for r in rows:
+        s = r["seconds"]
+        lines.append(f"{r['name']:56s} {'n/a' if s is None else f'{s * 1e3:10.3f}'} "
+                     f"{'' if s is None else f'{s / base:8.2f}'}")
+    lines.append("")
+    for ctype in types:
+        ours, theirs = by[f"fastcavi {ctype} float64, per iter"], \
+            by[f"sklearn BayesianGaussianMixture {ctype}, per iter"]
+        f32 = by[f"fastcavi {ctype} float32, per iter"]
+        floor = by["fastcavi fixed-variance sweep float64"]
+        km = by["sklearn KMeans lloyd, per iter"]
+        lines.append(f"{ctype}: {theirs / ours:.1f}x faster than scikit-learn; "
+                     f"{ours / floor:.2f}x the fixed-variance sweep; "
+                     f"{ours / km:.2f}x a KMeans iteration; float32 {ours / f32:.2f}x faster")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m fastcavi.bench.family",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=float, default=1e6)
+    ap.add_argument("--p", type=int, default=2)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--types", nargs="+", default=["spherical", "diag"],
+                    choices=COVARIANCE_TYPES,
+                    help="covariance types to time (ratios are to the first one's float64)")
+    args = ap.parse_args(argv)
+    shape = (int(args.n), args.p, args.k)
+    rows = run(*shape, repeats=args.repeats, n_threads=args.threads, types=tuple(args.types))
+    print(report(rows, shape, tuple(args.types)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

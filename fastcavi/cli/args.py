@@ -1,0 +1,231 @@
+"""The ``fastcavi`` command's option types and the options that choose and configure a model
+(``--model cavi`` or ``--model bgm``), shared by ``fit`` and ``demo``.
+
+NumPy is imported inside the functions, scikit-learn and Numba not at all: ``fastcavi --help``
+builds its parser from this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
+from .data import CLIError, parse_columns
+
+# The models of the command line: name -> the estimator it fits.
+MODELS = ("cavi", "bgm")
+MODEL_HELP = ("the model: 'cavi' (default) is GaussianMixtureCAVI: equal weights and one "
+              "spherical variance shared by every cluster, known or estimated once (few "
+              "parameters, the fastest); 'bgm' is BayesianGaussianMixture, scikit-learn's "
+              "variational mixture: the weights and a covariance per cluster are learned, "
+              "and a Dirichlet process prior can switch off components that are not needed")
+
+# The default --covariance-type of --model bgm: scikit-learn's.
+BGM_DEFAULT_COVARIANCE = "full"
+
+# The starts each model knows (its estimator's init_params), and the other model's spelling of
+# the same start.
+INIT_PARAMS = {"cavi": ("kmeans++", "random_from_data", "random"),
+               "bgm": ("kmeans", "k-means++", "random", "random_from_data")}
+DEFAULT_INIT = {"cavi": "kmeans++", "bgm": "kmeans"}
+_SAME_START = {"k-means++": "kmeans++", "kmeans++": "k-means++"}
+
+# --tol of `fastcavi fit` and `fastcavi demo`: the ELBO's change per point, for both models.
+# BayesianGaussianMixture's tol is a change of the total (scikit-learn's, 1e-3 by default,
+# which the Python class keeps): the command line gives it --tol x N, so that large data
+# converge as small data do. bgm's default: 1e-5 converges on 2 million points in 27
+# iterations, where 1e-4 stopped penguins (342 rows) on a plateau (ARI 0.57, not 0.95).
+DEFAULT_TOL = {"cavi": 1e-4, "bgm": 1e-5}
+
+
+def estimator_tol(model, tol, n_points):
+    """The estimator's tol for the command line's per-point ``tol`` (None: the default)."""
+    tol = DEFAULT_TOL[model] if tol is None else tol
+    return tol * n_points if model == "bgm" else tol
+
+
+def tol_text(model, tol, n_points):
+    """How the command prints the tolerance in use."""
+    tol = DEFAULT_TOL[model] if tol is None else tol
+    if model == "bgm":
+        return f"tol = {tol:g} per point, {tol * n_points:g} in total"
+    return f"tol = {tol:g} per point"
+
+
+TOL_HELP = ("convergence: the ELBO's change between two {unit}s, per point, for both models "
+            f"(default: {DEFAULT_TOL['cavi']:g} for cavi, {DEFAULT_TOL['bgm']:g} for bgm); "
+            "for bgm the estimator's tol, a change of the total as in scikit-learn, is this "
+            "times the number of points")
+
+# Options that belong to one model: dest -> (option, model). Given with the other model they
+# are an error (exit status 2), with the hint below when there is one.
+MODEL_OPTIONS = {
+    "prior_var": ("--prior-var", "cavi"),
+    "likelihood_var": ("--likelihood-var", "cavi"),
+    "means_init": ("--means-init", "cavi"),
+    "mean_vars_init": ("--mean-vars-init", "cavi"),
+    "covariance_type": ("--covariance-type", "bgm"),
+    "weight_prior": ("--weight-prior", "bgm"),
+    "weight_concentration": ("--weight-concentration", "bgm"),
+    "mean_precision_prior": ("--mean-precision-prior", "bgm"),
+    "degrees_of_freedom_prior": ("--degrees-of-freedom-prior", "bgm"),
+    "covariance_prior": ("--covariance-prior", "bgm"),
+    "reg_covar": ("--reg-covar", "bgm"),
+}
+_HINTS = {
+    "likelihood_var": ": --model bgm learns each cluster's variance",
+    "prior_var": ": for --model bgm see --mean-precision-prior and --covariance-prior",
+}
+
+
+# -- option types ------------------------------------------------------------------------------
+
+def count(text):
+    """A positive integer; also accepts 1e6 and 1_000_000."""
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            f = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not (math.isfinite(f) and f == int(f)):
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        value = int(f)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def threads(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value != -1 and value < 1:
+        raise argparse.ArgumentTypeError(f"must be -1 (all) or at least 1, got {text!r}")
+    return value
+
+
+def real(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
+    return value
+
+
+def positive(text):
+    value = real(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def non_negative(text):
+    value = real(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def columns(text):
+    try:
+        return parse_columns(text)
+    except CLIError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def vector(text):
+    """A scalar, or a comma-separated vector of finite numbers."""
+    import numpy as np
+
+    values = [real(p.strip()) for p in text.split(",")]
+    return values[0] if len(values) == 1 else np.array(values)
+
+
+def positive_vector(text):
+    """A positive number, or a comma-separated vector of them."""
+    import numpy as np
+
+    values = [positive(p.strip()) for p in text.split(",")]
+    return values[0] if len(values) == 1 else np.array(values)
+
+
+# -- the model options -------------------------------------------------------------------------
+
+def add_model_option(parser):
+    parser.add_argument("--model", choices=MODELS, default="cavi", help=MODEL_HELP)
+
+
+def add_init_option(parser, what="runs start"):
+    parser.add_argument(
+        "--init-params", metavar="{kmeans,k-means++,random,random_from_data}",
+        help=f"how {what}: cavi takes kmeans++ (default), random_from_data or random; bgm "
+             "takes kmeans (default, scikit-learn's KMeans), k-means++, random or "
+             "random_from_data (kmeans++ and k-means++ name the same start)")
+
+
+def add_bgm_options(parser):
+    """The options of BayesianGaussianMixture's prior and covariances (--model bgm)."""
+    full = BGM_DEFAULT_COVARIANCE == "full"
+    group = parser.add_argument_group(
+        "options of --model bgm", "BayesianGaussianMixture's parameters (scikit-learn's); "
+        "each defaults to the estimator's default, computed from the data where it says so")
+    group.add_argument(
+        "--covariance-type", choices=COVARIANCE_TYPES,
+        help="each cluster's covariance: full, tied (one full matrix shared), diag (a variance "
+             f"per feature) or spherical (one variance) (default: {BGM_DEFAULT_COVARIANCE}"
+             + ("" if full else "; scikit-learn's default, full, is not implemented in "
+                                "fastcavi yet") + ")")
+    group.add_argument(
+        "--weight-prior", choices=WEIGHT_PRIORS,
+        help="the prior of the weights (weight_concentration_prior_type): a Dirichlet process "
+             "(stick-breaking, default), which leaves unneeded components with weight near 0, "
+             "or a Dirichlet distribution")
+    group.add_argument("--weight-concentration", type=positive, metavar="G0",
+                       help="weight_concentration_prior (default: 1/K); smaller values favour "
+                            "fewer components")
+    group.add_argument("--mean-precision-prior", type=positive, metavar="B0",
+                       help="mean_precision_prior, the precision of the means' prior, relative "
+                            "to the clusters' (default: 1)")
+    group.add_argument("--degrees-of-freedom-prior", type=real, metavar="N0",
+                       help="degrees_of_freedom_prior, more than p - 1 (default: p, the "
+                            "number of features)")
+    group.add_argument("--covariance-prior", type=positive_vector, metavar="PSI0",
+                       help="covariance_prior: a number, or p comma-separated numbers, one per "
+                            "feature (for full and tied, the diagonal of the prior matrix) "
+                            "(default: the data's variance per feature; its average for "
+                            "spherical)")
+    group.add_argument("--reg-covar", type=non_negative, metavar="EPS",
+                       help="reg_covar, added to every variance (default: 1e-6)")
+    return group
+
+
+def check_model_options(args, shared=()):
+    """Refuse the options of the other model (CLIError naming the option and its model) and
+    resolve --init-params for args.model (either spelling of k-means++). ``shared``: dests of
+    MODEL_OPTIONS that this command takes for both models."""
+    model = args.model
+    for dest, (flag, owner) in MODEL_OPTIONS.items():
+        if owner == model or dest in shared:
+            continue
+        value = getattr(args, dest, None)
+        if value is not None and value is not False:
+            raise CLIError(f"{flag} is an option of --model {owner}, not of --model {model}"
+                           f"{_HINTS.get(dest, '')}")
+    choices = INIT_PARAMS[model]
+    init = getattr(args, "init_params", None)
+    if init is None:
+        args.init_params = DEFAULT_INIT[model]
+    elif init not in choices:
+        if _SAME_START.get(init) in choices:
+            args.init_params = _SAME_START[init]
+        else:
+            others = [m for m in MODELS if init in INIT_PARAMS[m]]
+            where = f" (it is a start of --model {others[0]})" if others else ""
+            raise CLIError(f"--init-params {init!r} is not a start of --model {model}{where}: "
+                           f"choose from {', '.join(choices)}")

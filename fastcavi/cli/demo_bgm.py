@@ -1,0 +1,175 @@
+"""``fastcavi demo --model bgm``: clusters whose weights and spreads differ, fitted by
+BayesianGaussianMixture; the learned weights and variances are printed beside the true ones,
+each fitted component matched to one true cluster (the Hungarian assignment on the distances
+between their means)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from .args import estimator_tol, tol_text
+from .progress import fit_with_progress, fmt_time, summary
+
+# The simulated clusters: weights ~ Dirichlet(2, ..., 2), so some clusters are several times
+# larger than others, and variances log-uniform between 0.25 and 4 (standard deviations from
+# 0.5 to 2), drawn per cluster and feature (per cluster for spherical, per feature and shared
+# for tied: the kind of covariance fitted).
+DEMO_WEIGHT_CONCENTRATION = 2.0
+DEMO_VARIANCES = (0.25, 4.0)
+_BLOCK = 65_536
+
+
+# Both demos draw their true means around this point (the prior mean of the cavi demo's model).
+DEMO_PRIOR_MEAN = 0.0
+
+
+def draw(rng, n, p, k, sigma2, kind):
+    """(X (n, p), labels (n,), weights (k,), means (k, p), variances (k, p)) of the demo's
+    clusters."""
+    import numpy as np
+
+    weights = rng.dirichlet(np.full(k, DEMO_WEIGHT_CONCENTRATION))
+    means = DEMO_PRIOR_MEAN + math.sqrt(sigma2) * rng.standard_normal((k, p))
+    shape = {"spherical": (k, 1), "tied": (1, p)}.get(kind, (k, p))
+    lo, hi = DEMO_VARIANCES
+    variances = np.broadcast_to(np.exp(rng.uniform(math.log(lo), math.log(hi), shape)),
+                                (k, p)).copy()
+    labels = rng.choice(k, size=n, p=weights)
+    X = rng.standard_normal((n, p))
+    sd = np.sqrt(variances)
+    for s in range(0, n, _BLOCK):
+        lab = labels[s:s + _BLOCK]
+        X[s:s + _BLOCK] *= sd[lab]
+        X[s:s + _BLOCK] += means[lab]
+    return X, labels, weights, means, variances
+
+
+def most_probable(X, weights, means, variances):
+    """Every point's most probable true cluster (the true weights, means and variances)."""
+    import numpy as np
+
+    const = np.log(weights) - 0.5 * np.log(variances).sum(axis=1)
+    out = np.empty(X.shape[0], dtype=np.int64)
+    for s in range(0, X.shape[0], _BLOCK):
+        d = np.asarray(X[s:s + _BLOCK], dtype=np.float64)[:, None, :] - means[None]
+        out[s:s + _BLOCK] = np.argmax(const - 0.5 * np.sum(d * d / variances, axis=2), axis=1)
+    return out
+
+
+def _model_text(kind, k, sigma2):
+    lo, hi = DEMO_VARIANCES
+    g = f"{DEMO_WEIGHT_CONCENTRATION:g}"
+    noise = {"spherical": "v_(c_i) I) with v_k",
+             "tied": "diag(v)) with every v_j"}.get(kind, "diag(v_(c_i))) with every v_kj")
+    return (f"model: (pi_1..pi_{k}) ~ Dirichlet({g}, ..., {g}), mu_k ~ N({DEMO_PRIOR_MEAN:g}, "
+            f"{sigma2:g} I), c_i ~ Categorical(pi), x_i ~ N(mu_(c_i), {noise} log-uniform "
+            f"in [{lo:g}, {hi:g}]")
+
+
+def matched_table(est, weights, means, variances, rows, cols, dist):
+    """Lines: every true cluster (by decreasing true weight, at most MAX_ROWS) beside the
+    fitted component matched to it: weights, variances, and the distance between the means."""
+    import numpy as np
+
+    from .bgm import MAX_ROWS, values, variance_heading
+    from .bgm import variances as fitted_variances
+
+    fitted_w, fitted_v = np.asarray(est.weights_), fitted_variances(est)
+    match = dict(zip(cols, rows))  # true cluster -> fitted component
+    names = [f"x[{j}]" for j in range(means.shape[1])]
+    spherical = est.covariance_type == "spherical"
+    table = [("cluster", "component", "true weight", "fitted weight", "true variance",
+              "fitted variance", "mean error")]
+    order = np.argsort(-weights, kind="stable")
+    for t in order[:MAX_ROWS]:
+        f = match.get(t)
+        fit = ("-", "-", "-", "-") if f is None else (
+            f"{f}", f"{fitted_w[f]:.4f}", values(fitted_v[f]), f"{dist[f, t]:.3g}")
+        table.append((f"{t}", fit[0], f"{weights[t]:.4f}", fit[1],
+                      values(variances[t, :1] if spherical else variances[t]), fit[2], fit[3]))
+    widths = [max(len(r[c]) for r in table) for c in range(len(table[0]))]
+    lines = [f"true clusters by weight, each beside the fitted component matched to it "
+             f"({variance_heading(est, names)}):"]
+    for r in table:
+        lines.append("  " + "  ".join(cell.ljust(w) if c in (4, 5) else cell.rjust(w)
+                                      for c, (cell, w) in enumerate(zip(r, widths))).rstrip())
+    if len(order) > MAX_ROWS:
+        lines.append(f"  ... and {len(order) - MAX_ROWS} more clusters, the lightest")
+    return lines
+
+
+def demo_bgm(args, plot_path):
+    """``fastcavi demo --model bgm``, plotting to ``plot_path`` (None: no plot)."""
+    import numba
+    import numpy as np
+    from scipy.optimize import linear_sum_assignment
+    from sklearn.metrics import adjusted_rand_score
+
+    from ..estimators.bayesian_mixture import BayesianGaussianMixture
+    from ..estimators.io import StagedFiles
+    from .bgm import WEIGHT_SHOWN, bgm_params, check_supported, covariance_type, effective
+    from .plot import plot
+
+    n, p, k = args.n, args.p, args.k
+    kind = covariance_type(args)
+    check_supported(kind)
+    tol = estimator_tol("bgm", args.tol, n)  # what fit gives a user
+    est = BayesianGaussianMixture(n_components=k, n_init=args.n_init, max_iter=args.max_iter,
+                                  tol=tol, init_params=args.init_params,
+                                  random_state=args.seed, n_threads=args.threads,
+                                  **bgm_params(args, p))
+
+    with StagedFiles() as out:
+        plot_file = None if plot_path is None else out.open(plot_path)
+        model_file = None if args.output is None else out.open(args.output)
+
+        print(f"fastcavi demo --model bgm: N = {n:,} points, p = {p}, K = {k}, "
+              f"seed = {args.seed}")
+        print(_model_text(kind, k, args.prior_var))
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(args.seed)
+        X, true_labels, weights, means, variances = draw(rng, n, p, k, args.prior_var, kind)
+        if args.float32:
+            X = X.astype(np.float32)
+        print(f"drew the data ({X.dtype}) in {fmt_time(time.perf_counter() - t0)}")
+        print(f"fitting: BayesianGaussianMixture, covariance_type = {kind}, "
+              f"{est.weight_concentration_prior_type} weight prior; {args.n_init} run(s) from "
+              f"{args.init_params} starts, at most {args.max_iter} iterations each, "
+              f"{tol_text('bgm', args.tol, n)}; the run with the highest ELBO is kept",
+              flush=True)
+        progress, seconds = fit_with_progress(est, X, args.quiet)
+
+        ari = adjusted_rand_score(true_labels, est.predict(X))
+        oracle = adjusted_rand_score(true_labels, most_probable(X, weights, means, variances))
+        dist = np.sqrt(((est.means_[:, None, :] - means[None]) ** 2).sum(axis=2))
+        rows, cols = linear_sum_assignment(dist)
+        per_iteration = progress.time_per_sweep(seconds)
+        summary([
+            ("iterations", f"{est.n_iter_} in the best run (run "
+                           f"{int(np.argmax([t[-1] for t in progress.traces])) + 1} of "
+                           f"{est.n_init}), {sum(len(t) for t in progress.traces)} in all; "
+                           f"converged: {'yes' if est.converged_ else 'no'}"),
+            ("time", f"{fmt_time(per_iteration)} per iteration ({n / per_iteration / 1e6:.0f} "
+                     f"M points/s), fit {fmt_time(seconds)} in all (threads: "
+                     f"{numba.get_num_threads()})"),
+            ("final ELBO", f"{est.lower_bound_:.10g} ({est.lower_bound_ / n:.6f} per point)"),
+            ("ARI", f"{ari:.4f} against the true labels (most probable true cluster: "
+                    f"{oracle:.4f})"),
+            ("components", f"{effective(est)} of {k} with weight > {WEIGHT_SHOWN:.0%} "
+                           f"({int(np.sum(weights > WEIGHT_SHOWN))} true clusters are)"),
+        ])
+        print("\n".join(matched_table(est, weights, means, variances, rows, cols, dist)))
+        print("(ARI: 1 = the true clusters exactly, 0 = no better than chance; the ELBO is "
+              "the fit's score, higher is better)")
+        if plot_file is not None:
+            plot(plot_file, plot_path, X, est, progress.traces,
+                 f"fastcavi demo --model bgm, K = {k}", true_means=means, seed=args.seed)
+        if model_file is not None:
+            from ..estimators.io import write_model
+
+            write_model(est, model_file)
+    for path, what in ((plot_path, "plot"), (args.output, "model")):
+        if path is not None:
+            print(f"wrote {what}: {path}")
+    return 0

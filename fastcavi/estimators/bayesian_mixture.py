@@ -1,0 +1,442 @@
+"""``BayesianGaussianMixture``: scikit-learn's variational Gaussian mixtures (learned weights
+with a Dirichlet distribution or process prior, learned precisions), fitted by exact CAVI with
+the fused kernels: one pass over the data per iteration, no N x K array."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .._threads import check_n_threads, thread_limit
+from .._validation import (
+    check_bool_params,
+    check_choice_params,
+    check_int_params,
+    check_real_params,
+    is_real,
+)
+from ..data.defaults import PRIOR_RIDGE, moments, proper_covariance_prior
+from ..inference.algorithms import ALGORITHMS, Recorder, iterate, make_sweep
+from ..models.family import DIRICHLET_PROCESS, FamilyParams, FamilyPrior, expected_weights
+from ..models.family_fit import family_model, initial_statistics, m_step_from_sums, predict_block
+from ..models.family_full import covariance_attributes
+from ..models.family_full_fit import covariance_prior
+from ..models.names import COVARIANCE_TYPES, MATRIX_TYPES, STATS_SHAPES, WEIGHT_PRIORS
+from .base import MixtureBase, with_stream_parameters
+
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+@dataclass
+class _Restored:
+    """What _set_fitted reads of a run, for a model read from a file."""
+
+    bounds: list
+    converged: bool
+
+
+def _proper_default_prior(psi0, total, covariance_type):
+    """The data-driven covariance_prior (from a total weight ``total``), made proper where it
+    is singular, with one warning that says so
+    (:func:`fastcavi.data.defaults.proper_covariance_prior`)."""
+    if not total > 1.0:
+        raise ValueError(f"The default covariance_prior, the covariance of X with divisor "
+                         f"sum(sample_weight) - 1, needs a total weight above 1, got {total:g}. "
+                         "Give covariance_prior, or scale the weights.")
+    psi0, changed = proper_covariance_prior(psi0)
+    if changed:
+        warnings.warn(
+            f"The default covariance_prior for '{covariance_type}' (computed from X) is "
+            "singular: a feature has no spread, or there are no more points than features, or "
+            f"features are collinear. Using the nearest proper prior instead, with "
+            f"{PRIOR_RIDGE:g} x each feature's variance added to its diagonal (stored in "
+            "covariance_prior_), so that the ELBO stays exact. Give covariance_prior to choose "
+            "another.", UserWarning, stacklevel=6)
+    return psi0
+
+
+def _spherical_prior(value):
+    """A given spherical covariance_prior: a float (or an array holding one float, which
+    scikit-learn accepts too)."""
+    try:
+        psi0 = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        psi0 = None
+    if psi0 is None or psi0.size != 1:
+        raise ValueError(f"The parameter 'spherical covariance_prior' should be a positive "
+                         f"float, but got {value!r}")
+    return float(psi0.ravel()[0])
+
+
+def _both(first, second):
+    """One callback that calls ``first`` then ``second`` (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def both(it, bound):
+        first(it, bound)
+        second(it, bound)
+
+    return both
+
+
+@with_stream_parameters
+class BayesianGaussianMixture(MixtureBase):
+    """Variational Bayesian Gaussian mixture, fitted by exact coordinate-ascent VI (CAVI).
+
+    scikit-learn's ``BayesianGaussianMixture`` (same parameters, defaults, attributes and
+    starting points), with the exact conjugate updates (Bishop 2006, section 10.2; Blei &
+    Jordan 2006 for the Dirichlet process)::
+
+        pi ~ Dir(g0, ..., g0)  or  stick-breaking with v_k ~ Beta(1, g0)
+        P_k ~ Wishart(n0, Psi0^-1) (full; one P shared by all k for tied),
+        P_k ~ Gamma(n0/2, Psi0_j/2) per feature (diag) or P_k = l_k I, l_k ~ Gamma(n0/2, Psi0/2)
+        mu_k | P_k ~ N(m0, (b0 P_k)^-1),   c_i ~ Cat(pi),   x_i ~ N(mu_{c_i}, P_{c_i}^-1)
+
+    Each iteration is the E-step (responsibilities), then the update of q(pi) and
+    q(mu_k, P_k), in one parallel pass over the data; ``lower_bound_`` is the exact ELBO with
+    every constant, so it can be compared across ``n_components`` and ``covariance_type``.
+    :meth:`score_samples` is the log posterior predictive density, a mixture of Student-t's
+    weighted by ``weights_`` that integrates to 1 (scikit-learn's is the E-step's normaliser
+    instead, not a density).
+    ``full`` is scikit-learn's model with scikit-learn's updates (the same fit from the same
+    start); for ``tied``, ``diag`` and ``spherical`` the updates are the exact CAVI updates of
+    the model above, which scikit-learn's approximate (tied: nu = n0 + N, where scikit-learn
+    has n0 + N / K; see the documentation).
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        K, the number of components (an upper bound under the process prior).
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        The precision of each component: any positive-definite matrix ('full'), one such
+        matrix shared by all components ('tied'), a diagonal matrix ('diag') or a multiple of
+        the identity ('spherical').
+    tol : float, default=1e-3
+        Convergence: the ELBO (a total over the data) changes by less than ``tol``.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of each component's weighted scatter / N_k, as scikit-learn does.
+    max_iter : int, default=100
+    n_init : int, default=1
+        Starts; the run with the highest final ELBO is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        Starting responsibilities, drawn exactly as scikit-learn draws them from the same
+        ``random_state``.
+    weight_concentration_prior_type : {'dirichlet_process', 'dirichlet_distribution'}, \
+default='dirichlet_process'
+    weight_concentration_prior : float, default=None
+        g0 (None: 1 / n_components).
+    mean_precision_prior : float, default=None
+        b0 (None: 1).
+    mean_prior : array of shape (n_features,), default=None
+        m0 (None: the (weighted) mean of X).
+    degrees_of_freedom_prior : float, default=None
+        n0 (None: n_features); must exceed n_features - 1.
+    covariance_prior : float or array of shape (n_features,) or (n_features, n_features), \
+default=None
+        Psi0 (None: the (weighted) covariance matrix of X with ddof=1 for 'full' and 'tied',
+        the per-feature variance for 'diag', its average for 'spherical'; where that is
+        singular, as with a constant feature or fewer points than features, the nearest
+        proper prior, 1e-6 x each feature's variance added to its diagonal, with a warning:
+        see ``covariance_prior_`` and the documentation).
+    random_state : int, RandomState instance or None, default=None
+    warm_start : bool, default=False
+        Start from the last fit's solution (one start); the first iteration's change of the
+        bound is measured from the stored ``lower_bound_``, as scikit-learn does.
+    verbose : int, default=0
+    verbose_interval : int, default=10
+    n_threads : int, default=None
+        Numba threads; results are bit-identical for any value.
+    {stream_parameters}
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_ :
+        As scikit-learn's: normalised E[pi], m_k, Psi_k / nu_k, its inverse and its Cholesky
+        factor (square root for 'diag' and 'spherical'); (K, p, p) matrices for 'full', one
+        (p, p) for 'tied'.
+    weight_concentration_ : array (K,) or tuple of two arrays (K,)
+    mean_precision_ : array (K,)
+    degrees_of_freedom_ : array (K,), or one float for 'tied' (as scikit-learn's)
+    converged_, n_iter_, lower_bound_, lower_bounds_ :
+        Of the best run; the bounds are exact ELBOs (totals over the data).
+    weight_concentration_prior_, mean_precision_prior_, mean_prior_,
+    degrees_of_freedom_prior_, covariance_prior_ : the prior used.
+    n_features_in_ : int
+    """
+
+    _MIN_SAMPLES = 2  # as scikit-learn's mixtures
+    _FITTED = "_params_"
+
+    def __init__(self, *, n_components=1, covariance_type="full", tol=1e-3, reg_covar=1e-6,
+                 max_iter=100, n_init=1, init_params="kmeans",
+                 weight_concentration_prior_type="dirichlet_process",
+                 weight_concentration_prior=None, mean_precision_prior=None, mean_prior=None,
+                 degrees_of_freedom_prior=None, covariance_prior=None, random_state=None,
+                 warm_start=False, verbose=0, verbose_interval=10, n_threads=None,
+                 algorithm="batch", total_samples=1e6, learning_offset=10.0,
+                 learning_decay=0.7):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weight_concentration_prior_type = weight_concentration_prior_type
+        self.weight_concentration_prior = weight_concentration_prior
+        self.mean_precision_prior = mean_precision_prior
+        self.mean_prior = mean_prior
+        self.degrees_of_freedom_prior = degrees_of_freedom_prior
+        self.covariance_prior = covariance_prior
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.n_threads = n_threads
+        self.algorithm = algorithm
+        self.total_samples = total_samples
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
+
+    # -- validation ------------------------------------------------------------------------
+
+    def _check_params(self):
+        check_int_params(self, {"n_components": 1, "n_init": 1, "max_iter": 0, "verbose": 0,
+                                "verbose_interval": 1})
+        check_real_params(self, ("tol", "reg_covar"))
+        check_choice_params(self, {"covariance_type": COVARIANCE_TYPES,
+                                   "init_params": INIT_PARAMS,
+                                   "weight_concentration_prior_type": WEIGHT_PRIORS,
+                                   "algorithm": ALGORITHMS})
+        check_real_params(self, ("weight_concentration_prior", "mean_precision_prior"),
+                          positive=True, optional=True)
+        check_bool_params(self, ("warm_start",))
+        check_n_threads(self.n_threads)
+
+    def _prior(self, source):
+        """The prior with scikit-learn's defaults (weighted moments with sample_weight)."""
+        n_features = source.n_features
+        m = moments(source)
+        mean, var, total = m.mean, m.variances(ddof=1), m.total
+        g0 = (1.0 / self.n_components if self.weight_concentration_prior is None
+              else float(self.weight_concentration_prior))
+        b0 = 1.0 if self.mean_precision_prior is None else float(self.mean_precision_prior)
+        m0 = mean if self.mean_prior is None else np.asarray(self.mean_prior, dtype=np.float64)
+        if m0.shape != (n_features,) or not np.all(np.isfinite(m0)):
+            raise ValueError(f"The parameter 'means' should have the shape of ({n_features},), "
+                             f"but got {np.shape(self.mean_prior)}")
+        n0 = self.degrees_of_freedom_prior
+        if n0 is None:
+            n0 = float(n_features)
+        elif not (is_real(n0) and n0 > n_features - 1.0):
+            got = f"{n0:.3f}" if is_real(n0) else repr(n0)
+            raise ValueError(f"The parameter 'degrees_of_freedom_prior' should be greater than "
+                             f"{n_features - 1}, but got {got}.")
+        psi0 = self.covariance_prior
+        if self.covariance_type in MATRIX_TYPES:
+            psi0 = covariance_prior(psi0, source, mean, total, self.covariance_type)
+        elif psi0 is None:
+            psi0 = var if self.covariance_type == "diag" else float(var.mean())
+        elif self.covariance_type == "diag":
+            psi0 = np.asarray(psi0, dtype=np.float64)
+            if psi0.shape != (n_features,):
+                raise ValueError(f"The parameter 'diag covariance_prior' should have the shape "
+                                 f"of ({n_features},), but got {psi0.shape}")
+        else:
+            psi0 = _spherical_prior(psi0)
+        if self.covariance_prior is None:
+            psi0 = _proper_default_prior(psi0, total, self.covariance_type)
+        elif self.covariance_type not in MATRIX_TYPES and not np.all(
+                (np.asarray(psi0) > 0) & np.isfinite(psi0)):
+            raise ValueError(f"'{self.covariance_type} covariance_prior' should be positive "
+                             f"and finite, got {psi0!r}")
+        return FamilyPrior(self.covariance_type, self.weight_concentration_prior_type, g0, b0,
+                           m0, float(n0), psi0, float(self.reg_covar))
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def _fit_source(self, source, callback=None):
+        """The starts and the iterations, on a checked data source
+        (:mod:`fastcavi.data.sources`)."""
+        prior = self._prior(source)
+        rng = check_random_state(self.random_state)
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        dtype = source.dtype
+        best = None
+        with thread_limit(self.n_threads):
+            for run in range(self.n_init if do_init else 1):
+                if self.verbose:
+                    print(f"Initialization {run}")
+                params = self._start(source, prior, rng) if do_init else self._params_
+                report = self._verbose_callback() if self.verbose >= 1 else None
+                visit, update = family_model(prior, dtype)
+                update = Recorder(update)
+                # A fresh sweep per run: the incremental one keeps the blocks' statistics.
+                sweep = make_sweep(self.algorithm, source, visit, update,
+                                   STATS_SHAPES[prior.covariance_type])
+                out = iterate(sweep, params, self.max_iter, self.tol, strict=True,
+                              dtype=dtype, callback=_both(report, callback),
+                              previous=None if do_init else self.lower_bound_)
+                bound = out.bounds[-1] if out.bounds else -np.inf
+                if self.verbose:
+                    state = "converged" if out.converged else "did not converge"
+                    print(f"Initialization {state}. lower bound {bound:.5f}.")
+                # scikit-learn's rule: with max_iter=0 (no bounds) the last start is kept.
+                if best is None or bound > best[1] or best[1] == -np.inf:
+                    best = (out, bound, update.last)
+        out, bound, self._kept = best
+        self.__dict__.pop("n_batch_iter_", None)
+        if not out.converged and self.max_iter > 0 and self.tol > 0:
+            warnings.warn("Best performing initialization did not converge. Try different init "
+                          "parameters, or increase max_iter, tol, or check for degenerate "
+                          "data.", ConvergenceWarning, stacklevel=4)
+        self._set_fitted(out.state, prior, out, bound)
+
+    # -- streams (partial_fit) -------------------------------------------------------------
+
+    def _stream_start(self, source):
+        prior = self._prior(source)
+        return prior, self._start(source, prior, check_random_state(self.random_state))
+
+    def _stream_resume(self):
+        return self._prior_, self._params_
+
+    def _stream_model(self, prior, dtype):
+        return (*family_model(prior, dtype), STATS_SHAPES[prior.covariance_type])
+
+    def _set_stream_fitted(self, params, prior, bounds):
+        self._set_fitted(params, prior, _Restored(bounds, False), bounds[-1])
+
+    def _start(self, source, prior, rng):
+        """The M-step from scikit-learn's starting responsibilities."""
+        sums = initial_statistics(source, self.n_components, self.init_params, rng, prior.mean,
+                                  matrix=prior.covariance_type in MATRIX_TYPES)
+        return m_step_from_sums(*sums, prior)
+
+    def _verbose_callback(self):
+        """scikit-learn's progress lines: every ``verbose_interval`` iterations, the change of
+        the bound (and the bound itself with verbose=2)."""
+        previous = -np.inf
+
+        def report(it, bound):
+            nonlocal previous
+            if (it + 1) % self.verbose_interval == 0:
+                change = bound - previous
+                print(f"  Iteration {it + 1}\t change: {change:.5f}" if self.verbose < 2 else
+                      f"  Iteration {it + 1}\t lower bound: {bound:.5f}\t change: {change:.5f}")
+            previous = bound
+
+        return report
+
+    def _set_fitted(self, params, prior, out, bound):
+        self._params_ = params
+        self._prior_ = prior
+        self.converged_ = bool(out.converged)
+        self.n_iter_ = len(out.bounds)
+        self.lower_bound_ = float(bound)
+        self.lower_bounds_ = list(out.bounds)
+        self.weight_concentration_prior_ = prior.weight_concentration
+        self.mean_precision_prior_ = prior.mean_precision
+        self.mean_prior_ = prior.mean
+        self.degrees_of_freedom_prior_ = prior.degrees_of_freedom
+        self.covariance_prior_ = prior.covariance
+        self.weight_concentration_ = params.weight_concentration
+        self.mean_precision_ = params.mean_precision
+        self.means_ = params.means
+        self.degrees_of_freedom_ = params.degrees_of_freedom
+        self.weights_ = expected_weights(prior.weight_type, params.weight_concentration)
+        if prior.covariance_type in MATRIX_TYPES:
+            self.covariances_, self.precisions_, self.precisions_cholesky_ = \
+                covariance_attributes(params, prior)
+            return
+        nu = params.degrees_of_freedom
+        self.covariances_ = params.psi / (nu[:, None] if params.psi.ndim == 2 else nu)
+        self.precisions_ = 1.0 / self.covariances_
+        self.precisions_cholesky_ = 1.0 / np.sqrt(self.covariances_)
+
+    def _restore_fitted(self, psi):
+        """Rebuild the fitted model from the attributes a model file holds
+        (:mod:`fastcavi.estimators.io`): weight_concentration_ as (K,) or stacked (2, K) sticks, and
+        Psi_k (``psi``) as fitted."""
+        conc = np.asarray(self.weight_concentration_, dtype=np.float64)
+        if self.weight_concentration_prior_type == DIRICHLET_PROCESS:
+            if conc.ndim != 2 or conc.shape[0] != 2:
+                raise ValueError("weight_concentration_ of a process prior must be (2, K)")
+            conc = (conc[0], conc[1])
+        nu = self.degrees_of_freedom_
+        if self.covariance_type == "tied":
+            if np.shape(nu) != ():
+                raise ValueError(f"degrees_of_freedom_ of tied must be a scalar, got shape "
+                                 f"{np.shape(nu)}")
+            nu = float(nu)
+        if np.shape(psi) != np.shape(self.covariances_):
+            raise ValueError(f"psi has shape {np.shape(psi)}, expected "
+                             f"{np.shape(self.covariances_)}")
+        psi0 = self.covariance_prior_
+        prior = FamilyPrior(self.covariance_type, self.weight_concentration_prior_type,
+                            self.weight_concentration_prior_, self.mean_precision_prior_,
+                            self.mean_prior_, self.degrees_of_freedom_prior_,
+                            float(psi0) if np.ndim(psi0) == 0 else psi0, float(self.reg_covar))
+        params = FamilyParams(conc, self.mean_precision_, self.means_, nu, psi)
+        bounds = list(self.lower_bounds_)
+        self._set_fitted(params, prior, _Restored(bounds, self.converged_), self.lower_bound_)
+
+    def _check_restored(self, path):
+        k, p = self.means_.shape
+        ctype = self.covariance_type
+        shapes = {"mean_precision_": (k,), "mean_prior_": (p,),
+                  "degrees_of_freedom_": () if ctype == "tied" else (k,),
+                  "covariances_": {"full": (k, p, p), "tied": (p, p), "diag": (k, p),
+                                   "spherical": (k,)}[ctype],
+                  "lower_bounds_": (self.n_iter_,)}
+        for name, shape in shapes.items():
+            if np.shape(getattr(self, name)) != shape:
+                raise ValueError(f"{path}: not a valid fastcavi model file ({name} has shape "
+                                 f"{np.shape(getattr(self, name))}, expected {shape})")
+        variances = (np.diagonal(self.covariances_, axis1=-2, axis2=-1)
+                     if ctype in MATRIX_TYPES else self.covariances_)
+        if p != self.n_features_in_ or not (np.all(variances > 0)
+                                            and np.all(self.mean_precision_ > 0)):
+            raise ValueError(f"{path}: not a valid fastcavi model file (inconsistent shapes "
+                             "or non-positive variances)")
+
+    def save(self, path):
+        """Write the fitted model to an ``.npz`` (no pickle); see :func:`fastcavi.load`."""
+        from .io import save_model
+
+        save_model(self, path)
+
+    # -- prediction ------------------------------------------------------------------------
+
+    _predict_block = staticmethod(predict_block)
+
+    def _predict_args(self, kind):
+        return (self._params_, self._prior_, kind)
+
+    def sample(self, n_samples=1):
+        """Draw from the fitted Gaussian mixture with ``weights_``, ``means_`` and
+        ``covariances_`` (as scikit-learn does): returns (X, component labels)."""
+        check_is_fitted(self)
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) \
+                or n_samples < 1:
+            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
+                             "requires at least one sample.")
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        p = self.means_.shape[1]
+        parts = []
+        covs = ([self.covariances_] * len(counts) if self.covariance_type == "tied"
+                else self.covariances_)
+        for mean, cov, count in zip(self.means_, covs, counts):
+            if self.covariance_type in MATRIX_TYPES:
+                parts.append(rng.multivariate_normal(mean, cov, int(count)))
+            else:
+                parts.append(mean + rng.standard_normal(size=(count, p)) * np.sqrt(cov))
+        labels = np.concatenate([np.full(c, j, dtype=np.int64) for j, c in enumerate(counts)])
+        return np.vstack(parts), labels

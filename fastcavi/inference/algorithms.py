@@ -1,0 +1,246 @@
+"""How a fit walks over the data: batch CAVI and incremental CAVI, for every model and every
+data source (:mod:`fastcavi.data.sources`). Each returns a ``sweep(state) -> (state, elbo)`` for
+the one CAVI loop, :func:`fastcavi.models.fixed.iterate`.
+
+A model is described by two functions:
+
+* ``visit(state) -> (block_fn, args, centre)``: the block function of the E-step and its
+  statistics at the current q(theta), and the means (float64 (K, p)) the statistics will be
+  centred on;
+* ``update(stats, centre) -> (state, elbo)``: q(theta) from the statistics of every point and
+  the exact ELBO there.
+
+**Batch** (the default): every sweep is one map over all blocks, then one update.
+
+**Incremental** (Neal & Hinton 1998; Hughes & Sudderth 2013's memoized VI): the rows are split
+into blocks that depend on the number of rows only (so results depend on neither threads nor
+workers), and each block's statistics are kept. In the first sweep q(theta) is updated after
+every block from the blocks seen so far (scaled to the total weight); after that, a sweep
+visits the blocks in order, and each visit recomputes one block's statistics at the current
+q(theta) and updates q(theta) from the sum of every block's statistics. Each visit is
+an exact coordinate-ascent step (q(c) of the block, then q(theta)), so the ELBO never
+decreases, and the fixed points are batch CAVI's; q(theta) improves B times per pass instead
+of once. The statistics of each block are centred on the means that produced them; the sum
+re-centres them on the current means (:func:`recentre`), exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+ALGORITHMS = ("batch", "incremental")
+
+
+def combine(stats):
+    """Reduce: the sum of an iterable of SweepStats, in the order given."""
+    it = iter(stats)
+    total = next(it)
+    for s in it:
+        total = total + s
+    return total
+
+
+
+@dataclass
+class Run:
+    """What :func:`iterate` returns: the last state, the ELBO after every sweep, whether the
+    run converged, and the state the last sweep started from."""
+
+    state: object
+    bounds: list
+    converged: bool
+    state_before_last: object
+
+
+def iterate(sweep, state, max_iter, threshold, *, strict=False, dtype=np.float64,
+            callback=None, previous=None):
+    """The CAVI loop, written once for every model and engine.
+
+    ``sweep(state) -> (new_state, elbo)`` is one coordinate-ascent sweep (the map-reduce over
+    the data, in memory, streamed or on Dask, then the model's update and exact ELBO). Runs
+    ``max_iter`` sweeps, or until the ELBO changes by at most ``threshold`` between two sweeps
+    (less than it when ``strict``, as scikit-learn's mixtures test); ``threshold == 0`` runs
+    exactly ``max_iter`` sweeps. ``previous``: the ELBO of ``state`` when it is known (a
+    warm start continuing a fit, as scikit-learn's mixtures do), so that the first sweep's
+    change counts too. A non-finite ELBO is an error that says to rescale X.
+    """
+    bounds = []
+    converged = False
+    before = state
+    for it in range(max_iter):
+        before = state
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # An overflow shows in the bound, and is reported just below in plain words.
+            state, bound = sweep(state)
+        bounds.append(bound)
+        if not math.isfinite(bound):
+            raise ValueError(
+                f"The ELBO is {bound} after sweep {it + 1}: a squared distance or a sum over the "
+                f"points overflowed (or underflowed) in {np.dtype(dtype).name}, so the data's "
+                "scale is outside what the kernels can represent. Rescale X (the model is "
+                "scale-equivariant), or fit float32 data as float64.")
+        if callback is not None:
+            callback(it, bound)
+        if threshold > 0 and (it > 0 or previous is not None):
+            change = abs(bounds[-1] - (bounds[-2] if it > 0 else previous))
+            if change < threshold or (not strict and change == threshold):
+                converged = True
+                break
+    return Run(state, bounds, converged, before)
+
+
+def recentre(stats, old, new, shape):
+    """``stats`` (centred on the means ``old`` (K, p)) centred on ``new`` instead.
+
+    With ``d = old - new``: ``S' = S + N d``, and the scatter ``R' = R + d S^T + S d^T +
+    N d d^T`` in the form the model keeps: summed over features ('scalar'), per feature
+    ('diag'), per component ('full') or summed over components ('tied').
+    """
+    d = np.asarray(old, dtype=np.float64) - np.asarray(new, dtype=np.float64)
+    if not np.any(d):
+        return stats
+    n, s, r = stats.n_k, stats.s_k, stats.r_k
+    if shape == "scalar":
+        r = r + 2.0 * np.sum(d * s, axis=1) + n * np.sum(d * d, axis=1)
+    elif shape == "diag":
+        r = r + 2.0 * d * s + n[:, None] * d * d
+    elif shape == "full":
+        ds = np.einsum("ki,kj->kij", d, s)
+        r = r + ds + ds.transpose(0, 2, 1) + n[:, None, None] * np.einsum("ki,kj->kij", d, d)
+    elif shape == "tied":
+        ds = d.T @ s
+        r = r + ds + ds.T + (n[:, None] * d).T @ d
+    else:
+        raise ValueError(f"unknown statistics shape {shape!r}")
+    return dataclasses.replace(stats, s_k=s + n[:, None] * d, r_k=r)
+
+
+def batch_sweep(source, visit, update):
+    """One map over every block, the sum in block order, one update."""
+
+    def sweep(state):
+        fn, args, centre = visit(state)
+        return update(combine(source.map(fn, *args)), centre)
+
+    return sweep
+
+
+def incremental_sweep(source, visit, update, shape, on_visit=None):
+    """Incremental CAVI over ``source.n_blocks`` fixed blocks (see the module docstring).
+
+    The first call is the first pass: each block in turn is visited at the current q(theta),
+    which is updated after every block from the statistics seen so far, scaled up to the total
+    weight (Hughes & Sudderth's first lap: the model improves B times in the first pass too);
+    after the last block every block has statistics and the ELBO is exact. Every later call is
+    a pass of one exact coordinate-ascent visit per block, the total kept up to date by
+    replacing the block's old statistics with its new ones (and summed afresh from every block
+    at the start of each pass, so no round-off accumulates). ``on_visit(elbo)`` after every
+    visit of the later passes. ``shape``: the statistics' scatter form, for :func:`recentre`.
+    """
+    kept = []  # (statistics, the means they are centred on), per block
+
+    def first_pass(state):
+        total = prev = None
+        for b in range(source.n_blocks):
+            fn, args, centre = visit(state)
+            new = source.map_block(b, fn, *args)
+            kept.append((new, centre))
+            total = new if total is None else combine([recentre(total, prev, centre, shape), new])
+            prev = centre
+            if b + 1 < source.n_blocks and total.total_weight > 0:
+                state, _ = update(scaled(total, source.total_weight / total.total_weight),
+                                  centre)
+        return update(total, prev)
+
+    def sweep(state):
+        if not kept:
+            return first_pass(state)
+        fn, args, centre = visit(state)
+        total = combine(recentre(s, c, centre, shape) for s, c in kept)
+        bound = None
+        for b in range(len(kept)):
+            if b:
+                fn, args, new_centre = visit(state)
+                total, centre = recentre(total, centre, new_centre, shape), new_centre
+            new = source.map_block(b, fn, *args)
+            old, old_centre = kept[b]
+            total = combine([total, scaled(recentre(old, old_centre, centre, shape), -1.0), new])
+            kept[b] = (new, centre)
+            state, bound = update(total, centre)
+            if on_visit is not None:
+                on_visit(bound)
+        return state, bound
+
+    return sweep
+
+
+def make_sweep(algorithm, source, visit, update, shape, on_visit=None):
+    """The sweep of ``algorithm`` ('batch' or 'incremental') for
+    :func:`fastcavi.models.fixed.iterate`."""
+    if algorithm == "batch":
+        return batch_sweep(source, visit, update)
+    return incremental_sweep(source, visit, update, shape, on_visit)
+
+
+# -- stochastic variational inference (partial_fit) -------------------------------------------
+
+def scaled(stats, factor):
+    """Every sum of ``stats`` times ``factor`` (the statistics of ``factor`` copies)."""
+    return dataclasses.replace(stats, n_k=stats.n_k * factor, s_k=stats.s_k * factor,
+                               r_k=stats.r_k * factor, entropy=stats.entropy * factor,
+                               total_weight=stats.total_weight * factor)
+
+
+def learning_rate(step, offset, decay):
+    """rho_t = (tau0 + t)^-kappa (scikit-learn's online LatentDirichletAllocation)."""
+    return (offset + step) ** -decay
+
+
+def svi_blend(kept, batch, centre, rho, scale, shape):
+    """One stochastic step on the statistics that define q(theta): ``(1 - rho) kept + rho
+    scale batch``, centred on ``centre`` (the batch's means). q(theta)'s natural parameters
+    are the prior's plus a linear function of these statistics, so this is Hoffman et al.'s
+    blend of natural parameters. ``kept``: (statistics, their centre), or None for the first
+    step (then the batch alone, scaled)."""
+    batch = scaled(batch, scale)
+    if kept is None:
+        return batch
+    stats, old = kept
+    return combine([scaled(recentre(stats, old, centre, shape), 1.0 - rho),
+                    scaled(batch, rho)])
+
+
+class Recorder:
+    """Wraps a model's ``update`` so that the statistics (and their centre) of the latest
+    update can be read after a fit: what ``partial_fit`` continues from."""
+
+    def __init__(self, update):
+        self._update, self.last = update, None
+
+    def __call__(self, stats, centre):
+        self.last = (stats, centre)
+        return self._update(stats, centre)
+
+
+def svi_step(state, source, visit, update, shape, kept, step, settings):
+    """One call of ``partial_fit``: the batch's statistics at q(theta) = ``state``, blended
+    into the kept ones (:func:`svi_blend`; ``kept`` None on the first step), then q(theta).
+
+    ``settings``: (total_samples, learning_offset, learning_decay). The kept statistics may
+    stand for any number of points (a fit's N): they are rescaled to total_samples first.
+    Returns (state, elbo estimate, kept statistics and their centre).
+    """
+    total_samples, offset, decay = settings
+    fn, args, centre = visit(state)
+    batch = combine(source.map(fn, *args))
+    if kept is not None:
+        stats, old = kept
+        kept = (scaled(stats, total_samples / stats.total_weight), old)
+    new = svi_blend(kept, batch, centre, learning_rate(step, offset, decay),
+                    total_samples / source.total_weight, shape)
+    state, bound = update(new, centre)
+    return state, bound, (new, centre)

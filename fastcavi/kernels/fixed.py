@@ -1,0 +1,377 @@
+"""Numba kernels: only ``@njit`` code, no validation.
+
+Layout follows stumpy: a serial per-chunk helper (``_chunk_statistics``) called by one
+``parallel=True`` driver (``_sweep_statistics``). The driver splits the rows into a number of
+chunks that depends only on N (never on the thread count); each chunk accumulates in its own
+row of a partial-sums buffer, and the rows are summed serially in a fixed order, so results are
+bit-identical for any number of threads.
+
+Conventions shared by every kernel:
+
+* ``X`` is C-contiguous float32 or float64 (the callers pass a read-only view, so memmaps and
+  user arrays are one Numba type); ``means`` has the dtype of ``X`` so float32 data is computed
+  in float32; every sum over points is accumulated in float64.
+* ``weights`` is a float64 array of length N, or of length 0 meaning "all ones" (so an unweighted
+  fit allocates nothing of size N).
+* The logits have the "scalar precision" shape ``l_ik = -h_k |x_i - m_k|^2 - o_k``, with a
+  half-precision ``h_k`` and an offset ``o_k`` per component, both in X's dtype, computed by
+  the caller from the model: for the fixed-variance model ``h_k = 1 / (2 lambda2)`` and
+  ``o_k = p s2_k / (2 lambda2)`` (the textbook ``[x_i . m_k - (|m_k|^2 + p s2_k)/2] / lambda2``
+  minus ``|x_i|^2 / (2 lambda2)``, constant in k, so phi is unchanged, while the form is
+  translation-invariant and free of the cancellation that ``x . m`` suffers far from the
+  origin); for a learned spherical precision ``h_k = nu_k / (2 Psi_k)``. Diagonal precisions
+  are in :mod:`fastcavi.kernels.diag`.
+* Fit and predict compute the logits of a tile with the same routine (:func:`_tile_logits`).
+"""
+
+import math
+
+import numpy as np
+from numba import prange, types
+from numba.extending import overload
+
+from .fastexp import _exp_nonpos, _exp_nonpos_f32, _log_normal
+from .jit import KERNEL_OPTIONS, cached_njit
+
+
+def _exp_shifted(x):
+    """exp(x) for x <= 0 in x's own precision (float32 data: 16 SIMD lanes, not 8)."""
+    # The body runs only with NUMBA_DISABLE_JIT=1; compiled code takes the overload below.
+    return _exp_nonpos_f32(x) if isinstance(x, np.float32) else _exp_nonpos(x)
+
+
+@overload(_exp_shifted)
+def _exp_shifted_impl(x):
+    if x == types.float32:
+        return lambda x: _exp_nonpos_f32(x)
+    return lambda x: _exp_nonpos(x)
+
+_JIT = KERNEL_OPTIONS
+
+# Rows per chunk never fall below this (the per-chunk overhead is a few K-sized buffers), and
+# the number of chunks never exceeds _MAX_CHUNKS (so the partial-sums buffer is O(K p)).
+_MIN_CHUNK_ROWS = 2048
+_MAX_CHUNKS = 64
+
+
+@cached_njit(**_JIT)
+def n_chunks_for(n_samples):
+    """Number of chunks for N rows: a function of N only, never of the thread count."""
+    n = (n_samples + _MIN_CHUNK_ROWS - 1) // _MIN_CHUNK_ROWS
+    return max(1, min(_MAX_CHUNKS, n))
+
+
+@cached_njit(**_JIT)
+def tile_rows(n_components):
+    """Points per tile: the tile's K x B work arrays stay around 128 KiB (L2-resident)."""
+    return max(32, min(1024, 16384 // max(1, n_components)))
+
+
+@cached_njit(**_JIT)
+def _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top):
+    """The logits of rows start:start+n (one tile), laid out [k, b] (component, point) so that
+    every inner loop runs over contiguous points and vectorises: xt[j, b] = x_bj,
+    dist[k, b] = |x_b - m_k|^2, expo[k, b] = l_kb = -h_k dist[k, b] - o_k, top[b] = max_k l_kb.
+    Per-point values are in X's dtype."""
+    n_components, n_features = means.shape
+    for b in range(n):
+        for j in range(n_features):
+            xt[j, b] = X[start + b, j]
+        top[b] = -np.inf
+    for k in range(n_components):
+        d = dist[k]
+        for b in range(n):
+            d[b] = 0.0
+        for j in range(n_features):
+            mkj = means[k, j]
+            xj = xt[j]
+            for b in range(n):
+                diff = xj[b] - mkj
+                d[b] += diff * diff
+        e = expo[k]
+        off = offsets[k]
+        hp = half_prec[k]
+        for b in range(n):
+            lk = -(d[b] * hp) - off
+            e[b] = lk
+            top[b] = max(top[b], lk)
+
+
+@cached_njit(**_JIT)
+def _tile_exp(expo, top, z, n):
+    """expo[k, b] <- exp(l_kb - max_k l_kb) in place, z[b] = their sum over k."""
+    for b in range(n):
+        z[b] = 0.0
+    for k in range(expo.shape[0]):
+        e = expo[k]
+        for b in range(n):
+            v = _exp_shifted(e[b] - top[b])
+            e[b] = v
+            z[b] += v
+
+
+@cached_njit(**_JIT)
+def _tile_statistics(X, weights, means, half_prec, offsets, start, stop,
+                     xt, dist, expo, top, z, n_k, r_k, s_k, scalars):
+    """Accumulate the statistics of rows start:stop (one tile) into the float64 buffers.
+
+    The logits come from :func:`_tile_logits` (the [k, b] layout); every sum over points is
+    accumulated in float64.
+    """
+    n_components, n_features = means.shape
+    n = stop - start
+    _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top)
+    _tile_exp(expo, top, z, n)
+    weighted = weights.shape[0] > 0
+    entropy = 0.0
+    total_w = 0.0
+    for b in range(n):
+        w = weights[start + b] if weighted else 1.0
+        # H(phi_b) = log z_b - sum_k phi_kb a_kb, a_kb = l_kb - max_k l_kb; the first half here
+        entropy += w * _log_normal(float(z[b]))
+        total_w += w
+        z[b] = w / z[b]  # from now on: the factor that turns exp(a_kb) into w_b phi_kb
+    for k in range(n_components):
+        e = expo[k]
+        d = dist[k]
+        off = offsets[k]
+        hp = half_prec[k]
+        nk = 0.0
+        rk = 0.0
+        ek = 0.0
+        for b in range(n):
+            wphi = e[b] * z[b]
+            e[b] = wphi
+            nk += wphi
+            rk += wphi * d[b]
+            t = wphi * (-(d[b] * hp) - off - top[b])
+            ek += t if wphi > 0.0 else 0.0  # 0 log 0 = 0
+        n_k[k] += nk
+        r_k[k] += rk
+        entropy -= ek
+        for j in range(n_features):
+            mkj = means[k, j]
+            xj = xt[j]
+            acc = 0.0
+            for b in range(n):
+                acc += e[b] * (xj[b] - mkj)
+            s_k[k, j] += acc
+    scalars[0] += entropy
+    scalars[1] += total_w
+
+
+@cached_njit(**_JIT)
+def _chunk_statistics(X, weights, means, half_prec, offsets, start, stop,
+                      n_k, r_k, s_k, scalars):
+    """Accumulate the statistics of rows start:stop, tile by tile, into float64 buffers:
+
+    n_k[k] += w_i phi_ik                       (K,)
+    r_k[k] += w_i phi_ik |x_i - m_k|^2         (K,)
+    s_k[k] += w_i phi_ik (x_i - m_k)           (K, p)
+    scalars[0] += w_i * entropy of phi_i;  scalars[1] += w_i
+    """
+    n_components, n_features = means.shape
+    size = tile_rows(n_components)
+    xt = np.empty((n_features, size), dtype=X.dtype)
+    dist = np.empty((n_components, size), dtype=X.dtype)
+    expo = np.empty((n_components, size), dtype=X.dtype)
+    top = np.empty(size, dtype=X.dtype)
+    z = np.empty(size, dtype=X.dtype)
+    for t0 in range(start, stop, size):
+        _tile_statistics(X, weights, means, half_prec, offsets, t0,
+                         min(stop, t0 + size), xt, dist, expo, top, z, n_k, r_k, s_k, scalars)
+
+
+@cached_njit(parallel=True, **_JIT)
+def _sweep_statistics(X, weights, means, half_prec, offsets):
+    """One pass over the rows of X: the K-sized statistics of q(c) for the logits
+    ``l_ik = -h_k |x_i - m_k|^2 - o_k`` (``half_prec`` h and ``offsets`` o: (K,), X's dtype,
+    so that float32 logits stay float32).
+
+    Returns (n_k (K,), r_k (K,), s_k (K, p), entropy, total_weight), all float64;
+    see ``_chunk_statistics`` for what each one sums.
+    """
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    n_chunks = n_chunks_for(n_samples)
+    chunk = (n_samples + n_chunks - 1) // n_chunks
+    part_n = np.zeros((n_chunks, n_components))
+    part_r = np.zeros((n_chunks, n_components))
+    part_s = np.zeros((n_chunks, n_components, n_features))
+    part_scalars = np.zeros((n_chunks, 2))
+    for c in prange(n_chunks):
+        start = c * chunk
+        stop = min(n_samples, start + chunk)
+        _chunk_statistics(X, weights, means, half_prec, offsets, start, stop,
+                          part_n[c], part_r[c], part_s[c], part_scalars[c])
+    n_k = np.zeros(n_components)
+    r_k = np.zeros(n_components)
+    s_k = np.zeros((n_components, n_features))
+    entropy = 0.0
+    total_w = 0.0
+    for c in range(n_chunks):  # fixed order: bit-identical for any thread count
+        n_k += part_n[c]
+        r_k += part_r[c]
+        s_k += part_s[c]
+        entropy += part_scalars[c, 0]
+        total_w += part_scalars[c, 1]
+    return n_k, r_k, s_k, entropy, total_w
+
+
+# What :func:`_predict` computes for each row.
+PREDICT_PROBA = 0      # phi_ik, into proba (N, K), X's dtype
+PREDICT_LABELS = 1     # argmax_k phi_ik (the first maximum, as np.argmax), into labels (N,)
+PREDICT_LOG_NORM = 2   # log sum_k exp(l_ik), into log_norm (N,) float64
+
+
+@cached_njit(**_JIT)
+def _tile_predict(X, means, half_prec, offsets, start, n, mode, xt, dist, expo, top, z,
+                  proba, labels, log_norm):
+    _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top)
+    n_components = means.shape[0]
+    if mode == PREDICT_LABELS:
+        for b in range(n):
+            best = 0
+            for k in range(n_components):
+                if expo[k, b] == top[b]:
+                    best = k
+                    break
+            labels[start + b] = best
+        return
+    _tile_exp(expo, top, z, n)
+    if mode == PREDICT_LOG_NORM:
+        for b in range(n):
+            log_norm[start + b] = float(top[b]) + math.log(float(z[b]))
+        return
+    for b in range(n):
+        z[b] = 1.0 / z[b]
+    for b in range(n):
+        for k in range(n_components):
+            proba[start + b, k] = expo[k, b] * z[b]
+
+
+@cached_njit(parallel=True, **_JIT)
+def _predict(X, means, half_prec, offsets, mode, proba, labels, log_norm):
+    """Per row of X, for the logits ``l_ik = -h_k |x_i - m_k|^2 - o_k``, by ``mode``: phi into
+    ``proba`` (N, K), the label into ``labels`` (N,), or ``log sum_k exp(l_ik)`` into
+    ``log_norm`` (N,); the other two outputs may be empty. Rows are independent: chunks of
+    tiles, no reduction; the logits are those of the fit (:func:`_tile_logits`)."""
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    n_chunks = n_chunks_for(n_samples)
+    chunk = (n_samples + n_chunks - 1) // n_chunks
+    size = tile_rows(n_components)
+    for c in prange(n_chunks):
+        xt = np.empty((n_features, size), dtype=X.dtype)
+        dist = np.empty((n_components, size), dtype=X.dtype)
+        expo = np.empty((n_components, size), dtype=X.dtype)
+        top = np.empty(size, dtype=X.dtype)
+        z = np.empty(size, dtype=X.dtype)
+        stop = min(n_samples, (c + 1) * chunk)
+        for t0 in range(c * chunk, stop, size):
+            _tile_predict(X, means, half_prec, offsets, t0, min(stop - t0, size), mode,
+                          xt, dist, expo, top, z, proba, labels, log_norm)
+
+
+# Rows per BLAS call in the large-p path: a block of xc and of G (512 x 64 doubles = 256 KiB
+# each) stays in L2 between the two products.
+_GRAM_BLOCK_ROWS = 512
+
+
+@cached_njit(**_JIT)
+def _gram_rows(xc, gram, weights, w_offset, sq_means, offsets, half_prec,
+               dist, n_k, r_k, scalars):
+    """Rows of a centred block: turn gram[i, k] = xc_i . mc_k into w_i phi_ik in place, and
+    accumulate n_k, r_k, the entropy and the weight (the large-p path; S_k comes from BLAS)."""
+    n_rows, n_features = xc.shape
+    n_components = gram.shape[1]
+    weighted = weights.shape[0] > 0
+    entropy = 0.0
+    total_w = 0.0
+    for i in range(n_rows):
+        sq_x = 0.0
+        for j in range(n_features):
+            sq_x += xc[i, j] * xc[i, j]
+        g = gram[i]
+        top = -np.inf
+        for k in range(n_components):
+            # |x - m|^2 = |xc|^2 - 2 xc.mc + |mc|^2 >= 0; centring keeps the terms small.
+            d = max(0.0, sq_x - 2.0 * g[k] + sq_means[k])
+            dist[k] = d
+            top = max(top, -(d * half_prec[k]) - offsets[k])
+        z = 0.0
+        for k in range(n_components):
+            e = _exp_nonpos(-(dist[k] * half_prec[k]) - offsets[k] - top)
+            g[k] = e
+            z += e
+        w = weights[w_offset + i] if weighted else 1.0
+        scale = w / z
+        ent = 0.0
+        for k in range(n_components):
+            wphi = g[k] * scale
+            g[k] = wphi
+            n_k[k] += wphi
+            r_k[k] += wphi * dist[k]
+            t = wphi * (-(dist[k] * half_prec[k]) - offsets[k] - top)
+            ent += t if wphi > 0.0 else 0.0
+        entropy += w * _log_normal(z) - ent
+        total_w += w
+    scalars[0] += entropy
+    scalars[1] += total_w
+
+
+@cached_njit(parallel=True, **_JIT)
+def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets):
+    """The large-p sweep: like ``_sweep_statistics`` but the two K p products per point are
+    BLAS GEMMs on blocks of rows centred on ``centre`` (the means' centroid, so the expanded
+    distance has no cancellation far from the origin). Each chunk calls BLAS from its own
+    thread; the caller keeps BLAS single-threaded so there is one thread pool.
+
+    Returns (n_k, r_k, s_k, entropy, total_weight) with s_k centred on the means
+    (``centred_means + centre``), exactly as ``_sweep_statistics``.
+    """
+    n_samples, n_features = X.shape
+    n_components = centred_means.shape[0]
+    n_chunks = n_chunks_for(n_samples)
+    chunk = (n_samples + n_chunks - 1) // n_chunks
+    mc_t = centred_means.T
+    sq_means = np.zeros(n_components)
+    for k in range(n_components):
+        for j in range(n_features):
+            sq_means[k] += float(centred_means[k, j]) ** 2
+    part_n = np.zeros((n_chunks, n_components))
+    part_r = np.zeros((n_chunks, n_components))
+    part_s = np.zeros((n_chunks, n_components, n_features))
+    part_scalars = np.zeros((n_chunks, 2))
+    for c in prange(n_chunks):
+        xc = np.empty((_GRAM_BLOCK_ROWS, n_features), dtype=X.dtype)
+        gram = np.empty((_GRAM_BLOCK_ROWS, n_components), dtype=X.dtype)
+        dist = np.empty(n_components)
+        stop = min(n_samples, (c + 1) * chunk)
+        for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):
+            n = min(_GRAM_BLOCK_ROWS, stop - t0)
+            xb = xc[:n]
+            gb = gram[:n]
+            for i in range(n):
+                for j in range(n_features):
+                    xb[i, j] = X[t0 + i, j] - centre[j]
+            np.dot(xb, mc_t, gb)
+            _gram_rows(xb, gb, weights, t0, sq_means, offsets, half_prec, dist,
+                       part_n[c], part_r[c], part_scalars[c])
+            part_s[c] += np.dot(gb.T, xb)
+    n_k = np.zeros(n_components)
+    r_k = np.zeros(n_components)
+    s_c = np.zeros((n_components, n_features))
+    entropy = 0.0
+    total_w = 0.0
+    for c in range(n_chunks):  # fixed order: bit-identical for any thread count
+        n_k += part_n[c]
+        r_k += part_r[c]
+        s_c += part_s[c]
+        entropy += part_scalars[c, 0]
+        total_w += part_scalars[c, 1]
+    # S~_k = sum w phi (x - m_k) = sum w phi xc - N_k mc_k
+    for k in range(n_components):
+        for j in range(n_features):
+            s_c[k, j] -= n_k[k] * centred_means[k, j]
+    return n_k, r_k, s_c, entropy, total_w

@@ -1,0 +1,158 @@
+"""Fitting the full and tied mixtures: one pass over a block of rows (the kernels of
+:mod:`fastcavi.kernels.full` and :mod:`fastcavi.kernels.tied`), the posterior predictive
+density, the p x p sums of a start and the default ``covariance_prior``. The O(K p^2) math
+is in :mod:`fastcavi.models.family_full`; the loop and the starts are
+:mod:`fastcavi.models.family_fit`'s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import solve_triangular
+from scipy.special import gammaln
+
+from .._threads import parallel_guard
+from ..data.sources import blocks
+from ..kernels import fixed as _kernels
+from ..kernels import full as _kernels_full
+from ..kernels import tied as _kernels_tied
+from .family import FamilyStats, expected_weights
+from .family_full import _stack, cholesky, log_det, logit_params, one_blas_thread
+from .fixed import in_dtype, kernel_means
+
+_NO_WEIGHTS = np.empty(0, dtype=np.float64)
+
+
+def _tied_inputs(means, factor, dtype):
+    """What the tied kernels take besides the factor A: the centre c (the means' centroid, in
+    X's dtype), the centred means mc_k = m_k - c and the whitened means A mc_k (X's dtype)."""
+    centre = means.astype(np.float64).mean(axis=0).astype(dtype)
+    centred = np.ascontiguousarray(means.astype(np.float64) - centre.astype(np.float64))
+    white = centred @ np.asarray(factor, dtype=np.float64).T
+    return centre, centred.astype(dtype), np.ascontiguousarray(white, dtype=dtype)
+
+
+@one_blas_thread
+def block_statistics(X, means, factors, offsets, covariance_type, sample_weight=None):
+    """One block of rows (C-contiguous float32/float64; ``means`` in X's dtype) -> its
+    :class:`~fastcavi.models.family.FamilyStats` (R (K, p, p) for full, the pooled (p, p) for
+    tied) for the E-step logits ``(factors, offsets)`` of
+    :func:`fastcavi.models.family_full.logit_params`.
+    """
+    weights = _NO_WEIGHTS if sample_weight is None else sample_weight
+    factors, offsets = in_dtype(X.dtype, factors, offsets)
+    if covariance_type == "full":
+        with parallel_guard():
+            n_k, r_k, s_k, entropy, total_w = _kernels_full._sweep_statistics_full(
+                X, weights, means, np.ascontiguousarray(factors), offsets)
+        return FamilyStats(n_k, s_k, r_k, float(entropy), float(total_w))
+    centre, centred, white = _tied_inputs(means, factors, X.dtype)
+    with parallel_guard():
+        n_k, s_k, r_y, co, entropy, total_w = _kernels_tied._sweep_statistics_tied(
+            X, weights, centred, centre, np.ascontiguousarray(factors), white, offsets)
+    # R = sum_i w y y^T + sum_{k<l} M_kl (m_k - m_l)(m_k - m_l)^T (see _family_full)
+    mc = centred.astype(np.float64)
+    delta = mc[:, None, :] - mc[None, :, :]                                  # (K, K, p)
+    r_k = r_y + np.einsum("kl,kli,klj->ij", np.triu(co, 1), delta, delta)
+    return FamilyStats(n_k, s_k, r_k, float(entropy), float(total_w))
+
+
+@one_blas_thread
+def predict_block(X, params, prior, kind):
+    """'labels' (argmax of the E-step's r) or 'proba' (r) for one block of rows."""
+    factors, offsets = logit_params(params, prior)
+    means = kernel_means(params.means, X.dtype)
+    n, k = X.shape[0], len(offsets)
+    proba = np.empty((n if kind == "proba" else 0, k), dtype=X.dtype)
+    labels = np.empty(n if kind == "labels" else 0, dtype=np.int64)
+    mode = _kernels.PREDICT_PROBA if kind == "proba" else _kernels.PREDICT_LABELS
+    factors, offsets = in_dtype(X.dtype, factors, offsets)
+    factors = np.ascontiguousarray(factors)
+    with parallel_guard():
+        if prior.covariance_type == "full":
+            _kernels_full._predict_full(X, means, factors, offsets, mode, proba, labels)
+        else:
+            centre, _, white = _tied_inputs(means, factors, X.dtype)
+            _kernels_tied._predict_tied(X, centre, factors, white, offsets, mode, proba,
+                                        labels)
+    return proba if kind == "proba" else labels
+
+
+@one_blas_thread
+def log_predictive(X, params, prior):
+    """log p(x | data) per row: ``log sum_k wbar_k T_k(x)`` with T_k the multivariate
+    Student-t of the posterior predictive (Bishop 10.81): ``nu_k + 1 - p`` degrees of freedom,
+    location m_k, scale matrix ``Psi_k (1 + b_k) / ((nu_k + 1 - p) b_k)`` (the shared Psi for
+    tied); ``wbar`` the normalised E[pi]. float64, in row blocks."""
+    p = prior.mean.shape[0]
+    b = params.mean_precision
+    k_comp = len(b)
+    nu, psi = _stack(params, prior)
+    chol = cholesky(psi, prior)
+    nu = np.broadcast_to(nu, b.shape)
+    logdet = np.broadcast_to(log_det(chol), b.shape)
+    inv_l = np.broadcast_to(np.array([solve_triangular(c, np.eye(p), lower=True)
+                                      for c in chol]), (k_comp, p, p))
+    dof = nu + 1.0 - p
+    ratio = b / (1.0 + b)                       # u^T S^-1 u / dof = ratio u^T Psi^-1 u
+    log_w = np.log(expected_weights(prior.weight_type, params.weight_concentration))
+    const = (log_w + gammaln((dof + p) / 2.0) - gammaln(dof / 2.0) - 0.5 * p * np.log(dof * np.pi)
+             - 0.5 * (p * np.log(1.0 / (ratio * dof)) + logdet))
+    power = (dof + p) / 2.0
+    out = np.empty(X.shape[0])
+    for rows in blocks(X.shape[0], max(64, 2 ** 20 // (k_comp * p))):
+        diff = np.asarray(X[rows], dtype=np.float64)[:, None, :] - params.means[None]
+        v = np.einsum("kij,bkj->bki", inv_l, diff)
+        logs = const - power * np.log1p(ratio * np.sum(v * v, axis=2))
+        top = np.max(logs, axis=1, keepdims=True)
+        out[rows] = top[:, 0] + np.log(np.sum(np.exp(logs - top), axis=1))
+    return out
+
+
+# -- the start and the default prior -----------------------------------------------------------
+
+def scatter_sums(d, r):
+    """sum_i r_ik d_i d_i^T (K, p, p) for rows d (B, p) and weighted responsibilities r
+    (B, K)."""
+    return np.einsum("bk,bi,bj->kij", r, d, d, optimize=True)
+
+
+def _scatter_block(xb, wb, mean):
+    d = np.asarray(xb, dtype=np.float64) - mean
+    return (d if wb is None else d * wb[:, None]).T @ d
+
+
+def weighted_covariance(source, mean, total):
+    """The (p, p) covariance of a data source's rows about ``mean`` with divisor ``total - 1``
+    (frequency weights: integer weights give the covariance of repeated rows; without weights
+    scikit-learn's ``np.cov(X.T)``), float64, one map over row blocks (any engine)."""
+    p = source.n_features
+    acc = np.zeros((p, p))
+    for part in source.map_rows(_scatter_block, mean):
+        acc += part
+    return np.atleast_2d(acc / (total - 1.0))
+
+
+def covariance_prior(value, source, mean, total, covariance_type):
+    """Psi0 for full and tied: a given (p, p) matrix, checked (finite, symmetric, positive
+    definite), or by default the (weighted) covariance of X (:func:`weighted_covariance`)
+    (which may be singular: :func:`fastcavi.data.defaults.proper_covariance_prior` makes it
+    proper)."""
+    p = source.n_features
+    name = f"{covariance_type} covariance_prior"
+    if value is None:
+        return weighted_covariance(source, mean, total)
+    psi0 = np.asarray(value, dtype=np.float64)
+    if psi0.shape != (p, p):
+        raise ValueError(f"The parameter '{name}' should have the shape of ({p}, {p}), "
+                         f"but got {psi0.shape}")
+    ok = bool(np.all(np.isfinite(psi0)) and np.allclose(psi0, psi0.T))
+    if ok:
+        try:
+            np.linalg.cholesky(psi0)
+        except np.linalg.LinAlgError:
+            ok = False
+    if not ok:
+        raise ValueError(f"'{name}' should be finite, symmetric and positive-definite "
+                         f"(got {value!r})")
+    return psi0
