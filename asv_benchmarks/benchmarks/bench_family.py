@@ -4,10 +4,18 @@ and the exact ELBO) and a fixed-length fit, every covariance type, float64 and f
 import numpy as np
 
 from fastcavi import BayesianGaussianMixture
-from fastcavi.bench.family import family_problem
-from fastcavi.data.sources import ArraySource
-from fastcavi.estimators.functions import as_kernel_array
-from fastcavi.models.family_fit import family_sweep
+
+try:
+    from fastcavi.bench.family import family_problem
+    from fastcavi.data.sources import ArraySource
+    from fastcavi.estimators.functions import as_kernel_array
+    from fastcavi.models.family_fit import family_sweep
+except ImportError:  # commits before the package was laid out in folders
+    from fastcavi._family_fit import family_sweep
+    from fastcavi._fit import as_kernel_array
+    from fastcavi._sources import ArraySource
+
+    from fastcavi.bench_family import family_problem
 
 
 def _data(n_samples, n_features, n_components, seed=0):
