@@ -54,13 +54,14 @@ def _covariance_prior(value, n_features, kind):
     (spherical), one per feature (diag), or a p x p matrix with that diagonal (full, tied)."""
     import numpy as np
 
-    if kind == "spherical":
+    from ..models.covariance import COVARIANCES
+
+    covariance = COVARIANCES[kind]
+    if not covariance.per_feature:
         if np.ndim(value):
-            raise CLIError("--covariance-prior takes one number for --covariance-type "
-                           "spherical")
+            raise CLIError(f"--covariance-prior takes one number for --covariance-type {kind}")
         return float(value)
-    v = _per_feature(value, n_features, "--covariance-prior")
-    return v if kind == "diag" else np.diag(v)
+    return covariance.from_per_feature(_per_feature(value, n_features, "--covariance-prior"))
 
 
 def bgm_params(args, n_features, scaled=None):
@@ -93,11 +94,14 @@ STANDARDIZED_ROW = ("standardized", "yes: fitted on every feature centred and di
 def check_standardize(args):
     """--standardize with --model bgm: not for spherical (a spherical model of standardised
     data is not spherical in the data's units) nor with --partial (one pass, no moments)."""
+    from ..models.covariance import COVARIANCES
+
     if not args.standardize:
         return
-    if covariance_type(args) == "spherical":
-        raise CLIError("--standardize with --covariance-type spherical: a spherical model of "
-                       "standardised data is not spherical in the data's units; use "
+    kind = covariance_type(args)
+    if not COVARIANCES[kind].standardizable:
+        raise CLIError(f"--standardize with --covariance-type {kind}: a {kind} model of "
+                       f"standardised data is not {kind} in the data's units; use "
                        "--covariance-type diag, which learns a variance per feature")
     if args.partial is not None:
         raise CLIError("--standardize with --model bgm needs the whole data (not --partial)")
@@ -122,9 +126,9 @@ def standardized(X):
 def _matrix(a, scale, kind):
     """Covariance(s) ``a`` of standardised data in the data's units (``scale`` the features'
     standard deviations): a * s_i * s_j, or a * s**2 for diag."""
-    if kind == "diag":
-        return a * scale ** 2
-    return a * scale[:, None] * scale[None, :]
+    from ..models.covariance import COVARIANCES
+
+    return COVARIANCES[kind].in_data_units(a, scale)
 
 
 def to_data_units(est, center, scale):
@@ -146,17 +150,9 @@ def to_data_units(est, center, scale):
 def variances(est):
     """Every component's variance per feature, (K, p): the diagonal of a full or tied
     covariance, (K, 1) for spherical."""
-    import numpy as np
+    from ..models.covariance import COVARIANCES
 
-    cov = np.asarray(est.covariances_, dtype=np.float64)
-    k = len(est.weights_)
-    if est.covariance_type == "spherical":
-        return cov.reshape(k, 1)
-    if est.covariance_type == "tied":
-        return np.broadcast_to(np.diag(cov), (k, cov.shape[0]))
-    if cov.ndim == 3:  # full
-        return np.diagonal(cov, axis1=1, axis2=2)
-    return cov
+    return COVARIANCES[est.covariance_type].variances(est.covariances_, len(est.weights_))
 
 
 def values(v):
@@ -172,12 +168,12 @@ def values(v):
 
 def variance_heading(est, names):
     """What the variance column holds, in words."""
-    kind, p = est.covariance_type, est.n_features_in_
-    if kind == "spherical":
-        return "variance: one per component, the same for every feature"
-    which = {"diag": "variance", "full": "variance (the covariance's diagonal)",
-             "tied": "variance (the diagonal of the covariance all components share)"}.get(
-        kind, "variance")
+    from ..models.covariance import COVARIANCES
+
+    covariance, p = COVARIANCES[est.covariance_type], est.n_features_in_
+    which = covariance.variance_words
+    if not covariance.per_feature:
+        return which
     if p <= MAX_FEATURES:
         return f"{which} per feature: {', '.join(names)}"
     return f"{which}: the mean over the {p} features (smallest to largest)"

@@ -100,9 +100,10 @@ def _scale_hint(args):
     if args.standardize:
         return None
     if args.model == "bgm":
+        from ..models.covariance import COVARIANCES
         from .bgm import covariance_type
 
-        if covariance_type(args) == "spherical":
+        if not COVARIANCES[covariance_type(args)].per_feature:
             return "--covariance-type diag learns a variance per feature"
         return "--standardize puts every feature on the same scale for the k-means start"
     return "--standardize puts every feature on the same scale"

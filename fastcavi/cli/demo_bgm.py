@@ -72,13 +72,14 @@ def matched_table(est, weights, means, variances, rows, cols, dist):
     fitted component matched to it: weights, variances, and the distance between the means."""
     import numpy as np
 
+    from ..models.covariance import COVARIANCES
     from .bgm import MAX_ROWS, values, variance_heading
     from .bgm import variances as fitted_variances
 
     fitted_w, fitted_v = np.asarray(est.weights_), fitted_variances(est)
     match = dict(zip(cols, rows))  # true cluster -> fitted component
     names = [f"x[{j}]" for j in range(means.shape[1])]
-    spherical = est.covariance_type == "spherical"
+    spherical = not COVARIANCES[est.covariance_type].per_feature
     table = [("cluster", "component", "true weight", "fitted weight", "true variance",
               "fitted variance", "mean error")]
     order = np.argsort(-weights, kind="stable")

@@ -23,11 +23,11 @@ from .._validation import (
 )
 from ..data.defaults import PRIOR_RIDGE, moments, proper_covariance_prior
 from ..inference.algorithms import ALGORITHMS, Recorder, iterate, make_sweep
+from ..models.covariance import COVARIANCES
 from ..models.family import DIRICHLET_PROCESS, FamilyParams, FamilyPrior, expected_weights
 from ..models.family_fit import family_model, initial_statistics, m_step_from_sums, predict_block
 from ..models.family_full import covariance_attributes
-from ..models.family_full_fit import covariance_prior
-from ..models.names import COVARIANCE_TYPES, MATRIX_TYPES, STATS_SHAPES, WEIGHT_PRIORS
+from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
 from .base import MixtureBase, with_stream_parameters
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -59,19 +59,6 @@ def _proper_default_prior(psi0, total, covariance_type):
             "covariance_prior_), so that the ELBO stays exact. Give covariance_prior to choose "
             "another.", UserWarning, stacklevel=6)
     return psi0
-
-
-def _spherical_prior(value):
-    """A given spherical covariance_prior: a float (or an array holding one float, which
-    scikit-learn accepts too)."""
-    try:
-        psi0 = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        psi0 = None
-    if psi0 is None or psi0.size != 1:
-        raise ValueError(f"The parameter 'spherical covariance_prior' should be a positive "
-                         f"float, but got {value!r}")
-    return float(psi0.ravel()[0])
 
 
 def _both(first, second):
@@ -238,24 +225,10 @@ default=None
             got = f"{n0:.3f}" if is_real(n0) else repr(n0)
             raise ValueError(f"The parameter 'degrees_of_freedom_prior' should be greater than "
                              f"{n_features - 1}, but got {got}.")
-        psi0 = self.covariance_prior
-        if self.covariance_type in MATRIX_TYPES:
-            psi0 = covariance_prior(psi0, source, mean, total, self.covariance_type)
-        elif psi0 is None:
-            psi0 = var if self.covariance_type == "diag" else float(var.mean())
-        elif self.covariance_type == "diag":
-            psi0 = np.asarray(psi0, dtype=np.float64)
-            if psi0.shape != (n_features,):
-                raise ValueError(f"The parameter 'diag covariance_prior' should have the shape "
-                                 f"of ({n_features},), but got {psi0.shape}")
-        else:
-            psi0 = _spherical_prior(psi0)
+        psi0 = COVARIANCES[self.covariance_type].prior(self.covariance_prior, source, mean, var,
+                                                       total)
         if self.covariance_prior is None:
             psi0 = _proper_default_prior(psi0, total, self.covariance_type)
-        elif self.covariance_type not in MATRIX_TYPES and not np.all(
-                (np.asarray(psi0) > 0) & np.isfinite(psi0)):
-            raise ValueError(f"'{self.covariance_type} covariance_prior' should be positive "
-                             f"and finite, got {psi0!r}")
         return FamilyPrior(self.covariance_type, self.weight_concentration_prior_type, g0, b0,
                            m0, float(n0), psi0, float(self.reg_covar))
 
@@ -279,7 +252,7 @@ default=None
                 update = Recorder(update)
                 # A fresh sweep per run: the incremental one keeps the blocks' statistics.
                 sweep = make_sweep(self.algorithm, source, visit, update,
-                                   STATS_SHAPES[prior.covariance_type])
+                                   COVARIANCES[prior.covariance_type].stats_shape)
                 out = iterate(sweep, params, self.max_iter, self.tol, strict=True,
                               dtype=dtype, callback=_both(report, callback),
                               previous=None if do_init else self.lower_bound_)
@@ -308,7 +281,7 @@ default=None
         return self._prior_, self._params_
 
     def _stream_model(self, prior, dtype):
-        return (*family_model(prior, dtype), STATS_SHAPES[prior.covariance_type])
+        return (*family_model(prior, dtype), COVARIANCES[prior.covariance_type].stats_shape)
 
     def _set_stream_fitted(self, params, prior, bounds):
         self._set_fitted(params, prior, _Restored(bounds, False), bounds[-1])
@@ -316,7 +289,7 @@ default=None
     def _start(self, source, prior, rng):
         """The M-step from scikit-learn's starting responsibilities."""
         sums = initial_statistics(source, self.n_components, self.init_params, rng, prior.mean,
-                                  matrix=prior.covariance_type in MATRIX_TYPES)
+                                  matrix=COVARIANCES[prior.covariance_type].matrix)
         return m_step_from_sums(*sums, prior)
 
     def _verbose_callback(self):
@@ -351,7 +324,7 @@ default=None
         self.means_ = params.means
         self.degrees_of_freedom_ = params.degrees_of_freedom
         self.weights_ = expected_weights(prior.weight_type, params.weight_concentration)
-        if prior.covariance_type in MATRIX_TYPES:
+        if COVARIANCES[prior.covariance_type].matrix:
             self.covariances_, self.precisions_, self.precisions_cholesky_ = \
                 covariance_attributes(params, prior)
             return
@@ -370,10 +343,10 @@ default=None
                 raise ValueError("weight_concentration_ of a process prior must be (2, K)")
             conc = (conc[0], conc[1])
         nu = self.degrees_of_freedom_
-        if self.covariance_type == "tied":
+        if COVARIANCES[self.covariance_type].shared:
             if np.shape(nu) != ():
-                raise ValueError(f"degrees_of_freedom_ of tied must be a scalar, got shape "
-                                 f"{np.shape(nu)}")
+                raise ValueError(f"degrees_of_freedom_ of {self.covariance_type} must be a "
+                                 f"scalar, got shape {np.shape(nu)}")
             nu = float(nu)
         if np.shape(psi) != np.shape(self.covariances_):
             raise ValueError(f"psi has shape {np.shape(psi)}, expected "
@@ -389,18 +362,16 @@ default=None
 
     def _check_restored(self, path):
         k, p = self.means_.shape
-        ctype = self.covariance_type
+        covariance = COVARIANCES[self.covariance_type]
         shapes = {"mean_precision_": (k,), "mean_prior_": (p,),
-                  "degrees_of_freedom_": () if ctype == "tied" else (k,),
-                  "covariances_": {"full": (k, p, p), "tied": (p, p), "diag": (k, p),
-                                   "spherical": (k,)}[ctype],
+                  "degrees_of_freedom_": covariance.degrees_of_freedom_shape(k),
+                  "covariances_": covariance.covariances_shape(k, p),
                   "lower_bounds_": (self.n_iter_,)}
         for name, shape in shapes.items():
             if np.shape(getattr(self, name)) != shape:
                 raise ValueError(f"{path}: not a valid fastcavi model file ({name} has shape "
                                  f"{np.shape(getattr(self, name))}, expected {shape})")
-        variances = (np.diagonal(self.covariances_, axis1=-2, axis2=-1)
-                     if ctype in MATRIX_TYPES else self.covariances_)
+        variances = covariance.variances(self.covariances_, k)
         if p != self.n_features_in_ or not (np.all(variances > 0)
                                             and np.all(self.mean_precision_ > 0)):
             raise ValueError(f"{path}: not a valid fastcavi model file (inconsistent shapes "
@@ -429,14 +400,9 @@ default=None
                              "requires at least one sample.")
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_)
-        p = self.means_.shape[1]
-        parts = []
-        covs = ([self.covariances_] * len(counts) if self.covariance_type == "tied"
-                else self.covariances_)
-        for mean, cov, count in zip(self.means_, covs, counts):
-            if self.covariance_type in MATRIX_TYPES:
-                parts.append(rng.multivariate_normal(mean, cov, int(count)))
-            else:
-                parts.append(mean + rng.standard_normal(size=(count, p)) * np.sqrt(cov))
+        covariance = COVARIANCES[self.covariance_type]
+        covs = covariance.per_component(self.covariances_, len(counts))
+        parts = [covariance.draw(rng, mean, cov, count)
+                 for mean, cov, count in zip(self.means_, covs, counts)]
         labels = np.concatenate([np.full(c, j, dtype=np.int64) for j, c in enumerate(counts)])
         return np.vstack(parts), labels
