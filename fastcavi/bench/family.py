@@ -26,9 +26,9 @@ from .._threads import thread_limit
 from .._validation import as_kernel_array
 from ..data.defaults import moments
 from ..data.sources import ArraySource
+from ..models.covariance import weighted_covariance
 from ..models.family import FamilyPrior
 from ..models.family_fit import family_sweep, start_from_resp
-from ..models.family_full_fit import weighted_covariance
 from ..models.names import COVARIANCE_TYPES
 from . import cavi as bench
 

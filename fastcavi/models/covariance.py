@@ -142,10 +142,8 @@ class _Matrix(Covariance):
 
     def prior(self, value, source, mean, var, total):
         """Psi_0: ``value`` checked (symmetric positive definite, p x p), or by default the
-        weighted covariance of the data (:func:`fastcavi.models.family_full_fit.covariance_prior`,
-        which reads ``source`` once)."""
-        from .family_full_fit import covariance_prior
-
+        weighted covariance of the data (:func:`covariance_prior`, which reads ``source``
+        once)."""
         return covariance_prior(value, source, mean, total, self.name)
 
 
@@ -171,6 +169,49 @@ class Tied(_Matrix):
     def variances(self, covariances, k):
         cov = np.asarray(covariances, dtype=np.float64)
         return np.broadcast_to(np.diag(cov), (k, cov.shape[0]))
+
+
+# -- the default prior of full and tied: the data's covariance -------------------------------
+
+def _scatter_block(xb, wb, mean):
+    d = np.asarray(xb, dtype=np.float64) - mean
+    return (d if wb is None else d * wb[:, None]).T @ d
+
+
+def weighted_covariance(source, mean, total):
+    """The (p, p) covariance of a data source's rows about ``mean`` with divisor ``total - 1``
+    (frequency weights: integer weights give the covariance of repeated rows; without weights
+    scikit-learn's ``np.cov(X.T)``), float64, one map over row blocks (any engine)."""
+    p = source.n_features
+    acc = np.zeros((p, p))
+    for part in source.map_rows(_scatter_block, mean):
+        acc += part
+    return np.atleast_2d(acc / (total - 1.0))
+
+
+def covariance_prior(value, source, mean, total, covariance_type):
+    """Psi0 for full and tied: a given (p, p) matrix, checked (finite, symmetric, positive
+    definite), or by default the (weighted) covariance of X (:func:`weighted_covariance`)
+    (which may be singular: :func:`fastcavi.data.defaults.proper_covariance_prior` makes it
+    proper)."""
+    p = source.n_features
+    name = f"{covariance_type} covariance_prior"
+    if value is None:
+        return weighted_covariance(source, mean, total)
+    psi0 = np.asarray(value, dtype=np.float64)
+    if psi0.shape != (p, p):
+        raise ValueError(f"The parameter '{name}' should have the shape of ({p}, {p}), "
+                         f"but got {psi0.shape}")
+    ok = bool(np.all(np.isfinite(psi0)) and np.allclose(psi0, psi0.T))
+    if ok:
+        try:
+            np.linalg.cholesky(psi0)
+        except np.linalg.LinAlgError:
+            ok = False
+    if not ok:
+        raise ValueError(f"'{name}' should be finite, symmetric and positive-definite "
+                         f"(got {value!r})")
+    return psi0
 
 
 COVARIANCES = {c.name: c for c in (Full(), Tied(), Diag(), Spherical())}  # names.py order

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
+from .covariance import COVARIANCES
+
 DIRICHLET_DISTRIBUTION = "dirichlet_distribution"
 DIRICHLET_PROCESS = "dirichlet_process"
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -49,6 +51,11 @@ class FamilyPrior:
     degrees_of_freedom: float
     covariance: object
     reg_covar: float
+
+    @property
+    def kind(self):
+        """The covariance type's facts (:data:`fastcavi.models.covariance.COVARIANCES`)."""
+        return COVARIANCES[self.covariance_type]
 
 
 @dataclass
@@ -132,14 +139,14 @@ def kl_weights(weight_type, conc, g0):
 def expected_log_det(covariance_type, nu, psi, n_features):
     """E[log|P_k|] (K,): p psi(nu_k/2) + p log 2 - sum_j log Psi_kj (diag),
     p [psi(nu_k/2) + log 2 - log Psi_k] (spherical)."""
-    if covariance_type == "diag":
+    if COVARIANCES[covariance_type].per_feature:
         return n_features * (digamma(nu / 2.0) + math.log(2.0)) - np.sum(np.log(psi), axis=1)
     return n_features * (digamma(nu / 2.0) + math.log(2.0) - np.log(psi))
 
 
 def _scaled_sq(covariance_type, psi, sq):
     """sum_j sq_kj / Psi_kj (diag) or sq_k / Psi_k (spherical, sq already summed)."""
-    if covariance_type == "diag":
+    if COVARIANCES[covariance_type].per_feature:
         return np.sum(sq / psi, axis=1)
     return sq / psi
 
@@ -158,7 +165,7 @@ def update_components(n_k, xbar, scatter, prior):
     means = (b0 * m0 + n_k[:, None] * xbar) / b[:, None]
     d = xbar - m0
     f = b0 * n_k / b
-    if prior.covariance_type == "diag":
+    if prior.kind.per_feature:
         nu = n0 + n_k
         psi = prior.covariance + scatter + (n_k * prior.reg_covar)[:, None] + f[:, None] * d * d
     else:
@@ -179,13 +186,13 @@ def kl_components(params, prior):
     b0, n0, m0 = prior.mean_precision, prior.degrees_of_freedom, prior.mean
     p = m0.shape[0]
     b, nu, psi = params.mean_precision, params.degrees_of_freedom, params.psi
-    if prior.covariance_type == "diag":
+    if prior.kind.per_feature:
         kl_prec = np.sum(kl_gamma(nu[:, None] / 2.0, psi / 2.0, n0 / 2.0,
                                   np.asarray(prior.covariance) / 2.0))
     else:
         kl_prec = np.sum(kl_gamma(nu / 2.0, psi / 2.0, n0 / 2.0, prior.covariance / 2.0))
     u = params.means - m0
-    sq = u * u if prior.covariance_type == "diag" else np.sum(u * u, axis=1)
+    sq = u * u if prior.kind.per_feature else np.sum(u * u, axis=1)
     quad = _scaled_sq(prior.covariance_type, psi, sq)
     kl_mean = 0.5 * np.sum(p * b0 / b - p + p * np.log(b / b0) + b0 * nu * quad)
     return float(kl_prec + kl_mean)
@@ -199,7 +206,7 @@ def m_step(stats, means_used, prior):
     safe = np.where(n_k > 0, n_k, 1.0)
     shift = stats.s_k / safe[:, None]                 # xbar_k - m_k, 0 for an empty k
     xbar = means_used + shift
-    if prior.covariance_type == "diag":
+    if prior.kind.per_feature:
         scatter = np.maximum(stats.r_k - stats.s_k * shift, 0.0)
     else:
         scatter = np.maximum(stats.r_k - np.sum(stats.s_k * shift, axis=1), 0.0)
@@ -215,7 +222,7 @@ def elbo(stats, means_used, params, prior):
     n_k = stats.n_k
     nu, psi, b = params.degrees_of_freedom, params.psi, params.mean_precision
     d = params.means - means_used
-    if prior.covariance_type == "diag":
+    if prior.kind.per_feature:
         sq = stats.r_k - 2.0 * d * stats.s_k + n_k[:, None] * d * d
     else:
         sq = stats.r_k - 2.0 * np.sum(d * stats.s_k, axis=1) + n_k * np.sum(d * d, axis=1)
@@ -236,7 +243,7 @@ def logit_params(params, prior):
     every k is left out: it cancels in r and in the entropy)."""
     p = prior.mean.shape[0]
     nu, psi = params.degrees_of_freedom, params.psi
-    half_prec = 0.5 * (nu[:, None] / psi if prior.covariance_type == "diag" else nu / psi)
+    half_prec = 0.5 * (nu[:, None] / psi if prior.kind.per_feature else nu / psi)
     e_log_pi = expected_log_weights(prior.weight_type, params.weight_concentration)
     e_log_det = expected_log_det(prior.covariance_type, nu, psi, p)
     offsets = -(e_log_pi + 0.5 * e_log_det - 0.5 * p / params.mean_precision)

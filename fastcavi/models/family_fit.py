@@ -17,19 +17,20 @@ from ..kernels import fixed as _kernels
 from . import family as _family
 from . import family_full as _family_full
 from . import family_full_fit as _family_full_fit
+from .covariance import COVARIANCES
 from .family import FamilyStats, expected_weights
 from .fixed import in_dtype, kernel_means, scalar_predict, scalar_statistics
-from .names import MATRIX_TYPES, STATS_SHAPES
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
 def block_statistics(X, means, half_prec, offsets, covariance_type, sample_weight=None):
     """One block of rows (C-contiguous float32/float64; ``means`` in X's dtype) -> its
     :class:`~fastcavi.models.family.FamilyStats` for the E-step logits ``(half_prec, offsets)`` of
     :func:`fastcavi.models.family.logit_params`."""
-    if covariance_type in MATRIX_TYPES:
+    kind = COVARIANCES[covariance_type]
+    if kind.matrix:
         return _family_full_fit.block_statistics(X, means, half_prec, offsets, covariance_type,
                                                  sample_weight)
-    if covariance_type == "spherical":
+    if not kind.per_feature:
         s = scalar_statistics(X, means, half_prec, offsets, sample_weight)
         return FamilyStats(s.n_k, s.s_k, s.r_k, s.entropy, s.total_weight)
     weights = _NO_WEIGHTS if sample_weight is None else sample_weight
@@ -51,11 +52,11 @@ def predict_block(X, params, prior, kind):
     predictive density) for one block of rows (C-contiguous float32/float64)."""
     if kind == "score":
         return log_predictive(X, params, prior)
-    if prior.covariance_type in MATRIX_TYPES:
+    if prior.kind.matrix:
         return _family_full_fit.predict_block(X, params, prior, kind)
     half_prec, offsets = _family.logit_params(params, prior)
     means = kernel_means(params.means, X.dtype)
-    if prior.covariance_type == "spherical":
+    if not prior.kind.per_feature:
         return scalar_predict(X, means, half_prec, offsets, kind)
     n, k = X.shape[0], len(offsets)
     proba = np.empty((n if kind == "proba" else 0, k), dtype=X.dtype)
@@ -73,12 +74,12 @@ def log_predictive(X, params, prior):
     ``Psi_kj (1 + b_k) / (b_k nu_k)``; spherical: a p-variate one, scale^2
     ``Psi_k (1 + b_k) / (b_k nu_k)``; full and tied: :func:`fastcavi.models.family_full_fit.
     log_predictive`), ``wbar`` the normalised E[pi]. float64, in row blocks."""
-    if prior.covariance_type in MATRIX_TYPES:
+    if prior.kind.matrix:
         return _family_full_fit.log_predictive(X, params, prior)
     p = prior.mean.shape[0]
     nu, b, psi = params.degrees_of_freedom, params.mean_precision, params.psi
     log_w = np.log(expected_weights(prior.weight_type, params.weight_concentration))
-    if prior.covariance_type == "diag":
+    if prior.kind.per_feature:
         scale2 = psi * ((1.0 + b) / (b * nu))[:, None]                      # (K, p)
         const = (log_w + p * (gammaln((nu + 1.0) / 2.0) - gammaln(nu / 2.0))
                  - 0.5 * np.sum(np.log(nu[:, None] * np.pi * scale2), axis=1))
@@ -92,7 +93,7 @@ def log_predictive(X, params, prior):
     out = np.empty(X.shape[0])
     for rows in blocks(X.shape[0]):
         diff = np.asarray(X[rows], dtype=np.float64)[:, None, :] - means[None]  # (B, K, p)
-        if prior.covariance_type == "diag":
+        if prior.kind.per_feature:
             logs = const - np.sum(power[None, :, None] * np.log1p(diff * diff / denom), axis=2)
         else:
             logs = const - power * np.log1p(np.sum(diff * diff, axis=2) / denom)
@@ -168,8 +169,10 @@ def _resp_sums(source, k, resp_rows, centre, matrix=False):
 def m_step_from_sums(n_k, s_k, r_k, prior):
     """The M-step from a start's sums (per-feature R, or (K, p, p) for full and tied, centred on
     the prior mean)."""
-    if prior.covariance_type in ("spherical", "tied"):
-        r_k = r_k.sum(axis=1 if prior.covariance_type == "spherical" else 0)
+    if not prior.kind.per_feature:  # one variance for every feature: R summed over them
+        r_k = r_k.sum(axis=1)
+    elif prior.kind.shared:  # one matrix for every component: R pooled over them
+        r_k = r_k.sum(axis=0)
     stats = FamilyStats(n_k, s_k, r_k, 0.0, float(np.sum(n_k)))
     return model_math(prior).m_step(stats, np.broadcast_to(prior.mean, s_k.shape), prior)
 
@@ -215,7 +218,7 @@ def family_prior(prior):
 def start_from_resp(source, resp, prior):
     """The M-step from given responsibilities (N, K), centred on the prior mean."""
     sums = _resp_sums(source, resp.shape[1], lambda start, stop: resp[start:stop], prior.mean,
-                      prior.covariance_type in MATRIX_TYPES)
+                      prior.kind.matrix)
     return m_step_from_sums(*sums, prior)
 
 
@@ -223,7 +226,7 @@ def model_math(prior):
     """The module with the O(K p) math of ``prior``'s covariance type: ``m_step``, ``elbo`` and
     ``logit_params`` (:mod:`fastcavi.models.family` for spherical and diag,
     :mod:`fastcavi.models.family_full` for full and tied)."""
-    return _family_full if prior.covariance_type in MATRIX_TYPES else _family
+    return _family_full if prior.kind.matrix else _family
 
 
 def family_model(prior, dtype):
@@ -252,7 +255,7 @@ def family_sweep(source, prior, algorithm="batch", on_visit=None):
     ELBO (``algorithm='incremental'``: one pass of block visits, see
     :mod:`fastcavi.inference.algorithms`)."""
     visit, update = family_model(prior, source.dtype)
-    return make_sweep(algorithm, source, visit, update, STATS_SHAPES[prior.covariance_type],
+    return make_sweep(algorithm, source, visit, update, prior.kind.stats_shape,
                       on_visit)
 
 

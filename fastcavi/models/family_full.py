@@ -62,7 +62,7 @@ def one_blas_thread(func):
 
 def _stack(params, prior):
     """(nu (G,), Psi (G, p, p)): one entry per precision matrix (G = K full, 1 tied)."""
-    if prior.covariance_type == "tied":
+    if prior.kind.shared:
         return np.atleast_1d(np.asarray(params.degrees_of_freedom, dtype=np.float64)), \
             params.psi[None]
     return params.degrees_of_freedom, params.psi
@@ -85,7 +85,7 @@ def cholesky(psi, prior):
         try:
             np.linalg.cholesky(psi[k])
         except np.linalg.LinAlgError:
-            what, whose = (("the shared Psi", "the data") if prior.covariance_type == "tied"
+            what, whose = (("the shared Psi", "the data") if prior.kind.shared
                            else (f"Psi_k of component {k}", "that component's points"))
             raise ValueError(
                 f"{what} (the {prior.covariance_type} precision's inverse scale matrix) is not "
@@ -136,7 +136,7 @@ def update_components(n_k, xbar, scatter, prior):
     f = b0 * n_k / b
     fdd = f[:, None, None] * _outer(d, d)
     eye = np.eye(p)
-    if prior.covariance_type == "tied":
+    if prior.kind.shared:
         total = float(np.sum(n_k))
         nu = n0 + total
         psi = prior.covariance + scatter + (total * prior.reg_covar) * eye + fdd.sum(axis=0)
@@ -156,9 +156,9 @@ def m_step(stats, means_used, prior):
     safe = np.where(n_k > 0, n_k, 1.0)
     xbar = means_used + stats.s_k / safe[:, None]       # m_k where N_k = 0 (S_k = 0 there)
     ss = _outer(stats.s_k, stats.s_k) / safe[:, None, None]
-    scatter = stats.r_k - (ss.sum(axis=0) if prior.covariance_type == "tied" else ss)
+    scatter = stats.r_k - (ss.sum(axis=0) if prior.kind.shared else ss)
     b, means, nu, psi = update_components(n_k, xbar, scatter, prior)
-    cholesky(psi[None] if prior.covariance_type == "tied" else psi, prior)
+    cholesky(psi[None] if prior.kind.shared else psi, prior)
     conc = update_weights(n_k, prior.weight_type, prior.weight_concentration)
     return FamilyParams(conc, b, means, nu, psi)
 
@@ -196,7 +196,7 @@ def elbo(stats, means_used, params, prior):
 
     with ``d_k = m_k(new) - m_k(used)`` and ``u_k = m_k - m0``."""
     p = prior.mean.shape[0]
-    tied = prior.covariance_type == "tied"
+    tied = prior.kind.shared
     n_k, b = stats.n_k, params.mean_precision
     nu, psi = _stack(params, prior)
     chol = cholesky(psi, prior)
@@ -240,7 +240,7 @@ def logit_params(params, prior):
     e_log_pi = expected_log_weights(prior.weight_type, params.weight_concentration)
     e_log_det = expected_log_det(nu, log_det(chol), p)
     offsets = -(e_log_pi + 0.5 * e_log_det - 0.5 * p / params.mean_precision)
-    return (factors[0] if prior.covariance_type == "tied" else factors), offsets
+    return (factors[0] if prior.kind.shared else factors), offsets
 
 
 @one_blas_thread
@@ -256,6 +256,6 @@ def covariance_attributes(params, prior):
         cov_chol = np.linalg.cholesky(cov[g])
         prec_chol[g] = solve_triangular(cov_chol, np.eye(p), lower=True).T
     prec = np.array([pc @ pc.T for pc in prec_chol])
-    if prior.covariance_type == "tied":
+    if prior.kind.shared:
         return cov[0], prec[0], prec_chol[0]
     return cov, prec, prec_chol

@@ -16,6 +16,7 @@ from ..data.sources import blocks
 from ..kernels import fixed as _kernels
 from ..kernels import full as _kernels_full
 from ..kernels import tied as _kernels_tied
+from .covariance import COVARIANCES
 from .family import FamilyStats, expected_weights
 from .family_full import _stack, cholesky, log_det, logit_params, one_blas_thread
 from .fixed import in_dtype, kernel_means
@@ -41,7 +42,7 @@ def block_statistics(X, means, factors, offsets, covariance_type, sample_weight=
     """
     weights = _NO_WEIGHTS if sample_weight is None else sample_weight
     factors, offsets = in_dtype(X.dtype, factors, offsets)
-    if covariance_type == "full":
+    if not COVARIANCES[covariance_type].shared:
         with parallel_guard():
             n_k, r_k, s_k, entropy, total_w = _kernels_full._sweep_statistics_full(
                 X, weights, means, np.ascontiguousarray(factors), offsets)
@@ -69,7 +70,7 @@ def predict_block(X, params, prior, kind):
     factors, offsets = in_dtype(X.dtype, factors, offsets)
     factors = np.ascontiguousarray(factors)
     with parallel_guard():
-        if prior.covariance_type == "full":
+        if not prior.kind.shared:
             _kernels_full._predict_full(X, means, factors, offsets, mode, proba, labels)
         else:
             centre, _, white = _tied_inputs(means, factors, X.dtype)
@@ -115,44 +116,3 @@ def scatter_sums(d, r):
     """sum_i r_ik d_i d_i^T (K, p, p) for rows d (B, p) and weighted responsibilities r
     (B, K)."""
     return np.einsum("bk,bi,bj->kij", r, d, d, optimize=True)
-
-
-def _scatter_block(xb, wb, mean):
-    d = np.asarray(xb, dtype=np.float64) - mean
-    return (d if wb is None else d * wb[:, None]).T @ d
-
-
-def weighted_covariance(source, mean, total):
-    """The (p, p) covariance of a data source's rows about ``mean`` with divisor ``total - 1``
-    (frequency weights: integer weights give the covariance of repeated rows; without weights
-    scikit-learn's ``np.cov(X.T)``), float64, one map over row blocks (any engine)."""
-    p = source.n_features
-    acc = np.zeros((p, p))
-    for part in source.map_rows(_scatter_block, mean):
-        acc += part
-    return np.atleast_2d(acc / (total - 1.0))
-
-
-def covariance_prior(value, source, mean, total, covariance_type):
-    """Psi0 for full and tied: a given (p, p) matrix, checked (finite, symmetric, positive
-    definite), or by default the (weighted) covariance of X (:func:`weighted_covariance`)
-    (which may be singular: :func:`fastcavi.data.defaults.proper_covariance_prior` makes it
-    proper)."""
-    p = source.n_features
-    name = f"{covariance_type} covariance_prior"
-    if value is None:
-        return weighted_covariance(source, mean, total)
-    psi0 = np.asarray(value, dtype=np.float64)
-    if psi0.shape != (p, p):
-        raise ValueError(f"The parameter '{name}' should have the shape of ({p}, {p}), "
-                         f"but got {psi0.shape}")
-    ok = bool(np.all(np.isfinite(psi0)) and np.allclose(psi0, psi0.T))
-    if ok:
-        try:
-            np.linalg.cholesky(psi0)
-        except np.linalg.LinAlgError:
-            ok = False
-    if not ok:
-        raise ValueError(f"'{name}' should be finite, symmetric and positive-definite "
-                         f"(got {value!r})")
-    return psi0
