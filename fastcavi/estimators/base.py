@@ -112,6 +112,21 @@ class MixtureBase(DensityMixin, BaseEstimator):
                     source.close()
         return self
 
+    def _best_of_runs(self, n_runs, run):
+        """Restarts -> the loop -> keep the best, for every estimator: ``run(i)`` fits from
+        the i-th start and returns ``(result, bound)``; the result with the highest bound is
+        returned with its bound and index (ties: the first; a run without a bound, -inf, is
+        replaced by the next one, as scikit-learn keeps the last start when max_iter=0). The
+        runs share the estimator's thread limit."""
+        best = None
+        with thread_limit(self.n_threads):
+            for i in range(n_runs):
+                result, bound = run(i)
+                if best is None or bound > best[1] or best[1] == -np.inf:
+                    best = (result, bound, i)
+        self.__dict__.pop("n_batch_iter_", None)  # a fit from scratch ends a stream
+        return best
+
     def _prepare(self, source):
         """A fit's data source, checked: at least n_components rows."""
         check_n_samples(source.n_rows, self.n_components)

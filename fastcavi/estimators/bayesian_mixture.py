@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._threads import check_n_threads, thread_limit
+from .._threads import check_n_threads
 from .._validation import (
     check_bool_params,
     check_choice_params,
@@ -241,30 +241,26 @@ default=None
         rng = check_random_state(self.random_state)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         dtype = source.dtype
-        best = None
-        with thread_limit(self.n_threads):
-            for run in range(self.n_init if do_init else 1):
-                if self.verbose:
-                    print(f"Initialization {run}")
-                params = self._start(source, prior, rng) if do_init else self._params_
-                report = self._verbose_callback() if self.verbose >= 1 else None
-                visit, update = family_model(prior, dtype)
-                update = Recorder(update)
-                # A fresh sweep per run: the incremental one keeps the blocks' statistics.
-                sweep = make_sweep(self.algorithm, source, visit, update,
-                                   COVARIANCES[prior.covariance_type].stats_shape)
-                out = iterate(sweep, params, self.max_iter, self.tol, strict=True,
-                              dtype=dtype, callback=_both(report, callback),
-                              previous=None if do_init else self.lower_bound_)
-                bound = out.bounds[-1] if out.bounds else -np.inf
-                if self.verbose:
-                    state = "converged" if out.converged else "did not converge"
-                    print(f"Initialization {state}. lower bound {bound:.5f}.")
-                # scikit-learn's rule: with max_iter=0 (no bounds) the last start is kept.
-                if best is None or bound > best[1] or best[1] == -np.inf:
-                    best = (out, bound, update.last)
-        out, bound, self._kept = best
-        self.__dict__.pop("n_batch_iter_", None)
+
+        def one_run(run):
+            if self.verbose:
+                print(f"Initialization {run}")
+            params = self._start(source, prior, rng) if do_init else self._params_
+            report = self._verbose_callback() if self.verbose >= 1 else None
+            visit, update = family_model(prior, dtype)
+            update = Recorder(update)
+            # A fresh sweep per run: the incremental one keeps the blocks' statistics.
+            sweep = make_sweep(self.algorithm, source, visit, update, prior.kind.stats_shape)
+            out = iterate(sweep, params, self.max_iter, self.tol, strict=True, dtype=dtype,
+                          callback=_both(report, callback),
+                          previous=None if do_init else self.lower_bound_)
+            bound = out.bounds[-1] if out.bounds else -np.inf
+            if self.verbose:
+                state = "converged" if out.converged else "did not converge"
+                print(f"Initialization {state}. lower bound {bound:.5f}.")
+            return (out, update.last), bound
+
+        (out, self._kept), bound, _ = self._best_of_runs(self.n_init if do_init else 1, one_run)
         if not out.converged and self.max_iter > 0 and self.tol > 0:
             warnings.warn("Best performing initialization did not converge. Try different init "
                           "parameters, or increase max_iter, tol, or check for degenerate "

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from .._threads import check_n_threads, thread_limit
+from .._threads import check_n_threads
 from .._validation import (
     check_bool_params,
     check_choice_params,
@@ -250,26 +250,23 @@ class GaussianMixtureCAVI(MixtureBase):
         hyper = self._resolve_hyper(source, rng)
         total_w = source.total_weight
 
-        best = None
-        with thread_limit(self.n_threads):
-            for run in range(self.n_init):
-                means = self._initial_means(source, hyper, rng)
-                mean_vars = self._initial_mean_vars(total_w, hyper)
-                cb = callback
-                if self.verbose >= 2:
-                    def cb(it, bound, _run=run, _user=callback):
-                        print(f"  run {_run + 1} sweep {it + 1}: ELBO {bound:.10g}")
-                        if _user is not None:
-                            _user(it, bound)
-                out = run_sweeps(source, means, mean_vars, hyper, self.max_iter, self.tol, cb,
-                                 algorithm=self.algorithm)
-                if self.verbose >= 1:
-                    print(f"run {run + 1}/{self.n_init}: {len(out.bounds)} sweeps, "
-                          f"ELBO {out.bounds[-1]:.10g}, converged={out.converged}")
-                if best is None or out.bounds[-1] > best[0].bounds[-1]:
-                    best = (out, run)
+        def one_run(run):
+            means = self._initial_means(source, hyper, rng)
+            mean_vars = self._initial_mean_vars(total_w, hyper)
+            cb = callback
+            if self.verbose >= 2:
+                def cb(it, bound, _user=callback):
+                    print(f"  run {run + 1} sweep {it + 1}: ELBO {bound:.10g}")
+                    if _user is not None:
+                        _user(it, bound)
+            out = run_sweeps(source, means, mean_vars, hyper, self.max_iter, self.tol, cb,
+                             algorithm=self.algorithm)
+            if self.verbose >= 1:
+                print(f"run {run + 1}/{self.n_init}: {len(out.bounds)} sweeps, "
+                      f"ELBO {out.bounds[-1]:.10g}, converged={out.converged}")
+            return out, out.bounds[-1]
 
-        out, run = best
+        out, _, run = self._best_of_runs(self.n_init, one_run)
         if not out.converged and self.tol > 0:
             warnings.warn(
                 f"Best run (run {run + 1} of {self.n_init}) did not converge in "
@@ -277,7 +274,6 @@ class GaussianMixtureCAVI(MixtureBase):
                 "tol, different init parameters, or check for degenerate data.",
                 ConvergenceWarning, stacklevel=4)
         self._kept = out.stats
-        self.__dict__.pop("n_batch_iter_", None)
         self._set_fitted(out.means, out.mean_vars, out.bounds, out.converged, hyper)
 
     def _set_fitted(self, means, mean_vars, bounds, converged, hyper):
