@@ -9,11 +9,12 @@ do not import Numba or scikit-learn. Every module that defines kernels imports
 """
 
 __version__ = "0.1.0"
-__all__ = ["BayesianGaussianMixture", "GaussianMixtureCAVI", "cavi", "responsibilities", "load",
-           "save", "__version__"]
+__all__ = ["BayesianGaussianMixture", "MixtureSelection", "GaussianMixtureCAVI", "cavi",
+           "responsibilities", "load", "save", "__version__"]
 
 _LAZY = {  # public name -> the submodule that defines it
     "BayesianGaussianMixture": "estimators.bayesian_mixture",
+    "MixtureSelection": "estimators.selection",
     "GaussianMixtureCAVI": "estimators.gaussian_mixture_cavi",
     "cavi": "estimators.functions",
     "responsibilities": "estimators.functions",

@@ -444,6 +444,18 @@ MUTATIONS = [
         "np.arange(k),\n                             centre, matrix)",
         "np.arange(k),\n                             centre)",
         "the random_from_data start gives full and tied per-feature sums", FULL_TESTS),
+    Mutation(
+        "selection-no-label-symmetry", "fastcavi/estimators/selection.py",
+        "return math.lgamma(n_components + 1)",
+        "return 0.0",
+        "the finite mixture's K! labelings are not added to its bound",
+        ("tests/test_selection.py",)),
+    Mutation(
+        "selection-keeps-the-first-fit", "fastcavi/estimators/selection.py",
+        'self.best_index_ = int(np.argmax(self.results_["criterion"]))',
+        "self.best_index_ = 0",
+        "the first fit of the grid is kept instead of the best",
+        ("tests/test_selection.py", "tests/test_cli_select.py")),
 ]
 
 

@@ -229,3 +229,22 @@ def check_model_options(args, shared=()):
             where = f" (it is a start of --model {others[0]})" if others else ""
             raise CLIError(f"--init-params {init!r} is not a start of --model {model}{where}: "
                            f"choose from {', '.join(choices)}")
+
+
+def add_data_options(parser):
+    """The options that say how to read the data file: --columns, --key, --skip-header,
+    --drop-incomplete."""
+    parser.add_argument("--columns", type=columns, metavar="A,B,C",
+                        help="the columns to use: header names or 0-based numbers, "
+                             "comma-separated (default: every numeric column; a first column "
+                             "without a name, a row index, is left out)")
+    parser.add_argument("--key", metavar="NAME",
+                        help="the array to read from an .npz (default: its first array)")
+    parser.add_argument("--skip-header", type=int, metavar="N", default=None,
+                        help="lines to skip at the top of a text file (default: a header line "
+                             "is found by itself)")
+    parser.add_argument("--drop-incomplete", action="store_true",
+                        help="skip the rows with a missing value (an empty field, NA, NaN) in "
+                             "the columns used, and say how many (default: an error); "
+                             "--labels, --proba and predict's output keep one row per row of "
+                             "the file, empty where a row was skipped")

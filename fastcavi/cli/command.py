@@ -29,10 +29,10 @@ import numpy as np
 from .args import (
     TOL_HELP,
     add_bgm_options,
+    add_data_options,
     add_init_option,
     add_model_option,
     check_model_options,
-    columns,
     count,
     non_negative,
     positive,
@@ -47,6 +47,7 @@ from .plot import PLOT_SUFFIXES, beside, require_matplotlib
 from .progress import fit_with_progress
 from .progress import fmt_time as _fmt_time
 from .progress import summary as _summary
+from .select import add_select_parser
 
 PROG = "fastcavi"
 __all__ = ["main", "build_parser", "CLIError"]
@@ -400,23 +401,6 @@ def _staged():
 _FIT_OUTPUT = "model.npz"
 
 
-def _data_options(parser):
-    parser.add_argument("--columns", type=columns, metavar="A,B,C",
-                        help="the columns to use: header names or 0-based numbers, "
-                             "comma-separated (default: every numeric column; a first column "
-                             "without a name, a row index, is left out)")
-    parser.add_argument("--key", metavar="NAME",
-                        help="the array to read from an .npz (default: its first array)")
-    parser.add_argument("--skip-header", type=int, metavar="N", default=None,
-                        help="lines to skip at the top of a text file (default: a header line "
-                             "is found by itself)")
-    parser.add_argument("--drop-incomplete", action="store_true",
-                        help="skip the rows with a missing value (an empty field, NA, NaN) in "
-                             "the columns used, and say how many (default: an error); "
-                             "--labels, --proba and predict's output keep one row per row of "
-                             "the file, empty where a row was skipped")
-
-
 def build_parser():
     from .. import __version__
 
@@ -428,6 +412,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     add_demo_parser(sub)
+    add_select_parser(sub)
 
     fit = sub.add_parser(
         "fit", help="fit a model to a data file and save it",
@@ -454,7 +439,7 @@ def build_parser():
                           "most) and the ELBO trace "
                           "(.png/.pdf/.svg; without PATH: beside the model given by -o, else "
                           "beside the data)")
-    _data_options(fit)
+    add_data_options(fit)
     fit.add_argument("--prior-mean", type=vector, metavar="ALPHA",
                      help="the prior mean of the cluster centres (cavi: alpha; bgm: "
                           "mean_prior): a number or a comma-separated vector (default: the "
@@ -514,7 +499,7 @@ def build_parser():
                               "with --proba)")
     predict.add_argument("--proba", action="store_true",
                          help="write the responsibilities instead of the labels")
-    _data_options(predict)
+    add_data_options(predict)
     predict.add_argument("--threads", type=threads, default=None, metavar="N",
                          help="Numba threads (default: all; more than the cores available are "
                               "clamped, with a warning)")

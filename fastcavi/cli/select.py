@@ -1,0 +1,175 @@
+"""``fastcavi select``: fit BayesianGaussianMixture over a grid of K and covariance types to a
+data file, print the table of exact ELBOs and keep the best model
+(:class:`fastcavi.MixtureSelection`)."""
+
+from __future__ import annotations
+
+from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
+from .args import (
+    DEFAULT_TOL,
+    add_data_options,
+    count,
+    estimator_tol,
+    non_negative,
+    threads,
+    tol_text,
+)
+from .data import CLIError, check_suffix, load_table
+
+SELECT_OUTPUT = "model.npz"
+
+
+def k_grid(text):
+    """-k: '1-10', '2,3,5' or '4' -> a list of distinct K >= 1."""
+    import argparse
+
+    ks = []
+    try:
+        for part in text.split(","):
+            lo, sep, hi = part.strip().partition("-")
+            ks += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K as '1-10' or '2,3,5', got {text!r}") \
+            from None
+    if not ks or min(ks) < 1 or len(set(ks)) != len(ks):
+        raise argparse.ArgumentTypeError(f"expected distinct K >= 1, got {text!r}")
+    return ks
+
+
+def type_list(text):
+    """--covariance-types: comma-separated names."""
+    import argparse
+
+    names = [t.strip() for t in text.split(",")]
+    bad = [t for t in names if t not in COVARIANCE_TYPES]
+    if bad or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct names among {', '.join(COVARIANCE_TYPES)}, got {text!r}")
+    return names
+
+
+def add_select_parser(sub):
+    """The ``select`` subcommand and its options."""
+    p = sub.add_parser(
+        "select", help="choose K and the covariance type by the exact ELBO",
+        description="Fit BayesianGaussianMixture for every K and covariance type of a grid, "
+                    "print the exact ELBO of each fit (plus log K! under the finite Dirichlet "
+                    "prior: its K components can be labelled in K! equivalent ways) and keep "
+                    "the best model. Higher is better.")
+    p.add_argument("data", help="the data file (.npy, .npz, .csv, .tsv, .txt)")
+    p.add_argument("-k", type=k_grid, default=list(range(1, 11)), metavar="K",
+                   help="the numbers of components: '1-10' (default), '2,3,5' or '4'")
+    p.add_argument("--covariance-types", type=type_list, default=list(COVARIANCE_TYPES),
+                   metavar="T,T", help="comma-separated among full, tied, diag, spherical "
+                                       "(default: all four)")
+    p.add_argument("--weight-prior", choices=WEIGHT_PRIORS, default="dirichlet_distribution",
+                   help="the weights' prior (default: dirichlet_distribution)")
+    p.add_argument("-o", "--output", default=SELECT_OUTPUT, metavar="PATH",
+                   help=f"the best model (.npz; default: {SELECT_OUTPUT})")
+    p.add_argument("--plot", nargs="?", const="", default=None, metavar="PATH",
+                   help="draw the criterion against K per covariance type (.png/.pdf/.svg; "
+                        "without PATH: beside the model)")
+    p.add_argument("--standardize", action="store_true",
+                   help="fit the features centred and divided by their standard deviations "
+                        "(not with spherical); the model is saved in the data's units")
+    p.add_argument("--n-init", type=count, default=1, metavar="N",
+                   help="restarts per fit; the best ELBO is kept (default: 1)")
+    p.add_argument("--max-iter", type=count, default=200, metavar="N",
+                   help="most iterations per run (default: 200)")
+    p.add_argument("--tol", type=non_negative, default=None,
+                   help=f"convergence: the ELBO's change between two iterations, per point "
+                        f"(default: {DEFAULT_TOL['bgm']:g})")
+    p.add_argument("--random-state", type=int, default=0, metavar="SEED",
+                   help="the seed of every fit's start (default: 0)")
+    p.add_argument("--threads", type=threads, default=None, metavar="N",
+                   help="Numba threads (default: all)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no line per fit")
+    add_data_options(p)
+    p.set_defaults(func=cmd_select)
+
+
+def _plot_path(args):
+    import os
+
+    if args.plot is None or args.plot:
+        return args.plot
+    return os.path.splitext(os.path.abspath(args.output))[0] + "-selection.png"
+
+
+def cmd_select(args):
+    import numpy as np
+
+    from ..estimators.io import StagedFiles, write_model
+    from ..estimators.selection import MixtureSelection
+    from ..models.covariance import COVARIANCES
+    from .plot import PLOT_SUFFIXES, require_matplotlib
+    from .progress import fmt_time
+
+    plot_path = _plot_path(args)
+    check_suffix(args.output, (".npz",), "-o")
+    if plot_path is not None:
+        check_suffix(plot_path, PLOT_SUFFIXES, "--plot")
+        require_matplotlib()
+    if args.standardize:
+        fixed = [t for t in args.covariance_types if not COVARIANCES[t].standardizable]
+        if fixed:
+            raise CLIError(f"--standardize with {', '.join(fixed)}: such a model of "
+                           "standardised data is not one in the data's units; leave it out "
+                           "with --covariance-types")
+    table = load_table(args.data, key=args.key, skip_header=args.skip_header,
+                       columns=args.columns, drop_incomplete=args.drop_incomplete)
+    X = table.X
+    n, p = X.shape
+    if max(args.k) > n:
+        raise CLIError(f"-k {max(args.k)} is more than the number of points ({n}) in "
+                       f"{args.data}")
+    scaled = None
+    if args.standardize:
+        from .bgm import standardized
+
+        scaled = standardized(X)
+    sel = MixtureSelection(args.k, args.covariance_types,
+                           weight_concentration_prior_type=args.weight_prior,
+                           n_init=args.n_init, max_iter=args.max_iter,
+                           tol=estimator_tol("bgm", args.tol, n),
+                           random_state=args.random_state, n_threads=args.threads,
+                           verbose=0 if args.quiet else 1)
+    print(f"data: {args.data}: N = {n:,} points, p = {p} features; "
+          f"{tol_text('bgm', args.tol, n)}")
+    with StagedFiles() as out:
+        model_file = out.open(args.output)
+        plot_file = None if plot_path is None else out.open(plot_path)
+        import contextlib
+        import sys
+        import time
+
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(sys.stderr):  # a line per fit, as progress
+            sel.fit(X if scaled is None else scaled[0])
+        seconds = time.perf_counter() - t0
+        print(sel.table())
+        best = sel.best_estimator_
+        if scaled is not None:
+            from .bgm import to_data_units
+
+            to_data_units(best, *scaled[1:])
+        kept = int(np.sum(best.weights_ > 0.01))
+        print(f"best: covariance_type = {best.covariance_type}, K = {best.n_components} "
+              f"({kept} with weight > 1%), ELBO {best.lower_bound_:.10g}; "
+              f"{len(sel.results_['n_components'])} fits in {fmt_time(seconds)}")
+        write_model(best, model_file, table.names if table.named else None)
+        if plot_file is not None:
+            from matplotlib.figure import Figure
+
+            from .data import suffix
+
+            fig = Figure(figsize=(6.5, 4.5))
+            ax = sel.plot(fig.add_subplot())
+            ax.set_title(f"{args.data}: higher is better")
+            ax.grid(alpha=0.3)
+            fig.tight_layout()
+            fig.savefig(plot_file, format=suffix(plot_path)[1:], dpi=110)
+    print(f"wrote model: {args.output}")
+    if plot_path is not None:
+        print(f"wrote plot: {plot_path}")
+    return 0

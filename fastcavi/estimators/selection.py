@@ -1,0 +1,261 @@
+"""Choosing the number of components and the covariance type by the exact ELBO: a grid of
+:class:`~fastcavi.BayesianGaussianMixture` fits and a table of their bounds, as R's mclust
+tabulates BIC."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import check_choice_params, check_int_params
+from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
+from .bayesian_mixture import BayesianGaussianMixture
+
+#: A component counts as kept when its weight is above this.
+KEPT_WEIGHT = 0.01
+
+_COLUMNS = ("covariance_type", "n_components", "lower_bound", "criterion", "n_kept", "n_iter",
+            "converged", "fit_time")
+
+
+def label_symmetry(n_components, weight_concentration_prior_type):
+    """log K! for the finite Dirichlet prior, 0 for the Dirichlet process.
+
+    Under the finite symmetric Dirichlet prior the K components are exchangeable: the
+    posterior has K! equivalent modes (the labels permuted) and a mean-field fit sits in one,
+    so its bound falls short of the log evidence by about log K! when the components are well
+    separated (Bishop 2006, section 10.2.4). Under the stick-breaking prior of the Dirichlet
+    process the components are not exchangeable (a permutation changes the prior), the modes
+    are not equivalent, and nothing is added: the bound is used as it is.
+    """
+    if weight_concentration_prior_type == "dirichlet_distribution":
+        return math.lgamma(n_components + 1)
+    return 0.0
+
+
+def _n_components_grid(value):
+    """The distinct K >= 1 of ``n_components`` (one int or an iterable of them)."""
+    values = [value] if np.ndim(value) == 0 else list(value)
+    if (not values or len(set(values)) != len(values) or any(
+            isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1
+            for k in values)):
+        raise ValueError(f"The 'n_components' parameter of MixtureSelection must be distinct "
+                         f"ints >= 1 (one int or several), got {value!r}")
+    return [int(k) for k in values]
+
+
+class MixtureSelection(DensityMixin, BaseEstimator):
+    """Fit :class:`~fastcavi.BayesianGaussianMixture` over a grid of ``n_components`` and
+    ``covariance_types`` and keep the fit with the highest criterion.
+
+    The criterion is the exact evidence lower bound (ELBO, ``lower_bound_``; fastcavi's
+    bound keeps every constant, so bounds of different K and covariance types are comparable)
+    plus ``log K!`` under the finite Dirichlet prior, for the K! equivalent labelings of its
+    exchangeable components (:func:`label_symmetry`). A larger bound means more evidence for
+    the model; no penalty is added, as the bound already pays for every parameter through its
+    KL terms.
+
+    Parameters
+    ----------
+    n_components : iterable of int, default=range(1, 11)
+        The numbers of components to fit.
+    covariance_types : iterable of {'full', 'tied', 'diag', 'spherical'}, \
+default=('full', 'tied', 'diag', 'spherical')
+        The covariance types to fit.
+    weight_concentration_prior_type : {'dirichlet_distribution', 'dirichlet_process'}, \
+default='dirichlet_distribution'
+        The weights' prior of every fit (see :class:`~fastcavi.BayesianGaussianMixture`).
+    n_init, max_iter, tol, reg_covar, init_params, random_state, n_threads
+        Passed to every fit (see :class:`~fastcavi.BayesianGaussianMixture`); every fit gets
+        the same ``random_state``.
+    weight_concentration_prior, mean_precision_prior, mean_prior, degrees_of_freedom_prior, \
+covariance_prior
+        The prior of every fit (None: each fit's data-driven default, see
+        :class:`~fastcavi.BayesianGaussianMixture`). A given ``covariance_prior`` must suit
+        every covariance type of the grid (a number for spherical, one per feature for diag,
+        a matrix for full and tied): give it with one type at a time.
+    verbose : int, default=0
+        1: a line per fit.
+
+    Attributes
+    ----------
+    results_ : dict of numpy arrays
+        One entry per fit, in the order fitted (covariance type, then K): ``covariance_type``,
+        ``n_components``, ``lower_bound`` (the exact ELBO), ``criterion`` (the ELBO plus the
+        label-symmetry term), ``n_kept`` (components of weight above 1%), ``n_iter``,
+        ``converged`` and ``fit_time`` (seconds). ``pandas.DataFrame(results_)`` is the table.
+    best_index_ : int
+        The row of ``results_`` with the highest criterion (the first of equals).
+    best_params_ : dict
+        Its ``n_components`` and ``covariance_type``.
+    best_estimator_ : BayesianGaussianMixture
+        Its fitted estimator; ``predict``, ``predict_proba``, ``score_samples``, ``score``
+        and ``sample`` use it.
+    n_features_in_ : int
+        The number of features seen in fit.
+    """
+
+    def __init__(self, n_components=range(1, 11), covariance_types=COVARIANCE_TYPES, *,
+                 weight_concentration_prior_type="dirichlet_distribution", n_init=1,
+                 max_iter=100, tol=1e-3, reg_covar=1e-6, init_params="kmeans",
+                 weight_concentration_prior=None, mean_precision_prior=None, mean_prior=None,
+                 degrees_of_freedom_prior=None, covariance_prior=None, random_state=None,
+                 n_threads=None, verbose=0):
+        self.n_components = n_components
+        self.covariance_types = covariance_types
+        self.weight_concentration_prior_type = weight_concentration_prior_type
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.init_params = init_params
+        self.weight_concentration_prior = weight_concentration_prior
+        self.mean_precision_prior = mean_precision_prior
+        self.mean_prior = mean_prior
+        self.degrees_of_freedom_prior = degrees_of_freedom_prior
+        self.covariance_prior = covariance_prior
+        self.random_state = random_state
+        self.n_threads = n_threads
+        self.verbose = verbose
+
+    def _grid(self):
+        grid = _n_components_grid(self.n_components)
+        types = self.covariance_types
+        types = [types] if isinstance(types, str) else list(types)
+        if (not types or len(set(types)) != len(types)
+                or any(t not in COVARIANCE_TYPES for t in types)):
+            raise ValueError(f"The 'covariance_types' parameter of MixtureSelection must be "
+                             f"distinct names among {COVARIANCE_TYPES}, got "
+                             f"{self.covariance_types!r}")
+        check_choice_params(self, {"weight_concentration_prior_type": WEIGHT_PRIORS})
+        check_int_params(self, {"verbose": 0})
+        return types, grid
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit every (covariance type, K) of the grid to X and keep the best.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), a memory-mapped array or a Dask array
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        types, grid = self._grid()
+        rows = {c: [] for c in _COLUMNS}
+        fits, late = [], []
+        for ctype in types:
+            for k in grid:
+                est = BayesianGaussianMixture(
+                    n_components=k, covariance_type=ctype,
+                    weight_concentration_prior_type=self.weight_concentration_prior_type,
+                    n_init=self.n_init, max_iter=self.max_iter, tol=self.tol,
+                    reg_covar=self.reg_covar, init_params=self.init_params,
+                    weight_concentration_prior=self.weight_concentration_prior,
+                    mean_precision_prior=self.mean_precision_prior, mean_prior=self.mean_prior,
+                    degrees_of_freedom_prior=self.degrees_of_freedom_prior,
+                    covariance_prior=self.covariance_prior,
+                    random_state=self.random_state, n_threads=self.n_threads)
+                t0 = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    est.fit(X, sample_weight=sample_weight)
+                seconds = time.perf_counter() - t0
+                bound = float(est.lower_bound_)
+                row = (ctype, k, bound,
+                       bound + label_symmetry(k, self.weight_concentration_prior_type),
+                       int(np.sum(est.weights_ > KEPT_WEIGHT)), est.n_iter_, est.converged_,
+                       seconds)
+                for c, v in zip(_COLUMNS, row):
+                    rows[c].append(v)
+                if not est.converged_:
+                    late.append(f"{ctype} K={k}")
+                if self.verbose:
+                    print(f"{ctype:>9} K={k:<3} ELBO {bound:.6g}  criterion {row[3]:.6g}  "
+                          f"kept {row[4]}  iterations {row[5]}  {seconds:.2f} s")
+                fits.append(est)
+        self.results_ = {c: np.array(v) for c, v in rows.items()}
+        self.best_index_ = int(np.argmax(self.results_["criterion"]))
+        self.best_estimator_ = fits[self.best_index_]
+        self.best_params_ = {"n_components": int(self.results_["n_components"][self.best_index_]),
+                             "covariance_type": str(self.results_["covariance_type"][
+                                 self.best_index_])}
+        self.n_features_in_ = self.best_estimator_.n_features_in_
+        if late:
+            warnings.warn(f"{len(late)} of {len(fits)} fits did not converge ({', '.join(late)}"
+                          f"): their bounds are lower than converged ones would be; increase "
+                          "max_iter or tol", ConvergenceWarning, stacklevel=2)
+        return self
+
+    def table(self):
+        """The results as text, one line per fit, best first within each covariance type."""
+        check_is_fitted(self)
+        r = self.results_
+        lines = [f"{'covariance':>10} {'K':>4} {'ELBO':>14} {'criterion':>14} {'kept':>5} "
+                 f"{'iterations':>10} {'seconds':>8}"]
+        for i in range(len(r["n_components"])):
+            mark = "  <- best" if i == self.best_index_ else ""
+            lines.append(f"{r['covariance_type'][i]:>10} {r['n_components'][i]:>4} "
+                         f"{r['lower_bound'][i]:>14.6g} {r['criterion'][i]:>14.6g} "
+                         f"{r['n_kept'][i]:>5} {r['n_iter'][i]:>10} "
+                         f"{r['fit_time'][i]:>8.2f}{mark}")
+        return "\n".join(lines)
+
+    def plot(self, ax=None):
+        """The criterion against K, one line per covariance type (as mclust draws BIC), on
+        ``ax`` (a new figure when None); returns the axes. Needs matplotlib."""
+        check_is_fitted(self)
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            ax = plt.figure(figsize=(6, 4)).add_subplot()
+        r = self.results_
+        for ctype in dict.fromkeys(r["covariance_type"]):
+            mine = r["covariance_type"] == ctype
+            ax.plot(r["n_components"][mine], r["criterion"][mine], marker="o", label=ctype)
+        best = self.best_index_
+        ax.plot([r["n_components"][best]], [r["criterion"][best]], marker="*", markersize=14,
+                color="k", linestyle="none", label="best")
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("number of components K")
+        ax.set_ylabel("ELBO" + (" + log K!" if self.weight_concentration_prior_type ==
+                                "dirichlet_distribution" else ""))
+        ax.legend(loc="lower right")
+        return ax
+
+    def predict(self, X):
+        """Component labels from the best fit."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict(X)
+
+    def predict_proba(self, X):
+        """Responsibilities from the best fit."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict_proba(X)
+
+    def score_samples(self, X):
+        """Log posterior predictive density per row, from the best fit."""
+        check_is_fitted(self)
+        return self.best_estimator_.score_samples(X)
+
+    def score(self, X, y=None):
+        """Mean log posterior predictive density, from the best fit."""
+        check_is_fitted(self)
+        return self.best_estimator_.score(X)
+
+    def sample(self, n_samples=1):
+        """Draw from the best fit (see :meth:`BayesianGaussianMixture.sample`)."""
+        check_is_fitted(self)
+        return self.best_estimator_.sample(n_samples)

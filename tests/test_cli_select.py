@@ -1,0 +1,82 @@
+"""``fastcavi select``: the table, the best model file (the same fit as MixtureSelection's),
+the plot, and clear errors that leave nothing behind."""
+
+import os
+
+import numpy as np
+import pytest
+
+from fastcavi import MixtureSelection, load
+
+from .test_cli import assert_clean_error, call
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("select")
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(150, 2)) * s + c
+                   for s, c in ((0.5, [0, 0]), (1.0, [6, 0]), (2.0, [0, 9]))])
+    np.savetxt(d / "x.csv", X, delimiter=",", header="width,height", comments="")
+    return d, X
+
+
+def test_the_table_and_the_best_model(data, tmp_path, capsys):
+    directory, X = data
+    model, plot = tmp_path / "best.npz", tmp_path / "sel.png"
+    status, out, err = call(["select", directory / "x.csv", "-k", "1-4", "--covariance-types",
+                             "diag,spherical", "-o", model, "--plot", plot], capsys)
+    assert status == 0, err
+    sel = MixtureSelection(range(1, 5), ["diag", "spherical"], max_iter=200,
+                           tol=1e-5 * len(X), random_state=0).fit(X)
+    rows = [line for line in out.splitlines() if line.strip().startswith(("diag", "sphe"))]
+    assert len(rows) == 8
+    for line, bound in zip(rows, sel.results_["lower_bound"]):
+        assert f"{bound:.6g}" in line
+    assert "<- best" in rows[sel.best_index_]
+    best = load(model)
+    assert best.covariance_type == sel.best_params_["covariance_type"]
+    assert best.n_components == sel.best_params_["n_components"]
+    np.testing.assert_allclose(best.means_, sel.best_estimator_.means_, rtol=1e-12)
+    assert best.feature_names_in_.tolist() == ["width", "height"]
+    assert plot.stat().st_size > 0
+    assert err.count("K=") == 8  # a progress line per fit, on stderr
+
+
+def test_standardized_best_model_is_in_the_data_units(data, tmp_path, capsys):
+    directory, X = data
+    model = tmp_path / "best.npz"
+    status, out, err = call(["select", directory / "x.csv", "-k", "3", "--covariance-types",
+                             "diag", "--standardize", "-o", model, "-q"], capsys)
+    assert status == 0, err
+    best = load(model)
+    # the three true centres, in the data's units
+    found = best.means_[np.argsort(best.means_[:, 0] + best.means_[:, 1])]
+    np.testing.assert_allclose(found, [[0, 0], [6, 0], [0, 9]], atol=0.4)
+
+
+@pytest.mark.parametrize(("argv", "pattern"), [
+    (["-k", "0-3"], "distinct K >= 1"),
+    (["-k", "3,3"], "distinct K >= 1"),
+    (["-k", "a"], "expected K"),
+    (["--covariance-types", "full,round"], "expected distinct names"),
+])
+def test_bad_option_values_are_usage_errors(data, tmp_path, capsys, monkeypatch, argv, pattern):
+    directory, _ = data
+    monkeypatch.chdir(tmp_path)
+    status, _, err = call(["select", directory / "x.csv", *argv], capsys)
+    assert status == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("fastcavi select: error: argument ")
+    assert pattern in err and os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(("argv", "pattern"), [
+    (["-k", "1000"], "more than the number of points"),
+    (["--standardize"], "--standardize with spherical"),
+    (["-o", "m.txt"], "unknown file extension"),
+])
+def test_bad_options_are_clear_errors(data, tmp_path, capsys, monkeypatch, argv, pattern):
+    directory, _ = data
+    monkeypatch.chdir(tmp_path)
+    status, _, err = call(["select", directory / "x.csv", *argv], capsys)
+    assert_clean_error((status, err), pattern, tmp_path, [])
