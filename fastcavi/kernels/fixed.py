@@ -24,47 +24,25 @@ Conventions shared by every kernel:
 * Fit and predict compute the logits of a tile with the same routine (:func:`_tile_logits`).
 """
 
-import math
-
 import numpy as np
-from numba import prange, types
-from numba.extending import overload
+from numba import prange
 
-from .fastexp import _exp_nonpos, _exp_nonpos_f32, _log_normal
+from .core import (  # noqa: F401  (PREDICT_*: the model's modes, re-exported)
+    PREDICT_LABELS,
+    PREDICT_LOG_NORM,
+    PREDICT_PROBA,
+    chunk_stop,
+    chunking,
+    sum_partials,
+    tile_exp,
+    tile_outputs,
+    tile_rows,
+    tile_work,
+)
+from .fastexp import _exp_nonpos, _log_normal
 from .jit import KERNEL_OPTIONS, cached_njit
 
-
-def _exp_shifted(x):
-    """exp(x) for x <= 0 in x's own precision (float32 data: 16 SIMD lanes, not 8)."""
-    # The body runs only with NUMBA_DISABLE_JIT=1; compiled code takes the overload below.
-    return _exp_nonpos_f32(x) if isinstance(x, np.float32) else _exp_nonpos(x)
-
-
-@overload(_exp_shifted)
-def _exp_shifted_impl(x):
-    if x == types.float32:
-        return lambda x: _exp_nonpos_f32(x)
-    return lambda x: _exp_nonpos(x)
-
 _JIT = KERNEL_OPTIONS
-
-# Rows per chunk never fall below this (the per-chunk overhead is a few K-sized buffers), and
-# the number of chunks never exceeds _MAX_CHUNKS (so the partial-sums buffer is O(K p)).
-_MIN_CHUNK_ROWS = 2048
-_MAX_CHUNKS = 64
-
-
-@cached_njit(**_JIT)
-def n_chunks_for(n_samples):
-    """Number of chunks for N rows: a function of N only, never of the thread count."""
-    n = (n_samples + _MIN_CHUNK_ROWS - 1) // _MIN_CHUNK_ROWS
-    return max(1, min(_MAX_CHUNKS, n))
-
-
-@cached_njit(**_JIT)
-def tile_rows(n_components):
-    """Points per tile: the tile's K x B work arrays stay around 128 KiB (L2-resident)."""
-    return max(32, min(1024, 16384 // max(1, n_components)))
 
 
 @cached_njit(**_JIT)
@@ -98,19 +76,6 @@ def _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top):
 
 
 @cached_njit(**_JIT)
-def _tile_exp(expo, top, z, n):
-    """expo[k, b] <- exp(l_kb - max_k l_kb) in place, z[b] = their sum over k."""
-    for b in range(n):
-        z[b] = 0.0
-    for k in range(expo.shape[0]):
-        e = expo[k]
-        for b in range(n):
-            v = _exp_shifted(e[b] - top[b])
-            e[b] = v
-            z[b] += v
-
-
-@cached_njit(**_JIT)
 def _tile_statistics(X, weights, means, half_prec, offsets, start, stop,
                      xt, dist, expo, top, z, n_k, r_k, s_k, scalars):
     """Accumulate the statistics of rows start:stop (one tile) into the float64 buffers.
@@ -121,7 +86,7 @@ def _tile_statistics(X, weights, means, half_prec, offsets, start, stop,
     n_components, n_features = means.shape
     n = stop - start
     _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top)
-    _tile_exp(expo, top, z, n)
+    tile_exp(expo, top, z, n)
     weighted = weights.shape[0] > 0
     entropy = 0.0
     total_w = 0.0
@@ -174,9 +139,7 @@ def _chunk_statistics(X, weights, means, half_prec, offsets, start, stop,
     size = tile_rows(n_components)
     xt = np.empty((n_features, size), dtype=X.dtype)
     dist = np.empty((n_components, size), dtype=X.dtype)
-    expo = np.empty((n_components, size), dtype=X.dtype)
-    top = np.empty(size, dtype=X.dtype)
-    z = np.empty(size, dtype=X.dtype)
+    expo, top, z, _ = tile_work(X, n_components, size)
     for t0 in range(start, stop, size):
         _tile_statistics(X, weights, means, half_prec, offsets, t0,
                          min(stop, t0 + size), xt, dist, expo, top, z, n_k, r_k, s_k, scalars)
@@ -193,61 +156,18 @@ def _sweep_statistics(X, weights, means, half_prec, offsets):
     """
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks = n_chunks_for(n_samples)
-    chunk = (n_samples + n_chunks - 1) // n_chunks
+    n_chunks, chunk = chunking(n_samples)
     part_n = np.zeros((n_chunks, n_components))
     part_r = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
-        start = c * chunk
-        stop = min(n_samples, start + chunk)
-        _chunk_statistics(X, weights, means, half_prec, offsets, start, stop,
-                          part_n[c], part_r[c], part_s[c], part_scalars[c])
-    n_k = np.zeros(n_components)
-    r_k = np.zeros(n_components)
-    s_k = np.zeros((n_components, n_features))
-    entropy = 0.0
-    total_w = 0.0
-    for c in range(n_chunks):  # fixed order: bit-identical for any thread count
-        n_k += part_n[c]
-        r_k += part_r[c]
-        s_k += part_s[c]
-        entropy += part_scalars[c, 0]
-        total_w += part_scalars[c, 1]
-    return n_k, r_k, s_k, entropy, total_w
-
-
-# What :func:`_predict` computes for each row.
-PREDICT_PROBA = 0      # phi_ik, into proba (N, K), X's dtype
-PREDICT_LABELS = 1     # argmax_k phi_ik (the first maximum, as np.argmax), into labels (N,)
-PREDICT_LOG_NORM = 2   # log sum_k exp(l_ik), into log_norm (N,) float64
-
-
-@cached_njit(**_JIT)
-def _tile_predict(X, means, half_prec, offsets, start, n, mode, xt, dist, expo, top, z,
-                  proba, labels, log_norm):
-    _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top)
-    n_components = means.shape[0]
-    if mode == PREDICT_LABELS:
-        for b in range(n):
-            best = 0
-            for k in range(n_components):
-                if expo[k, b] == top[b]:
-                    best = k
-                    break
-            labels[start + b] = best
-        return
-    _tile_exp(expo, top, z, n)
-    if mode == PREDICT_LOG_NORM:
-        for b in range(n):
-            log_norm[start + b] = float(top[b]) + math.log(float(z[b]))
-        return
-    for b in range(n):
-        z[b] = 1.0 / z[b]
-    for b in range(n):
-        for k in range(n_components):
-            proba[start + b, k] = expo[k, b] * z[b]
+        _chunk_statistics(X, weights, means, half_prec, offsets, c * chunk,
+                          chunk_stop(c, chunk, n_samples), part_n[c], part_r[c], part_s[c],
+                          part_scalars[c])
+    scalars = sum_partials(part_scalars)
+    return (sum_partials(part_n), sum_partials(part_r), sum_partials(part_s), scalars[0],
+            scalars[1])
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -258,19 +178,17 @@ def _predict(X, means, half_prec, offsets, mode, proba, labels, log_norm):
     tiles, no reduction; the logits are those of the fit (:func:`_tile_logits`)."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks = n_chunks_for(n_samples)
-    chunk = (n_samples + n_chunks - 1) // n_chunks
+    n_chunks, chunk = chunking(n_samples)
     size = tile_rows(n_components)
     for c in prange(n_chunks):
         xt = np.empty((n_features, size), dtype=X.dtype)
         dist = np.empty((n_components, size), dtype=X.dtype)
-        expo = np.empty((n_components, size), dtype=X.dtype)
-        top = np.empty(size, dtype=X.dtype)
-        z = np.empty(size, dtype=X.dtype)
-        stop = min(n_samples, (c + 1) * chunk)
+        expo, top, z, _ = tile_work(X, n_components, size)
+        stop = chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
-            _tile_predict(X, means, half_prec, offsets, t0, min(stop - t0, size), mode,
-                          xt, dist, expo, top, z, proba, labels, log_norm)
+            n = min(stop - t0, size)
+            _tile_logits(X, means, half_prec, offsets, t0, n, xt, dist, expo, top)
+            tile_outputs(expo, top, z, t0, n, mode, proba, labels, log_norm)
 
 
 # Rows per BLAS call in the large-p path: a block of xc and of G (512 x 64 doubles = 256 KiB
@@ -332,8 +250,7 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
     """
     n_samples, n_features = X.shape
     n_components = centred_means.shape[0]
-    n_chunks = n_chunks_for(n_samples)
-    chunk = (n_samples + n_chunks - 1) // n_chunks
+    n_chunks, chunk = chunking(n_samples)
     mc_t = centred_means.T
     sq_means = np.zeros(n_components)
     for k in range(n_components):
@@ -347,7 +264,7 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
         xc = np.empty((_GRAM_BLOCK_ROWS, n_features), dtype=X.dtype)
         gram = np.empty((_GRAM_BLOCK_ROWS, n_components), dtype=X.dtype)
         dist = np.empty(n_components)
-        stop = min(n_samples, (c + 1) * chunk)
+        stop = chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):
             n = min(_GRAM_BLOCK_ROWS, stop - t0)
             xb = xc[:n]
@@ -359,19 +276,11 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
             _gram_rows(xb, gb, weights, t0, sq_means, offsets, half_prec, dist,
                        part_n[c], part_r[c], part_scalars[c])
             part_s[c] += np.dot(gb.T, xb)
-    n_k = np.zeros(n_components)
-    r_k = np.zeros(n_components)
-    s_c = np.zeros((n_components, n_features))
-    entropy = 0.0
-    total_w = 0.0
-    for c in range(n_chunks):  # fixed order: bit-identical for any thread count
-        n_k += part_n[c]
-        r_k += part_r[c]
-        s_c += part_s[c]
-        entropy += part_scalars[c, 0]
-        total_w += part_scalars[c, 1]
+    n_k = sum_partials(part_n)
+    s_c = sum_partials(part_s)
+    scalars = sum_partials(part_scalars)
     # S~_k = sum w phi (x - m_k) = sum w phi xc - N_k mc_k
     for k in range(n_components):
         for j in range(n_features):
             s_c[k, j] -= n_k[k] * centred_means[k, j]
-    return n_k, r_k, s_c, entropy, total_w
+    return n_k, sum_partials(part_r), s_c, scalars[0], scalars[1]

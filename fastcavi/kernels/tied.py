@@ -1,6 +1,6 @@
 """Numba kernels for a tied precision (one for all components): only ``@njit`` code, no
-validation. Conventions as :mod:`fastcavi.kernels.full`, whose blocked triangle and scatter
-these kernels share.
+validation. Conventions as :mod:`fastcavi.kernels.full`, whose triangle and scatter
+(:mod:`fastcavi.kernels.core`) these kernels share.
 
 One factor A (lower triangular, ``A^T A = (nu / 2) Psi^-1``), so each row is whitened once per
 tile (``z = A (x - c)``, c the means' centroid) and the distance to the whitened means
@@ -14,17 +14,20 @@ tile (``z = A (x - c)``, c the means' centroid) and the distance to the whitened
 import numpy as np
 from numba import prange
 
-from .diag import _tile_exp_entropy
-from .fastexp import _log_normal
-from .fixed import n_chunks_for
-from .full import (
-    _BLOCKED_MIN_FEATURES,
-    _padded_factors,
-    _tile_outputs,
-    _tile_scatter,
-    _tile_triangle_blocked,
+from .core import (
+    chunk_stop,
+    chunking,
     matrix_tile_rows,
+    padded_factors,
     padded_features,
+    sum_partials,
+    symmetrise,
+    tile_entropy,
+    tile_exp_entropy,
+    tile_outputs,
+    tile_scatter,
+    tile_triangle,
+    tile_work,
 )
 from .jit import KERNEL_OPTIONS, cached_njit
 
@@ -34,28 +37,14 @@ _JIT = KERNEL_OPTIONS
 @cached_njit(**_JIT)
 def _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top):
     """xc[j, b] = x_bj - c_j; zt = A xc (the whitened rows); expo[k, b] = l_kb =
-    -|z_b - A (m_k - c)|^2 - o_k; top[b] = max_k l_kb, for rows start:start+n. From
-    ``_BLOCKED_MIN_FEATURES`` on, A is padded to P rows (:func:`padded_features`) and xc (whose
-    rows past p stay 0) and zt have P rows."""
+    -|z_b - A (m_k - c)|^2 - o_k; top[b] = max_k l_kb, for rows start:start+n. A is padded to
+    P = ``padded_features(p)`` rows, and xc (whose rows past p stay 0) and zt have P rows."""
     n_components, n_features = white_means.shape
     for b in range(n):
         for j in range(n_features):
             xc[j, b] = X[start + b, j] - centre[j]
         top[b] = -np.inf
-    if factor.shape[0] >= _BLOCKED_MIN_FEATURES:  # padded (P, P); xc and zt have P rows
-        _tile_triangle_blocked(factor, xc, zt, top, n, False)  # (top: unused here)
-    else:
-        for j in range(n_features):
-            zj = zt[j]
-            a = factor[j, 0]
-            x0 = xc[0]
-            for b in range(n):
-                zj[b] = a * x0[b]
-            for i in range(1, j + 1):
-                a = factor[j, i]
-                xi = xc[i]
-                for b in range(n):
-                    zj[b] += a * xi[b]
+    tile_triangle(factor, xc, zt, top, n, False)  # zt = A xc (top: unused here)
     for k in range(n_components):
         e = expo[k]
         off = offsets[k]
@@ -85,17 +74,8 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
     n_components, n_features = centred_means.shape
     n = stop - start
     _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top)
-    _tile_exp_entropy(expo, top, z, ea, n)
-    weighted = weights.shape[0] > 0
-    entropy = 0.0
-    total_w = 0.0
-    for b in range(n):
-        w = weights[start + b] if weighted else 1.0
-        inv_z = 1.0 / z[b]
-        entropy += w * (_log_normal(float(z[b])) - float(ea[b] * inv_z))
-        total_w += w
-        z[b] = inv_z
-        wt[b] = w
+    tile_exp_entropy(expo, top, z, ea, n)
+    tile_entropy(weights, start, n, z, ea, wt, scalars)  # z[b] <- 1 / z_b, wt[b] <- w_b
     for k in range(n_components):
         e = expo[k]
         ph = phi[k]
@@ -155,9 +135,7 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
             ph = phi[k]
             for b in range(n):
                 yj[b] -= ph[b] * mkj
-    _tile_scatter(wt, zt, n, n_features, tw, r_y)  # zt's rows past p are 0 (padded A)
-    scalars[0] += entropy
-    scalars[1] += total_w
+    tile_scatter(wt, zt, n, n_features, tw, r_y)  # zt's rows past p are 0 (padded A)
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -166,11 +144,10 @@ def _sweep_statistics_tied(X, weights, centred_means, centre, factor, white_mean
     total_weight), float64; see :func:`_tile_statistics_tied` (r_y symmetric, co upper)."""
     n_samples, n_features = X.shape
     n_components = centred_means.shape[0]
-    n_chunks = n_chunks_for(n_samples)
-    chunk = (n_samples + n_chunks - 1) // n_chunks
+    n_chunks, chunk = chunking(n_samples)
     size = matrix_tile_rows(n_components, n_features)
     padded = padded_features(n_features)
-    factor = _padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
+    factor = padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
     part_n = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_r = np.zeros((n_chunks, n_features, n_features))
@@ -179,43 +156,21 @@ def _sweep_statistics_tied(X, weights, centred_means, centre, factor, white_mean
     for c in prange(n_chunks):
         xc = np.zeros((padded, size), dtype=X.dtype)  # rows past p stay 0
         zt = np.empty((padded, size), dtype=X.dtype)
-        expo = np.empty((n_components, size), dtype=X.dtype)
+        expo, top, z, ea = tile_work(X, n_components, size)
         phi = np.empty((n_components, size), dtype=X.dtype)
-        top = np.empty(size, dtype=X.dtype)
-        z = np.empty(size, dtype=X.dtype)
-        ea = np.empty(size, dtype=X.dtype)
         wt = np.empty(size, dtype=X.dtype)
         tw = np.empty(size)
-        stop = min(n_samples, (c + 1) * chunk)
+        stop = chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
             _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means,
                                   offsets, t0, min(stop, t0 + size), xc, zt, expo, phi, top,
                                   z, ea, wt, tw, part_n[c], part_s[c], part_r[c], part_co[c],
                                   part_scalars[c])
-    n_k = np.zeros(n_components)
-    s_k = np.zeros((n_components, n_features))
-    r_y = np.zeros((n_features, n_features))
-    co = np.zeros((n_components, n_components))
-    entropy = 0.0
-    total_w = 0.0
-    for c in range(n_chunks):  # fixed order: bit-identical for any thread count
-        n_k += part_n[c]
-        s_k += part_s[c]
-        r_y += part_r[c]
-        co += part_co[c]
-        entropy += part_scalars[c, 0]
-        total_w += part_scalars[c, 1]
-    for j in range(n_features):  # the upper triangle, from the lower one
-        for i in range(j):
-            r_y[i, j] = r_y[j, i]
-    return n_k, s_k, r_y, co, entropy, total_w
-
-
-@cached_njit(**_JIT)
-def _tile_predict_tied(X, centre, factor, white_means, offsets, start, n, mode, xc, zt, expo,
-                       top, z, ea, proba, labels):
-    _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top)
-    _tile_outputs(expo, top, z, ea, start, n, mode, proba, labels)
+    r_y = sum_partials(part_r)
+    symmetrise(r_y)
+    scalars = sum_partials(part_scalars)
+    return (sum_partials(part_n), sum_partials(part_s), r_y, sum_partials(part_co), scalars[0],
+            scalars[1])
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -223,20 +178,17 @@ def _predict_tied(X, centre, factor, white_means, offsets, mode, proba, labels):
     """As :func:`_predict_full`, for the tied logits."""
     n_samples, n_features = X.shape
     n_components = white_means.shape[0]
-    n_chunks = n_chunks_for(n_samples)
-    chunk = (n_samples + n_chunks - 1) // n_chunks
+    n_chunks, chunk = chunking(n_samples)
     size = matrix_tile_rows(n_components, n_features)
     padded = padded_features(n_features)
-    factor = _padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
+    factor = padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
+    no_log_norm = np.empty(0)
     for c in prange(n_chunks):
         xc = np.zeros((padded, size), dtype=X.dtype)  # rows past p stay 0
         zt = np.empty((padded, size), dtype=X.dtype)
-        expo = np.empty((n_components, size), dtype=X.dtype)
-        top = np.empty(size, dtype=X.dtype)
-        z = np.empty(size, dtype=X.dtype)
-        ea = np.empty(size, dtype=X.dtype)
-        stop = min(n_samples, (c + 1) * chunk)
+        expo, top, z, _ = tile_work(X, n_components, size)
+        stop = chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
-            _tile_predict_tied(X, centre, factor, white_means, offsets, t0,
-                               min(stop - t0, size), mode, xc, zt, expo, top, z, ea, proba,
-                               labels)
+            n = min(stop - t0, size)
+            _tile_logits_tied(X, centre, factor, white_means, offsets, t0, n, xc, zt, expo, top)
+            tile_outputs(expo, top, z, t0, n, mode, proba, labels, no_log_norm)
