@@ -114,6 +114,87 @@ def matrix_tile_rows(n_components, n_features):
     return max(32, min(tile_rows(n_components), 4096 // max(1, n_features)))
 
 
+# From this many features on, the triangle A u and the scatter are computed in 4 x 4 blocks
+# of (j, i) (one load or store per 2 multiply-adds instead of 2 per one; the rows and the
+# factors are padded with zeros to a multiple of 4).
+_BLOCKED_MIN_FEATURES = 8
+
+
+@cached_njit(**_JIT)
+def padded_features(n_features):
+    """Rows of the work tiles of u = x - m_k: p, rounded up to a multiple of 4 from
+    ``_BLOCKED_MIN_FEATURES`` on."""
+    if n_features < _BLOCKED_MIN_FEATURES:
+        return n_features
+    return (n_features + 3) // 4 * 4
+
+
+@cached_njit(**_JIT)
+def padded_factors(factors, padded):
+    """The factors (K, p, p) in a zero (K, P, P) array (a copy even when P = p)."""
+    n_components, n_features = factors.shape[0], factors.shape[1]
+    out = np.zeros((n_components, padded, padded), dtype=factors.dtype)
+    for k in range(n_components):
+        for j in range(n_features):
+            for i in range(n_features):
+                out[k, j, i] = factors[k, j, i]
+    return out
+
+
+@cached_njit(**_JIT)
+def matrix_plan(n_samples, n_components, n_features):
+    """(number of chunks, rows per chunk, points per tile, padded features P) for the full and
+    tied precisions."""
+    n_chunks, chunk = chunking(n_samples)
+    return (n_chunks, chunk, matrix_tile_rows(n_components, n_features),
+            padded_features(n_features))
+
+
+@cached_njit(**_JIT)
+def tile_transpose(X, start, n, xt, top):
+    """xt[j, b] = x_bj for rows start:start+n, and top[b] = -inf (for the max over k)."""
+    for b in range(n):
+        for j in range(X.shape[1]):
+            xt[j, b] = X[start + b, j]
+        top[b] = -np.inf
+
+
+@cached_njit(**_JIT)
+def tile_offsets(expo, offsets, n):
+    """expo[k, b] = -o_k for the first n points: the logits before their sums over features."""
+    for k in range(expo.shape[0]):
+        e = expo[k]
+        off = offsets[k]
+        for b in range(n):
+            e[b] = -off
+
+
+@cached_njit(**_JIT)
+def tile_max(e, top, n):
+    """top[b] = max(top[b], e[b]) for the first n points (the running max over k of l_kb)."""
+    for b in range(n):
+        top[b] = max(top[b], e[b])
+
+
+@cached_njit(**_JIT)
+def tile_centred_sums(e, xt, m, n, s):
+    """s[j] += sum_b e[b] (xt[j, b] - m[j]) for the first n points, summed in float64."""
+    for j in range(m.shape[0]):
+        mj = m[j]
+        xj = xt[j]
+        acc = 0.0
+        for b in range(n):
+            acc += e[b] * (xj[b] - mj)
+        s[j] += acc
+
+
+@cached_njit(**_JIT)
+def padded_work(X, padded, size):
+    """Two (P, size) work tiles in X's dtype: rows (those past p zero, and they stay so) and
+    their image through the triangle (:func:`tile_triangle`)."""
+    return np.zeros((padded, size), dtype=X.dtype), np.empty((padded, size), dtype=X.dtype)
+
+
 @cached_njit(**_JIT)
 def tile_work(X, n_components, size):
     """A chunk's work arrays for tiles of ``size`` points, in X's dtype: (the logits expo
@@ -159,11 +240,13 @@ def tile_exp_entropy(expo, top, z, ea, n):
 
 
 @cached_njit(**_JIT)
-def tile_entropy(weights, start, n, z, ea, wt, scalars):
-    """After :func:`tile_exp_entropy`, for the tile's points b (rows start + b):
+def tile_entropy(expo, top, z, ea, weights, start, n, wt, scalars):
+    """From a tile's logits expo[k, b] = l_kb, top[b] = max_k l_kb (rows start + b):
+    expo[k, b] <- exp(a_kb), a_kb = l_kb - top[b] (:func:`tile_exp_entropy`);
     scalars += (sum_b w_b H(phi_b), sum_b w_b), H(phi_b) = log z_b - ea_b / z_b; then
     z[b] <- w_b / z_b (the factor that turns exp(a_kb) into w_b phi_kb), or, when ``wt`` is not
     empty, z[b] <- 1 / z_b (into phi_kb) and wt[b] <- w_b."""
+    tile_exp_entropy(expo, top, z, ea, n)
     weighted = weights.shape[0] > 0
     fold = wt.shape[0] == 0
     entropy = 0.0
@@ -217,33 +300,6 @@ def tile_outputs(expo, top, z, start, n, mode, proba, labels, log_norm):
 
 
 # -- the triangle and the scatter of the full and tied precisions ----------------------------
-
-# From this many features on, the triangle A u and the scatter are computed in 4 x 4 blocks
-# of (j, i) (one load or store per 2 multiply-adds instead of 2 per one; the rows and the
-# factors are padded with zeros to a multiple of 4).
-_BLOCKED_MIN_FEATURES = 8
-
-
-@cached_njit(**_JIT)
-def padded_features(n_features):
-    """Rows of the work tiles of u = x - m_k: p, rounded up to a multiple of 4 from
-    ``_BLOCKED_MIN_FEATURES`` on."""
-    if n_features < _BLOCKED_MIN_FEATURES:
-        return n_features
-    return (n_features + 3) // 4 * 4
-
-
-@cached_njit(**_JIT)
-def padded_factors(factors, padded):
-    """The factors (K, p, p) in a zero (K, P, P) array (a copy even when P = p)."""
-    n_components, n_features = factors.shape[0], factors.shape[1]
-    out = np.zeros((n_components, padded, padded), dtype=factors.dtype)
-    for k in range(n_components):
-        for j in range(n_features):
-            for i in range(n_features):
-                out[k, j, i] = factors[k, j, i]
-    return out
-
 
 @cached_njit(**_JIT)
 def tile_triangle(a, ut, yt, e, n, square):

@@ -10,16 +10,7 @@ all ones); fit and predict share :func:`_tile_logits_diag`.
 import numpy as np
 from numba import prange
 
-from .core import (
-    chunk_stop,
-    chunking,
-    sum_partials,
-    tile_entropy,
-    tile_exp_entropy,
-    tile_outputs,
-    tile_rows,
-    tile_work,
-)
+from . import core
 from .jit import KERNEL_OPTIONS, cached_njit
 
 _JIT = KERNEL_OPTIONS
@@ -29,15 +20,10 @@ _JIT = KERNEL_OPTIONS
 def _tile_logits_diag(X, means, half_prec, offsets, start, n, xt, expo, top):
     """xt[j, b] = x_bj; expo[k, b] = l_kb; top[b] = max_k l_kb, for rows start:start+n."""
     n_components, n_features = means.shape
-    for b in range(n):
-        for j in range(n_features):
-            xt[j, b] = X[start + b, j]
-        top[b] = -np.inf
+    core.tile_transpose(X, start, n, xt, top)
+    core.tile_offsets(expo, offsets, n)
     for k in range(n_components):
         e = expo[k]
-        off = offsets[k]
-        for b in range(n):
-            e[b] = -off
         for j in range(n_features):
             mkj = means[k, j]
             hkj = half_prec[k, j]
@@ -45,8 +31,7 @@ def _tile_logits_diag(X, means, half_prec, offsets, start, n, xt, expo, top):
             for b in range(n):
                 diff = xj[b] - mkj
                 e[b] -= hkj * (diff * diff)
-        for b in range(n):
-            top[b] = max(top[b], e[b])
+        core.tile_max(e, top, n)
 
 
 @cached_njit(**_JIT)
@@ -60,8 +45,7 @@ def _tile_statistics_diag(X, weights, means, half_prec, offsets, start, stop,
     n_components, n_features = means.shape
     n = stop - start
     _tile_logits_diag(X, means, half_prec, offsets, start, n, xt, expo, top)
-    tile_exp_entropy(expo, top, z, ea, n)
-    tile_entropy(weights, start, n, z, ea, z[:0], scalars)  # z[b] <- w_b / z_b
+    core.tile_entropy(expo, top, z, ea, weights, start, n, z[:0], scalars)  # z <- w / z
     for k in range(n_components):
         e = expo[k]
         nk = 0.0
@@ -90,23 +74,23 @@ def _sweep_statistics_diag(X, weights, means, half_prec, offsets):
     centred on ``means``; see :func:`_tile_statistics_diag`."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks, chunk = chunking(n_samples)
-    size = tile_rows(n_components)
+    n_chunks, chunk = core.chunking(n_samples)
+    size = core.tile_rows(n_components)
     part_n = np.zeros((n_chunks, n_components))
     part_r = np.zeros((n_chunks, n_components, n_features))
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
         xt = np.empty((n_features, size), dtype=X.dtype)
-        expo, top, z, ea = tile_work(X, n_components, size)
-        stop = chunk_stop(c, chunk, n_samples)
+        expo, top, z, ea = core.tile_work(X, n_components, size)
+        stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
             _tile_statistics_diag(X, weights, means, half_prec, offsets, t0,
                                   min(stop, t0 + size), xt, expo, top, z, ea,
                                   part_n[c], part_r[c], part_s[c], part_scalars[c])
-    scalars = sum_partials(part_scalars)
-    return (sum_partials(part_n), sum_partials(part_r), sum_partials(part_s), scalars[0],
-            scalars[1])
+    n_k, r_k, s_k = core.sum_partials(part_n), core.sum_partials(part_r), core.sum_partials(part_s)
+    scalars = core.sum_partials(part_scalars)
+    return n_k, r_k, s_k, scalars[0], scalars[1]
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -115,14 +99,14 @@ def _predict_diag(X, means, half_prec, offsets, mode, proba, labels):
     (PREDICT_LABELS); the other output may be empty. The fit's logits."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks, chunk = chunking(n_samples)
-    size = tile_rows(n_components)
+    n_chunks, chunk = core.chunking(n_samples)
+    size = core.tile_rows(n_components)
     no_log_norm = np.empty(0)
     for c in prange(n_chunks):
         xt = np.empty((n_features, size), dtype=X.dtype)
-        expo, top, z, _ = tile_work(X, n_components, size)
-        stop = chunk_stop(c, chunk, n_samples)
+        expo, top, z, _ = core.tile_work(X, n_components, size)
+        stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
             n = min(stop - t0, size)
             _tile_logits_diag(X, means, half_prec, offsets, t0, n, xt, expo, top)
-            tile_outputs(expo, top, z, t0, n, mode, proba, labels, no_log_norm)
+            core.tile_outputs(expo, top, z, t0, n, mode, proba, labels, no_log_norm)

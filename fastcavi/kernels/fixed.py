@@ -27,18 +27,8 @@ Conventions shared by every kernel:
 import numpy as np
 from numba import prange
 
-from .core import (  # noqa: F401  (PREDICT_*: the model's modes, re-exported)
-    PREDICT_LABELS,
-    PREDICT_LOG_NORM,
-    PREDICT_PROBA,
-    chunk_stop,
-    chunking,
-    sum_partials,
-    tile_exp,
-    tile_outputs,
-    tile_rows,
-    tile_work,
-)
+from . import core
+from .core import PREDICT_LABELS, PREDICT_LOG_NORM, PREDICT_PROBA  # noqa: F401 (the model's)
 from .fastexp import _exp_nonpos, _log_normal
 from .jit import KERNEL_OPTIONS, cached_njit
 
@@ -52,10 +42,7 @@ def _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top):
     dist[k, b] = |x_b - m_k|^2, expo[k, b] = l_kb = -h_k dist[k, b] - o_k, top[b] = max_k l_kb.
     Per-point values are in X's dtype."""
     n_components, n_features = means.shape
-    for b in range(n):
-        for j in range(n_features):
-            xt[j, b] = X[start + b, j]
-        top[b] = -np.inf
+    core.tile_transpose(X, start, n, xt, top)
     for k in range(n_components):
         d = dist[k]
         for b in range(n):
@@ -86,7 +73,7 @@ def _tile_statistics(X, weights, means, half_prec, offsets, start, stop,
     n_components, n_features = means.shape
     n = stop - start
     _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top)
-    tile_exp(expo, top, z, n)
+    core.tile_exp(expo, top, z, n)
     weighted = weights.shape[0] > 0
     entropy = 0.0
     total_w = 0.0
@@ -114,13 +101,7 @@ def _tile_statistics(X, weights, means, half_prec, offsets, start, stop,
         n_k[k] += nk
         r_k[k] += rk
         entropy -= ek
-        for j in range(n_features):
-            mkj = means[k, j]
-            xj = xt[j]
-            acc = 0.0
-            for b in range(n):
-                acc += e[b] * (xj[b] - mkj)
-            s_k[k, j] += acc
+        core.tile_centred_sums(e, xt, means[k], n, s_k[k])
     scalars[0] += entropy
     scalars[1] += total_w
 
@@ -136,10 +117,10 @@ def _chunk_statistics(X, weights, means, half_prec, offsets, start, stop,
     scalars[0] += w_i * entropy of phi_i;  scalars[1] += w_i
     """
     n_components, n_features = means.shape
-    size = tile_rows(n_components)
+    size = core.tile_rows(n_components)
     xt = np.empty((n_features, size), dtype=X.dtype)
     dist = np.empty((n_components, size), dtype=X.dtype)
-    expo, top, z, _ = tile_work(X, n_components, size)
+    expo, top, z, _ = core.tile_work(X, n_components, size)
     for t0 in range(start, stop, size):
         _tile_statistics(X, weights, means, half_prec, offsets, t0,
                          min(stop, t0 + size), xt, dist, expo, top, z, n_k, r_k, s_k, scalars)
@@ -156,18 +137,18 @@ def _sweep_statistics(X, weights, means, half_prec, offsets):
     """
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks, chunk = chunking(n_samples)
+    n_chunks, chunk = core.chunking(n_samples)
     part_n = np.zeros((n_chunks, n_components))
     part_r = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
         _chunk_statistics(X, weights, means, half_prec, offsets, c * chunk,
-                          chunk_stop(c, chunk, n_samples), part_n[c], part_r[c], part_s[c],
+                          core.chunk_stop(c, chunk, n_samples), part_n[c], part_r[c], part_s[c],
                           part_scalars[c])
-    scalars = sum_partials(part_scalars)
-    return (sum_partials(part_n), sum_partials(part_r), sum_partials(part_s), scalars[0],
-            scalars[1])
+    n_k, r_k, s_k = core.sum_partials(part_n), core.sum_partials(part_r), core.sum_partials(part_s)
+    scalars = core.sum_partials(part_scalars)
+    return n_k, r_k, s_k, scalars[0], scalars[1]
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -178,17 +159,17 @@ def _predict(X, means, half_prec, offsets, mode, proba, labels, log_norm):
     tiles, no reduction; the logits are those of the fit (:func:`_tile_logits`)."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks, chunk = chunking(n_samples)
-    size = tile_rows(n_components)
+    n_chunks, chunk = core.chunking(n_samples)
+    size = core.tile_rows(n_components)
     for c in prange(n_chunks):
         xt = np.empty((n_features, size), dtype=X.dtype)
         dist = np.empty((n_components, size), dtype=X.dtype)
-        expo, top, z, _ = tile_work(X, n_components, size)
-        stop = chunk_stop(c, chunk, n_samples)
+        expo, top, z, _ = core.tile_work(X, n_components, size)
+        stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
             n = min(stop - t0, size)
             _tile_logits(X, means, half_prec, offsets, t0, n, xt, dist, expo, top)
-            tile_outputs(expo, top, z, t0, n, mode, proba, labels, log_norm)
+            core.tile_outputs(expo, top, z, t0, n, mode, proba, labels, log_norm)
 
 
 # Rows per BLAS call in the large-p path: a block of xc and of G (512 x 64 doubles = 256 KiB
@@ -250,7 +231,7 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
     """
     n_samples, n_features = X.shape
     n_components = centred_means.shape[0]
-    n_chunks, chunk = chunking(n_samples)
+    n_chunks, chunk = core.chunking(n_samples)
     mc_t = centred_means.T
     sq_means = np.zeros(n_components)
     for k in range(n_components):
@@ -264,7 +245,7 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
         xc = np.empty((_GRAM_BLOCK_ROWS, n_features), dtype=X.dtype)
         gram = np.empty((_GRAM_BLOCK_ROWS, n_components), dtype=X.dtype)
         dist = np.empty(n_components)
-        stop = chunk_stop(c, chunk, n_samples)
+        stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):
             n = min(_GRAM_BLOCK_ROWS, stop - t0)
             xb = xc[:n]
@@ -276,11 +257,11 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
             _gram_rows(xb, gb, weights, t0, sq_means, offsets, half_prec, dist,
                        part_n[c], part_r[c], part_scalars[c])
             part_s[c] += np.dot(gb.T, xb)
-    n_k = sum_partials(part_n)
-    s_c = sum_partials(part_s)
-    scalars = sum_partials(part_scalars)
+    n_k = core.sum_partials(part_n)
+    s_c = core.sum_partials(part_s)
+    scalars = core.sum_partials(part_scalars)
     # S~_k = sum w phi (x - m_k) = sum w phi xc - N_k mc_k
     for k in range(n_components):
         for j in range(n_features):
             s_c[k, j] -= n_k[k] * centred_means[k, j]
-    return n_k, sum_partials(part_r), s_c, scalars[0], scalars[1]
+    return n_k, core.sum_partials(part_r), s_c, scalars[0], scalars[1]

@@ -18,21 +18,7 @@ the tied kernels share).
 import numpy as np
 from numba import prange
 
-from .core import (
-    chunk_stop,
-    chunking,
-    matrix_tile_rows,
-    padded_factors,
-    padded_features,
-    sum_partials,
-    symmetrise,
-    tile_entropy,
-    tile_exp_entropy,
-    tile_outputs,
-    tile_scatter,
-    tile_triangle,
-    tile_work,
-)
+from . import core
 from .jit import KERNEL_OPTIONS, cached_njit
 
 _JIT = KERNEL_OPTIONS
@@ -41,27 +27,20 @@ _JIT = KERNEL_OPTIONS
 @cached_njit(**_JIT)
 def _tile_logits_full(X, means, factors, offsets, start, n, xt, ut, yt, expo, top):
     """xt[j, b] = x_bj; expo[k, b] = l_kb; top[b] = max_k l_kb, for rows start:start+n.
-    ``factors`` (K, P, P) are the A_k padded with zeros to P = ``padded_features(p)`` rows;
+    ``factors`` (K, P, P) are the A_k padded with zeros to P = ``core.padded_features(p)`` rows;
     ut (P, B) (u = x - m_k; rows past p stay 0) and yt (P, B) (A_k u) are work space."""
     n_components, n_features = means.shape
-    for b in range(n):
-        for j in range(n_features):
-            xt[j, b] = X[start + b, j]
-        top[b] = -np.inf
+    core.tile_transpose(X, start, n, xt, top)
+    core.tile_offsets(expo, offsets, n)
     for k in range(n_components):
-        e = expo[k]
-        off = offsets[k]
-        for j in range(n_features):
+        for j in range(n_features):  # u = x - m_k
             mkj = means[k, j]
             xj = xt[j]
             uj = ut[j]
             for b in range(n):
                 uj[b] = xj[b] - mkj
-        for b in range(n):
-            e[b] = -off
-        tile_triangle(factors[k], ut, yt, e, n, True)  # e -= |A_k u|^2
-        for b in range(n):
-            top[b] = max(top[b], e[b])
+        core.tile_triangle(factors[k], ut, yt, expo[k], n, True)  # l_k -= |A_k u|^2
+        core.tile_max(expo[k], top, n)
 
 
 @cached_njit(**_JIT)
@@ -77,8 +56,7 @@ def _tile_statistics_full(X, weights, means, factors, offsets, start, stop,
     n_components, n_features = means.shape
     n = stop - start
     _tile_logits_full(X, means, factors, offsets, start, n, xt, ut, yt, expo, top)
-    tile_exp_entropy(expo, top, z, ea, n)
-    tile_entropy(weights, start, n, z, ea, z[:0], scalars)  # z[b] <- w_b / z_b
+    core.tile_entropy(expo, top, z, ea, weights, start, n, z[:0], scalars)  # z <- w / z
     for k in range(n_components):
         e = expo[k]
         nk = 0.0
@@ -97,7 +75,7 @@ def _tile_statistics_full(X, weights, means, factors, offsets, start, stop,
                 uj[b] = d
                 acc_s += we[b] * d
             s_k[k, j] += acc_s
-        tile_scatter(we, u64, n, n_features, tw, r_k[k])
+        core.tile_scatter(we, u64, n, n_features, tw, r_k[k])
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -106,31 +84,28 @@ def _sweep_statistics_full(X, weights, means, factors, offsets):
     centred on ``means``; see :func:`_tile_statistics_full`."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks, chunk = chunking(n_samples)
-    size = matrix_tile_rows(n_components, n_features)
-    padded = padded_features(n_features)
-    factors = padded_factors(factors, padded)
+    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features)
+    factors = core.padded_factors(factors, padded)
     part_n = np.zeros((n_chunks, n_components))
     part_r = np.zeros((n_chunks, n_components, n_features, n_features))
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
         xt = np.empty((n_features, size), dtype=X.dtype)
-        ut = np.zeros((padded, size), dtype=X.dtype)  # rows past p stay 0
-        yt = np.empty((padded, size), dtype=X.dtype)
-        expo, top, z, ea = tile_work(X, n_components, size)
+        ut, yt = core.padded_work(X, padded, size)  # ut's rows past p stay 0
+        expo, top, z, ea = core.tile_work(X, n_components, size)
         we = np.empty(size)
         u64 = np.zeros((padded, size))  # rows past p stay 0
         tw = np.empty(size)
-        stop = chunk_stop(c, chunk, n_samples)
+        stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
             _tile_statistics_full(X, weights, means, factors, offsets, t0,
                                   min(stop, t0 + size), xt, ut, yt, expo, top, z, ea, we, u64,
                                   tw, part_n[c], part_r[c], part_s[c], part_scalars[c])
-    r_k = sum_partials(part_r)
-    symmetrise(r_k)
-    scalars = sum_partials(part_scalars)
-    return sum_partials(part_n), r_k, sum_partials(part_s), scalars[0], scalars[1]
+    r_k = core.sum_partials(part_r)
+    core.symmetrise(r_k)
+    scalars = core.sum_partials(part_scalars)
+    return core.sum_partials(part_n), r_k, core.sum_partials(part_s), scalars[0], scalars[1]
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -139,18 +114,15 @@ def _predict_full(X, means, factors, offsets, mode, proba, labels):
     (PREDICT_LABELS); the other output may be empty. The fit's logits."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks, chunk = chunking(n_samples)
-    size = matrix_tile_rows(n_components, n_features)
-    padded = padded_features(n_features)
-    factors = padded_factors(factors, padded)
+    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features)
+    factors = core.padded_factors(factors, padded)
     no_log_norm = np.empty(0)
     for c in prange(n_chunks):
         xt = np.empty((n_features, size), dtype=X.dtype)
-        ut = np.zeros((padded, size), dtype=X.dtype)  # rows past p stay 0
-        yt = np.empty((padded, size), dtype=X.dtype)
-        expo, top, z, _ = tile_work(X, n_components, size)
-        stop = chunk_stop(c, chunk, n_samples)
+        ut, yt = core.padded_work(X, padded, size)  # ut's rows past p stay 0
+        expo, top, z, _ = core.tile_work(X, n_components, size)
+        stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
             n = min(stop - t0, size)
             _tile_logits_full(X, means, factors, offsets, t0, n, xt, ut, yt, expo, top)
-            tile_outputs(expo, top, z, t0, n, mode, proba, labels, no_log_norm)
+            core.tile_outputs(expo, top, z, t0, n, mode, proba, labels, no_log_norm)

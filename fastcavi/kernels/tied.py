@@ -14,21 +14,7 @@ tile (``z = A (x - c)``, c the means' centroid) and the distance to the whitened
 import numpy as np
 from numba import prange
 
-from .core import (
-    chunk_stop,
-    chunking,
-    matrix_tile_rows,
-    padded_factors,
-    padded_features,
-    sum_partials,
-    symmetrise,
-    tile_entropy,
-    tile_exp_entropy,
-    tile_outputs,
-    tile_scatter,
-    tile_triangle,
-    tile_work,
-)
+from . import core
 from .jit import KERNEL_OPTIONS, cached_njit
 
 _JIT = KERNEL_OPTIONS
@@ -38,26 +24,23 @@ _JIT = KERNEL_OPTIONS
 def _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top):
     """xc[j, b] = x_bj - c_j; zt = A xc (the whitened rows); expo[k, b] = l_kb =
     -|z_b - A (m_k - c)|^2 - o_k; top[b] = max_k l_kb, for rows start:start+n. A is padded to
-    P = ``padded_features(p)`` rows, and xc (whose rows past p stay 0) and zt have P rows."""
+    P = ``core.padded_features(p)`` rows, and xc (whose rows past p stay 0) and zt have P rows."""
     n_components, n_features = white_means.shape
     for b in range(n):
         for j in range(n_features):
             xc[j, b] = X[start + b, j] - centre[j]
         top[b] = -np.inf
-    tile_triangle(factor, xc, zt, top, n, False)  # zt = A xc (top: unused here)
+    core.tile_triangle(factor, xc, zt, top, n, False)  # zt = A xc (top: unused here)
+    core.tile_offsets(expo, offsets, n)
     for k in range(n_components):
         e = expo[k]
-        off = offsets[k]
-        for b in range(n):
-            e[b] = -off
         for j in range(n_features):
             mkj = white_means[k, j]
             zj = zt[j]
             for b in range(n):
                 diff = zj[b] - mkj
                 e[b] -= diff * diff
-        for b in range(n):
-            top[b] = max(top[b], e[b])
+        core.tile_max(e, top, n)
 
 
 @cached_njit(**_JIT)
@@ -74,8 +57,8 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
     n_components, n_features = centred_means.shape
     n = stop - start
     _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top)
-    tile_exp_entropy(expo, top, z, ea, n)
-    tile_entropy(weights, start, n, z, ea, wt, scalars)  # z[b] <- 1 / z_b, wt[b] <- w_b
+    # expo <- exp(a), z[b] <- 1 / z_b, wt[b] <- w_b
+    core.tile_entropy(expo, top, z, ea, weights, start, n, wt, scalars)
     for k in range(n_components):
         e = expo[k]
         ph = phi[k]
@@ -87,13 +70,7 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
             e[b] = wv
             nk += wv
         n_k[k] += nk
-        for j in range(n_features):
-            mkj = centred_means[k, j]
-            xj = xc[j]
-            acc_s = 0.0
-            for b in range(n):
-                acc_s += e[b] * (xj[b] - mkj)
-            s_k[k, j] += acc_s
+        core.tile_centred_sums(e, xc, centred_means[k], n, s_k[k])
     for k in range(n_components):  # M_km, 4 components m at a time
         e = expo[k]
         m = k + 1
@@ -135,7 +112,7 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
             ph = phi[k]
             for b in range(n):
                 yj[b] -= ph[b] * mkj
-    tile_scatter(wt, zt, n, n_features, tw, r_y)  # zt's rows past p are 0 (padded A)
+    core.tile_scatter(wt, zt, n, n_features, tw, r_y)  # zt's rows past p are 0 (padded A)
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -144,33 +121,30 @@ def _sweep_statistics_tied(X, weights, centred_means, centre, factor, white_mean
     total_weight), float64; see :func:`_tile_statistics_tied` (r_y symmetric, co upper)."""
     n_samples, n_features = X.shape
     n_components = centred_means.shape[0]
-    n_chunks, chunk = chunking(n_samples)
-    size = matrix_tile_rows(n_components, n_features)
-    padded = padded_features(n_features)
-    factor = padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
+    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features)
+    factor = core.padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
     part_n = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_r = np.zeros((n_chunks, n_features, n_features))
     part_co = np.zeros((n_chunks, n_components, n_components))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
-        xc = np.zeros((padded, size), dtype=X.dtype)  # rows past p stay 0
-        zt = np.empty((padded, size), dtype=X.dtype)
-        expo, top, z, ea = tile_work(X, n_components, size)
+        xc, zt = core.padded_work(X, padded, size)  # xc's rows past p stay 0
+        expo, top, z, ea = core.tile_work(X, n_components, size)
         phi = np.empty((n_components, size), dtype=X.dtype)
         wt = np.empty(size, dtype=X.dtype)
         tw = np.empty(size)
-        stop = chunk_stop(c, chunk, n_samples)
+        stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
             _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means,
                                   offsets, t0, min(stop, t0 + size), xc, zt, expo, phi, top,
                                   z, ea, wt, tw, part_n[c], part_s[c], part_r[c], part_co[c],
                                   part_scalars[c])
-    r_y = sum_partials(part_r)
-    symmetrise(r_y)
-    scalars = sum_partials(part_scalars)
-    return (sum_partials(part_n), sum_partials(part_s), r_y, sum_partials(part_co), scalars[0],
-            scalars[1])
+    r_y = core.sum_partials(part_r)
+    core.symmetrise(r_y)
+    n_k, s_k, co = core.sum_partials(part_n), core.sum_partials(part_s), core.sum_partials(part_co)
+    scalars = core.sum_partials(part_scalars)
+    return n_k, s_k, r_y, co, scalars[0], scalars[1]
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -178,17 +152,14 @@ def _predict_tied(X, centre, factor, white_means, offsets, mode, proba, labels):
     """As :func:`_predict_full`, for the tied logits."""
     n_samples, n_features = X.shape
     n_components = white_means.shape[0]
-    n_chunks, chunk = chunking(n_samples)
-    size = matrix_tile_rows(n_components, n_features)
-    padded = padded_features(n_features)
-    factor = padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
+    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features)
+    factor = core.padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
     no_log_norm = np.empty(0)
     for c in prange(n_chunks):
-        xc = np.zeros((padded, size), dtype=X.dtype)  # rows past p stay 0
-        zt = np.empty((padded, size), dtype=X.dtype)
-        expo, top, z, _ = tile_work(X, n_components, size)
-        stop = chunk_stop(c, chunk, n_samples)
+        xc, zt = core.padded_work(X, padded, size)  # xc's rows past p stay 0
+        expo, top, z, _ = core.tile_work(X, n_components, size)
+        stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
             n = min(stop - t0, size)
             _tile_logits_tied(X, centre, factor, white_means, offsets, t0, n, xc, zt, expo, top)
-            tile_outputs(expo, top, z, t0, n, mode, proba, labels, no_log_norm)
+            core.tile_outputs(expo, top, z, t0, n, mode, proba, labels, no_log_norm)
