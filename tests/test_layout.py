@@ -170,3 +170,22 @@ def test_a_kernel_module_importing_another_is_found():
     assert _kernel_imports_outside(graph) == {
         "fastcavi.kernels.tied": ["fastcavi.kernels.full"],
         "fastcavi.kernels.core": ["fastcavi.models.fixed"]}
+
+
+def test_every_module_that_defines_kernels_is_listed():
+    """``fastcavi.kernels.KERNEL_MODULES`` (the modules the command checks for a compiled
+    kernel in the cache) names exactly the modules of fastcavi/kernels/ with a cached kernel."""
+    from fastcavi.kernels import KERNEL_MODULES
+
+    def defines_kernels(path):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                for d in node.decorator_list:
+                    f = d.func if isinstance(d, ast.Call) else d
+                    if getattr(f, "id", None) == "cached_njit":
+                        return True
+        return False
+
+    found = sorted(p.stem for p in (PACKAGE / "kernels").glob("*.py") if defines_kernels(p))
+    assert "fixed" in found and "core" in found
+    assert sorted(KERNEL_MODULES) == found
