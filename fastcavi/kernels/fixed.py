@@ -1,12 +1,14 @@
-"""Numba kernels: only ``@njit`` code, no validation.
+"""Numba kernels for scalar precisions (the known-variance model and a learned spherical
+precision): only ``@njit`` code, no validation.
 
 Layout follows stumpy: a serial per-chunk helper (``_chunk_statistics``) called by one
-``parallel=True`` driver (``_sweep_statistics``). The driver splits the rows into a number of
-chunks that depends only on N (never on the thread count); each chunk accumulates in its own
-row of a partial-sums buffer, and the rows are summed serially in a fixed order, so results are
-bit-identical for any number of threads.
+``parallel=True`` driver (``_sweep_statistics``). The driver splits the rows into chunks that
+depend only on N (never on the thread count); each chunk accumulates in its own row of a
+partial-sums buffer, and the rows are summed serially in a fixed order, so results are
+bit-identical for any number of threads (:mod:`fastcavi.kernels.core` has those helpers, shared
+with the other precisions' kernels).
 
-Conventions shared by every kernel:
+Conventions (every kernel's):
 
 * ``X`` is C-contiguous float32 or float64 (the callers pass a read-only view, so memmaps and
   user arrays are one Numba type); ``means`` has the dtype of ``X`` so float32 data is computed
