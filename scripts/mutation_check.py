@@ -69,17 +69,16 @@ MUTATIONS = [
         "w = weights[b] if weighted else 1.0",
         "small-p path reads the tile's weights from row 0"),
     Mutation(
-        "rows-past-chunks-dropped", "fastcavi/kernels/fixed.py",
-        "chunk = (n_samples + n_chunks - 1) // n_chunks\n    part_n = np.zeros(",
-        "chunk = n_samples // n_chunks\n    part_n = np.zeros(",
-        "chunk size rounded down: the rows past n_chunks * (N // n_chunks) are never visited"),
+        "rows-past-chunks-dropped", "fastcavi/kernels/core.py",
+        "return n_chunks, (n_samples + n_chunks - 1) // n_chunks",
+        "return n_chunks, n_samples // n_chunks",
+        "chunk size rounded down: the rows past n_chunks * (N // n_chunks) are never visited "
+        "(every kernel's chunks)"),
     Mutation(
-        "last-chunk-skipped", "fastcavi/kernels/fixed.py",
-        "for c in range(n_chunks):  # fixed order: bit-identical for any thread count\n"
-        "        n_k += part_n[c]\n        r_k += part_r[c]\n        s_k += part_s[c]",
-        "for c in range(max(1, n_chunks - 1)):  # fixed order\n"
-        "        n_k += part_n[c]\n        r_k += part_r[c]\n        s_k += part_s[c]",
-        "the reduction over the chunks' partial sums stops one chunk early"),
+        "last-chunk-skipped", "fastcavi/kernels/core.py",
+        "for c in range(part.shape[0]):  # fixed order",
+        "for c in range(max(1, part.shape[0] - 1)):  # fixed order",
+        "the reduction over the chunks' partial sums stops one chunk early (every kernel's)"),
     Mutation(
         "first-tile-skipped", "fastcavi/kernels/fixed.py",
         "for t0 in range(start, stop, size):",
@@ -114,12 +113,12 @@ MUTATIONS = [
     # (The entropy's tile sum cannot be made float32 this way: it also adds float64 terms, so
     # Numba unifies it to float64 and the mutant would be equivalent.)
     Mutation(
-        "float32-centred-sum-accumulator", "fastcavi/kernels/fixed.py",
-        "            acc = 0.0\n            for b in range(n):\n"
-        "                acc += e[b]",
-        "            acc = e[0] - e[0]\n            for b in range(n):\n"
-        "                acc += e[b]",
-        "S~_k summed over a tile in X's dtype (float32) instead of float64"),
+        "float32-centred-sum-accumulator", "fastcavi/kernels/core.py",
+        "        acc = 0.0\n        for b in range(n):\n"
+        "            acc += e[b] * (xj[b] - mj)",
+        "        acc = e[0] - e[0]\n        for b in range(n):\n"
+        "            acc += e[b] * (xj[b] - mj)",
+        "S~_k summed over a tile in X's dtype (float32) instead of float64 (fixed and tied)"),
     Mutation(
         "elbo-term-dropped", "fastcavi/models/fixed.py",
         "sq = stats.r_k - 2.0 * np.sum(d * stats.s_k, axis=1) + n_k * np.sum(d * d, axis=1)",
@@ -211,17 +210,17 @@ MUTATIONS = [
         "a fit's statistics (N points) blended as if they stood for total_samples",
         STREAM_TESTS),
     Mutation(
-        "predict-proba-tile-last-row", "fastcavi/kernels/fixed.py",
+        "predict-proba-tile-last-row", "fastcavi/kernels/core.py",
         "    for b in range(n):\n        for k in range(n_components):\n"
         "            proba[start + b, k]",
         "    for b in range(n - 1):\n        for k in range(n_components):\n"
         "            proba[start + b, k]",
         "predict_proba leaves the last row of every tile unwritten"),
     Mutation(
-        "predict-labels-offset", "fastcavi/kernels/fixed.py",
+        "predict-labels-offset", "fastcavi/kernels/core.py",
         "labels[start + b] = best",
         "labels[b] = best",
-        "predict writes every tile's labels at the first tile's rows"),
+        "predict writes every tile's labels at the first tile's rows (every model's)"),
     Mutation(
         "score-drops-log-k", "fastcavi/models/fixed.py",
         "log_k = math.log(len(pred_vars))",
@@ -234,25 +233,27 @@ MUTATIONS = [
         "init_params='random' ignores sample_weight"),
     # -- the learned-weight, learned-precision family (BayesianGaussianMixture) --
     Mutation(
-        "diag-weight-offset", "fastcavi/kernels/diag.py",
+        "entropy-weight-offset", "fastcavi/kernels/core.py",
         "w = weights[start + b] if weighted else 1.0",
         "w = weights[b] if weighted else 1.0",
-        "diag kernel reads the tile's weights from row 0", FAMILY_TESTS),
+        "diag, full and tied kernels read the tile's weights from row 0", FAMILY_TESTS),
     Mutation(
         "diag-scatter-not-squared", "fastcavi/kernels/diag.py",
         "acc_r += t * diff",
         "acc_r += t",
         "diag kernel accumulates w phi (x - m) instead of w phi (x - m)^2 into R", FAMILY_TESTS),
     Mutation(
-        "diag-entropy-half-dropped", "fastcavi/kernels/diag.py",
+        "diag-entropy-half-dropped", "fastcavi/kernels/core.py",
         "entropy += w * (_log_normal(float(z[b])) - float(ea[b] * inv_z))",
         "entropy += w * _log_normal(float(z[b]))",
         "diag kernel's entropy forgets sum_k phi a", FAMILY_TESTS),
     Mutation(
-        "diag-last-chunk-skipped", "fastcavi/kernels/diag.py",
-        "    for c in range(n_chunks):  # fixed order: bit-identical for any thread count",
-        "    for c in range(max(1, n_chunks - 1)):  # fixed order",
-        "diag kernel's reduction stops one chunk early", FAMILY_TESTS),
+        "diag-chunk-offset", "fastcavi/kernels/diag.py",
+        "        for t0 in range(c * chunk, stop, size):\n"
+        "            _tile_statistics_diag(",
+        "        for t0 in range(c * (chunk - 1), stop, size):\n"
+        "            _tile_statistics_diag(",
+        "diag kernel: each chunk starts at the wrong row (rows counted twice)", FAMILY_TESTS),
     Mutation(
         "spherical-nu-counts-points-once", "fastcavi/models/family.py",
         "nu = n0 + p * n_k",
@@ -290,18 +291,19 @@ MUTATIONS = [
         "the 'random' start's responsibilities are not normalised per row", FAMILY_TESTS),
     # -- full and tied precisions: the kernels --
     Mutation(
-        "full-triangle-term-skipped", "fastcavi/kernels/full.py",
-        "                for i in range(1, j + 1):\n                    a = factors[k, j, i]",
-        "                for i in range(2, j + 1):\n                    a = factors[k, j, i]",
-        "full logits (p < 8): the term A_k[j, 1] u_1 of the triangle is skipped", FULL_TESTS),
+        "full-triangle-term-skipped", "fastcavi/kernels/core.py",
+        "            for i in range(1, j + 1):\n                c = a[j, i]",
+        "            for i in range(2, j + 1):\n                c = a[j, i]",
+        "triangle (p < 8; full logits, tied whitening): the term A[j, 1] u_1 is skipped",
+        FULL_TESTS),
     Mutation(
-        "blocked-triangle-term-dropped", "fastcavi/kernels/full.py",
+        "blocked-triangle-term-dropped", "fastcavi/kernels/core.py",
         "y3[b] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3",
         "y3[b] += a30 * x0 + a31 * x1 + a32 * x2",
         "4 x 4 blocks of the triangle (full logits, tied whitening): a term of the last row "
         "dropped off the diagonal blocks", FULL_TESTS),
     Mutation(
-        "blocked-scatter-term-dropped", "fastcavi/kernels/full.py",
+        "blocked-scatter-term-dropped", "fastcavi/kernels/core.py",
         "                a33 += s * x3\n",
         "",
         "4 x 4 blocks of the scatter (full, and tied's pooled y y^T): one entry of each block "
@@ -313,17 +315,16 @@ MUTATIONS = [
         "tied kernel: every fourth co-responsibility M_km of a block never accumulated",
         FULL_TESTS),
     Mutation(
-        "full-scatter-not-symmetrised", "fastcavi/kernels/full.py",
-        "                r_k[k, i, j] = r_k[k, j, i]\n",
+        "full-scatter-not-symmetrised", "fastcavi/kernels/core.py",
+        "                flat[k, i, j] = flat[k, j, i]\n",
         "                pass\n",
-        "the scatter's upper triangle is never filled from the lower one", FULL_TESTS),
+        "the scatter's upper triangle is never filled from the lower one (full and tied)",
+        FULL_TESTS),
     Mutation(
-        "full-weight-offset", "fastcavi/kernels/full.py",
-        "        w = weights[start + b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
-        "        # H(phi_b)",
-        "        w = weights[b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
-        "        # H(phi_b)",
-        "full kernel reads the tile's weights from row 0", FULL_TESTS),
+        "full-weights-not-folded", "fastcavi/kernels/core.py",
+        "            z[b] = w * inv_z\n",
+        "            z[b] = inv_z\n",
+        "diag and full kernels: phi not multiplied by the point's weight", FULL_TESTS),
     Mutation(
         "full-chunk-offset", "fastcavi/kernels/full.py",
         "        for t0 in range(c * chunk, stop, size):\n"
@@ -343,12 +344,10 @@ MUTATIONS = [
         "tied kernel: N_k summed over a tile in X's dtype (float32) instead of float64",
         FULL_TESTS),
     Mutation(
-        "tied-weight-offset", "fastcavi/kernels/tied.py",
-        "        w = weights[start + b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
-        "        entropy +=",
-        "        w = weights[b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n"
-        "        entropy +=",
-        "tied kernel reads the tile's weights from row 0", FULL_TESTS),
+        "tied-weights-dropped", "fastcavi/kernels/core.py",
+        "            wt[b] = w\n",
+        "            wt[b] = 1.0\n",
+        "tied kernel: the points' weights never reach its statistics", FULL_TESTS),
     Mutation(
         "tied-whitening-not-centred", "fastcavi/kernels/tied.py",
         "xc[j, b] = X[start + b, j] - centre[j]",
@@ -365,10 +364,10 @@ MUTATIONS = [
         "r_k = r_y",
         "tied pooled scatter forgets sum_(k<l) M_kl (m_k - m_l)(m_k - m_l)^T", FULL_TESTS),
     Mutation(
-        "full-predict-labels-offset", "fastcavi/kernels/full.py",
-        "labels[start + b] = best",
-        "labels[b] = best",
-        "full/tied predict writes every tile's labels at the first tile's rows", FULL_TESTS),
+        "full-predict-chunk-offset", "fastcavi/kernels/full.py",
+        "_tile_logits_full(X, means, factors, offsets, t0, n, xt",
+        "_tile_logits_full(X, means, factors, offsets, t0 - t0 % chunk, n, xt",
+        "full predict: every tile of a chunk reads the chunk's first rows", FULL_TESTS),
     # -- full and tied precisions: the math --
     Mutation(
         "tied-nu-n-over-k", "fastcavi/models/family_full.py",

@@ -16,6 +16,7 @@ from sklearn.mixture import BayesianGaussianMixture as SkBGM
 
 from fastcavi import BayesianGaussianMixture
 from fastcavi._registry import ENGINES, FAMILY_IMPLEMENTATIONS
+from fastcavi.kernels import core as _core
 from fastcavi.kernels import fixed as _kernels
 from fastcavi.models import fixed as _cavi
 from fastcavi.reference import family as F
@@ -112,10 +113,10 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_cases_cross_every_boundary(case):
     n, p, k = CASES[case]
-    n_chunks = _kernels.n_chunks_for(n)
+    n_chunks = _core.n_chunks_for(n)
     chunk = -(-n // n_chunks)
     assert n_chunks > 1 and n % chunk != 0
-    assert chunk % _kernels.tile_rows(k) != 0 and chunk > _kernels.tile_rows(k)
+    assert chunk % _core.tile_rows(k) != 0 and chunk > _core.tile_rows(k)
     if case == "large-p":
         assert _cavi.uses_blas(p, k) and chunk % _kernels._GRAM_BLOCK_ROWS != 0
 

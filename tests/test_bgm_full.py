@@ -17,8 +17,7 @@ from sklearn.mixture import BayesianGaussianMixture as SkBGM
 
 import fastcavi
 from fastcavi import BayesianGaussianMixture
-from fastcavi.kernels import fixed as _kernels
-from fastcavi.kernels import full as _kernels_full
+from fastcavi.kernels import core as _core
 from fastcavi.models.family_fit import cavi as fast_cavi
 from fastcavi.reference import family as F
 
@@ -128,15 +127,15 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_cases_cross_every_boundary(case):
     n, p, k = CASES[case]
-    n_chunks = _kernels.n_chunks_for(n)
+    n_chunks = _core.n_chunks_for(n)
     chunk = -(-n // n_chunks)
-    tile = _kernels_full.matrix_tile_rows(k, p)
+    tile = _core.matrix_tile_rows(k, p)
     assert n_chunks > 1 and n % chunk != 0
     assert chunk > tile and chunk % tile != 0
     if case == "chunk-cap":
-        assert n_chunks == _kernels._MAX_CHUNKS
+        assert n_chunks == _core._MAX_CHUNKS
     if case == "larger-p":  # the 4 x 4 blocks, with padding
-        assert p >= _kernels_full._BLOCKED_MIN_FEATURES and p % 4 != 0
+        assert p >= _core._BLOCKED_MIN_FEATURES and p % 4 != 0
 
 
 @pytest.mark.slow

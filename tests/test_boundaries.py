@@ -13,6 +13,7 @@ import pytest
 from fastcavi import GaussianMixtureCAVI
 from fastcavi._registry import ENGINES, IMPLEMENTATIONS
 from fastcavi._validation import as_kernel_array
+from fastcavi.kernels import core as _core
 from fastcavi.kernels import fixed as _kernels
 from fastcavi.models import fixed as _cavi
 
@@ -69,17 +70,17 @@ def assert_close(actual, desired, rtol, scale=None, name=""):
 @pytest.mark.parametrize("case", CASES)
 def test_cases_cross_every_boundary(case):
     N, p, K = CASES[case]
-    n_chunks = _kernels.n_chunks_for(N)
+    n_chunks = _core.n_chunks_for(N)
     chunk = -(-N // n_chunks)
     assert n_chunks > 1 and N % chunk != 0
     if _cavi.uses_blas(p, K):
         block = _kernels._GRAM_BLOCK_ROWS
         assert chunk > block and chunk % block != 0
     else:
-        tile = _kernels.tile_rows(K)
+        tile = _core.tile_rows(K)
         assert chunk > tile and chunk % tile != 0
     if case == "chunk-cap":
-        assert n_chunks == _kernels._MAX_CHUNKS and chunk > _kernels._MIN_CHUNK_ROWS
+        assert n_chunks == _core._MAX_CHUNKS and chunk > _core._MIN_CHUNK_ROWS
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])

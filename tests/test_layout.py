@@ -134,3 +134,58 @@ def test_no_import_cycles():
 
 def test_a_cycle_is_found():
     assert _cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == [["a", "b", "c"]]
+
+
+# What a module of fastcavi/kernels/ may import of fastcavi: the kernels' own helpers and the
+# thread set-up; "fastcavi" (the root, for its version) and "fastcavi.kernels" (the folder,
+# which imports nothing) stand for `from .. import __version__` and `from . import cachedir`.
+KERNEL_IMPORTS = {"fastcavi", "fastcavi._threads", "fastcavi.kernels", "fastcavi.kernels.core",
+                  "fastcavi.kernels.fastexp", "fastcavi.kernels.jit", "fastcavi.kernels.cachedir"}
+
+
+def _kernel_imports_outside(graph):
+    """Per module of fastcavi/kernels/, what it imports of fastcavi beyond KERNEL_IMPORTS."""
+    out = {}
+    for module, targets in graph.items():
+        if module == "fastcavi.kernels" or module.startswith("fastcavi.kernels."):
+            extra = [t for t in targets if t not in KERNEL_IMPORTS]
+            if extra:
+                out[module] = extra
+    return out
+
+
+def test_kernel_modules_import_only_the_shared_core():
+    """The model modules (fixed, diag, full, tied) sit side by side: each imports the shared
+    ``core`` (and ``fastexp``, ``jit``), never another model's kernels nor the rest of fastcavi."""
+    graph = import_graph()
+    assert {"fastcavi.kernels.core", "fastcavi.kernels.jit"} <= set(
+        graph["fastcavi.kernels.tied"])
+    assert _kernel_imports_outside(graph) == {}
+
+
+def test_a_kernel_module_importing_another_is_found():
+    graph = {"fastcavi.kernels.tied": ["fastcavi.kernels.core", "fastcavi.kernels.full"],
+             "fastcavi.kernels.core": ["fastcavi.kernels.jit", "fastcavi.models.fixed"],
+             "fastcavi.models.fixed": ["fastcavi.kernels.fixed"]}
+    assert _kernel_imports_outside(graph) == {
+        "fastcavi.kernels.tied": ["fastcavi.kernels.full"],
+        "fastcavi.kernels.core": ["fastcavi.models.fixed"]}
+
+
+def test_every_module_that_defines_kernels_is_listed():
+    """``fastcavi.kernels.KERNEL_MODULES`` (the modules the command checks for a compiled
+    kernel in the cache) names exactly the modules of fastcavi/kernels/ with a cached kernel."""
+    from fastcavi.kernels import KERNEL_MODULES
+
+    def defines_kernels(path):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                for d in node.decorator_list:
+                    f = d.func if isinstance(d, ast.Call) else d
+                    if getattr(f, "id", None) == "cached_njit":
+                        return True
+        return False
+
+    found = sorted(p.stem for p in (PACKAGE / "kernels").glob("*.py") if defines_kernels(p))
+    assert "fixed" in found and "core" in found
+    assert sorted(KERNEL_MODULES) == found

@@ -1,12 +1,14 @@
-"""Numba kernels: only ``@njit`` code, no validation.
+"""Numba kernels for scalar precisions (the known-variance model and a learned spherical
+precision): only ``@njit`` code, no validation.
 
 Layout follows stumpy: a serial per-chunk helper (``_chunk_statistics``) called by one
-``parallel=True`` driver (``_sweep_statistics``). The driver splits the rows into a number of
-chunks that depends only on N (never on the thread count); each chunk accumulates in its own
-row of a partial-sums buffer, and the rows are summed serially in a fixed order, so results are
-bit-identical for any number of threads.
+``parallel=True`` driver (``_sweep_statistics``). The driver splits the rows into chunks that
+depend only on N (never on the thread count); each chunk accumulates in its own row of a
+partial-sums buffer, and the rows are summed serially in a fixed order, so results are
+bit-identical for any number of threads (:mod:`fastcavi.kernels.core` has those helpers, shared
+with the other precisions' kernels).
 
-Conventions shared by every kernel:
+Conventions (every kernel's):
 
 * ``X`` is C-contiguous float32 or float64 (the callers pass a read-only view, so memmaps and
   user arrays are one Numba type); ``means`` has the dtype of ``X`` so float32 data is computed
@@ -24,47 +26,15 @@ Conventions shared by every kernel:
 * Fit and predict compute the logits of a tile with the same routine (:func:`_tile_logits`).
 """
 
-import math
-
 import numpy as np
-from numba import prange, types
-from numba.extending import overload
+from numba import prange
 
-from .fastexp import _exp_nonpos, _exp_nonpos_f32, _log_normal
+from . import core
+from .core import PREDICT_LABELS, PREDICT_LOG_NORM, PREDICT_PROBA  # noqa: F401 (the model's)
+from .fastexp import _exp_nonpos, _log_normal
 from .jit import KERNEL_OPTIONS, cached_njit
 
-
-def _exp_shifted(x):
-    """exp(x) for x <= 0 in x's own precision (float32 data: 16 SIMD lanes, not 8)."""
-    # The body runs only with NUMBA_DISABLE_JIT=1; compiled code takes the overload below.
-    return _exp_nonpos_f32(x) if isinstance(x, np.float32) else _exp_nonpos(x)
-
-
-@overload(_exp_shifted)
-def _exp_shifted_impl(x):
-    if x == types.float32:
-        return lambda x: _exp_nonpos_f32(x)
-    return lambda x: _exp_nonpos(x)
-
 _JIT = KERNEL_OPTIONS
-
-# Rows per chunk never fall below this (the per-chunk overhead is a few K-sized buffers), and
-# the number of chunks never exceeds _MAX_CHUNKS (so the partial-sums buffer is O(K p)).
-_MIN_CHUNK_ROWS = 2048
-_MAX_CHUNKS = 64
-
-
-@cached_njit(**_JIT)
-def n_chunks_for(n_samples):
-    """Number of chunks for N rows: a function of N only, never of the thread count."""
-    n = (n_samples + _MIN_CHUNK_ROWS - 1) // _MIN_CHUNK_ROWS
-    return max(1, min(_MAX_CHUNKS, n))
-
-
-@cached_njit(**_JIT)
-def tile_rows(n_components):
-    """Points per tile: the tile's K x B work arrays stay around 128 KiB (L2-resident)."""
-    return max(32, min(1024, 16384 // max(1, n_components)))
 
 
 @cached_njit(**_JIT)
@@ -74,10 +44,7 @@ def _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top):
     dist[k, b] = |x_b - m_k|^2, expo[k, b] = l_kb = -h_k dist[k, b] - o_k, top[b] = max_k l_kb.
     Per-point values are in X's dtype."""
     n_components, n_features = means.shape
-    for b in range(n):
-        for j in range(n_features):
-            xt[j, b] = X[start + b, j]
-        top[b] = -np.inf
+    core.tile_transpose(X, start, n, xt, top)
     for k in range(n_components):
         d = dist[k]
         for b in range(n):
@@ -98,19 +65,6 @@ def _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top):
 
 
 @cached_njit(**_JIT)
-def _tile_exp(expo, top, z, n):
-    """expo[k, b] <- exp(l_kb - max_k l_kb) in place, z[b] = their sum over k."""
-    for b in range(n):
-        z[b] = 0.0
-    for k in range(expo.shape[0]):
-        e = expo[k]
-        for b in range(n):
-            v = _exp_shifted(e[b] - top[b])
-            e[b] = v
-            z[b] += v
-
-
-@cached_njit(**_JIT)
 def _tile_statistics(X, weights, means, half_prec, offsets, start, stop,
                      xt, dist, expo, top, z, n_k, r_k, s_k, scalars):
     """Accumulate the statistics of rows start:stop (one tile) into the float64 buffers.
@@ -121,7 +75,7 @@ def _tile_statistics(X, weights, means, half_prec, offsets, start, stop,
     n_components, n_features = means.shape
     n = stop - start
     _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top)
-    _tile_exp(expo, top, z, n)
+    core.tile_exp(expo, top, z, n)
     weighted = weights.shape[0] > 0
     entropy = 0.0
     total_w = 0.0
@@ -149,13 +103,7 @@ def _tile_statistics(X, weights, means, half_prec, offsets, start, stop,
         n_k[k] += nk
         r_k[k] += rk
         entropy -= ek
-        for j in range(n_features):
-            mkj = means[k, j]
-            xj = xt[j]
-            acc = 0.0
-            for b in range(n):
-                acc += e[b] * (xj[b] - mkj)
-            s_k[k, j] += acc
+        core.tile_centred_sums(e, xt, means[k], n, s_k[k])
     scalars[0] += entropy
     scalars[1] += total_w
 
@@ -171,12 +119,10 @@ def _chunk_statistics(X, weights, means, half_prec, offsets, start, stop,
     scalars[0] += w_i * entropy of phi_i;  scalars[1] += w_i
     """
     n_components, n_features = means.shape
-    size = tile_rows(n_components)
+    size = core.tile_rows(n_components)
     xt = np.empty((n_features, size), dtype=X.dtype)
     dist = np.empty((n_components, size), dtype=X.dtype)
-    expo = np.empty((n_components, size), dtype=X.dtype)
-    top = np.empty(size, dtype=X.dtype)
-    z = np.empty(size, dtype=X.dtype)
+    expo, top, z, _ = core.tile_work(X, n_components, size)
     for t0 in range(start, stop, size):
         _tile_statistics(X, weights, means, half_prec, offsets, t0,
                          min(stop, t0 + size), xt, dist, expo, top, z, n_k, r_k, s_k, scalars)
@@ -193,61 +139,18 @@ def _sweep_statistics(X, weights, means, half_prec, offsets):
     """
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks = n_chunks_for(n_samples)
-    chunk = (n_samples + n_chunks - 1) // n_chunks
+    n_chunks, chunk = core.chunking(n_samples)
     part_n = np.zeros((n_chunks, n_components))
     part_r = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
-        start = c * chunk
-        stop = min(n_samples, start + chunk)
-        _chunk_statistics(X, weights, means, half_prec, offsets, start, stop,
-                          part_n[c], part_r[c], part_s[c], part_scalars[c])
-    n_k = np.zeros(n_components)
-    r_k = np.zeros(n_components)
-    s_k = np.zeros((n_components, n_features))
-    entropy = 0.0
-    total_w = 0.0
-    for c in range(n_chunks):  # fixed order: bit-identical for any thread count
-        n_k += part_n[c]
-        r_k += part_r[c]
-        s_k += part_s[c]
-        entropy += part_scalars[c, 0]
-        total_w += part_scalars[c, 1]
-    return n_k, r_k, s_k, entropy, total_w
-
-
-# What :func:`_predict` computes for each row.
-PREDICT_PROBA = 0      # phi_ik, into proba (N, K), X's dtype
-PREDICT_LABELS = 1     # argmax_k phi_ik (the first maximum, as np.argmax), into labels (N,)
-PREDICT_LOG_NORM = 2   # log sum_k exp(l_ik), into log_norm (N,) float64
-
-
-@cached_njit(**_JIT)
-def _tile_predict(X, means, half_prec, offsets, start, n, mode, xt, dist, expo, top, z,
-                  proba, labels, log_norm):
-    _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top)
-    n_components = means.shape[0]
-    if mode == PREDICT_LABELS:
-        for b in range(n):
-            best = 0
-            for k in range(n_components):
-                if expo[k, b] == top[b]:
-                    best = k
-                    break
-            labels[start + b] = best
-        return
-    _tile_exp(expo, top, z, n)
-    if mode == PREDICT_LOG_NORM:
-        for b in range(n):
-            log_norm[start + b] = float(top[b]) + math.log(float(z[b]))
-        return
-    for b in range(n):
-        z[b] = 1.0 / z[b]
-    for b in range(n):
-        for k in range(n_components):
-            proba[start + b, k] = expo[k, b] * z[b]
+        _chunk_statistics(X, weights, means, half_prec, offsets, c * chunk,
+                          core.chunk_stop(c, chunk, n_samples), part_n[c], part_r[c], part_s[c],
+                          part_scalars[c])
+    n_k, r_k, s_k = core.sum_partials(part_n), core.sum_partials(part_r), core.sum_partials(part_s)
+    scalars = core.sum_partials(part_scalars)
+    return n_k, r_k, s_k, scalars[0], scalars[1]
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -258,19 +161,17 @@ def _predict(X, means, half_prec, offsets, mode, proba, labels, log_norm):
     tiles, no reduction; the logits are those of the fit (:func:`_tile_logits`)."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks = n_chunks_for(n_samples)
-    chunk = (n_samples + n_chunks - 1) // n_chunks
-    size = tile_rows(n_components)
+    n_chunks, chunk = core.chunking(n_samples)
+    size = core.tile_rows(n_components)
     for c in prange(n_chunks):
         xt = np.empty((n_features, size), dtype=X.dtype)
         dist = np.empty((n_components, size), dtype=X.dtype)
-        expo = np.empty((n_components, size), dtype=X.dtype)
-        top = np.empty(size, dtype=X.dtype)
-        z = np.empty(size, dtype=X.dtype)
-        stop = min(n_samples, (c + 1) * chunk)
+        expo, top, z, _ = core.tile_work(X, n_components, size)
+        stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
-            _tile_predict(X, means, half_prec, offsets, t0, min(stop - t0, size), mode,
-                          xt, dist, expo, top, z, proba, labels, log_norm)
+            n = min(stop - t0, size)
+            _tile_logits(X, means, half_prec, offsets, t0, n, xt, dist, expo, top)
+            core.tile_outputs(expo, top, z, t0, n, mode, proba, labels, log_norm)
 
 
 # Rows per BLAS call in the large-p path: a block of xc and of G (512 x 64 doubles = 256 KiB
@@ -332,8 +233,7 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
     """
     n_samples, n_features = X.shape
     n_components = centred_means.shape[0]
-    n_chunks = n_chunks_for(n_samples)
-    chunk = (n_samples + n_chunks - 1) // n_chunks
+    n_chunks, chunk = core.chunking(n_samples)
     mc_t = centred_means.T
     sq_means = np.zeros(n_components)
     for k in range(n_components):
@@ -347,7 +247,7 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
         xc = np.empty((_GRAM_BLOCK_ROWS, n_features), dtype=X.dtype)
         gram = np.empty((_GRAM_BLOCK_ROWS, n_components), dtype=X.dtype)
         dist = np.empty(n_components)
-        stop = min(n_samples, (c + 1) * chunk)
+        stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):
             n = min(_GRAM_BLOCK_ROWS, stop - t0)
             xb = xc[:n]
@@ -359,19 +259,11 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
             _gram_rows(xb, gb, weights, t0, sq_means, offsets, half_prec, dist,
                        part_n[c], part_r[c], part_scalars[c])
             part_s[c] += np.dot(gb.T, xb)
-    n_k = np.zeros(n_components)
-    r_k = np.zeros(n_components)
-    s_c = np.zeros((n_components, n_features))
-    entropy = 0.0
-    total_w = 0.0
-    for c in range(n_chunks):  # fixed order: bit-identical for any thread count
-        n_k += part_n[c]
-        r_k += part_r[c]
-        s_c += part_s[c]
-        entropy += part_scalars[c, 0]
-        total_w += part_scalars[c, 1]
+    n_k = core.sum_partials(part_n)
+    s_c = core.sum_partials(part_s)
+    scalars = core.sum_partials(part_scalars)
     # S~_k = sum w phi (x - m_k) = sum w phi xc - N_k mc_k
     for k in range(n_components):
         for j in range(n_features):
             s_c[k, j] -= n_k[k] * centred_means[k, j]
-    return n_k, r_k, s_c, entropy, total_w
+    return n_k, core.sum_partials(part_r), s_c, scalars[0], scalars[1]

@@ -1,6 +1,6 @@
 """Numba kernels for a tied precision (one for all components): only ``@njit`` code, no
-validation. Conventions as :mod:`fastcavi.kernels.full`, whose blocked triangle and scatter
-these kernels share.
+validation. Conventions as :mod:`fastcavi.kernels.full`, whose triangle and scatter
+(:mod:`fastcavi.kernels.core`) these kernels share.
 
 One factor A (lower triangular, ``A^T A = (nu / 2) Psi^-1``), so each row is whitened once per
 tile (``z = A (x - c)``, c the means' centroid) and the distance to the whitened means
@@ -14,18 +14,7 @@ tile (``z = A (x - c)``, c the means' centroid) and the distance to the whitened
 import numpy as np
 from numba import prange
 
-from .diag import _tile_exp_entropy
-from .fastexp import _log_normal
-from .fixed import n_chunks_for
-from .full import (
-    _BLOCKED_MIN_FEATURES,
-    _padded_factors,
-    _tile_outputs,
-    _tile_scatter,
-    _tile_triangle_blocked,
-    matrix_tile_rows,
-    padded_features,
-)
+from . import core
 from .jit import KERNEL_OPTIONS, cached_njit
 
 _JIT = KERNEL_OPTIONS
@@ -34,41 +23,24 @@ _JIT = KERNEL_OPTIONS
 @cached_njit(**_JIT)
 def _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top):
     """xc[j, b] = x_bj - c_j; zt = A xc (the whitened rows); expo[k, b] = l_kb =
-    -|z_b - A (m_k - c)|^2 - o_k; top[b] = max_k l_kb, for rows start:start+n. From
-    ``_BLOCKED_MIN_FEATURES`` on, A is padded to P rows (:func:`padded_features`) and xc (whose
-    rows past p stay 0) and zt have P rows."""
+    -|z_b - A (m_k - c)|^2 - o_k; top[b] = max_k l_kb, for rows start:start+n. A is padded to
+    P = ``core.padded_features(p)`` rows, and xc (whose rows past p stay 0) and zt have P rows."""
     n_components, n_features = white_means.shape
     for b in range(n):
         for j in range(n_features):
             xc[j, b] = X[start + b, j] - centre[j]
         top[b] = -np.inf
-    if factor.shape[0] >= _BLOCKED_MIN_FEATURES:  # padded (P, P); xc and zt have P rows
-        _tile_triangle_blocked(factor, xc, zt, top, n, False)  # (top: unused here)
-    else:
-        for j in range(n_features):
-            zj = zt[j]
-            a = factor[j, 0]
-            x0 = xc[0]
-            for b in range(n):
-                zj[b] = a * x0[b]
-            for i in range(1, j + 1):
-                a = factor[j, i]
-                xi = xc[i]
-                for b in range(n):
-                    zj[b] += a * xi[b]
+    core.tile_triangle(factor, xc, zt, top, n, False)  # zt = A xc (top: unused here)
+    core.tile_offsets(expo, offsets, n)
     for k in range(n_components):
         e = expo[k]
-        off = offsets[k]
-        for b in range(n):
-            e[b] = -off
         for j in range(n_features):
             mkj = white_means[k, j]
             zj = zt[j]
             for b in range(n):
                 diff = zj[b] - mkj
                 e[b] -= diff * diff
-        for b in range(n):
-            top[b] = max(top[b], e[b])
+        core.tile_max(e, top, n)
 
 
 @cached_njit(**_JIT)
@@ -85,17 +57,8 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
     n_components, n_features = centred_means.shape
     n = stop - start
     _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top)
-    _tile_exp_entropy(expo, top, z, ea, n)
-    weighted = weights.shape[0] > 0
-    entropy = 0.0
-    total_w = 0.0
-    for b in range(n):
-        w = weights[start + b] if weighted else 1.0
-        inv_z = 1.0 / z[b]
-        entropy += w * (_log_normal(float(z[b])) - float(ea[b] * inv_z))
-        total_w += w
-        z[b] = inv_z
-        wt[b] = w
+    # expo <- exp(a), z[b] <- 1 / z_b, wt[b] <- w_b
+    core.tile_entropy(expo, top, z, ea, weights, start, n, wt, scalars)
     for k in range(n_components):
         e = expo[k]
         ph = phi[k]
@@ -107,13 +70,7 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
             e[b] = wv
             nk += wv
         n_k[k] += nk
-        for j in range(n_features):
-            mkj = centred_means[k, j]
-            xj = xc[j]
-            acc_s = 0.0
-            for b in range(n):
-                acc_s += e[b] * (xj[b] - mkj)
-            s_k[k, j] += acc_s
+        core.tile_centred_sums(e, xc, centred_means[k], n, s_k[k])
     for k in range(n_components):  # M_km, 4 components m at a time
         e = expo[k]
         m = k + 1
@@ -155,9 +112,7 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
             ph = phi[k]
             for b in range(n):
                 yj[b] -= ph[b] * mkj
-    _tile_scatter(wt, zt, n, n_features, tw, r_y)  # zt's rows past p are 0 (padded A)
-    scalars[0] += entropy
-    scalars[1] += total_w
+    core.tile_scatter(wt, zt, n, n_features, tw, r_y)  # zt's rows past p are 0 (padded A)
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -166,56 +121,30 @@ def _sweep_statistics_tied(X, weights, centred_means, centre, factor, white_mean
     total_weight), float64; see :func:`_tile_statistics_tied` (r_y symmetric, co upper)."""
     n_samples, n_features = X.shape
     n_components = centred_means.shape[0]
-    n_chunks = n_chunks_for(n_samples)
-    chunk = (n_samples + n_chunks - 1) // n_chunks
-    size = matrix_tile_rows(n_components, n_features)
-    padded = padded_features(n_features)
-    factor = _padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
+    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features)
+    factor = core.padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
     part_n = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_r = np.zeros((n_chunks, n_features, n_features))
     part_co = np.zeros((n_chunks, n_components, n_components))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
-        xc = np.zeros((padded, size), dtype=X.dtype)  # rows past p stay 0
-        zt = np.empty((padded, size), dtype=X.dtype)
-        expo = np.empty((n_components, size), dtype=X.dtype)
+        xc, zt = core.padded_work(X, padded, size)  # xc's rows past p stay 0
+        expo, top, z, ea = core.tile_work(X, n_components, size)
         phi = np.empty((n_components, size), dtype=X.dtype)
-        top = np.empty(size, dtype=X.dtype)
-        z = np.empty(size, dtype=X.dtype)
-        ea = np.empty(size, dtype=X.dtype)
         wt = np.empty(size, dtype=X.dtype)
         tw = np.empty(size)
-        stop = min(n_samples, (c + 1) * chunk)
+        stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
             _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means,
                                   offsets, t0, min(stop, t0 + size), xc, zt, expo, phi, top,
                                   z, ea, wt, tw, part_n[c], part_s[c], part_r[c], part_co[c],
                                   part_scalars[c])
-    n_k = np.zeros(n_components)
-    s_k = np.zeros((n_components, n_features))
-    r_y = np.zeros((n_features, n_features))
-    co = np.zeros((n_components, n_components))
-    entropy = 0.0
-    total_w = 0.0
-    for c in range(n_chunks):  # fixed order: bit-identical for any thread count
-        n_k += part_n[c]
-        s_k += part_s[c]
-        r_y += part_r[c]
-        co += part_co[c]
-        entropy += part_scalars[c, 0]
-        total_w += part_scalars[c, 1]
-    for j in range(n_features):  # the upper triangle, from the lower one
-        for i in range(j):
-            r_y[i, j] = r_y[j, i]
-    return n_k, s_k, r_y, co, entropy, total_w
-
-
-@cached_njit(**_JIT)
-def _tile_predict_tied(X, centre, factor, white_means, offsets, start, n, mode, xc, zt, expo,
-                       top, z, ea, proba, labels):
-    _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top)
-    _tile_outputs(expo, top, z, ea, start, n, mode, proba, labels)
+    r_y = core.sum_partials(part_r)
+    core.symmetrise(r_y)
+    n_k, s_k, co = core.sum_partials(part_n), core.sum_partials(part_s), core.sum_partials(part_co)
+    scalars = core.sum_partials(part_scalars)
+    return n_k, s_k, r_y, co, scalars[0], scalars[1]
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -223,20 +152,14 @@ def _predict_tied(X, centre, factor, white_means, offsets, mode, proba, labels):
     """As :func:`_predict_full`, for the tied logits."""
     n_samples, n_features = X.shape
     n_components = white_means.shape[0]
-    n_chunks = n_chunks_for(n_samples)
-    chunk = (n_samples + n_chunks - 1) // n_chunks
-    size = matrix_tile_rows(n_components, n_features)
-    padded = padded_features(n_features)
-    factor = _padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
+    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features)
+    factor = core.padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
+    no_log_norm = np.empty(0)
     for c in prange(n_chunks):
-        xc = np.zeros((padded, size), dtype=X.dtype)  # rows past p stay 0
-        zt = np.empty((padded, size), dtype=X.dtype)
-        expo = np.empty((n_components, size), dtype=X.dtype)
-        top = np.empty(size, dtype=X.dtype)
-        z = np.empty(size, dtype=X.dtype)
-        ea = np.empty(size, dtype=X.dtype)
-        stop = min(n_samples, (c + 1) * chunk)
+        xc, zt = core.padded_work(X, padded, size)  # xc's rows past p stay 0
+        expo, top, z, _ = core.tile_work(X, n_components, size)
+        stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
-            _tile_predict_tied(X, centre, factor, white_means, offsets, t0,
-                               min(stop - t0, size), mode, xc, zt, expo, top, z, ea, proba,
-                               labels)
+            n = min(stop - t0, size)
+            _tile_logits_tied(X, centre, factor, white_means, offsets, t0, n, xc, zt, expo, top)
+            core.tile_outputs(expo, top, z, t0, n, mode, proba, labels, no_log_norm)

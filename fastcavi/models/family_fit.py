@@ -12,8 +12,8 @@ from scipy.special import gammaln
 from .._threads import parallel_guard
 from ..data.sources import ArraySource, blocks
 from ..inference.algorithms import iterate, make_sweep
+from ..kernels import core as _kernels
 from ..kernels import diag as _kernels_diag
-from ..kernels import fixed as _kernels
 from . import family as _family
 from . import family_full as _family_full
 from . import family_full_fit as _family_full_fit

@@ -13,7 +13,7 @@ from scipy.special import gammaln
 
 from .._threads import parallel_guard
 from ..data.sources import blocks
-from ..kernels import fixed as _kernels
+from ..kernels import core as _kernels
 from ..kernels import full as _kernels_full
 from ..kernels import tied as _kernels_tied
 from .covariance import COVARIANCES
