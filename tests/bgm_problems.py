@@ -21,7 +21,19 @@ from . import oracles_family as O
 TYPES = COVARIANCE_TYPES
 PRIORS = WEIGHT_PRIORS
 TYPE = pytest.mark.parametrize("ctype", TYPES)
-GRID = pytest.mark.parametrize(("ctype", "wtype"), [(c, w) for c in TYPES for w in PRIORS])
+
+
+def _grid():
+    """Every type with every weight prior. The quick run (-m "not slow") meets each type and
+    each prior in every test: the weight prior is a few lines outside the kernels, so the
+    other half of the pairs runs with the slow tests."""
+    for t, ctype in enumerate(TYPES):
+        for i, wtype in enumerate(PRIORS):
+            marks = () if (t + i) % 2 == 0 else (pytest.mark.slow,)
+            yield pytest.param(ctype, wtype, marks=marks, id=f"{ctype}-{wtype}")
+
+
+GRID = pytest.mark.parametrize(("ctype", "wtype"), list(_grid()))
 WEIGHTED = pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 
 # (N, p, K), N odd or prime in each, run by every type: chunks that the tiles do not divide;
