@@ -357,6 +357,67 @@ def test_warm_start_continues_from_the_last_fit(ctype, capsys):
 # -- slow: every boundary, every engine, restarts, Dask ----------------------------------------
 
 @pytest.mark.slow
+@TYPE
+def test_n_init_keeps_the_best_run_and_tol_is_strict_on_the_total(ctype):
+    X = data(np.random.default_rng(10), 4000, 2, 6, ctype, spread=2.0)
+    kw = dict(n_components=6, covariance_type=ctype, init_params="random_from_data",
+              tol=1e-2, max_iter=500)
+    gm = BayesianGaussianMixture(n_init=4, random_state=3, **kw).fit(X)
+    changes = np.abs(np.diff(gm.lower_bounds_))
+    assert gm.converged_ and changes[-1] < 1e-2 and np.all(changes[:-1] >= 1e-2)
+    rng = np.random.RandomState(3)  # the same four starts, one fit each, from one stream
+    finals = np.array([BayesianGaussianMixture(random_state=rng, **kw).fit(X).lower_bound_
+                       for _ in range(4)])
+    assert finals.argmax() != 0, "the first start is the best: the test would prove nothing"
+    assert gm.lower_bound_ == finals.max()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", list(ENGINES))
+@WEIGHTED
+@GRID
+def test_estimator_fits_and_predicts_like_the_oracle(engine, ctype, wtype, weighted, tmp_path,
+                                                     request):
+    if engine == "dask":
+        request.getfixturevalue("dask_client")
+    n, p, k = CASES["chunks-tiles"]
+    X, _, hyper, w = problem(3, n, p, k, ctype, wtype, weighted)
+    Xe, we = ENGINES[engine](X, w, str(tmp_path))
+    gm = estimator(k, hyper, init_params="random", random_state=7, max_iter=3,
+                   tol=0).fit(Xe, sample_weight=we)
+    r0 = np.random.RandomState(7).uniform(size=(n, k))
+    r0 /= r0.sum(axis=1, keepdims=True)
+    want = oracle_result(X, r0, hyper, 3, w)
+    np.testing.assert_allclose(gm.lower_bounds_, want.lower_bounds, rtol=1e-10)
+    np.testing.assert_allclose(gm.means_, want.params.means, rtol=1e-10)
+    q = q_of(gm)
+    np.testing.assert_allclose(q["psi"], want.params.psi, rtol=1e-10)
+    proba = np.exp(O.log_resp(X, q, hyper))
+    np.testing.assert_allclose(gm.predict_proba(Xe), proba, rtol=0, atol=1e-11)
+    # the oracle's predictive: scipy.stats' Student-t, component by component
+    np.testing.assert_allclose(gm.score_samples(Xe), O.log_predictive(X, q, hyper), rtol=1e-10)
+    top2 = np.sort(proba, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-9
+    np.testing.assert_array_equal(gm.predict(Xe)[clear], proba.argmax(axis=1)[clear])
+    np.testing.assert_allclose(gm.weights_, O.expected_weights(q, hyper), rtol=1e-12)
+
+
+@pytest.mark.slow
+@TYPE
+def test_float32_sums_are_float64(ctype):
+    """sum_k N_k = sum_i w_i (each point's responsibilities sum to 1): with float32 data and
+    spread responsibilities to about 1e-10 (measured 1.3e-10) when every sum over points is
+    float64; N_k summed over a tile in float32 is off by about 5e-9."""
+    rng = np.random.default_rng(50)
+    X = rng.normal(size=(20011, 3)).astype(np.float32)
+    w = rng.uniform(0.5, 3.0, len(X))
+    gm = BayesianGaussianMixture(n_components=3, covariance_type=ctype, random_state=0,
+                                 max_iter=2, tol=0, init_params="random").fit(X, sample_weight=w)
+    n_k = gm.mean_precision_ - gm.mean_precision_prior_
+    np.testing.assert_allclose(n_k.sum(), w.sum(), rtol=1.5e-9)
+
+
+@pytest.mark.slow
 @GRID
 @WEIGHTED
 def test_fast_matches_the_reference_every_iteration_across_chunks(ctype, wtype, weighted):
@@ -408,51 +469,6 @@ def test_fast_matches_the_oracle_across_boundaries(ctype, wtype, weighted, case,
 
 @pytest.mark.slow
 @TYPE
-def test_float32_sums_are_float64(ctype):
-    """sum_k N_k = sum_i w_i (each point's responsibilities sum to 1): with float32 data and
-    spread responsibilities to about 1e-10 (measured 1.3e-10) when every sum over points is
-    float64; N_k summed over a tile in float32 is off by about 5e-9."""
-    rng = np.random.default_rng(50)
-    X = rng.normal(size=(20011, 3)).astype(np.float32)
-    w = rng.uniform(0.5, 3.0, len(X))
-    gm = BayesianGaussianMixture(n_components=3, covariance_type=ctype, random_state=0,
-                                 max_iter=2, tol=0, init_params="random").fit(X, sample_weight=w)
-    n_k = gm.mean_precision_ - gm.mean_precision_prior_
-    np.testing.assert_allclose(n_k.sum(), w.sum(), rtol=1.5e-9)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("engine", list(ENGINES))
-@WEIGHTED
-@GRID
-def test_estimator_fits_and_predicts_like_the_oracle(engine, ctype, wtype, weighted, tmp_path,
-                                                     request):
-    if engine == "dask":
-        request.getfixturevalue("dask_client")
-    n, p, k = CASES["chunks-tiles"]
-    X, _, hyper, w = problem(3, n, p, k, ctype, wtype, weighted)
-    Xe, we = ENGINES[engine](X, w, str(tmp_path))
-    gm = estimator(k, hyper, init_params="random", random_state=7, max_iter=3,
-                   tol=0).fit(Xe, sample_weight=we)
-    r0 = np.random.RandomState(7).uniform(size=(n, k))
-    r0 /= r0.sum(axis=1, keepdims=True)
-    want = oracle_result(X, r0, hyper, 3, w)
-    np.testing.assert_allclose(gm.lower_bounds_, want.lower_bounds, rtol=1e-10)
-    np.testing.assert_allclose(gm.means_, want.params.means, rtol=1e-10)
-    q = q_of(gm)
-    np.testing.assert_allclose(q["psi"], want.params.psi, rtol=1e-10)
-    proba = np.exp(O.log_resp(X, q, hyper))
-    np.testing.assert_allclose(gm.predict_proba(Xe), proba, rtol=0, atol=1e-11)
-    # the oracle's predictive: scipy.stats' Student-t, component by component
-    np.testing.assert_allclose(gm.score_samples(Xe), O.log_predictive(X, q, hyper), rtol=1e-10)
-    top2 = np.sort(proba, axis=1)[:, -2:]
-    clear = top2[:, 1] - top2[:, 0] > 1e-9
-    np.testing.assert_array_equal(gm.predict(Xe)[clear], proba.argmax(axis=1)[clear])
-    np.testing.assert_allclose(gm.weights_, O.expected_weights(q, hyper), rtol=1e-12)
-
-
-@pytest.mark.slow
-@TYPE
 @pytest.mark.parametrize("p", [1, 2])
 def test_posterior_predictive_integrates_to_one(ctype, p):
     X = data(np.random.default_rng(30 + p), 200, p, 2, ctype, spread=2.0)
@@ -470,22 +486,6 @@ def test_posterior_predictive_integrates_to_one(ctype, p):
         total = integrate.cubature(density, np.full(p, -np.inf), np.full(p, np.inf),
                                    rtol=1e-6, atol=1e-8).estimate
     np.testing.assert_allclose(total, 1.0, rtol=1e-5)
-
-
-@pytest.mark.slow
-@TYPE
-def test_n_init_keeps_the_best_run_and_tol_is_strict_on_the_total(ctype):
-    X = data(np.random.default_rng(10), 4000, 2, 6, ctype, spread=2.0)
-    kw = dict(n_components=6, covariance_type=ctype, init_params="random_from_data",
-              tol=1e-2, max_iter=500)
-    gm = BayesianGaussianMixture(n_init=4, random_state=3, **kw).fit(X)
-    changes = np.abs(np.diff(gm.lower_bounds_))
-    assert gm.converged_ and changes[-1] < 1e-2 and np.all(changes[:-1] >= 1e-2)
-    rng = np.random.RandomState(3)  # the same four starts, one fit each, from one stream
-    finals = np.array([BayesianGaussianMixture(random_state=rng, **kw).fit(X).lower_bound_
-                       for _ in range(4)])
-    assert finals.argmax() != 0, "the first start is the best: the test would prove nothing"
-    assert gm.lower_bound_ == finals.max()
 
 
 # diag with every start, as before the types were one set; each other type with one start
