@@ -36,12 +36,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # The oracle tests at boundary-crossing sizes and the equivalence/estimator contracts: what
 # every kernel or core mutation must be caught by.
 CORE_TESTS = ("tests/test_boundaries.py", "tests/test_equivalence.py", "tests/test_estimator.py")
-# The learned-weight, learned-precision family's fast path and estimator.
+# The learned-weight, learned-precision family's fast path and estimator, every covariance type.
 FAMILY_TESTS = ("tests/test_bgm.py",)
 # Incremental CAVI and partial_fit.
 STREAM_TESTS = ("tests/test_incremental.py", "tests/test_partial_fit.py")
-# Its full and tied precisions.
-FULL_TESTS = ("tests/test_bgm_full.py",)
+# Its full and tied precisions: the common tests (they run every type) and what only matrix
+# precisions have (scikit-learn's own 'full' fits, tied's degrees of freedom, a Psi that is
+# not positive definite).
+FULL_TESTS = FAMILY_TESTS + ("tests/test_bgm_full.py",)
 # What a user swapping scikit-learn's class for fastcavi's meets: scikit-learn as the judge.
 DROP_IN_TESTS = ("tests/test_drop_in.py", "tests/test_sklearn_suite.py",
                  "tests/test_differential.py")
