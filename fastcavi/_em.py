@@ -273,3 +273,35 @@ def n_parameters(covariance_type, n_components, n_features):
     cov = {"full": k * p * (p + 1) / 2.0, "diag": k * p, "tied": p * (p + 1) / 2.0,
            "spherical": k}[covariance_type]
     return int(cov + p * k + k - 1)
+
+
+# -- the functional API, one-to-one with fastcavi.reference.em.em ------------------------------
+
+def em(X, resp_init, covariance_type, reg_covar, n_iter, sample_weight=None, n_threads=None):
+    """The M-step from ``resp_init`` (N, K), then ``n_iter`` iterations (E-step and M-step in
+    one pass, the bound from the same pass), with the fast kernels; same signature and result
+    as :func:`fastcavi.reference.em.em`, so that the two can be compared iteration by
+    iteration. ``resp`` is the last E-step's (formed after the loop)."""
+    from ._algorithms import iterate, make_sweep
+    from ._family_fit import _resp_sums
+    from ._model_names import STATS_SHAPES
+    from ._sources import ArraySource
+    from ._threads import thread_limit
+    from ._validation import as_kernel_array, check_sample_weight
+    from .reference.em import EMResult
+
+    Xk = as_kernel_array(X)
+    source = ArraySource(Xk, check_sample_weight(sample_weight, Xk.shape[0]))
+    resp_init = np.asarray(resp_init, dtype=np.float64)
+    eps = float(np.finfo(Xk.dtype).eps)
+    centre = np.asarray(Xk, dtype=np.float64).mean(axis=0)
+    with thread_limit(n_threads):
+        sums = _resp_sums(source, resp_init.shape[1], lambda a, b: resp_init[a:b], centre,
+                          covariance_type in MATRIX_TYPES)
+        params = start_from_sums(*sums, centre, covariance_type, reg_covar, eps)
+        visit, update = em_model(covariance_type, reg_covar, Xk.dtype)
+        run = iterate(make_sweep("batch", source, visit, update, STATS_SHAPES[covariance_type]),
+                      params, int(n_iter), 0.0, dtype=Xk.dtype)
+        resp = predict_block(Xk, run.state_before_last, covariance_type, "proba")
+    q = run.state
+    return EMResult(q.weights, q.means, q.covariances, resp, np.asarray(run.bounds))
