@@ -157,10 +157,11 @@ def _scatter_about(stats, centre, means, covariance_type):
 
 
 @one_blas_thread
-def m_step(stats, centre, covariance_type, reg_covar, eps):
+def m_step(stats, centre, covariance_type, reg_covar, eps, factor=True):
     """scikit-learn's M-step (``_estimate_gaussian_parameters``, the weights normalised, the
     precisions' factors) from one pass's statistics centred on ``centre`` (K, p); ``eps`` is
-    the machine epsilon of the data's dtype (scikit-learn adds 10 eps to every N_k)."""
+    the machine epsilon of the data's dtype (scikit-learn adds 10 eps to every N_k).
+    ``factor=False`` leaves the precisions' factors out (None)."""
     n_k = np.asarray(stats.n_k, dtype=np.float64)
     nk = n_k + 10.0 * eps
     means = (n_k[:, None] * centre + stats.s_k) / nk[:, None]
@@ -174,7 +175,8 @@ def m_step(stats, centre, covariance_type, reg_covar, eps):
         cov = scatter / nk[:, None] + reg_covar
     else:
         cov = scatter / (nk * p) + reg_covar
-    return EMParams(nk / np.sum(nk), means, cov, precisions_cholesky(cov, covariance_type))
+    return EMParams(nk / np.sum(nk), means, cov,
+                    precisions_cholesky(cov, covariance_type) if factor else None)
 
 
 def em_model(covariance_type, reg_covar, dtype):
@@ -195,15 +197,17 @@ def em_model(covariance_type, reg_covar, dtype):
     return visit, update
 
 
-def start_from_sums(n_k, s_k, r_k, centre, covariance_type, reg_covar, eps):
+def start_from_sums(n_k, s_k, r_k, centre, covariance_type, reg_covar, eps, factor=True):
     """scikit-learn's start from its starting responsibilities' sums (per-feature R (K, p), or
-    (K, p, p) for full and tied), centred on ``centre`` (p,)."""
+    (K, p, p) for full and tied), centred on ``centre`` (p,) (``factor``: see
+    :func:`m_step`)."""
     if covariance_type == "spherical":
         r_k = r_k.sum(axis=1)
     elif covariance_type == "tied":
         r_k = r_k.sum(axis=0)
     stats = FamilyStats(n_k, s_k, r_k, 0.0, float(np.sum(n_k)))
-    return m_step(stats, np.broadcast_to(centre, s_k.shape), covariance_type, reg_covar, eps)
+    return m_step(stats, np.broadcast_to(centre, s_k.shape), covariance_type, reg_covar, eps,
+                  factor)
 
 
 def second_moment_block(xb, wb):

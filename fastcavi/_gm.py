@@ -27,10 +27,12 @@ from ._em import (
     second_moment_block,
     start_from_sums,
 )
-from ._family_fit import initial_statistics
+from ._family_fit import _resp_sums, initial_statistics
 from ._model_names import COVARIANCE_TYPES, MATRIX_TYPES, STATS_SHAPES
+from ._sources import ArraySource
 from ._threads import check_n_threads, thread_limit
 from ._validation import (
+    as_kernel_array,
     check_bool_params,
     check_choice_params,
     check_int_params,
@@ -51,8 +53,10 @@ def check_weights_init(weights, n_components):
     w = check_array(weights, dtype=[np.float64, np.float32], ensure_2d=False)
     _check_shape(w, (n_components,), "weights")
     if np.any(w < 0.0) or np.any(w > 1.0):
+        # scikit-learn's message, which names the minimum "max value" and the maximum "min
+        # value" (its own tests check that order)
         raise ValueError(f"The parameter 'weights' should be in the range [0, 1], but got max "
-                         f"value {np.max(w):.5f}, min value {np.min(w):.5f}")
+                         f"value {np.min(w):.5f}, min value {np.max(w):.5f}")
     atol = 1e-6 if w.dtype == np.float32 else 1e-8
     if not np.allclose(abs(1.0 - np.sum(w)), 0.0, atol=atol):
         raise ValueError(f"The parameter 'weights' should be normalized, but got sum(weights) "
@@ -241,32 +245,40 @@ class GaussianMixture(MixtureBase):
             warnings.warn("Best performing initialization did not converge. Try different init "
                           "parameters, or increase max_iter, tol, or check for degenerate "
                           "data.", ConvergenceWarning, stacklevel=4)
-        self._set_fitted(params)
+        self._set_fitted(params, dtype)
         self.converged_ = bool(converged)
         self.n_iter_ = int(n_iter)
         self.lower_bound_ = float(bound)
         self.lower_bounds_ = [float(b) for b in bounds]
 
-    def _start(self, source, rng, given, centre):
+    def _start(self, source, rng, given, centre, resp=None):
         """scikit-learn's start: the M-step from the starting responsibilities of
-        ``init_params`` (unless weights, means and precisions are all given), then the given
-        values in their place."""
+        ``init_params`` (or ``resp`` (N, K) when given), unless weights, means and precisions
+        are all given; then the given values in their place."""
         weights, means, precisions = given
         ctype = self.covariance_type
         if centre is not None:
             eps = float(np.finfo(source.dtype).eps)
-            sums = initial_statistics(source, self.n_components, self.init_params, rng, centre,
-                                      matrix=ctype in MATRIX_TYPES)
-            params = start_from_sums(*sums, centre, ctype, float(self.reg_covar), eps)
+            matrix = ctype in MATRIX_TYPES
+            if resp is None:
+                sums = initial_statistics(source, self.n_components, self.init_params, rng,
+                                          centre, matrix=matrix)
+            else:
+                sums = _resp_sums(source, resp.shape[1], lambda a, b: resp[a:b], centre, matrix)
+            # scikit-learn's tied start from one point per component (see
+            # fastcavi._em.one_point_tied_covariance) replaces the covariance
+            quirk = (ctype == "tied" and resp is None and precisions is None
+                     and self.init_params in ("k-means++", "random_from_data"))
+            params = start_from_sums(*sums, centre, ctype, float(self.reg_covar), eps,
+                                     factor=False)
             # scikit-learn's start divides N_k + 10 eps by n_samples, not by their sum.
             params.weights = (sums[0] + 10.0 * eps) / source.total_weight
-            if ctype == "tied" and self.init_params in ("k-means++", "random_from_data") \
-                    and precisions is None:
+            if quirk:
                 moment = sum(source.map_rows(second_moment_block))
-                cov = one_point_tied_covariance(moment, params, sums[0], eps,
-                                                float(self.reg_covar))
-                params.covariances = cov
-                params.precisions_cholesky = precisions_cholesky(cov, ctype)
+                params.covariances = one_point_tied_covariance(moment, params, sums[0], eps,
+                                                               float(self.reg_covar))
+            if precisions is None:
+                params.precisions_cholesky = precisions_cholesky(params.covariances, ctype)
         else:
             params = EMParams(weights, means, None, None)
         if weights is not None:
@@ -277,6 +289,17 @@ class GaussianMixture(MixtureBase):
             params.precisions_cholesky = cholesky_from_precisions(precisions, ctype)
             params.covariances = _covariances_from_cholesky(params.precisions_cholesky, ctype)
         return params
+
+    def _initialize(self, X, resp):
+        """scikit-learn's private start from given responsibilities (its tests call it): the
+        M-step from ``resp``, then weights_init, means_init and precisions_init in place."""
+        Xk = as_kernel_array(X)
+        # unchecked, as scikit-learn's (its checks run in fit)
+        given = tuple(None if v is None else np.asarray(v, dtype=np.float64)
+                      for v in (self.weights_init, self.means_init, self.precisions_init))
+        params = self._start(ArraySource(Xk), None, given, Xk.astype(np.float64).mean(axis=0),
+                             np.asarray(resp, dtype=np.float64))
+        self._set_fitted(params, Xk.dtype)
 
     def _verbose_callback(self, start_time):
         """scikit-learn's progress lines every ``verbose_interval`` iterations."""
@@ -296,19 +319,37 @@ class GaussianMixture(MixtureBase):
 
         return report
 
-    def _set_fitted(self, params):
+    def _set_fitted(self, params, dtype=np.float64):
+        """The fitted attributes from ``params`` (float64), in the data's dtype as
+        scikit-learn's (float32 data: float32 attributes)."""
         self._params_ = params
-        self.weights_ = params.weights
-        self.means_ = params.means
-        self.covariances_ = params.covariances
-        self.precisions_cholesky_ = params.precisions_cholesky
         pc = params.precisions_cholesky
         if self.covariance_type == "full":
-            self.precisions_ = np.einsum("kij,klj->kil", pc, pc)
+            prec = np.einsum("kij,klj->kil", pc, pc)
         elif self.covariance_type == "tied":
-            self.precisions_ = pc @ pc.T
+            prec = pc @ pc.T
         else:
-            self.precisions_ = pc ** 2
+            prec = pc ** 2
+        for name, value in (("weights_", params.weights), ("means_", params.means),
+                            ("covariances_", params.covariances),
+                            ("precisions_cholesky_", pc), ("precisions_", prec)):
+            setattr(self, name, None if value is None else np.asarray(value, dtype=dtype))
+
+    def _get_parameters(self):
+        """(weights_, means_, covariances_, precisions_cholesky_), as scikit-learn's."""
+        return (self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
+
+    def _set_parameters(self, params):
+        """Set (weights, means, covariances, precisions_cholesky) and the precisions, as
+        scikit-learn's private method of the same name does (its tests use it)."""
+        weights, means, covariances, prec_chol = params
+        dtype = np.asarray(means).dtype
+
+        def as64(a):
+            return None if a is None else np.asarray(a, dtype=np.float64)
+
+        self._set_fitted(EMParams(as64(weights), as64(means), as64(covariances),
+                                  as64(prec_chol)), dtype)
 
     # -- streams: not offered by maximum-likelihood EM in this version ---------------------
 

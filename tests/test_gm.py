@@ -60,11 +60,13 @@ def test_small_problem_matches_the_reference(ctype, weighted):
 @pytest.mark.parametrize("ctype", TYPES)
 def test_fast_matches_the_reference_across_boundaries(ctype, case, weighted, dtype):
     """At sizes that cross the kernels' chunks and tiles (tests/test_bgm_full.py's CASES),
-    3 iterations; float32 data are fitted with float32 logits and float64 sums."""
+    2 iterations; float32 data are fitted with float32 logits and float64 sums."""
+    if dtype == np.float32 and case != "chunks-tiles":
+        pytest.skip("float32 runs the same kernels: one case is enough")
     n, p, k = CASES[case]
     X, resp, w = problem(1, n, p, k, weighted, dtype)
-    want = R.em(X, resp, ctype, 1e-6, 3, sample_weight=w)
-    got = fast_em(X, resp, ctype, 1e-6, 3, sample_weight=w)
+    want = R.em(X, resp, ctype, 1e-6, 2, sample_weight=w)
+    got = fast_em(X, resp, ctype, 1e-6, 2, sample_weight=w)
     if dtype == np.float64:
         assert_same(got, want, 1e-10, 1e-10)
     else:
