@@ -9,11 +9,12 @@ do not import Numba or scikit-learn. Every module that defines kernels imports
 """
 
 __version__ = "0.1.0"
-__all__ = ["BayesianGaussianMixture", "GaussianMixtureCAVI", "cavi", "responsibilities", "load",
-           "save", "__version__"]
+__all__ = ["BayesianGaussianMixture", "GaussianMixture", "GaussianMixtureCAVI", "cavi",
+           "responsibilities", "load", "save", "__version__"]
 
 _LAZY = {  # public name -> the submodule that defines it
     "BayesianGaussianMixture": "_bgm",
+    "GaussianMixture": "_gm",
     "GaussianMixtureCAVI": "_estimator",
     "cavi": "_fit",
     "responsibilities": "_fit",

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._algorithms import iterate, make_sweep
@@ -353,10 +354,10 @@ class GaussianMixture(MixtureBase):
 
     # -- streams: not offered by maximum-likelihood EM in this version ---------------------
 
+    @available_if(lambda self: False)
     def partial_fit(self, X, y=None, sample_weight=None):
-        """Not available for ``GaussianMixture`` yet: use ``fit``."""
-        raise NotImplementedError("GaussianMixture has no partial_fit yet; use fit, or "
-                                  "BayesianGaussianMixture.partial_fit for a stream.")
+        """Not available for ``GaussianMixture`` yet (``hasattr(gm, 'partial_fit')`` is
+        False, as for scikit-learn's)."""
 
     def save(self, path):
         """Not available for ``GaussianMixture`` yet."""
