@@ -199,7 +199,8 @@ def em_model(covariance_type, reg_covar, dtype):
 
 def start_from_sums(n_k, s_k, r_k, centre, covariance_type, reg_covar, eps, factor=True):
     """scikit-learn's start from its starting responsibilities' sums (per-feature R (K, p), or
-    (K, p, p) for full and tied), centred on ``centre`` (p,) (``factor``: see
+    (K, p, p) for full and tied), centred on ``centre`` ((p,), or (K, p): one per component)
+    (``factor``: see
     :func:`m_step`)."""
     if covariance_type == "spherical":
         r_k = r_k.sum(axis=1)
@@ -208,6 +209,30 @@ def start_from_sums(n_k, s_k, r_k, centre, covariance_type, reg_covar, eps, fact
     stats = FamilyStats(n_k, s_k, r_k, 0.0, float(np.sum(n_k)))
     return m_step(stats, np.broadcast_to(centre, s_k.shape), covariance_type, reg_covar, eps,
                   factor)
+
+
+def label_sums(X, w, labels, n_components, matrix):
+    """(N_k, S_k, R_k, centres (K, p)) when row i of X (weight w[i], None for ones) belongs to
+    component labels[i], each component's sums centred on its own weighted mean (so S_k is
+    zero up to round-off and R_k loses no digits to the data's offset or to the distance
+    between components); R per feature (K, p), or (K, p, p) when ``matrix``."""
+    x = np.asarray(X, dtype=np.float64)
+    k, p = n_components, x.shape[1]
+    wi = np.ones(x.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
+    n_k = np.bincount(labels, wi, minlength=k)
+    sums = np.array([np.bincount(labels, wi * x[:, j], minlength=k) for j in range(p)]).T
+    centres = sums / np.where(n_k > 0, n_k, 1.0)[:, None]
+    d = x - centres[labels]
+    s_k = np.array([np.bincount(labels, wi * d[:, j], minlength=k) for j in range(p)]).T
+    if matrix:
+        r_k = np.zeros((k, p, p))
+        for c in range(k):
+            mine = labels == c
+            r_k[c] = (d[mine] * wi[mine, None]).T @ d[mine]
+    else:
+        r_k = np.array([np.bincount(labels, wi * d[:, j] ** 2, minlength=k)
+                        for j in range(p)]).T.reshape(k, p)
+    return n_k, s_k.reshape(k, p), r_k, centres
 
 
 def second_moment_block(xb, wb):

@@ -21,6 +21,7 @@ from ._data_defaults import moments
 from ._em import (
     EMParams,
     em_model,
+    label_sums,
     n_parameters,
     one_point_tied_covariance,
     precisions_cholesky,
@@ -261,11 +262,13 @@ class GaussianMixture(MixtureBase):
         if centre is not None:
             eps = float(np.finfo(source.dtype).eps)
             matrix = ctype in MATRIX_TYPES
-            if resp is None:
+            if resp is not None:
+                sums = _resp_sums(source, resp.shape[1], lambda a, b: resp[a:b], centre, matrix)
+            elif self.init_params == "random":
                 sums = initial_statistics(source, self.n_components, self.init_params, rng,
                                           centre, matrix=matrix)
             else:
-                sums = _resp_sums(source, resp.shape[1], lambda a, b: resp[a:b], centre, matrix)
+                *sums, centre = self._hard_start_sums(source, rng, matrix)
             # scikit-learn's tied start from one point per component (see
             # fastcavi._em.one_point_tied_covariance) replaces the covariance
             quirk = (ctype == "tied" and resp is None and precisions is None
@@ -290,6 +293,32 @@ class GaussianMixture(MixtureBase):
             params.precisions_cholesky = cholesky_from_precisions(precisions, ctype)
             params.covariances = _covariances_from_cholesky(params.precisions_cholesky, ctype)
         return params
+
+    def _hard_start_sums(self, source, rng, matrix):
+        """The sums of scikit-learn's hard starts ('kmeans': KMeans labels; 'k-means++' and
+        'random_from_data': one point per component), each component's centred on its own
+        mean (:func:`fastcavi._em.label_sums`): the same draws as
+        :func:`fastcavi._family_fit.initial_statistics`, without the round-off of sums
+        centred on the data's mean far from a component (a one-point start's covariance is
+        reg_covar exactly, whatever the data's scale)."""
+        k = self.n_components
+        if self.init_params == "random_from_data":
+            idx = rng.choice(source.n_rows, size=k, replace=False)
+            return label_sums(source.take(idx), source.take_weights(idx), np.arange(k), k,
+                              matrix)
+        X, w = source.gather()
+        X = np.asarray(X)
+        if self.init_params == "k-means++":
+            from sklearn.cluster import kmeans_plusplus
+
+            _, idx = kmeans_plusplus(X, k, random_state=rng, sample_weight=w)
+            idx = np.asarray(idx)
+            return label_sums(X[idx], None if w is None else w[idx], np.arange(k), k, matrix)
+        from sklearn.cluster import KMeans
+
+        labels = KMeans(n_clusters=k, n_init=1, random_state=rng).fit(
+            X, sample_weight=w).labels_
+        return label_sums(X, w, labels, k, matrix)
 
     def _initialize(self, X, resp):
         """scikit-learn's private start from given responsibilities (its tests call it): the
