@@ -29,9 +29,18 @@ DELIBERATE = {
     # where both fit float32 data, the fits are compared by their facts only.
     "float64-arithmetic",
     # A fit whose likelihood is unbounded (a component collapsing onto one point or a line,
-    # held only by reg_covar) amplifies round-off from one iteration to the next: both
-    # implementations then give a valid fit, but not the same one. Compared by its facts.
+    # held only by reg_covar; a covariance with condition number above 1e6) amplifies
+    # round-off from one iteration to the next: both implementations then give a valid fit,
+    # but not the same one. fastcavi's bound comes from one-pass sums, whose round-off in the
+    # collapsed directions is about eps x condition number x the data's scale, so there it
+    # may also stop at another iteration. Compared by its facts.
     "collapsing-components",
+    # scikit-learn's tied, diag and spherical covariances, and its diag and spherical
+    # log-densities, are formed from uncentred second moments, which lose about
+    # eps |x|^2 / variance (fastcavi's sums are centred on the means); after a one-point start
+    # ('k-means++', 'random_from_data') every variance is reg_covar, so this is large. Where
+    # it exceeds 1e-9, the fits are compared by their facts.
+    "uncentred-moments",
     # With max_iter=0 and precisions_init, scikit-learn's fit ends in an AttributeError (its
     # start never sets covariances_); fastcavi sets covariances_ to the inverse of the given
     # precisions.
@@ -118,19 +127,44 @@ def _usable(est, X, d):
     assert not np.any(np.isnan(scores)), "score_samples has NaN"
 
 
-def _collapsing(est, X):
-    """Whether a component's variance is within a factor 1e4 of reg_covar's scale relative to
-    the data (collapsed onto a point or a line, see DELIBERATE) or the weights are tiny."""
-    cov = np.asarray(est.covariances_)
-    var = np.diagonal(cov, axis1=-2, axis2=-1) if cov.ndim >= 2 and cov.shape[-1] == cov.shape[
-        -2] and est.covariance_type in ("full", "tied") else cov
+def _ill_conditioned(est, X):
+    """Whether the fit is one that neither implementation determines to 1e-8 (see
+    DELIBERATE): a covariance whose condition number exceeds 1e6 (a component collapsed onto
+    a point, a line or a plane, held by reg_covar), a variance below 1e-4 of the data's, or a
+    weight below 1e-6."""
+    cov = np.asarray(est.covariances_, dtype=np.float64)
     spread = np.asarray(X, dtype=np.float64).var(axis=0).max()
-    return bool(np.min(var) < 1e-4 * spread or np.min(est.weights_) < 1e-6)
+    if est.covariance_type in ("full", "tied"):
+        eig = np.linalg.eigvalsh(cov.reshape((-1,) + cov.shape[-2:]))
+        small, cond = eig.min(), (eig.max(axis=-1) / eig.min(axis=-1)).max()
+    else:
+        small, cond = cov.min(), 1.0
+    return bool(small < 1e-4 * spread or cond > 1e6 or np.min(est.weights_) < 1e-6)
+
+
+def _scikit_learn_rounds(d, theirs):
+    """Whether scikit-learn's own round-off exceeds 1e-9 of a variance: its tied, diag and
+    spherical updates and its diag and spherical log-densities use uncentred second moments
+    (X^T X - n mu mu^T, x^2 - 2 x mu + mu^2), which lose about eps |x|^2 / variance; after a
+    one-point start every variance is reg_covar (see DELIBERATE)."""
+    x2 = float(np.max(np.asarray(d.X, dtype=np.float64) ** 2))
+    eps = np.finfo(np.float64).eps
+    one_point = (d.options["init_params"] in ("k-means++", "random_from_data")
+                 and "precisions_init" not in d.options)
+    small = np.asarray(theirs.covariances_, dtype=np.float64)
+    if small.ndim >= 2 and theirs.covariance_type in ("full", "tied"):
+        small = np.diagonal(small, axis1=-2, axis2=-1)
+    variance = float(np.min(small))
+    if one_point and d.options["reg_covar"] > 0:
+        variance = min(variance, d.options["reg_covar"])
+    if theirs.covariance_type == "full":
+        return False  # its full update and log-density are centred on the means
+    return eps * x2 / variance > 1e-9
 
 
 def comparable(d, theirs):
     return (d.X.dtype == np.float64 and _well_scaled(d.X) and theirs is not None
-            and not _collapsing(theirs, d.X))
+            and not _ill_conditioned(theirs, d.X) and not _scikit_learn_rounds(d, theirs))
 
 
 def judge(d):
@@ -156,7 +190,7 @@ def judge(d):
         return "scikit-learn fitted a degenerate model; fastcavi said which component"
     assert our_err is None, f"scikit-learn fitted; fastcavi raised {our_err!r}"
     _usable(ours, d.X, d)
-    if not comparable(d, theirs) or _collapsing(ours, d.X):
+    if not comparable(d, theirs) or _ill_conditioned(ours, d.X):
         return "fitted"
     if (d.options["n_init"] > 1 and not np.allclose(ours.weights_, theirs.weights_, rtol=1e-8)
             and abs(ours.lower_bound_ - theirs.lower_bound_)
