@@ -288,11 +288,11 @@ def predict_block(X, params, covariance_type, kind):
             continue
         top = np.max(logs, axis=1, keepdims=True)
         with np.errstate(under="ignore"):
-            norm = top[:, 0] + np.log(np.sum(np.exp(logs - top), axis=1))
-            if kind == "proba":
-                out[rows] = np.exp(logs - norm[:, None])
-            else:
-                out[rows] = norm
+            e = np.exp(logs - top)
+            z = np.sum(e, axis=1)
+            # e / z, not exp(logs - log p(x)): that difference of two large numbers (far from
+            # every component) would leave rows that do not sum to 1
+            out[rows] = e / z[:, None] if kind == "proba" else top[:, 0] + np.log(z)
     return out
 
 

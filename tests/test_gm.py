@@ -189,3 +189,16 @@ def test_partial_fit_and_save_say_they_are_not_available(tmp_path):
     gm = GaussianMixture(2, random_state=0).fit(X)
     with pytest.raises(NotImplementedError, match="pickle"):
         gm.save(tmp_path / "m.npz")
+
+
+def test_responsibilities_sum_to_one_far_from_every_component():
+    """Points equally far (squared distance about 1e14) from two equal components: the
+    log-densities are about -5e13, and their differences from log p(x) would carry round-off
+    of order 1e-2; the responsibilities are normalised directly instead."""
+    X = np.random.default_rng(8).normal(size=(50, 2))
+    gm = GaussianMixture(2, covariance_type="spherical", weights_init=[0.5, 0.5],
+                         means_init=[[-5.0, 0.0], [5.0, 0.0]], precisions_init=[1.0, 1.0],
+                         max_iter=0).fit(X)
+    far = np.c_[np.zeros(100), np.linspace(1e7, 2e7, 100)]
+    proba = gm.predict_proba(far)
+    np.testing.assert_allclose(proba, 0.5, rtol=1e-12)
