@@ -214,6 +214,12 @@ class GaussianMixture(MixtureBase):
         given = self._initial_values(source.n_features)
         rng = check_random_state(self.random_state)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init and self._params_.means.shape != (self.n_components, source.n_features):
+            raise ValueError(
+                f"warm_start=True continues the last fit, of {self._params_.means.shape[0]} "
+                f"components and {self._params_.means.shape[1]} features, but this fit has "
+                f"n_components={self.n_components} and {source.n_features} features. Set "
+                "warm_start=False to start afresh.")
         dtype = source.dtype
         centre = moments(source).mean if do_init and any(v is None for v in given) else None
         best = None

@@ -202,3 +202,13 @@ def test_responsibilities_sum_to_one_far_from_every_component():
     far = np.c_[np.zeros(100), np.linspace(1e7, 2e7, 100)]
     proba = gm.predict_proba(far)
     np.testing.assert_allclose(proba, 0.5, rtol=1e-12)
+
+
+def test_a_warm_start_on_other_shapes_is_a_clear_error():
+    X = np.random.default_rng(9).normal(size=(40, 2))
+    gm = GaussianMixture(2, warm_start=True, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="warm_start=True continues the last fit"):
+        gm.fit(np.c_[X, X])
+    with pytest.raises(ValueError, match="n_components=3"):
+        gm.set_params(n_components=3).fit(X)
+    assert gm.means_.shape == (2, 2)
