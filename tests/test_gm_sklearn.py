@@ -84,6 +84,7 @@ def test_a_run_stopped_by_max_iter_equals_scikit_learns_and_warns(ctype):
     assert not ours.converged_
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("given", ["weights", "means", "precisions", "all"])
 @pytest.mark.parametrize("ctype", TYPES)
 def test_given_starting_values_equal_scikit_learns(ctype, given):
@@ -102,6 +103,7 @@ def test_given_starting_values_equal_scikit_learns(ctype, given):
     assert_same_fit(ours, theirs, X)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ctype", TYPES)
 def test_several_starts_keep_scikit_learns_best(ctype):
     X = blobs(4, p=2, k=4)
@@ -155,6 +157,7 @@ def test_verbose_output_is_scikit_learns():
     assert out[0] == out[1]
 
 
+@pytest.mark.slow
 def test_bic_chooses_the_number_of_components_as_scikit_learn_does():
     X = blobs(9, n=900, p=2, k=3)
     bics = []
