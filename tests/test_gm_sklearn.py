@@ -173,3 +173,21 @@ def test_float32_data_fit_close_to_scikit_learns():
     assert ours.n_iter_ == theirs.n_iter_
     np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(ours.covariances_, theirs.covariances_, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("init_params", ["random_from_data", "k-means++"])
+def test_one_point_starts_far_from_the_origin_fit_as_scikit_learns(init_params):
+    """Integer data at scale 1e6: a one-point start's covariance is reg_covar (to the 10 eps
+    scikit-learn adds to each count; sums about the data's mean lost it to round-off of order
+    1e-2, and the fit was refused)."""
+    X = np.round(blobs(11, n=300) * 2) * 1e6
+    kw = dict(n_components=3, init_params=init_params, reg_covar=1e-3, random_state=716)
+    start = GaussianMixture(max_iter=0, **kw).fit(X)
+    np.testing.assert_allclose(start.covariances_, np.array([1e-3 * np.eye(3)] * 3),
+                               rtol=1e-10, atol=1e-13)
+    theirs, ours = fit_both(X, max_iter=3, **kw)
+    for name in ("weights_", "means_", "covariances_"):
+        want = getattr(theirs, name)
+        np.testing.assert_allclose(getattr(ours, name), want, rtol=1e-8,
+                                   atol=1e-8 * np.abs(want).max(), err_msg=name)
+    assert ours.n_iter_ == theirs.n_iter_
