@@ -9,13 +9,14 @@ do not import Numba or scikit-learn. Every module that defines kernels imports
 """
 
 __version__ = "0.1.0"
-__all__ = ["BayesianGaussianMixture", "MixtureSelection", "GaussianMixtureCAVI", "cavi",
-           "responsibilities", "load", "save", "__version__"]
+__all__ = ["BayesianGaussianMixture", "GaussianMixture", "GaussianMixtureCAVI",
+           "MixtureSelection", "cavi", "responsibilities", "load", "save", "__version__"]
 
 _LAZY = {  # public name -> the submodule that defines it
     "BayesianGaussianMixture": "estimators.bayesian_mixture",
-    "MixtureSelection": "estimators.selection",
+    "GaussianMixture": "estimators.gaussian_mixture",
     "GaussianMixtureCAVI": "estimators.gaussian_mixture_cavi",
+    "MixtureSelection": "estimators.selection",
     "cavi": "estimators.functions",
     "responsibilities": "estimators.functions",
     "load": "estimators.load",

@@ -31,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from mutations_gm import GM_MUTATIONS  # scripts/ is on sys.path when this file runs
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # The oracle tests at boundary-crossing sizes and the equivalence/estimator contracts: what
@@ -47,6 +49,12 @@ FULL_TESTS = FAMILY_TESTS + ("tests/test_bgm_full.py",)
 # What a user swapping scikit-learn's class for fastcavi's meets: scikit-learn as the judge.
 DROP_IN_TESTS = ("tests/test_drop_in.py", "tests/test_sklearn_suite.py",
                  "tests/test_differential.py")
+# Maximum-likelihood EM (GaussianMixture): the quick reference and fact tests, and scikit-learn
+# as the judge.
+GM_TESTS = ("tests/test_gm.py::test_small_problem_matches_the_reference",
+            "tests/test_gm.py::test_integer_weights_are_repeated_rows_and_zero_weights_dropped_rows",
+            "tests/test_gm.py::test_the_likelihood_never_falls",
+            "tests/test_gm_sklearn.py", "tests/test_sklearn_suite_gm.py")
 
 
 @dataclass(frozen=True)
@@ -458,6 +466,7 @@ MUTATIONS = [
         "the first fit of the grid is kept instead of the best",
         ("tests/test_selection.py", "tests/test_cli_select.py")),
 ]
+MUTATIONS += [Mutation(*m, GM_TESTS) for m in GM_MUTATIONS]
 
 
 def copy_tree(dest):

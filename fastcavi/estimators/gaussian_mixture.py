@@ -1,0 +1,464 @@
+"""``GaussianMixture``: scikit-learn's maximum-likelihood Gaussian mixture (EM), fitted with the
+fused one-pass kernels of the variational mixtures: one parallel pass over the data per
+iteration, no N x K array. The math is :mod:`fastcavi.models.em`."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from .._threads import check_n_threads, thread_limit
+from .._validation import (
+    as_kernel_array,
+    check_bool_params,
+    check_choice_params,
+    check_int_params,
+    check_real_params,
+)
+from ..data.defaults import moments
+from ..data.sources import ArraySource
+from ..inference.algorithms import iterate, make_sweep
+from ..models.em import (
+    EMParams,
+    em_model,
+    label_sums,
+    n_parameters,
+    one_point_tied_covariance,
+    precisions_cholesky,
+    predict_block,
+    second_moment_block,
+    start_from_sums,
+)
+from ..models.family_fit import _resp_sums, initial_statistics
+from ..models.names import COVARIANCE_TYPES, MATRIX_TYPES, STATS_SHAPES
+from .base import MixtureBase
+
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def _check_shape(value, shape, name):
+    if value.shape != shape:
+        raise ValueError(f"The parameter '{name}' should have the shape of {shape}, but got "
+                         f"{value.shape}")
+
+
+def check_weights_init(weights, n_components):
+    """scikit-learn's checks of ``weights_init``: shape (K,), in [0, 1], summing to 1."""
+    w = check_array(weights, dtype=[np.float64, np.float32], ensure_2d=False)
+    _check_shape(w, (n_components,), "weights")
+    if np.any(w < 0.0) or np.any(w > 1.0):
+        # scikit-learn's message, which names the minimum "max value" and the maximum "min
+        # value" (its own tests check that order)
+        raise ValueError(f"The parameter 'weights' should be in the range [0, 1], but got max "
+                         f"value {np.min(w):.5f}, min value {np.max(w):.5f}")
+    atol = 1e-6 if w.dtype == np.float32 else 1e-8
+    if not np.allclose(abs(1.0 - np.sum(w)), 0.0, atol=atol):
+        raise ValueError(f"The parameter 'weights' should be normalized, but got sum(weights) "
+                         f"= {np.sum(w):.5f}")
+    return np.asarray(w, dtype=np.float64)
+
+
+def check_means_init(means, n_components, n_features):
+    m = check_array(means, dtype=[np.float64, np.float32], ensure_2d=False)
+    _check_shape(m, (n_components, n_features), "means")
+    return np.asarray(m, dtype=np.float64)
+
+
+def _check_matrix(prec, covariance_type):
+    if not (np.all(np.isclose(prec, prec.T)) and np.all(np.linalg.eigvalsh(prec) > 0.0)):
+        raise ValueError(f"'{covariance_type} precision' should be symmetric, "
+                         "positive-definite")
+
+
+def check_precisions_init(precisions, covariance_type, n_components, n_features):
+    """scikit-learn's checks of ``precisions_init`` (shape per covariance type, positive, and
+    symmetric positive-definite matrices)."""
+    prec = check_array(precisions, dtype=[np.float64, np.float32], ensure_2d=False,
+                       allow_nd=covariance_type == "full")
+    k, p = n_components, n_features
+    shape = {"full": (k, p, p), "tied": (p, p), "diag": (k, p), "spherical": (k,)}
+    _check_shape(prec, shape[covariance_type], f"{covariance_type} precision")
+    if covariance_type == "full":
+        for g in range(k):
+            _check_matrix(prec[g], covariance_type)
+    elif covariance_type == "tied":
+        _check_matrix(prec, covariance_type)
+    elif np.any(prec <= 0.0):
+        raise ValueError(f"'{covariance_type} precision' should be positive")
+    return np.asarray(prec, dtype=np.float64)
+
+
+def cholesky_from_precisions(prec, covariance_type):
+    """The upper factor U (U U^T = the precision), as scikit-learn computes it from
+    ``precisions_init`` (the Cholesky factor of the reversed matrix, reversed)."""
+    if covariance_type == "full":
+        return np.array([np.linalg.cholesky(q[::-1, ::-1])[::-1, ::-1] for q in prec])
+    if covariance_type == "tied":
+        return np.linalg.cholesky(prec[::-1, ::-1])[::-1, ::-1]
+    return np.sqrt(prec)
+
+
+def _covariances_from_cholesky(pc, covariance_type):
+    if covariance_type == "full":
+        return np.array([np.linalg.inv(u @ u.T) for u in pc])
+    if covariance_type == "tied":
+        return np.linalg.inv(pc @ pc.T)
+    return 1.0 / (pc * pc)
+
+
+class GaussianMixture(MixtureBase):
+    """Gaussian mixture fitted by maximum likelihood (EM), as scikit-learn's
+    ``GaussianMixture``: same parameters, defaults, starts, attributes and fit.
+
+    Each iteration is the E-step (the responsibilities at the current parameters) and the
+    M-step (weights, means and covariances from the weighted sums, ``reg_covar`` added to the
+    variances), in one parallel pass over the data: the responsibilities are never stored.
+    ``lower_bound_`` is the mean log-likelihood of the data at the parameters each iteration
+    started from (scikit-learn's), and the fit stops when it changes by less than ``tol``.
+    From the same start, the fit is scikit-learn's (the same parameters to about 1e-8 on
+    float64 data, the same ``n_iter_`` and ``converged_``).
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        Each component's own covariance matrix ('full'), one shared by all ('tied'), a
+        diagonal one ('diag') or a single variance ('spherical').
+    tol : float, default=1e-3
+        Convergence: the mean log-likelihood changes by less than ``tol``.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance.
+    max_iter : int, default=100
+    n_init : int, default=1
+        Starts; the run with the highest final mean log-likelihood is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        Starting responsibilities, drawn exactly as scikit-learn draws them from the same
+        ``random_state``.
+    weights_init : array of shape (n_components,), default=None
+    means_init : array of shape (n_components, n_features), default=None
+    precisions_init : array, default=None
+        Starting weights, means and precisions (inverse covariances; (K,) spherical,
+        (K, p) diag, (p, p) tied, (K, p, p) full). Those not given come from ``init_params``.
+    random_state : int, RandomState instance or None, default=None
+    warm_start : bool, default=False
+        Start from the last fit's solution (one start); the first iteration's change is
+        measured from the stored ``lower_bound_``.
+    verbose : int, default=0
+    verbose_interval : int, default=10
+    n_threads : int, default=None
+        Numba threads; results are bit-identical for any value.
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_ :
+        As scikit-learn's.
+    converged_, n_iter_, lower_bound_, lower_bounds_ :
+        Of the best run (mean log-likelihoods).
+    n_features_in_ : int
+    """
+
+    _MIN_SAMPLES = 2  # as scikit-learn's mixtures
+    _FITTED = "_params_"
+
+    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
+                 max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
+                 means_init=None, precisions_init=None, random_state=None, warm_start=False,
+                 verbose=0, verbose_interval=10, n_threads=None):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.n_threads = n_threads
+
+    def _check_params(self):
+        check_int_params(self, {"n_components": 1, "n_init": 1, "max_iter": 0, "verbose": 0,
+                                "verbose_interval": 1})
+        check_real_params(self, ("tol", "reg_covar"))
+        check_choice_params(self, {"covariance_type": COVARIANCE_TYPES,
+                                   "init_params": INIT_PARAMS})
+        check_bool_params(self, ("warm_start",))
+        check_n_threads(self.n_threads)
+
+    def _initial_values(self, n_features):
+        """The given weights_init, means_init and precisions_init, checked (None where not
+        given)."""
+        k = self.n_components
+        return (None if self.weights_init is None else check_weights_init(self.weights_init, k),
+                None if self.means_init is None else
+                check_means_init(self.means_init, k, n_features),
+                None if self.precisions_init is None else
+                check_precisions_init(self.precisions_init, self.covariance_type, k,
+                                      n_features))
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def _fit_source(self, source, callback=None):
+        given = self._initial_values(source.n_features)
+        rng = check_random_state(self.random_state)
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init and self._params_.means.shape != (self.n_components, source.n_features):
+            raise ValueError(
+                f"warm_start=True continues the last fit, of {self._params_.means.shape[0]} "
+                f"components and {self._params_.means.shape[1]} features, but this fit has "
+                f"n_components={self.n_components} and {source.n_features} features. Set "
+                "warm_start=False to start afresh.")
+        dtype = source.dtype
+        centre = moments(source).mean if do_init and any(v is None for v in given) else None
+        best = None
+        with thread_limit(self.n_threads):
+            for run in range(self.n_init if do_init else 1):
+                if self.verbose:
+                    print(f"Initialization {run}")
+                start_time = time.time()
+                params = self._start(source, rng, given, centre) if do_init else self._params_
+                if self.max_iter == 0:
+                    best = (params, 0, False, [], -np.inf)
+                    continue
+                visit, update = em_model(self.covariance_type, float(self.reg_covar), dtype)
+                sweep = make_sweep("batch", source, visit, update,
+                                   STATS_SHAPES[self.covariance_type])
+                report = self._verbose_callback(start_time) if self.verbose else None
+                out = iterate(sweep, params, self.max_iter, float(self.tol), strict=True,
+                              dtype=dtype, callback=_both(report, callback),
+                              previous=None if do_init else self.lower_bound_)
+                bound = out.bounds[-1]
+                if self.verbose:
+                    state = "converged" if out.converged else "did not converge"
+                    print(f"Initialization {state}." if self.verbose == 1 else
+                          f"Initialization {state}. time lapse {time.time() - start_time:.5f}s"
+                          f"\t lower bound {bound:.5f}.")
+                # scikit-learn's rule: the first run, then any run with a higher bound.
+                if best is None or bound > best[4] or best[4] == -np.inf:
+                    best = (out.state, len(out.bounds), out.converged, out.bounds, bound)
+        params, n_iter, converged, bounds, bound = best
+        if not converged and self.max_iter > 0:
+            warnings.warn("Best performing initialization did not converge. Try different init "
+                          "parameters, or increase max_iter, tol, or check for degenerate "
+                          "data.", ConvergenceWarning, stacklevel=4)
+        self._set_fitted(params, dtype)
+        self.converged_ = bool(converged)
+        self.n_iter_ = int(n_iter)
+        self.lower_bound_ = float(bound)
+        self.lower_bounds_ = [float(b) for b in bounds]
+
+    def _start(self, source, rng, given, centre, resp=None):
+        """scikit-learn's start: the M-step from the starting responsibilities of
+        ``init_params`` (or ``resp`` (N, K) when given), unless weights, means and precisions
+        are all given; then the given values in their place."""
+        weights, means, precisions = given
+        ctype = self.covariance_type
+        if centre is not None:
+            eps = float(np.finfo(source.dtype).eps)
+            matrix = ctype in MATRIX_TYPES
+            if resp is not None:
+                sums = _resp_sums(source, resp.shape[1], lambda a, b: resp[a:b], centre, matrix)
+            elif self.init_params == "random":
+                sums = initial_statistics(source, self.n_components, self.init_params, rng,
+                                          centre, matrix=matrix)
+            else:
+                *sums, centre = self._hard_start_sums(source, rng, matrix)
+            # scikit-learn's tied start from one point per component (see
+            # fastcavi.models.em.one_point_tied_covariance) replaces the covariance
+            quirk = (ctype == "tied" and resp is None and precisions is None
+                     and self.init_params in ("k-means++", "random_from_data"))
+            params = start_from_sums(*sums, centre, ctype, float(self.reg_covar), eps,
+                                     factor=False)
+            # scikit-learn's start divides N_k + 10 eps by n_samples, not by their sum.
+            params.weights = (sums[0] + 10.0 * eps) / source.total_weight
+            if quirk:
+                moment = sum(source.map_rows(second_moment_block))
+                params.covariances = one_point_tied_covariance(moment, params, sums[0], eps,
+                                                               float(self.reg_covar))
+            if precisions is None:
+                params.precisions_cholesky = precisions_cholesky(params.covariances, ctype)
+        else:
+            params = EMParams(weights, means, None, None)
+        if weights is not None:
+            params.weights = weights
+        if means is not None:
+            params.means = means
+        if precisions is not None:
+            params.precisions_cholesky = cholesky_from_precisions(precisions, ctype)
+            params.covariances = _covariances_from_cholesky(params.precisions_cholesky, ctype)
+        return params
+
+    def _hard_start_sums(self, source, rng, matrix):
+        """The sums of scikit-learn's hard starts ('kmeans': KMeans labels; 'k-means++' and
+        'random_from_data': one point per component), each component's centred on its own
+        mean (:func:`fastcavi.models.em.label_sums`): the same draws as
+        :func:`fastcavi.models.family_fit.initial_statistics`, without the round-off of sums
+        centred on the data's mean far from a component (a one-point start's covariance is
+        reg_covar exactly, whatever the data's scale)."""
+        k = self.n_components
+        if self.init_params == "random_from_data":
+            idx = rng.choice(source.n_rows, size=k, replace=False)
+            return label_sums(source.take(idx), source.take_weights(idx), np.arange(k), k,
+                              matrix)
+        X, w = source.gather()
+        X = np.asarray(X)
+        if self.init_params == "k-means++":
+            from sklearn.cluster import kmeans_plusplus
+
+            _, idx = kmeans_plusplus(X, k, random_state=rng, sample_weight=w)
+            idx = np.asarray(idx)
+            return label_sums(X[idx], None if w is None else w[idx], np.arange(k), k, matrix)
+        from sklearn.cluster import KMeans
+
+        labels = KMeans(n_clusters=k, n_init=1, random_state=rng).fit(
+            X, sample_weight=w).labels_
+        return label_sums(X, w, labels, k, matrix)
+
+    def _initialize(self, X, resp):
+        """scikit-learn's private start from given responsibilities (its tests call it): the
+        M-step from ``resp``, then weights_init, means_init and precisions_init in place."""
+        Xk = as_kernel_array(X)
+        # unchecked, as scikit-learn's (its checks run in fit)
+        given = tuple(None if v is None else np.asarray(v, dtype=np.float64)
+                      for v in (self.weights_init, self.means_init, self.precisions_init))
+        params = self._start(ArraySource(Xk), None, given, Xk.astype(np.float64).mean(axis=0),
+                             np.asarray(resp, dtype=np.float64))
+        self._set_fitted(params, Xk.dtype)
+
+    def _verbose_callback(self, start_time):
+        """scikit-learn's progress lines every ``verbose_interval`` iterations."""
+        last, previous = [start_time], [-np.inf]
+
+        def report(it, bound):
+            change = bound - previous[0]
+            previous[0] = bound
+            if (it + 1) % self.verbose_interval == 0:
+                if self.verbose == 1:
+                    print(f"  Iteration {it + 1}")
+                else:
+                    now = time.time()
+                    print(f"  Iteration {it + 1}\t time lapse {now - last[0]:.5f}s\t ll "
+                          f"change {change:.5f}")
+                    last[0] = now
+
+        return report
+
+    def _set_fitted(self, params, dtype=np.float64):
+        """The fitted attributes from ``params`` (float64), in the data's dtype as
+        scikit-learn's (float32 data: float32 attributes)."""
+        self._params_ = params
+        pc = params.precisions_cholesky
+        if self.covariance_type == "full":
+            prec = np.einsum("kij,klj->kil", pc, pc)
+        elif self.covariance_type == "tied":
+            prec = pc @ pc.T
+        else:
+            prec = pc ** 2
+        for name, value in (("weights_", params.weights), ("means_", params.means),
+                            ("covariances_", params.covariances),
+                            ("precisions_cholesky_", pc), ("precisions_", prec)):
+            setattr(self, name, None if value is None else np.asarray(value, dtype=dtype))
+
+    def _get_parameters(self):
+        """(weights_, means_, covariances_, precisions_cholesky_), as scikit-learn's."""
+        return (self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
+
+    def _set_parameters(self, params):
+        """Set (weights, means, covariances, precisions_cholesky) and the precisions, as
+        scikit-learn's private method of the same name does (its tests use it)."""
+        weights, means, covariances, prec_chol = params
+        dtype = np.asarray(means).dtype
+
+        def as64(a):
+            return None if a is None else np.asarray(a, dtype=np.float64)
+
+        self._set_fitted(EMParams(as64(weights), as64(means), as64(covariances),
+                                  as64(prec_chol)), dtype)
+
+    # -- streams: not offered by maximum-likelihood EM in this version ---------------------
+
+    @available_if(lambda self: False)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Not available for ``GaussianMixture`` yet (``hasattr(gm, 'partial_fit')`` is
+        False, as for scikit-learn's)."""
+
+    def save(self, path):
+        """Not available for ``GaussianMixture`` yet."""
+        raise NotImplementedError("GaussianMixture models cannot be saved to a file yet; "
+                                  "pickle the estimator instead.")
+
+    # -- prediction and model selection ----------------------------------------------------
+
+    _predict_block = staticmethod(predict_block)
+
+    def _predict_args(self, kind):
+        return (self._params_, self.covariance_type, kind)
+
+    def score_samples(self, X):
+        """log p(x) of each point under the fitted mixture (scikit-learn's)."""
+        return self._predict(X, "score")
+
+    def _n_parameters(self):
+        k, p = self.means_.shape
+        return n_parameters(self.covariance_type, k, p)
+
+    def bic(self, X):
+        """Bayesian information criterion on X: ``-2 n score(X) + n_params log n`` (lower is
+        better)."""
+        n = _n_rows(X)
+        return -2.0 * self.score(X) * n + self._n_parameters() * math.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion on X: ``-2 n score(X) + 2 n_params`` (lower is
+        better)."""
+        return -2.0 * self.score(X) * _n_rows(X) + 2 * self._n_parameters()
+
+    def sample(self, n_samples=1):
+        """Draw from the fitted mixture (as scikit-learn does): returns (X, component labels)."""
+        check_is_fitted(self)
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) \
+                or n_samples < 1:
+            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
+                             "requires at least one sample.")
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        p = self.means_.shape[1]
+        if self.covariance_type == "full":
+            parts = [rng.multivariate_normal(m, c, int(n))
+                     for m, c, n in zip(self.means_, self.covariances_, counts)]
+        elif self.covariance_type == "tied":
+            parts = [rng.multivariate_normal(m, self.covariances_, int(n))
+                     for m, n in zip(self.means_, counts)]
+        else:
+            parts = [m + rng.standard_normal(size=(n, p)) * np.sqrt(c)
+                     for m, c, n in zip(self.means_, self.covariances_, counts)]
+        labels = np.concatenate([np.full(c, j, dtype=np.int64) for j, c in enumerate(counts)])
+        return np.vstack(parts), labels
+
+
+def _n_rows(X):
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def _both(first, second):
+    """One callback that calls ``first`` then ``second`` (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def both(it, bound):
+        first(it, bound)
+        second(it, bound)
+
+    return both
