@@ -262,7 +262,7 @@ def test_kernels_are_cached_outside_the_package(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(tmp_path / "cache"))
     proc = subprocess.run([sys.executable, "-W", "error", "-c",
-                           "import fastcavi, fastcavi.kernels.fixed as k; "
+                           "import fastcavi, fastcavi.kernels.core as k; "
                            "print(k.n_chunks_for(10)); "
                            "print(fastcavi.__file__)"],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT)
@@ -271,7 +271,7 @@ def test_kernels_are_cached_outside_the_package(tmp_path):
     in_package = [p.name for p in (site / "fastcavi").rglob("*") if p.suffix in (".nbi", ".nbc")]
     assert in_package == []
     cached = tmp_path / "cache" / "fastcavi" / fastcavi.__version__
-    assert any(p.name.startswith("fixed.n_chunks_for") and p.suffix == ".nbi"
+    assert any(p.name.startswith("core.n_chunks_for") and p.suffix == ".nbi"
                for p in cached.rglob("*"))
 
 
