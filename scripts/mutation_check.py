@@ -153,8 +153,8 @@ MUTATIONS = [
         "keep-first-restart", "fastcavi/estimators/base.py",
         "if best is None or bound > best[1] or best[1] == -np.inf:",
         "if best is None:",
-        "the first of n_init runs is kept instead of the best (both estimators share the loop)",
-        CORE_TESTS + FAMILY_TESTS),
+        "the first of n_init runs is kept instead of the best (every estimator shares the loop)",
+        CORE_TESTS + FAMILY_TESTS + GM_TESTS),
     Mutation(
         "tol-not-scaled", "fastcavi/models/fixed.py",
         "max_iter, tol * source.total_weight,",

@@ -64,11 +64,6 @@ GM_MUTATIONS = [
         "previous=None)",
         "a warm start measures its first change from nothing, not from the stored bound"),
     (
-        "gm-keeps-the-first-start", "fastcavi/estimators/gaussian_mixture.py",
-        "if best is None or bound > best[4] or best[4] == -np.inf:",
-        "if best is None:",
-        "with n_init > 1 the first start is kept, not the best"),
-    (
         "gm-tied-one-point-start-centred", "fastcavi/estimators/gaussian_mixture.py",
         "            quirk = (ctype == \"tied\" and resp is None",
         "            quirk = (False and resp is None",

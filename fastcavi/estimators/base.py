@@ -37,6 +37,19 @@ STREAM_PARAMETERS = """\
 """
 
 
+def both_callbacks(first, second):
+    """One callback ``(iteration, bound)`` that calls ``first`` then ``second`` (either may be
+    None)."""
+    if first is None or second is None:
+        return first or second
+
+    def both(it, bound):
+        first(it, bound)
+        second(it, bound)
+
+    return both
+
+
 def with_stream_parameters(cls):
     """Put the parameters of the algorithms and of ``partial_fit``, which every estimator
     shares, in place of ``{stream_parameters}`` in the class's docstring."""

@@ -28,7 +28,7 @@ from ..models.family import DIRICHLET_PROCESS, FamilyParams, FamilyPrior, expect
 from ..models.family_fit import family_model, initial_statistics, m_step_from_sums, predict_block
 from ..models.family_full import covariance_attributes
 from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
-from .base import MixtureBase, with_stream_parameters
+from .base import MixtureBase, both_callbacks, with_stream_parameters
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -59,18 +59,6 @@ def _proper_default_prior(psi0, total, covariance_type):
             "covariance_prior_), so that the ELBO stays exact. Give covariance_prior to choose "
             "another.", UserWarning, stacklevel=6)
     return psi0
-
-
-def _both(first, second):
-    """One callback that calls ``first`` then ``second`` (either may be None)."""
-    if first is None or second is None:
-        return first or second
-
-    def both(it, bound):
-        first(it, bound)
-        second(it, bound)
-
-    return both
 
 
 @with_stream_parameters
@@ -252,7 +240,7 @@ default=None
             # A fresh sweep per run: the incremental one keeps the blocks' statistics.
             sweep = make_sweep(self.algorithm, source, visit, update, prior.kind.stats_shape)
             out = iterate(sweep, params, self.max_iter, self.tol, strict=True, dtype=dtype,
-                          callback=_both(report, callback),
+                          callback=both_callbacks(report, callback),
                           previous=None if do_init else self.lower_bound_)
             bound = out.bounds[-1] if out.bounds else -np.inf
             if self.verbose:

@@ -15,7 +15,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .._threads import check_n_threads, thread_limit
+from .._threads import check_n_threads
 from .._validation import (
     as_kernel_array,
     check_bool_params,
@@ -26,6 +26,7 @@ from .._validation import (
 from ..data.defaults import moments
 from ..data.sources import ArraySource
 from ..inference.algorithms import iterate, make_sweep
+from ..models.covariance import COVARIANCES
 from ..models.em import (
     EMParams,
     em_model,
@@ -38,8 +39,8 @@ from ..models.em import (
     start_from_sums,
 )
 from ..models.family_fit import _resp_sums, initial_statistics
-from ..models.names import COVARIANCE_TYPES, MATRIX_TYPES, STATS_SHAPES
-from .base import MixtureBase
+from ..models.names import COVARIANCE_TYPES
+from .base import MixtureBase, both_callbacks
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -222,33 +223,31 @@ class GaussianMixture(MixtureBase):
                 "warm_start=False to start afresh.")
         dtype = source.dtype
         centre = moments(source).mean if do_init and any(v is None for v in given) else None
-        best = None
-        with thread_limit(self.n_threads):
-            for run in range(self.n_init if do_init else 1):
-                if self.verbose:
-                    print(f"Initialization {run}")
-                start_time = time.time()
-                params = self._start(source, rng, given, centre) if do_init else self._params_
-                if self.max_iter == 0:
-                    best = (params, 0, False, [], -np.inf)
-                    continue
-                visit, update = em_model(self.covariance_type, float(self.reg_covar), dtype)
-                sweep = make_sweep("batch", source, visit, update,
-                                   STATS_SHAPES[self.covariance_type])
-                report = self._verbose_callback(start_time) if self.verbose else None
-                out = iterate(sweep, params, self.max_iter, float(self.tol), strict=True,
-                              dtype=dtype, callback=_both(report, callback),
-                              previous=None if do_init else self.lower_bound_)
-                bound = out.bounds[-1]
-                if self.verbose:
-                    state = "converged" if out.converged else "did not converge"
-                    print(f"Initialization {state}." if self.verbose == 1 else
-                          f"Initialization {state}. time lapse {time.time() - start_time:.5f}s"
-                          f"\t lower bound {bound:.5f}.")
-                # scikit-learn's rule: the first run, then any run with a higher bound.
-                if best is None or bound > best[4] or best[4] == -np.inf:
-                    best = (out.state, len(out.bounds), out.converged, out.bounds, bound)
-        params, n_iter, converged, bounds, bound = best
+
+        def one_run(run):
+            if self.verbose:
+                print(f"Initialization {run}")
+            start_time = time.time()
+            params = self._start(source, rng, given, centre) if do_init else self._params_
+            if self.max_iter == 0:
+                return (params, 0, False, []), -np.inf
+            visit, update = em_model(self.covariance_type, float(self.reg_covar), dtype)
+            sweep = make_sweep("batch", source, visit, update,
+                               COVARIANCES[self.covariance_type].stats_shape)
+            report = self._verbose_callback(start_time) if self.verbose else None
+            out = iterate(sweep, params, self.max_iter, float(self.tol), strict=True,
+                          dtype=dtype, callback=both_callbacks(report, callback),
+                          previous=None if do_init else self.lower_bound_)
+            bound = out.bounds[-1]
+            if self.verbose:
+                state = "converged" if out.converged else "did not converge"
+                print(f"Initialization {state}." if self.verbose == 1 else
+                      f"Initialization {state}. time lapse {time.time() - start_time:.5f}s"
+                      f"\t lower bound {bound:.5f}.")
+            return (out.state, len(out.bounds), out.converged, out.bounds), bound
+
+        (params, n_iter, converged, bounds), bound, _ = self._best_of_runs(
+            self.n_init if do_init else 1, one_run)
         if not converged and self.max_iter > 0:
             warnings.warn("Best performing initialization did not converge. Try different init "
                           "parameters, or increase max_iter, tol, or check for degenerate "
@@ -267,7 +266,7 @@ class GaussianMixture(MixtureBase):
         ctype = self.covariance_type
         if centre is not None:
             eps = float(np.finfo(source.dtype).eps)
-            matrix = ctype in MATRIX_TYPES
+            matrix = COVARIANCES[ctype].matrix
             if resp is not None:
                 sums = _resp_sums(source, resp.shape[1], lambda a, b: resp[a:b], centre, matrix)
             elif self.init_params == "random":
@@ -450,15 +449,3 @@ class GaussianMixture(MixtureBase):
 
 def _n_rows(X):
     return X.shape[0] if hasattr(X, "shape") else len(X)
-
-
-def _both(first, second):
-    """One callback that calls ``first`` then ``second`` (either may be None)."""
-    if first is None or second is None:
-        return first or second
-
-    def both(it, bound):
-        first(it, bound)
-        second(it, bound)
-
-    return both
