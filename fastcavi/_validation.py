@@ -290,6 +290,18 @@ def check_choice_params(estimator, options):
             raise _invalid(estimator, name, f"a str among {{{', '.join(map(repr, choices))}}}")
 
 
+def check_mixture_params(estimator, covariance_types, init_params, **choices):
+    """The parameters every scikit-learn mixture has, in scikit-learn's order and words:
+    ``n_components``, ``n_init``, ``max_iter``, ``verbose``, ``verbose_interval``, ``tol``,
+    ``reg_covar``, ``covariance_type`` and ``init_params`` (and the estimator's own
+    ``choices``, name: options)."""
+    check_int_params(estimator, {"n_components": 1, "n_init": 1, "max_iter": 0, "verbose": 0,
+                                 "verbose_interval": 1})
+    check_real_params(estimator, ("tol", "reg_covar"))
+    check_choice_params(estimator, {"covariance_type": covariance_types,
+                                    "init_params": init_params, **choices})
+
+
 def check_bool_params(estimator, names):
     for name in names:
         if not isinstance(getattr(estimator, name), (bool, np.bool_)):

@@ -16,8 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._threads import check_n_threads
 from .._validation import (
     check_bool_params,
-    check_choice_params,
-    check_int_params,
+    check_mixture_params,
     check_real_params,
     is_real,
 )
@@ -182,13 +181,9 @@ default=None
     # -- validation ------------------------------------------------------------------------
 
     def _check_params(self):
-        check_int_params(self, {"n_components": 1, "n_init": 1, "max_iter": 0, "verbose": 0,
-                                "verbose_interval": 1})
-        check_real_params(self, ("tol", "reg_covar"))
-        check_choice_params(self, {"covariance_type": COVARIANCE_TYPES,
-                                   "init_params": INIT_PARAMS,
-                                   "weight_concentration_prior_type": WEIGHT_PRIORS,
-                                   "algorithm": ALGORITHMS})
+        check_mixture_params(self, COVARIANCE_TYPES, INIT_PARAMS,
+                             weight_concentration_prior_type=WEIGHT_PRIORS,
+                             algorithm=ALGORITHMS)
         check_real_params(self, ("weight_concentration_prior", "mean_precision_prior"),
                           positive=True, optional=True)
         check_bool_params(self, ("warm_start",))

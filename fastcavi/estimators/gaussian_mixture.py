@@ -19,9 +19,7 @@ from .._threads import check_n_threads
 from .._validation import (
     as_kernel_array,
     check_bool_params,
-    check_choice_params,
-    check_int_params,
-    check_real_params,
+    check_mixture_params,
 )
 from ..data.defaults import moments
 from ..data.sources import ArraySource
@@ -190,11 +188,7 @@ class GaussianMixture(MixtureBase):
         self.n_threads = n_threads
 
     def _check_params(self):
-        check_int_params(self, {"n_components": 1, "n_init": 1, "max_iter": 0, "verbose": 0,
-                                "verbose_interval": 1})
-        check_real_params(self, ("tol", "reg_covar"))
-        check_choice_params(self, {"covariance_type": COVARIANCE_TYPES,
-                                   "init_params": INIT_PARAMS})
+        check_mixture_params(self, COVARIANCE_TYPES, INIT_PARAMS)
         check_bool_params(self, ("warm_start",))
         check_n_threads(self.n_threads)
 
