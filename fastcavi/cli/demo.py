@@ -91,7 +91,7 @@ def _demo_cavi(args):
 
     from ..estimators.gaussian_mixture_cavi import GaussianMixtureCAVI
     from ..estimators.io import StagedFiles
-    from .plot import plot
+    from .plot import write_demo_files
 
     n, p, k = args.n, args.p, args.k
     lambda2 = DEMO_LIKELIHOOD_VAR if args.likelihood_var is None else args.likelihood_var
@@ -147,13 +147,8 @@ def _demo_cavi(args):
         ])
         print("(ARI: 1 = the true clusters exactly, 0 = no better than chance; the ELBO is "
               "the fit's score, higher is better)")
-        if plot_file is not None:
-            plot(plot_file, plot_path, X, est, progress.traces,
-                 f"fastcavi demo, K = {k}", true_means=true_means, seed=args.seed)
-        if model_file is not None:
-            from ..estimators.io import write_model
-
-            write_model(est, model_file)
+        write_demo_files(plot_file, plot_path, model_file, X, est, progress.traces,
+                         f"fastcavi demo, K = {k}", true_means, args.seed)
     for path, what in ((plot_path, "plot"), (args.output, "model")):
         if path is not None:
             print(f"wrote {what}: {path}")

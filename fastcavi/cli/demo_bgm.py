@@ -110,7 +110,7 @@ def demo_bgm(args, plot_path):
     from ..estimators.bayesian_mixture import BayesianGaussianMixture
     from ..estimators.io import StagedFiles
     from .bgm import WEIGHT_SHOWN, bgm_params, check_supported, covariance_type, effective
-    from .plot import plot
+    from .plot import write_demo_files
 
     n, p, k = args.n, args.p, args.k
     kind = covariance_type(args)
@@ -163,13 +163,8 @@ def demo_bgm(args, plot_path):
         print("\n".join(matched_table(est, weights, means, variances, rows, cols, dist)))
         print("(ARI: 1 = the true clusters exactly, 0 = no better than chance; the ELBO is "
               "the fit's score, higher is better)")
-        if plot_file is not None:
-            plot(plot_file, plot_path, X, est, progress.traces,
-                 f"fastcavi demo --model bgm, K = {k}", true_means=means, seed=args.seed)
-        if model_file is not None:
-            from ..estimators.io import write_model
-
-            write_model(est, model_file)
+        write_demo_files(plot_file, plot_path, model_file, X, est, progress.traces,
+                         f"fastcavi demo --model bgm, K = {k}", means, args.seed)
     for path, what in ((plot_path, "plot"), (args.output, "model")):
         if path is not None:
             print(f"wrote {what}: {path}")

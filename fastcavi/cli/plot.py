@@ -144,3 +144,15 @@ def plot(f, path, X, est, traces, title, names=None, true_means=None, seed=0):
     if traces:
         ax2.legend(loc="lower right", fontsize="small")
     fig.savefig(f, format=suffix(path)[1:], dpi=110)
+
+
+def write_demo_files(plot_file, plot_path, model_file, X, est, traces, title, true_means,
+                     seed):
+    """The demo's files, into their staged files: the picture (when one is drawn) and the
+    model (with -o)."""
+    if plot_file is not None:
+        plot(plot_file, plot_path, X, est, traces, title, true_means=true_means, seed=seed)
+    if model_file is not None:
+        from ..estimators.io import write_model
+
+        write_model(est, model_file)

@@ -1,6 +1,6 @@
 """Slow, readable reference implementations, written straight from the equations.
 
-Two models live here, each in plain Python loops that can be read against the equations line
+Three models live here, each in plain Python loops that can be read against the equations line
 by line. They are slow on purpose: use them to check the fast paths, never to fit real data.
 
 - The fixed model (``fastcavi.reference`` itself, from :mod:`fastcavi.reference._fixed`):
@@ -9,32 +9,11 @@ by line. They are slow on purpose: use them to check the fast paths, never to fi
 - The learned-weights, learned-covariance family of scikit-learn's ``BayesianGaussianMixture``
   (Dirichlet distribution or Dirichlet process weights; spherical, diag, tied or full
   covariances) as exact conjugate CAVI: :mod:`fastcavi.reference.family`.
+- Maximum-likelihood EM, the fit of scikit-learn's ``GaussianMixture`` and of
+  :class:`fastcavi.GaussianMixture`: :mod:`fastcavi.reference.em`.
 """
 
-from . import family
-from ._fixed import (
-    CAVIResult,
-    cavi,
-    elbo,
-    elbo_entropy_assignments,
-    elbo_entropy_means,
-    elbo_likelihood,
-    elbo_prior_assignments,
-    elbo_prior_means,
-    responsibilities,
-    update_means,
-)
+from . import _fixed, family
+from ._fixed import *  # noqa: F403 - the fixed model is the package's own namespace
 
-__all__ = [
-    "CAVIResult",
-    "cavi",
-    "elbo",
-    "elbo_entropy_assignments",
-    "elbo_entropy_means",
-    "elbo_likelihood",
-    "elbo_prior_assignments",
-    "elbo_prior_means",
-    "family",
-    "responsibilities",
-    "update_means",
-]
+__all__ = [*_fixed.__all__, "family"]
