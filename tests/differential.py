@@ -278,20 +278,25 @@ def judge(d):
     return "equal to scikit-learn"
 
 
-def explore(n_examples, seed=0):
-    """Run ``n_examples`` draws; print every disagreement (with its draw) and a tally."""
+def explore(n_examples, seed=0, strategy=None, judged_by=None,
+            path="differential-failures.pkl"):
+    """Run ``n_examples`` draws (of ``strategy``, judged by ``judged_by``: this module's
+    ``draws()`` and :func:`judge` by default); print every disagreement (with its draw) and a
+    tally; save the failing draws to ``path``."""
     from collections import Counter
 
     from hypothesis import HealthCheck, given, settings
 
     tally, failures = Counter(), []
+    strategy = draws() if strategy is None else strategy
+    judged_by = judge if judged_by is None else judged_by
 
     @settings(max_examples=n_examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck), phases=["generate"])
-    @given(draws())
+    @given(strategy)
     def run(d):
         try:
-            tally[judge(d)] += 1
+            tally[judged_by(d)] += 1
         except AssertionError as exc:
             tally["DISAGREE"] += 1
             failures.append((d, str(exc).splitlines()[:6]))
@@ -304,9 +309,9 @@ def explore(n_examples, seed=0):
     if failures:
         import pickle
 
-        with open("differential-failures.pkl", "wb") as f:
+        with open(path, "wb") as f:
             pickle.dump([(d.X, d.options, d.kind) for d, _ in failures], f)
-        print("the failing draws are in differential-failures.pkl")
+        print(f"the failing draws are in {path}")
     return failures
 
 

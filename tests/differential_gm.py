@@ -208,33 +208,12 @@ def judge(d):
 
 
 def explore(n_examples):
-    from collections import Counter
+    """Run ``n_examples`` draws; print every disagreement and a tally
+    (:func:`tests.differential.explore`)."""
+    from .differential import explore as run
 
-    from hypothesis import HealthCheck, given, settings
-
-    tally, failures = Counter(), []
-
-    @settings(max_examples=n_examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck), phases=["generate"])
-    @given(draws())
-    def run(d):
-        try:
-            tally[judge(d)] += 1
-        except AssertionError as exc:
-            tally["DISAGREE"] += 1
-            failures.append((d, str(exc).splitlines()[:6]))
-
-    run()
-    for d, why in failures:
-        print(d)
-        print("   ", "\n    ".join(why))
-    print(dict(tally))
-    if failures:
-        import pickle
-
-        with open("differential-gm-failures.pkl", "wb") as f:
-            pickle.dump([(d.X, d.options, d.kind) for d, _ in failures], f)
-    return failures
+    return run(n_examples, strategy=draws(), judged_by=judge,
+               path="differential-gm-failures.pkl")
 
 
 if __name__ == "__main__":
