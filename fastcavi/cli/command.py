@@ -412,7 +412,6 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     add_demo_parser(sub)
-    add_select_parser(sub)
 
     fit = sub.add_parser(
         "fit", help="fit a model to a data file and save it",
@@ -504,6 +503,8 @@ def build_parser():
                          help="Numba threads (default: all; more than the cores available are "
                               "clamped, with a warning)")
     predict.set_defaults(func=cmd_predict)
+
+    add_select_parser(sub)
 
     info = sub.add_parser("info", help="versions, threading and the kernel cache",
                           description="Print versions, the Numba threading layer and thread "
