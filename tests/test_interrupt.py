@@ -133,9 +133,15 @@ def test_demo_interrupted_during_the_first_compile(tmp_path, startup):
     assert "interrupted" in outcomes  # a fast machine may finish before the last offset
 
 
+# Python raises KeyboardInterrupt on SIGINT only when it starts with SIGINT at its default; a
+# shell's background job (``pytest ... &``) starts with SIGINT ignored, and so would every
+# script below. Each script therefore first puts back what an interactive Python has.
+_DEFAULT_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+
+
 def _run_script(tmp_path, body, env=None):
     script = tmp_path / "script.py"
-    script.write_text(textwrap.dedent(body))
+    script.write_text(_DEFAULT_SIGINT + textwrap.dedent(body))
     proc = subprocess.run([sys.executable, "-W", "error", str(script)], capture_output=True,
                           text=True, timeout=TIMEOUT, cwd=tmp_path,
                           env=dict(os.environ, **(env or {})))
