@@ -4,6 +4,10 @@ data file, print the table of exact ELBOs and keep the best model
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import time
+
 from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
 from .args import (
     DEFAULT_TOL,
@@ -97,7 +101,6 @@ def _plot_path(args):
 
 
 def cmd_select(args):
-    import numpy as np
 
     from ..estimators.io import StagedFiles, write_model
     from ..estimators.selection import MixtureSelection
@@ -139,10 +142,6 @@ def cmd_select(args):
     with StagedFiles() as out:
         model_file = out.open(args.output)
         plot_file = None if plot_path is None else out.open(plot_path)
-        import contextlib
-        import sys
-        import time
-
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(sys.stderr):  # a line per fit, as progress
             sel.fit(X if scaled is None else scaled[0])
@@ -153,7 +152,7 @@ def cmd_select(args):
             from .bgm import to_data_units
 
             to_data_units(best, *scaled[1:])
-        kept = int(np.sum(best.weights_ > 0.01))
+        kept = sel.results_["n_kept"][sel.best_index_]
         print(f"best: covariance_type = {best.covariance_type}, K = {best.n_components} "
               f"({kept} with weight > 1%), ELBO {best.lower_bound_:.10g}; "
               f"{len(sel.results_['n_components'])} fits in {fmt_time(seconds)}")

@@ -37,6 +37,32 @@ STREAM_PARAMETERS = """\
 """
 
 
+def sample_mixture(est, n_samples):
+    """Draw ``n_samples`` points from a fitted ``est``'s Gaussian mixture (``weights_``,
+    ``means_``, ``covariances_`` of its ``covariance_type``), as scikit-learn does: the counts
+    per component from one multinomial draw, then each component's points in turn. Returns
+    (X, component labels)."""
+    import numbers
+
+    from sklearn.utils import check_random_state
+
+    from ..models.covariance import COVARIANCES
+
+    check_is_fitted(est)
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) \
+            or n_samples < 1:
+        raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
+                         "requires at least one sample.")
+    rng = check_random_state(est.random_state)
+    counts = rng.multinomial(n_samples, est.weights_)
+    covariance = COVARIANCES[est.covariance_type]
+    covs = covariance.per_component(est.covariances_, len(counts))
+    parts = [covariance.draw(rng, mean, cov, count)
+             for mean, cov, count in zip(est.means_, covs, counts)]
+    labels = np.concatenate([np.full(c, j, dtype=np.int64) for j, c in enumerate(counts)])
+    return np.vstack(parts), labels
+
+
 def both_callbacks(first, second):
     """One callback ``(iteration, bound)`` that calls ``first`` then ``second`` (either may be
     None)."""

@@ -4,14 +4,12 @@ the fused kernels: one pass over the data per iteration, no N x K array."""
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
 from .._threads import check_n_threads
 from .._validation import (
@@ -27,7 +25,7 @@ from ..models.family import DIRICHLET_PROCESS, FamilyParams, FamilyPrior, expect
 from ..models.family_fit import family_model, initial_statistics, m_step_from_sums, predict_block
 from ..models.family_full import covariance_attributes
 from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
-from .base import MixtureBase, both_callbacks, with_stream_parameters
+from .base import MixtureBase, both_callbacks, sample_mixture, with_stream_parameters
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -372,16 +370,4 @@ default=None
     def sample(self, n_samples=1):
         """Draw from the fitted Gaussian mixture with ``weights_``, ``means_`` and
         ``covariances_`` (as scikit-learn does): returns (X, component labels)."""
-        check_is_fitted(self)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) \
-                or n_samples < 1:
-            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
-                             "requires at least one sample.")
-        rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_)
-        covariance = COVARIANCES[self.covariance_type]
-        covs = covariance.per_component(self.covariances_, len(counts))
-        parts = [covariance.draw(rng, mean, cov, count)
-                 for mean, cov, count in zip(self.means_, covs, counts)]
-        labels = np.concatenate([np.full(c, j, dtype=np.int64) for j, c in enumerate(counts)])
-        return np.vstack(parts), labels
+        return sample_mixture(self, n_samples)

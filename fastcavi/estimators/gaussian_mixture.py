@@ -5,7 +5,6 @@ iteration, no N x K array. The math is :mod:`fastcavi.models.em`."""
 from __future__ import annotations
 
 import math
-import numbers
 import time
 import warnings
 
@@ -13,7 +12,6 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
 
 from .._threads import check_n_threads
 from .._validation import (
@@ -38,7 +36,7 @@ from ..models.em import (
 )
 from ..models.family_fit import _resp_sums, initial_statistics
 from ..models.names import COVARIANCE_TYPES
-from .base import MixtureBase, both_callbacks
+from .base import MixtureBase, both_callbacks, sample_mixture
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -420,25 +418,7 @@ class GaussianMixture(MixtureBase):
 
     def sample(self, n_samples=1):
         """Draw from the fitted mixture (as scikit-learn does): returns (X, component labels)."""
-        check_is_fitted(self)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) \
-                or n_samples < 1:
-            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
-                             "requires at least one sample.")
-        rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_)
-        p = self.means_.shape[1]
-        if self.covariance_type == "full":
-            parts = [rng.multivariate_normal(m, c, int(n))
-                     for m, c, n in zip(self.means_, self.covariances_, counts)]
-        elif self.covariance_type == "tied":
-            parts = [rng.multivariate_normal(m, self.covariances_, int(n))
-                     for m, n in zip(self.means_, counts)]
-        else:
-            parts = [m + rng.standard_normal(size=(n, p)) * np.sqrt(c)
-                     for m, c, n in zip(self.means_, self.covariances_, counts)]
-        labels = np.concatenate([np.full(c, j, dtype=np.int64) for j, c in enumerate(counts)])
-        return np.vstack(parts), labels
+        return sample_mixture(self, n_samples)
 
 
 def _n_rows(X):

@@ -33,6 +33,11 @@ class Covariance:
         """The shape of ``covariances_`` for K components and p features."""
         raise NotImplementedError
 
+    def n_parameters(self, k, p):
+        """The free parameters of K covariances of p features (scikit-learn's count, for
+        BIC and AIC)."""
+        raise NotImplementedError
+
     def degrees_of_freedom_shape(self, k):
         """The shape of ``degrees_of_freedom_``: one per component, or one shared."""
         return () if self.shared else (k,)
@@ -96,6 +101,9 @@ class Spherical(Covariance):
     def covariances_shape(self, k, p):
         return (k,)
 
+    def n_parameters(self, k, p):
+        return k
+
     def variances(self, covariances, k):
         return np.asarray(covariances, dtype=np.float64).reshape(k, 1)
 
@@ -133,6 +141,9 @@ class Diag(Covariance):
     def covariances_shape(self, k, p):
         return (k, p)
 
+    def n_parameters(self, k, p):
+        return k * p
+
     def variances(self, covariances, k):
         return np.asarray(covariances, dtype=np.float64)
 
@@ -154,6 +165,9 @@ class Full(_Matrix):
     def covariances_shape(self, k, p):
         return (k, p, p)
 
+    def n_parameters(self, k, p):
+        return k * p * (p + 1) / 2.0
+
     def variances(self, covariances, k):
         return np.diagonal(np.asarray(covariances, dtype=np.float64), axis1=1, axis2=2)
 
@@ -165,6 +179,9 @@ class Tied(_Matrix):
 
     def covariances_shape(self, k, p):
         return (p, p)
+
+    def n_parameters(self, k, p):
+        return p * (p + 1) / 2.0
 
     def variances(self, covariances, k):
         cov = np.asarray(covariances, dtype=np.float64)

@@ -36,11 +36,11 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from ..data.sources import blocks
+from .covariance import COVARIANCES
 from .family import FamilyStats
 from .family_fit import block_statistics
 from .family_full import one_blas_thread
 from .fixed import kernel_means
-from .names import MATRIX_TYPES
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -73,7 +73,7 @@ def precisions_cholesky(covariances, covariance_type):
     """scikit-learn's ``_compute_precision_cholesky`` in float64, with an error that names the
     component whose covariance is not positive definite."""
     cov = np.asarray(covariances, dtype=np.float64)
-    if covariance_type in MATRIX_TYPES:
+    if COVARIANCES[covariance_type].matrix:
         stack = cov[None] if covariance_type == "tied" else cov
         p = stack.shape[-1]
         out = np.empty_like(stack)
@@ -300,9 +300,7 @@ def predict_block(X, params, covariance_type, kind):
 def n_parameters(covariance_type, n_components, n_features):
     """The free parameters of the mixture (scikit-learn's ``_n_parameters``), for BIC/AIC."""
     k, p = n_components, n_features
-    cov = {"full": k * p * (p + 1) / 2.0, "diag": k * p, "tied": p * (p + 1) / 2.0,
-           "spherical": k}[covariance_type]
-    return int(cov + p * k + k - 1)
+    return int(COVARIANCES[covariance_type].n_parameters(k, p) + p * k + k - 1)
 
 
 # -- the functional API, one-to-one with fastcavi.reference.em.em ------------------------------
@@ -318,20 +316,20 @@ def em(X, resp_init, covariance_type, reg_covar, n_iter, sample_weight=None, n_t
     from ..inference.algorithms import iterate, make_sweep
     from ..reference.em import EMResult
     from .family_fit import _resp_sums
-    from .names import STATS_SHAPES
 
     Xk = as_kernel_array(X)
     source = ArraySource(Xk, check_sample_weight(sample_weight, Xk.shape[0]))
     resp_init = np.asarray(resp_init, dtype=np.float64)
     eps = float(np.finfo(Xk.dtype).eps)
     centre = np.asarray(Xk, dtype=np.float64).mean(axis=0)
+    covariance = COVARIANCES[covariance_type]
     with thread_limit(n_threads):
         sums = _resp_sums(source, resp_init.shape[1], lambda a, b: resp_init[a:b], centre,
-                          covariance_type in MATRIX_TYPES)
+                          covariance.matrix)
         params = start_from_sums(*sums, centre, covariance_type, reg_covar, eps)
         visit, update = em_model(covariance_type, reg_covar, Xk.dtype)
-        run = iterate(make_sweep("batch", source, visit, update, STATS_SHAPES[covariance_type]),
-                      params, int(n_iter), 0.0, dtype=Xk.dtype)
+        run = iterate(make_sweep("batch", source, visit, update, covariance.stats_shape), params,
+                      int(n_iter), 0.0, dtype=Xk.dtype)
         resp = predict_block(Xk, run.state_before_last, covariance_type, "proba")
     q = run.state
     return EMResult(q.weights, q.means, q.covariances, resp, np.asarray(run.bounds))
