@@ -72,6 +72,8 @@ MODEL_OPTIONS = {
     "degrees_of_freedom_prior": ("--degrees-of-freedom-prior", "bgm"),
     "covariance_prior": ("--covariance-prior", "bgm"),
     "reg_covar": ("--reg-covar", "bgm"),
+    "moves": ("--moves", "bgm"),
+    "max_components": ("--max-components", "bgm"),
 }
 _HINTS = {
     "likelihood_var": ": --model bgm learns each cluster's variance",
@@ -202,7 +204,28 @@ def add_bgm_options(parser):
                             "spherical)")
     group.add_argument("--reg-covar", type=non_negative, metavar="EPS",
                        help="reg_covar, added to every variance (default: 1e-6)")
+    group.add_argument("--moves", nargs="?", const="all", type=moves_list, metavar="MOVES",
+                       help="let the fit find the number of clusters: merge two components, "
+                            "delete one or split one (birth), each made only when the exact "
+                            "ELBO rises; -k is then where it starts (even -k 1). MOVES: a "
+                            "comma-separated subset of merge,delete,birth (default: all three)")
+    group.add_argument("--max-components", type=count, metavar="K",
+                       help="with --moves, the most components the fit may reach (default: "
+                            "the larger of 2 x K and 20)")
     return group
+
+
+def moves_list(text):
+    """--moves: 'all' or a comma-separated subset of merge, delete, birth."""
+    names = [t.strip() for t in text.split(",")]
+    known = ("merge", "delete", "birth")
+    if text == "all":
+        return "all"
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown move {bad[0] if bad else text!r}: choose "
+                                         "from merge, delete, birth (comma-separated)")
+    return ",".join(names)
 
 
 def check_model_options(args, shared=()):

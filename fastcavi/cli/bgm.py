@@ -18,7 +18,8 @@ _PLAIN = (("weight_prior", "weight_concentration_prior_type"),
           ("weight_concentration", "weight_concentration_prior"),
           ("mean_precision_prior", "mean_precision_prior"),
           ("degrees_of_freedom_prior", "degrees_of_freedom_prior"),
-          ("reg_covar", "reg_covar"))
+          ("reg_covar", "reg_covar"), ("moves", "moves"),
+          ("max_components", "max_components"))
 
 
 def covariance_type(args):
@@ -179,6 +180,20 @@ def variance_heading(est, names):
     return f"{which}: the mean over the {p} features (smallest to largest)"
 
 
+def moves_text(est):
+    """With moves: where the fit started and what was made, for the components row."""
+    moves = getattr(est, "moves_", None)
+    if moves is None:
+        return ""
+    made = {}
+    for m in moves:
+        if m.accepted:
+            made[m.kind] = made.get(m.kind, 0) + 1
+    what = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in made.items()) or "none"
+    return (f" (started at {est.n_components}; moves made: {what}, of {len(moves)} "
+            "proposed)")
+
+
 def effective(est):
     """The number of components whose weight is above WEIGHT_SHOWN."""
     import numpy as np
@@ -224,8 +239,8 @@ def summary_rows(est, n_points, tol=None):
         ("model", f"BayesianGaussianMixture, covariance_type = {kind}, "
                   f"{est.weight_concentration_prior_type} weight prior"),
         ("prior", prior_text(est)),
-        ("components", f"K = {est.n_components}, {effective(est)} with weight > "
-                       f"{WEIGHT_SHOWN:.0%}"),
+        ("components", f"K = {est.n_components_}, {effective(est)} with weight > "
+                       f"{WEIGHT_SHOWN:.0%}" + moves_text(est)),
         ("iterations", f"{est.n_iter_} (best of {est.n_init} run(s)); converged: "
                        f"{'yes' if est.converged_ else 'no'}" + (f" ({tol})" if tol else "")),
         ("final ELBO", f"{est.lower_bound_:.10g} ({est.lower_bound_ / n_points:.6f} per "

@@ -327,7 +327,7 @@ def cmd_predict(args):
     notes = ([f"ignored {'; '.join(table.ignored)}"] if table.ignored else []) + (
         [table.dropped_text()] if table.kept is not None else [])
     shape = result.shape if table.kept is None else (len(table.kept),) + result.shape[1:]
-    print(f"{X.shape[0]:,} points, K = {est.n_components}: wrote {what} {shape} "
+    print(f"{X.shape[0]:,} points, K = {est.means_.shape[0]}: wrote {what} {shape} "
           f"to {out_path}" + (f" ({'; '.join(notes)})" if notes else ""))
     return 0
 

@@ -107,7 +107,7 @@ def plot(f, path, X, est, traces, title, names=None, true_means=None, seed=0):
 
     fig = Figure(figsize=(12, 5), layout="constrained")
     ax, ax2 = fig.subplots(1, 2, width_ratios=[1.25, 1])
-    cmap = "tab10" if est.n_components <= 10 else "tab20"
+    cmap = "tab10" if est.means_.shape[0] <= 10 else "tab20"
     size, alpha = marker_style(len(idx))
     ax.scatter(xs, ys, c=labels % 20, cmap=cmap, vmin=0, vmax=9 if cmap == "tab10" else 19,
                s=size, alpha=alpha, linewidths=0, rasterized=len(idx) > 5_000)

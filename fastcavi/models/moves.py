@@ -20,11 +20,12 @@ bound of everything accepted so far rises (a move that removes a component also 
 within round-off); so the ELBO never decreases, and a round without an accepted move is the
 ordinary sweep. The one exception is an empty component (N_j < :data:`EMPTY`, less than a
 thousandth of a point): deleting it costs each point log(1 - r_ij), about N_j in all, and it is
-deleted when the bound falls by no more than that. Under the process prior every truncation K bounds the evidence of the same
-model. Under a finite Dirichlet distribution each K is its own model, and comparing their
-raw bounds leaves out the log K! of label symmetry (Bishop 2006, section 10.2.4) that the
-selection table adds: moves are conservative there, a component must earn its place by
-more than log K.
+deleted when the bound falls by no more than that.
+
+Under the process prior every truncation K bounds the evidence of the same model. Under a
+finite Dirichlet distribution each K is its own model, and comparing their raw bounds leaves
+out the log K! of label symmetry (Bishop 2006, section 10.2.4) that the selection table adds:
+moves are conservative there, a component must earn its place by more than log K.
 """
 
 from __future__ import annotations
