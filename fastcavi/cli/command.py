@@ -257,9 +257,10 @@ def cmd_fit(args):
                                                   args.quiet)
             per_sweep = progress.time_per_sweep(seconds)
             if scaled is not None:
-                from . import bgm, gm
+                from .bgm import to_data_units
+                from .gm import to_data_units as em_to_data_units
 
-                (gm if args.model == "gm" else bgm).to_data_units(est, *scaled[1:])
+                (em_to_data_units if args.model == "gm" else to_data_units)(est, *scaled[1:])
         else:
             progress, seconds = _stream(est, X, args)
             per_sweep = seconds
@@ -282,12 +283,13 @@ def cmd_fit(args):
                 "bgm", args.tol, n))) + timing)
             print("\n".join(component_lines(est, table.names)))
         elif args.model == "gm":
-            from . import gm
             from .bgm import component_lines
+            from .gm import STANDARDIZED_ROW as GM_STANDARDIZED
+            from .gm import summary_rows as gm_rows
 
-            rows += [gm.STANDARDIZED_ROW] if args.standardize else []
-            _summary(_streamed(args, est, rows + gm.summary_rows(est, X, tol_text(
-                "gm", args.tol, n))) + timing)
+            rows += [GM_STANDARDIZED] if args.standardize else []
+            _summary(_streamed(args, est, rows + gm_rows(est, X, tol_text("gm", args.tol, n)))
+                     + timing)
             print("\n".join(component_lines(est, table.names)))
         else:
             _summary(_streamed(args, est, rows + _cavi_rows(args, est, n)) + timing)
