@@ -305,3 +305,18 @@ def test_demo(tmp_path, capsys):
     assert bic > 0 and "true clusters by weight" in out
     assert "run 1/1: " in err and "iterations, final log-likelihood" in err
     assert sorted(os.listdir(tmp_path)) == ["demo.npz"]
+
+
+def test_compile_notice_only_where_gm_compiles(tmp_path, monkeypatch, capsys):
+    """On a cold kernel cache, a gm fit announces the compile (it runs the family's kernels)
+    and a gm prediction does not (it is NumPy: nothing to compile)."""
+    from fastcavi.cli import progress as _cli_progress
+
+    monkeypatch.setattr(_cli_progress, "cache_dirs", lambda: [str(tmp_path / "none")])
+    monkeypatch.setattr(_cli_progress, "_compiled_in_this_process", lambda *args: False)
+    for ctype in TYPES:
+        est = GaussianMixture(2, covariance_type=ctype)
+        _cli_progress.notice_for(est, "fit")
+        assert capsys.readouterr().err.startswith("compiling kernels, once, about "), ctype
+        _cli_progress.notice_for(est, "predict")
+        assert capsys.readouterr().err == "", ctype

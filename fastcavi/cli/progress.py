@@ -283,17 +283,25 @@ class Progress:
         return total_seconds / max(1, sweeps)
 
 
+def _maximum_likelihood(est):
+    """Whether ``est`` is GaussianMixture (EM): its bound is the mean log-likelihood per point,
+    and it predicts in NumPy."""
+    from ..estimators.gaussian_mixture import GaussianMixture
+
+    return isinstance(est, GaussianMixture)
+
+
 def bound_name(est):
     """What ``est``'s fit maximises, in words: the ELBO of the variational mixtures, or the
     log-likelihood of GaussianMixture (maximum likelihood)."""
-    from ..estimators.gaussian_mixture import GaussianMixture
-
-    return "log-likelihood" if isinstance(est, GaussianMixture) else "ELBO"
+    return "log-likelihood" if _maximum_likelihood(est) else "ELBO"
 
 
 def notice_for(est, stage, quiet=False):
     """The compile notice on stderr before ``est`` first fits ('fit') or predicts
-    ('predict')."""
+    ('predict'); none before GaussianMixture predicts (in NumPy, nothing compiled)."""
+    if stage == "predict" and _maximum_likelihood(est):
+        return
     module, kernel = kernel_of(est, stage) or ("fixed", None)
     compile_notice(sys.stderr, kernel, quiet=quiet, module=module)
 
@@ -338,7 +346,7 @@ def fit_with_progress(est, X, quiet):
     compile_seconds = _warm_up(est, X) if needs_compile(kernel, module) else None
     family = hasattr(est, "covariance_type")
     quantity = bound_name(est)
-    mean = quantity == "log-likelihood"  # GaussianMixture's bound and tol: per point
+    mean = _maximum_likelihood(est)  # GaussianMixture's bound and tol: per point
     n = X.shape[0]
     progress = Progress(sys.stderr, est.max_iter, est.n_init, n, quiet=quiet,
                         tol=est.tol / n if family and not mean else est.tol,
