@@ -179,7 +179,7 @@ def add_init_option(parser, what="runs start"):
     parser.add_argument(
         "--init-params", metavar="{kmeans,k-means++,random,random_from_data}",
         help=f"how {what}: cavi takes kmeans++ (default), random_from_data or random; bgm "
-             "takes kmeans (default, scikit-learn's KMeans), k-means++, random or "
+             "and gm take kmeans (default, scikit-learn's KMeans), k-means++, random or "
              "random_from_data (kmeans++ and k-means++ name the same start)")
 
 

@@ -126,21 +126,21 @@ def _estimator(args, kind):
 
 
 def _fit_rows(est, X, n, weights):
-    """The summary rows on the fit itself: the ELBO and the components in use (bgm), or
-    the log-likelihood, BIC and AIC (gm)."""
+    """The summary rows on the fit itself, (before the ARI, after it): the ELBO, and the
+    components in use (bgm); the log-likelihood, BIC and AIC (gm)."""
     import numpy as np
 
     from .bgm import WEIGHT_SHOWN, effective
 
     if hasattr(est, "weight_concentration_prior_type"):
-        return [("final ELBO", f"{est.lower_bound_:.10g} ({est.lower_bound_ / n:.6f} per "
-                               "point)"),
-                ("components", f"{effective(est)} of {len(weights)} with weight > "
-                               f"{WEIGHT_SHOWN:.0%} ({int(np.sum(weights > WEIGHT_SHOWN))} "
-                               "true clusters are)")]
+        return ([("final ELBO", f"{est.lower_bound_:.10g} ({est.lower_bound_ / n:.6f} per "
+                                "point)")],
+                [("components", f"{effective(est)} of {len(weights)} with weight > "
+                                f"{WEIGHT_SHOWN:.0%} ({int(np.sum(weights > WEIGHT_SHOWN))} "
+                                "true clusters are)")])
     from .gm import summary_rows
 
-    return [row for row in summary_rows(est, X) if row[0] in ("log-likelihood", "BIC, AIC")]
+    return [row for row in summary_rows(est, X) if row[0] in ("log-likelihood", "BIC, AIC")], []
 
 
 def demo_bgm(args, plot_path):
@@ -183,6 +183,7 @@ def demo_bgm(args, plot_path):
         dist = np.sqrt(((est.means_[:, None, :] - means[None]) ** 2).sum(axis=2))
         rows, cols = linear_sum_assignment(dist)
         per_iteration = progress.time_per_sweep(seconds)
+        before_ari, after_ari = _fit_rows(est, X, n, weights)
         summary([
             ("iterations", f"{est.n_iter_} in the best run (run "
                            f"{int(np.argmax([t[-1] for t in progress.traces])) + 1} of "
@@ -191,9 +192,10 @@ def demo_bgm(args, plot_path):
             ("time", f"{fmt_time(per_iteration)} per iteration ({n / per_iteration / 1e6:.0f} "
                      f"M points/s), fit {fmt_time(seconds)} in all (threads: "
                      f"{numba.get_num_threads()})"),
-            *_fit_rows(est, X, n, weights),
+            *before_ari,
             ("ARI", f"{ari:.4f} against the true labels (most probable true cluster: "
                     f"{oracle:.4f})"),
+            *after_ari,
         ])
         print("\n".join(matched_table(est, weights, means, variances, rows, cols, dist)))
         print(f"(ARI: 1 = the true clusters exactly, 0 = no better than chance; the "
