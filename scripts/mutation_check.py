@@ -464,6 +464,24 @@ MUTATIONS = [
         "self.best_index_ = 0",
         "the first fit of the grid is kept instead of the best",
         ("tests/test_selection.py", "tests/test_cli_select.py")),
+    Mutation(
+        "gm-file-public-attributes", "fastcavi/estimators/io.py",
+        "arrays = {name: np.asarray(getattr(params, field), dtype=np.float64)",
+        "arrays = {name: np.asarray(getattr(est, name), dtype=np.float64)",
+        "a GaussianMixture file keeps the attributes (float32 after a float32 fit), not the "
+        "float64 parameters its predictions use", ("tests/test_io.py",)),
+    Mutation(
+        "gm-file-dtype-dropped", "fastcavi/estimators/io.py",
+        "for name, _ in _GM_PARAMS)), np.dtype(dtype))",
+        "for name, _ in _GM_PARAMS)), np.float64)",
+        "a loaded GaussianMixture has float64 attributes whatever its fit's dtype",
+        ("tests/test_io.py",)),
+    Mutation(
+        "gm-file-shapes-unchecked", "fastcavi/estimators/io.py",
+        "        if values[name].shape != want:\n",
+        "        if False:\n",
+        "a GaussianMixture file's parameters are not checked against K, p and the covariance "
+        "type", ("tests/test_io.py",)),
 ]
 MUTATIONS += [Mutation(*m, GM_TESTS) for m in GM_MUTATIONS]
 

@@ -123,8 +123,8 @@ def test_defaults_are_the_estimators(data, tmp_path, capsys):
     (["--model", "bgm", "--likelihood-var", "1"], r"--likelihood-var is an option of --model cavi"),
     (["--model", "bgm", "--means-init", "data.npy"], r"--means-init is an option of --model cavi"),
     (["--model", "bgm", "--mean-vars-init", "1"], r"--mean-vars-init is an option of --model cavi"),
-    (["--covariance-type", "diag"], r"--covariance-type is an option of --model bgm, not of "
-                                    r"--model cavi"),
+    (["--covariance-type", "diag"], r"--covariance-type is an option of --model bgm and "
+                                    r"--model gm, not of --model cavi"),
     (["--weight-prior", "dirichlet_process"], r"--weight-prior is an option of --model bgm"),
     (["--weight-concentration", "1"], r"--weight-concentration is an option of --model bgm"),
     (["--mean-precision-prior", "1"], r"--mean-precision-prior is an option of --model bgm"),
@@ -154,7 +154,8 @@ def test_options_of_the_other_model(data, capsys, argv, pattern):
 @pytest.mark.parametrize("argv, pattern", [
     (["--model", "bgm", "--likelihood-var", "2"], r"--likelihood-var is an option of --model "
                                                   r"cavi, not of --model bgm"),
-    (["--reg-covar", "1e-3"], r"--reg-covar is an option of --model bgm, not of --model cavi"),
+    (["--reg-covar", "1e-3"], r"--reg-covar is an option of --model bgm and --model gm, not "
+                              r"of --model cavi"),
 ])
 def test_demo_options_of_the_other_model(tmp_path, capsys, argv, pattern):
     status, _, err = in_dir(tmp_path, ["demo", "-n", 500, "--no-plot", *argv], capsys)
@@ -240,7 +241,7 @@ def test_help_names_the_default_covariance_type(capsys):
     assert status == 0
     text = " ".join(out.split())
     assert f"(default: {BGM_DEFAULT_COVARIANCE}" in text
-    assert "--model {cavi,bgm}" in text and "per point, for both models" in text
+    assert "--model {cavi,bgm,gm}" in text and "per point, for every model" in text
     assert ("is not implemented in fastcavi yet" in text) == (BGM_DEFAULT_COVARIANCE != "full")
 
 

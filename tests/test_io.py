@@ -1,5 +1,5 @@
 """Models on disk (fastcavi.estimators.io): round trips, the file format, refusals, atomic
-writes."""
+writes. The refusals and the writes are checked for every estimator's files."""
 
 import json
 import os
@@ -9,8 +9,10 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 import fastcavi
-from fastcavi import GaussianMixtureCAVI
+from fastcavi import BayesianGaussianMixture, GaussianMixture, GaussianMixtureCAVI
 from fastcavi.estimators import io as _io
+
+CLASSES = (GaussianMixtureCAVI, BayesianGaussianMixture, GaussianMixture)
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +25,13 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     return GaussianMixtureCAVI(3, n_init=2, random_state=0).fit(data)
+
+
+@pytest.fixture(scope="module", params=[c.__name__ for c in CLASSES])
+def each_fitted(request, data):
+    """A fitted model of each class (all three read and write the same file format)."""
+    cls = {c.__name__: c for c in CLASSES}[request.param]
+    return cls(n_components=3, random_state=0).fit(data)
 
 
 def _same_predictions(a, b, X):
@@ -80,15 +89,16 @@ def test_file_format(tmp_path, fitted):
                 "prior_mean_", "prior_var_", "likelihood_var_", "n_features_in_"} <= set(z.files)
 
 
-def test_writes_exactly_the_name_given(tmp_path, fitted):
-    fitted.save(tmp_path / "model")  # np.savez would have written model.npz
+def test_writes_exactly_the_name_given(tmp_path, each_fitted):
+    each_fitted.save(tmp_path / "model")  # np.savez would have written model.npz
     assert os.listdir(tmp_path) == ["model"]
-    assert fastcavi.load(tmp_path / "model").n_components == 3
+    loaded = fastcavi.load(tmp_path / "model")
+    assert type(loaded) is type(each_fitted) and loaded.n_components == 3
 
 
-def test_unknown_format_version_is_refused(tmp_path, fitted):
+def test_unknown_format_version_is_refused(tmp_path, each_fitted):
     path = tmp_path / "model.npz"
-    fitted.save(path)
+    each_fitted.save(path)
     with np.load(path) as z:
         arrays = dict(z)
     arrays["format_version"] = np.int64(3)
@@ -97,8 +107,9 @@ def test_unknown_format_version_is_refused(tmp_path, fitted):
         fastcavi.load(tmp_path / "future.npz")
 
 
-@pytest.mark.parametrize("content", ["npy", "npz", "empty", "text", "inconsistent"])
-def test_not_a_model_is_refused(tmp_path, fitted, content):
+@pytest.mark.parametrize("content", ["npy", "npz", "empty", "text", "inconsistent", "foreign",
+                                     "missing"])
+def test_not_a_model_is_refused(tmp_path, each_fitted, content):
     path = tmp_path / "bad.npz"
     if content == "npy":
         with open(path, "wb") as f:
@@ -110,11 +121,20 @@ def test_not_a_model_is_refused(tmp_path, fitted, content):
     elif content == "text":
         path.write_text("hello")
     else:
-        arrays = _io._model_arrays(fitted)
-        arrays["means_"] = arrays["means_"][:2]
+        arrays = _io._model_arrays(each_fitted)
+        if content == "inconsistent":
+            arrays["means_"] = arrays["means_"][:2]
+        elif content == "foreign":
+            arrays["model"] = np.str_("KMeans")
+        else:  # an entry of this class's files left out
+            del arrays["means_"]
         np.savez(path, **arrays)
-    with pytest.raises(ValueError, match="bad.npz"):
+    message = {"inconsistent": "bad.npz: not a valid fastcavi model file",
+               "foreign": "bad.npz: holds a 'KMeans', not a fastcavi model",
+               "missing": r"bad.npz: not a valid fastcavi model file \(missing 'means_'\)"}
+    with pytest.raises(ValueError, match=message.get(content, "bad.npz")) as info:
         fastcavi.load(path)
+    assert str(info.value).count("bad.npz") == 1  # one line, the file named once
 
 
 def test_missing_file_is_an_oserror(tmp_path):
@@ -122,13 +142,16 @@ def test_missing_file_is_an_oserror(tmp_path):
         fastcavi.load(tmp_path / "nothing.npz")
 
 
-def test_unfitted_model_is_not_saved(tmp_path):
+@pytest.mark.parametrize("cls", CLASSES)
+def test_unfitted_model_is_not_saved(tmp_path, cls):
     with pytest.raises(NotFittedError):
-        GaussianMixtureCAVI(2).save(tmp_path / "m.npz")
+        cls(n_components=2).save(tmp_path / "m.npz")
+    with pytest.raises(NotFittedError):
+        fastcavi.save(cls(n_components=2), tmp_path / "m.npz")
     assert os.listdir(tmp_path) == []
 
 
-def test_crash_mid_write_leaves_the_old_file(tmp_path, fitted, monkeypatch):
+def test_crash_mid_write_leaves_the_old_file(tmp_path, each_fitted, monkeypatch):
     path = tmp_path / "model.npz"
     path.write_bytes(b"old contents")
 
@@ -138,7 +161,7 @@ def test_crash_mid_write_leaves_the_old_file(tmp_path, fitted, monkeypatch):
 
     monkeypatch.setattr(_io.np, "savez", crash)
     with pytest.raises(OSError, match="No space"):
-        fitted.save(path)
+        each_fitted.save(path)
     assert path.read_bytes() == b"old contents"
     assert os.listdir(tmp_path) == ["model.npz"]  # the temporary is gone
 
@@ -290,13 +313,13 @@ def test_save_refuses_special_files(tmp_path, fitted):
 
 
 @pytest.mark.slow
-def test_truncated_file_is_closed_on_the_error_path(tmp_path, fitted):
+def test_truncated_file_is_closed_on_the_error_path(tmp_path, each_fitted):
     """A truncated model file: the ValueError, and no ResourceWarning (unclosed file) beside
     it (the command printed it as a warning line next to the error)."""
     import gc
     import warnings
 
-    fitted.save(tmp_path / "m.npz")
+    each_fitted.save(tmp_path / "m.npz")
     content = (tmp_path / "m.npz").read_bytes()
     for size in (200, len(content) // 2, len(content) - 30):
         (tmp_path / "cut.npz").write_bytes(content[:size])
@@ -306,3 +329,68 @@ def test_truncated_file_is_closed_on_the_error_path(tmp_path, fitted):
                 fastcavi.load(tmp_path / "cut.npz")
             gc.collect()
         assert [str(w.message) for w in caught] == []
+
+
+# -- GaussianMixture (maximum-likelihood EM) ---------------------------------------------------
+
+GM_TYPES = ("full", "tied", "diag", "spherical")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ctype", GM_TYPES)
+def test_gaussian_mixture_round_trip_predicts_exactly(tmp_path, data, ctype, dtype):
+    """A loaded GaussianMixture is the fitted one: every attribute bit for bit and in the
+    fit's dtype (float32 attributes for float32 data, as scikit-learn's), the same
+    predictions, scores, BIC and AIC, and its column names."""
+    import pandas as pd
+
+    X = pd.DataFrame(data.astype(dtype), columns=["bill", "flipper"])
+    gm = GaussianMixture(3, covariance_type=ctype, n_init=2, random_state=0,
+                         means_init=data[:3]).fit(X)
+    path = tmp_path / "gm.npz"
+    fastcavi.save(gm, path)
+    back = fastcavi.load(path)
+    assert type(back) is GaussianMixture
+    for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(gm, name), err_msg=name)
+        assert getattr(back, name).dtype == getattr(gm, name).dtype == dtype, name
+    for name in ("lower_bound_", "n_iter_", "converged_", "n_features_in_", "lower_bounds_"):
+        assert getattr(back, name) == getattr(gm, name), name
+        assert type(getattr(back, name)) is type(getattr(gm, name)), name
+    assert list(back.feature_names_in_) == ["bill", "flipper"]
+    for Xp in (X, data, data.astype(np.float32)):
+        Xp = Xp if isinstance(Xp, pd.DataFrame) else pd.DataFrame(Xp, columns=X.columns)
+        _same_predictions(gm, back, Xp)
+        assert back.bic(Xp) == gm.bic(Xp) and back.aic(Xp) == gm.aic(Xp)
+        assert back.score(Xp) == gm.score(Xp)
+    params = back.get_params()
+    np.testing.assert_array_equal(params.pop("means_init"), data[:3])
+    want = gm.get_params()
+    del want["means_init"]
+    assert params == want
+    # the stored parameters are valid: the loaded model refits to the same model
+    np.testing.assert_array_equal(back.fit(X).means_, gm.means_)
+
+
+@pytest.mark.parametrize(("entry", "value", "message"), [
+    ("covariances_", lambda a: a[..., :1], "covariances_ has shape"),
+    ("precisions_cholesky_", lambda a: a[:2], "precisions_cholesky_ has shape"),
+    ("weights_", lambda a: -a, "non-positive weights"),
+    ("weights_", lambda a: a[None], r"weights_ has shape \(1, 3\)"),
+    ("covariances_", lambda a: a * np.nan, "non-finite"),
+    ("attributes_dtype", lambda a: np.str_("int8"), "attributes_dtype is 'int8'"),
+    ("lower_bounds_", lambda a: a[:-1], "lower_bounds_ has"),
+    ("attributes_dtype", None, "missing 'attributes_dtype'"),
+])
+def test_damaged_gaussian_mixture_file_is_refused(tmp_path, data, entry, value, message):
+    gm = GaussianMixture(3, covariance_type="full", random_state=0).fit(data)
+    arrays = _io._model_arrays(gm)
+    if value is None:
+        del arrays[entry]
+    else:
+        arrays[entry] = value(arrays[entry])
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="bad.npz: not a valid fastcavi model file .*"
+                                         + message) as info:
+        fastcavi.load(tmp_path / "bad.npz")
+    assert str(info.value).count("bad.npz") == 1

@@ -1,5 +1,5 @@
 """The ``fastcavi`` command's option types and the options that choose and configure a model
-(``--model cavi`` or ``--model bgm``), shared by ``fit`` and ``demo``.
+(``--model cavi``, ``--model bgm`` or ``--model gm``), shared by ``fit`` and ``demo``.
 
 NumPy is imported inside the functions, scikit-learn and Numba not at all: ``fastcavi --help``
 builds its parser from this module.
@@ -14,29 +14,34 @@ from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
 from .data import CLIError, parse_columns
 
 # The models of the command line: name -> the estimator it fits.
-MODELS = ("cavi", "bgm")
+MODELS = ("cavi", "bgm", "gm")
 MODEL_HELP = ("the model: 'cavi' (default) is GaussianMixtureCAVI: equal weights and one "
               "spherical variance shared by every cluster, known or estimated once (few "
               "parameters, the fastest); 'bgm' is BayesianGaussianMixture, scikit-learn's "
               "variational mixture: the weights and a covariance per cluster are learned, "
-              "and a Dirichlet process prior can switch off components that are not needed")
+              "and a Dirichlet process prior can switch off components that are not needed; "
+              "'gm' is GaussianMixture, scikit-learn's maximum-likelihood mixture (EM): "
+              "weights and a covariance per cluster, no prior")
 
-# The default --covariance-type of --model bgm: scikit-learn's.
+# The default --covariance-type of --model bgm and --model gm: scikit-learn's.
 BGM_DEFAULT_COVARIANCE = "full"
 
 # The starts each model knows (its estimator's init_params), and the other model's spelling of
 # the same start.
 INIT_PARAMS = {"cavi": ("kmeans++", "random_from_data", "random"),
-               "bgm": ("kmeans", "k-means++", "random", "random_from_data")}
-DEFAULT_INIT = {"cavi": "kmeans++", "bgm": "kmeans"}
+               "bgm": ("kmeans", "k-means++", "random", "random_from_data"),
+               "gm": ("kmeans", "k-means++", "random", "random_from_data")}
+DEFAULT_INIT = {"cavi": "kmeans++", "bgm": "kmeans", "gm": "kmeans"}
 _SAME_START = {"k-means++": "kmeans++", "kmeans++": "k-means++"}
 
-# --tol of `fastcavi fit` and `fastcavi demo`: the ELBO's change per point, for both models.
+# --tol of `fastcavi fit` and `fastcavi demo`: the bound's change per point, for every model.
 # BayesianGaussianMixture's tol is a change of the total (scikit-learn's, 1e-3 by default,
 # which the Python class keeps): the command line gives it --tol x N, so that large data
 # converge as small data do. bgm's default: 1e-5 converges on 2 million points in 27
 # iterations, where 1e-4 stopped penguins (342 rows) on a plateau (ARI 0.57, not 0.95).
-DEFAULT_TOL = {"cavi": 1e-4, "bgm": 1e-5}
+# GaussianMixture's tol is already the change of the mean log-likelihood per point
+# (scikit-learn's): the command line passes it as it is, with scikit-learn's default.
+DEFAULT_TOL = {"cavi": 1e-4, "bgm": 1e-5, "gm": 1e-3}
 
 
 def estimator_tol(model, tol, n_points):
@@ -50,35 +55,44 @@ def tol_text(model, tol, n_points):
     tol = DEFAULT_TOL[model] if tol is None else tol
     if model == "bgm":
         return f"tol = {tol:g} per point, {tol * n_points:g} in total"
+    if model == "gm":
+        return f"tol = {tol:g} per point, of the mean log-likelihood"
     return f"tol = {tol:g} per point"
 
 
-TOL_HELP = ("convergence: the ELBO's change between two {unit}s, per point, for both models "
-            f"(default: {DEFAULT_TOL['cavi']:g} for cavi, {DEFAULT_TOL['bgm']:g} for bgm); "
+TOL_HELP = ("convergence: the change between two {unit}s, per point, for every model, of the "
+            "ELBO (cavi, bgm) or of the mean log-likelihood (gm) "
+            f"(default: {DEFAULT_TOL['cavi']:g} for cavi, {DEFAULT_TOL['bgm']:g} for bgm, "
+            f"{DEFAULT_TOL['gm']:g} for gm, scikit-learn's); "
             "for bgm the estimator's tol, a change of the total as in scikit-learn, is this "
-            "times the number of points")
+            "times the number of points; for gm it is the estimator's tol as it is (scikit-"
+            "learn's GaussianMixture measures the mean per point)")
 
-# Options that belong to one model: dest -> (option, model). Given with the other model they
-# are an error (exit status 2), with the hint below when there is one.
+# Options that belong to some models: dest -> (option, the models that take it). Given with
+# another model they are an error (exit status 2), with the hint below when there is one.
 MODEL_OPTIONS = {
-    "prior_var": ("--prior-var", "cavi"),
-    "likelihood_var": ("--likelihood-var", "cavi"),
-    "means_init": ("--means-init", "cavi"),
-    "mean_vars_init": ("--mean-vars-init", "cavi"),
-    "covariance_type": ("--covariance-type", "bgm"),
-    "weight_prior": ("--weight-prior", "bgm"),
-    "weight_concentration": ("--weight-concentration", "bgm"),
-    "mean_precision_prior": ("--mean-precision-prior", "bgm"),
-    "degrees_of_freedom_prior": ("--degrees-of-freedom-prior", "bgm"),
-    "covariance_prior": ("--covariance-prior", "bgm"),
-    "reg_covar": ("--reg-covar", "bgm"),
-    "moves": ("--moves", "bgm"),
-    "max_components": ("--max-components", "bgm"),
+    "prior_var": ("--prior-var", ("cavi",)),
+    "likelihood_var": ("--likelihood-var", ("cavi",)),
+    "means_init": ("--means-init", ("cavi",)),
+    "mean_vars_init": ("--mean-vars-init", ("cavi",)),
+    "prior_mean": ("--prior-mean", ("cavi", "bgm")),
+    "covariance_type": ("--covariance-type", ("bgm", "gm")),
+    "weight_prior": ("--weight-prior", ("bgm",)),
+    "weight_concentration": ("--weight-concentration", ("bgm",)),
+    "mean_precision_prior": ("--mean-precision-prior", ("bgm",)),
+    "degrees_of_freedom_prior": ("--degrees-of-freedom-prior", ("bgm",)),
+    "covariance_prior": ("--covariance-prior", ("bgm",)),
+    "reg_covar": ("--reg-covar", ("bgm", "gm")),
+    "moves": ("--moves", ("bgm",)),
+    "max_components": ("--max-components", ("bgm",)),
 }
 _HINTS = {
-    "likelihood_var": ": --model bgm learns each cluster's variance",
+    "likelihood_var": ": --model bgm and --model gm learn each cluster's variance",
     "prior_var": ": for --model bgm see --mean-precision-prior and --covariance-prior",
 }
+_GM_HINT = ": --model gm (maximum likelihood) has no prior; --model bgm has one"
+_PRIORS = ("prior_var", "prior_mean", "weight_prior", "weight_concentration",
+           "mean_precision_prior", "degrees_of_freedom_prior", "covariance_prior")
 
 
 # -- option types ------------------------------------------------------------------------------
@@ -167,7 +181,7 @@ def add_init_option(parser, what="runs start"):
     parser.add_argument(
         "--init-params", metavar="{kmeans,k-means++,random,random_from_data}",
         help=f"how {what}: cavi takes kmeans++ (default), random_from_data or random; bgm "
-             "takes kmeans (default, scikit-learn's KMeans), k-means++, random or "
+             "and gm take kmeans (default, scikit-learn's KMeans), k-means++, random or "
              "random_from_data (kmeans++ and k-means++ name the same start)")
 
 
@@ -176,7 +190,8 @@ def add_bgm_options(parser):
     full = BGM_DEFAULT_COVARIANCE == "full"
     group = parser.add_argument_group(
         "options of --model bgm", "BayesianGaussianMixture's parameters (scikit-learn's); "
-        "each defaults to the estimator's default, computed from the data where it says so")
+        "each defaults to the estimator's default, computed from the data where it says so; "
+        "--covariance-type and --reg-covar are GaussianMixture's too (--model gm)")
     group.add_argument(
         "--covariance-type", choices=COVARIANCE_TYPES,
         help="each cluster's covariance: full, tied (one full matrix shared), diag (a variance "
@@ -233,13 +248,15 @@ def check_model_options(args, shared=()):
     resolve --init-params for args.model (either spelling of k-means++). ``shared``: dests of
     MODEL_OPTIONS that this command takes for both models."""
     model = args.model
-    for dest, (flag, owner) in MODEL_OPTIONS.items():
-        if owner == model or dest in shared:
+    for dest, (flag, owners) in MODEL_OPTIONS.items():
+        if model in owners or dest in shared:
             continue
         value = getattr(args, dest, None)
         if value is not None and value is not False:
-            raise CLIError(f"{flag} is an option of --model {owner}, not of --model {model}"
-                           f"{_HINTS.get(dest, '')}")
+            hint = _GM_HINT if model == "gm" and dest in _PRIORS else _HINTS.get(dest, "")
+            raise CLIError(f"{flag} is an option of "
+                           f"{' and '.join(f'--model {m}' for m in owners)}, not of --model "
+                           f"{model}{hint}")
     choices = INIT_PARAMS[model]
     init = getattr(args, "init_params", None)
     if init is None:

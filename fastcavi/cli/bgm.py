@@ -93,8 +93,9 @@ STANDARDIZED_ROW = ("standardized", "yes: fitted on every feature centred and di
 
 
 def check_standardize(args):
-    """--standardize with --model bgm: not for spherical (a spherical model of standardised
-    data is not spherical in the data's units) nor with --partial (one pass, no moments)."""
+    """--standardize with --model bgm or gm: not for spherical (a spherical model of
+    standardised data is not spherical in the data's units) nor with --partial (one pass, no
+    moments)."""
     from ..models.covariance import COVARIANCES
 
     if not args.standardize:
@@ -105,7 +106,8 @@ def check_standardize(args):
                        f"standardised data is not {kind} in the data's units; use "
                        "--covariance-type diag, which learns a variance per feature")
     if args.partial is not None:
-        raise CLIError("--standardize with --model bgm needs the whole data (not --partial)")
+        raise CLIError(f"--standardize with --model {args.model} needs the whole data (not "
+                       "--partial)")
 
 
 def standardized(X):

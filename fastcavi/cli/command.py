@@ -5,8 +5,9 @@ Subcommands:
 * ``demo``: draw simulated clusters, fit them, and show what happened.
 * ``fit DATA -k K``: fit a model to a ``.npy`` / ``.npz`` / ``.csv`` / ``.tsv`` / ``.txt``
   file, write it. ``--model cavi`` (default) fits :class:`~fastcavi.GaussianMixtureCAVI`,
-  ``--model bgm`` :class:`~fastcavi.BayesianGaussianMixture` (:mod:`fastcavi.cli.args` has
-  the options of each, :mod:`fastcavi.cli.bgm` what is printed about the latter).
+  ``--model bgm`` :class:`~fastcavi.BayesianGaussianMixture`, ``--model gm``
+  :class:`~fastcavi.GaussianMixture` (:mod:`fastcavi.cli.args` has the options of each,
+  :mod:`fastcavi.cli.bgm` and :mod:`fastcavi.cli.gm` what is printed about the latter two).
 * ``predict MODEL DATA``: labels (or responsibilities) of DATA under a saved model.
 * ``info``: versions, Numba threading and the kernel cache.
 
@@ -100,7 +101,7 @@ def _scale_hint(args):
     --standardize is on."""
     if args.standardize:
         return None
-    if args.model == "bgm":
+    if args.model != "cavi":
         from ..models.covariance import COVARIANCES
         from .bgm import covariance_type
 
@@ -128,6 +129,10 @@ def _estimator(args, n_features, means_init, scaled=None):
                   tol=estimator_tol(args.model, args.tol, args.n_rows),
                   init_params=args.init_params, random_state=args.random_state,
                   n_threads=args.threads, verbose=args.verbose, algorithm=args.algorithm)
+    if args.model == "gm":
+        from .gm import gm_estimator
+
+        return gm_estimator(args, common["tol"], args.random_state, args.n_rows)
     if args.partial is not None:
         common["total_samples"] = float(args.n_rows)
     if args.model == "bgm":
@@ -200,6 +205,10 @@ def cmd_fit(args):
 
         check_supported(covariance_type(args))
         check_standardize(args)
+    elif args.model == "gm":
+        from .gm import check_options
+
+        check_options(args)
     plot_path = _plot_path(args)
     for path, allowed, what in ((args.output, (".npz",), "-o"),
                                 (args.labels, ARRAY_OUT_SUFFIXES, "--labels"),
@@ -232,8 +241,8 @@ def cmd_fit(args):
     if args.float32 and X.dtype != np.float32 and args.partial is None:
         X = X.astype(np.float32)  # a copy, in float32
     args.n_rows = n
-    scaled = None  # bgm --standardize: (the standardised X, centre, scale)
-    if args.model == "bgm" and args.standardize:
+    scaled = None  # bgm, gm --standardize: (the standardised X, centre, scale)
+    if args.model != "cavi" and args.standardize:
         from .bgm import standardized
 
         scaled = standardized(X)
@@ -249,8 +258,9 @@ def cmd_fit(args):
             per_sweep = progress.time_per_sweep(seconds)
             if scaled is not None:
                 from .bgm import to_data_units
+                from .gm import to_data_units as em_to_data_units
 
-                to_data_units(est, *scaled[1:])
+                (em_to_data_units if args.model == "gm" else to_data_units)(est, *scaled[1:])
         else:
             progress, seconds = _stream(est, X, args)
             per_sweep = seconds
@@ -258,7 +268,7 @@ def cmd_fit(args):
         rows += [("missing", table.dropped_text())] if table.kept is not None else []
         rows += [("features", ", ".join(table.names))] if p <= 20 else []
         rows += [("ignored", "; ".join(table.ignored))] if table.ignored else []
-        unit = "iteration" if args.model == "bgm" else "sweep"
+        unit = "sweep" if args.model == "cavi" else "iteration"
         compiled = getattr(progress, "compile_seconds", None)
         timing = [("time", f"{_fmt_time(per_sweep)} per {unit}, fit {_fmt_time(seconds)} in all"
                    + (f"; before it, the kernels compiled in {_fmt_time(compiled)} (once)"
@@ -271,6 +281,15 @@ def cmd_fit(args):
             rows += [STANDARDIZED_ROW] if args.standardize else []
             _summary(_streamed(args, est, rows + summary_rows(est, n, tol_text(
                 "bgm", args.tol, n))) + timing)
+            print("\n".join(component_lines(est, table.names)))
+        elif args.model == "gm":
+            from .bgm import component_lines
+            from .gm import STANDARDIZED_ROW as GM_STANDARDIZED
+            from .gm import summary_rows as gm_rows
+
+            rows += [GM_STANDARDIZED] if args.standardize else []
+            _summary(_streamed(args, est, rows + gm_rows(est, X, tol_text("gm", args.tol, n)))
+                     + timing)
             print("\n".join(component_lines(est, table.names)))
         else:
             _summary(_streamed(args, est, rows + _cavi_rows(args, est, n)) + timing)
@@ -417,12 +436,13 @@ def build_parser():
         "fit", help="fit a model to a data file and save it",
         description="Fit a mixture to DATA and save the model: GaussianMixtureCAVI (--model "
                     "cavi, the default: equal weights, one spherical variance shared by every "
-                    "cluster) or BayesianGaussianMixture (--model bgm: learned weights and a "
-                    "covariance per cluster, as scikit-learn's). DATA is a .csv, .tsv or .txt "
-                    "file (one point per line; the delimiter, quoting and a header line are "
-                    "recognised; text columns and an unnamed index column are left out), a "
-                    ".npy (memory-mapped) or a .npz. Options default to the estimator's "
-                    "defaults.")
+                    "cluster), BayesianGaussianMixture (--model bgm: learned weights and a "
+                    "covariance per cluster, as scikit-learn's) or GaussianMixture (--model "
+                    "gm: the same by maximum likelihood, EM, as scikit-learn's). DATA is a "
+                    ".csv, .tsv or .txt file (one point per line; the delimiter, quoting and a "
+                    "header line are recognised; text columns and an unnamed index column are "
+                    "left out), a .npy (memory-mapped) or a .npz. Options default to the "
+                    "estimator's defaults.")
     fit.add_argument("data", metavar="DATA", help="the data file")
     fit.add_argument("-k", "--n-components", type=count, required=True, metavar="K",
                      help="number of components (for bgm with the process prior, the most "
@@ -467,12 +487,12 @@ def build_parser():
                      help="centre every feature and divide it by its standard deviation "
                           "before fitting, so that features in large units do not decide the "
                           "clusters alone; kept in the model (cavi), or the model is saved in "
-                          "the data's units (bgm), so predict applies it")
+                          "the data's units (bgm, gm), so predict applies it")
     fit.add_argument("--float32", action="store_true",
                      help="fit in float32 (float32 data always is; other data are copied)")
     fit.add_argument("-v", "--verbose", action="count", default=0,
                      help="the estimator's verbose output (cavi: -v per run, -vv per sweep; "
-                          "bgm: scikit-learn's lines every 10 iterations)")
+                          "bgm, gm: scikit-learn's lines every 10 iterations)")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     cavi = fit.add_argument_group("options of --model cavi",
                                   "GaussianMixtureCAVI's parameters")

@@ -1,6 +1,7 @@
 """``fastcavi demo``: draw points around random centres, fit them, and show how well the
 clusters were found (the adjusted Rand index) and how fast. This module has the demo's
-options and the GaussianMixtureCAVI demo; ``--model bgm`` is in :mod:`fastcavi.cli.demo_bgm`.
+options and the GaussianMixtureCAVI demo; ``--model bgm`` and ``--model gm`` are in
+:mod:`fastcavi.cli.demo_bgm`.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def cmd_demo(args):
     check_model_options(args, shared=("prior_var",))
     if args.k > args.n:
         raise CLIError(f"-k {args.k} is more than the number of points (-n {args.n})")
-    if args.model == "bgm":
+    if args.model != "cavi":
         return demo_bgm(args, demo_plot_path(args))
     return _demo_cavi(args)
 
@@ -169,7 +170,9 @@ def add_demo_parser(sub):
                     "distribution and a variance per cluster and feature (one per cluster for "
                     "spherical) drawn between 0.25 and 4, fitted by BayesianGaussianMixture "
                     "with its default prior; the learned weights and variances are printed "
-                    "beside the true ones.")
+                    "beside the true ones. --model gm: the same clusters fitted by "
+                    "GaussianMixture (maximum likelihood, EM), with its log-likelihood, BIC "
+                    "and AIC.")
     demo.add_argument("-n", type=count, default=1_000_000, metavar="N",
                       help="number of points (default: 1e6)")
     demo.add_argument("-p", type=count, default=2, metavar="P",
@@ -198,7 +201,8 @@ def add_demo_parser(sub):
     demo.add_argument("--plot", metavar="PATH",
                       help=f"where to write the plot (.png, .pdf or .svg; default: beside the "
                            f"model given by -o, else {DEMO_PLOT} in the temporary directory, "
-                           "fastcavi-demo-bgm.png for --model bgm)")
+                           "fastcavi-demo-bgm.png for --model bgm, fastcavi-demo-gm.png for "
+                           "--model gm)")
     demo.add_argument("--no-plot", action="store_true", help="do not plot")
     demo.add_argument("-o", "--output", metavar="MODEL.npz", default=None,
                       help="also save the fitted model here")

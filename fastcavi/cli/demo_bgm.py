@@ -1,7 +1,7 @@
-"""``fastcavi demo --model bgm``: clusters whose weights and spreads differ, fitted by
-BayesianGaussianMixture; the learned weights and variances are printed beside the true ones,
-each fitted component matched to one true cluster (the Hungarian assignment on the distances
-between their means)."""
+"""``fastcavi demo --model bgm`` and ``--model gm``: clusters whose weights and spreads differ,
+fitted by BayesianGaussianMixture (or by GaussianMixture, maximum likelihood); the learned
+weights and variances are printed beside the true ones, each fitted component matched to one
+true cluster (the Hungarian assignment on the distances between their means)."""
 
 from __future__ import annotations
 
@@ -100,32 +100,71 @@ def matched_table(est, weights, means, variances, rows, cols, dist):
     return lines
 
 
+def _estimator(args, kind):
+    """(the estimator, its description, how the tolerance is printed) of --model bgm or
+    gm."""
+    from .bgm import bgm_params, check_supported
+
+    n, p, k = args.n, args.p, args.k
+    tol = estimator_tol(args.model, args.tol, n)  # what fit gives a user
+    if args.model == "gm":
+        from .gm import gm_estimator
+
+        return (gm_estimator(args, tol, args.seed),
+                f"GaussianMixture (maximum likelihood, EM), covariance_type = {kind}",
+                tol_text("gm", args.tol, n))
+    from ..estimators.bayesian_mixture import BayesianGaussianMixture
+
+    check_supported(kind)
+    est = BayesianGaussianMixture(n_components=k, n_init=args.n_init, max_iter=args.max_iter,
+                                  tol=tol, init_params=args.init_params,
+                                  random_state=args.seed, n_threads=args.threads,
+                                  **bgm_params(args, p))
+    return (est, f"BayesianGaussianMixture, covariance_type = {kind}, "
+                 f"{est.weight_concentration_prior_type} weight prior",
+            tol_text("bgm", args.tol, n))
+
+
+def _fit_rows(est, X, n, weights):
+    """The summary rows on the fit itself, (before the ARI, after it): the ELBO, and the
+    components in use (bgm); the log-likelihood, BIC and AIC (gm)."""
+    import numpy as np
+
+    from .bgm import WEIGHT_SHOWN, effective
+
+    if hasattr(est, "weight_concentration_prior_type"):
+        return ([("final ELBO", f"{est.lower_bound_:.10g} ({est.lower_bound_ / n:.6f} per "
+                                "point)")],
+                [("components", f"{effective(est)} of {len(weights)} with weight > "
+                                f"{WEIGHT_SHOWN:.0%} ({int(np.sum(weights > WEIGHT_SHOWN))} "
+                                "true clusters are)")])
+    from .gm import summary_rows
+
+    return [row for row in summary_rows(est, X) if row[0] in ("log-likelihood", "BIC, AIC")], []
+
+
 def demo_bgm(args, plot_path):
-    """``fastcavi demo --model bgm``, plotting to ``plot_path`` (None: no plot)."""
+    """``fastcavi demo --model bgm`` (or ``--model gm``), plotting to ``plot_path`` (None: no
+    plot)."""
     import numba
     import numpy as np
     from scipy.optimize import linear_sum_assignment
     from sklearn.metrics import adjusted_rand_score
 
-    from ..estimators.bayesian_mixture import BayesianGaussianMixture
     from ..estimators.io import StagedFiles
-    from .bgm import WEIGHT_SHOWN, bgm_params, check_supported, covariance_type, effective
+    from .bgm import covariance_type
     from .plot import write_demo_files
+    from .progress import bound_name
 
     n, p, k = args.n, args.p, args.k
     kind = covariance_type(args)
-    check_supported(kind)
-    tol = estimator_tol("bgm", args.tol, n)  # what fit gives a user
-    est = BayesianGaussianMixture(n_components=k, n_init=args.n_init, max_iter=args.max_iter,
-                                  tol=tol, init_params=args.init_params,
-                                  random_state=args.seed, n_threads=args.threads,
-                                  **bgm_params(args, p))
+    est, described, tol = _estimator(args, kind)
 
     with StagedFiles() as out:
         plot_file = None if plot_path is None else out.open(plot_path)
         model_file = None if args.output is None else out.open(args.output)
 
-        print(f"fastcavi demo --model bgm: N = {n:,} points, p = {p}, K = {k}, "
+        print(f"fastcavi demo --model {args.model}: N = {n:,} points, p = {p}, K = {k}, "
               f"seed = {args.seed}")
         print(_model_text(kind, k, args.prior_var))
         t0 = time.perf_counter()
@@ -134,11 +173,9 @@ def demo_bgm(args, plot_path):
         if args.float32:
             X = X.astype(np.float32)
         print(f"drew the data ({X.dtype}) in {fmt_time(time.perf_counter() - t0)}")
-        print(f"fitting: BayesianGaussianMixture, covariance_type = {kind}, "
-              f"{est.weight_concentration_prior_type} weight prior; {args.n_init} run(s) from "
-              f"{args.init_params} starts, at most {args.max_iter} iterations each, "
-              f"{tol_text('bgm', args.tol, n)}; the run with the highest ELBO is kept",
-              flush=True)
+        print(f"fitting: {described}; {args.n_init} run(s) from {args.init_params} starts, "
+              f"at most {args.max_iter} iterations each, {tol}; the run with the highest "
+              f"{bound_name(est)} is kept", flush=True)
         progress, seconds = fit_with_progress(est, X, args.quiet)
 
         ari = adjusted_rand_score(true_labels, est.predict(X))
@@ -146,6 +183,7 @@ def demo_bgm(args, plot_path):
         dist = np.sqrt(((est.means_[:, None, :] - means[None]) ** 2).sum(axis=2))
         rows, cols = linear_sum_assignment(dist)
         per_iteration = progress.time_per_sweep(seconds)
+        before_ari, after_ari = _fit_rows(est, X, n, weights)
         summary([
             ("iterations", f"{est.n_iter_} in the best run (run "
                            f"{int(np.argmax([t[-1] for t in progress.traces])) + 1} of "
@@ -154,17 +192,16 @@ def demo_bgm(args, plot_path):
             ("time", f"{fmt_time(per_iteration)} per iteration ({n / per_iteration / 1e6:.0f} "
                      f"M points/s), fit {fmt_time(seconds)} in all (threads: "
                      f"{numba.get_num_threads()})"),
-            ("final ELBO", f"{est.lower_bound_:.10g} ({est.lower_bound_ / n:.6f} per point)"),
+            *before_ari,
             ("ARI", f"{ari:.4f} against the true labels (most probable true cluster: "
                     f"{oracle:.4f})"),
-            ("components", f"{effective(est)} of {k} with weight > {WEIGHT_SHOWN:.0%} "
-                           f"({int(np.sum(weights > WEIGHT_SHOWN))} true clusters are)"),
+            *after_ari,
         ])
         print("\n".join(matched_table(est, weights, means, variances, rows, cols, dist)))
-        print("(ARI: 1 = the true clusters exactly, 0 = no better than chance; the ELBO is "
-              "the fit's score, higher is better)")
+        print(f"(ARI: 1 = the true clusters exactly, 0 = no better than chance; the "
+              f"{bound_name(est)} is the fit's score, higher is better)")
         write_demo_files(plot_file, plot_path, model_file, X, est, progress.traces,
-                         f"fastcavi demo --model bgm, K = {k}", means, args.seed)
+                         f"fastcavi demo --model {args.model}, K = {k}", means, args.seed)
     for path, what in ((plot_path, "plot"), (args.output, "model")):
         if path is not None:
             print(f"wrote {what}: {path}")

@@ -126,6 +126,9 @@ def plot(f, path, X, est, traces, title, names=None, true_means=None, seed=0):
     ax.set_title(f"{title}: {shown}" + (f", the 2 of {p} features that separate the "
                                         "clusters most" if p > 2 else ""))
 
+    from .progress import bound_name
+
+    quantity = bound_name(est)
     best = int(np.argmax([t[-1] for t in traces])) if traces else -1
     for r, trace in enumerate(traces):
         sweeps = np.arange(1, len(trace) + 1)
@@ -137,9 +140,10 @@ def plot(f, path, X, est, traces, title, names=None, true_means=None, seed=0):
 
     ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.ticklabel_format(axis="y", useOffset=False)
-    ax2.set_xlabel("sweep")
-    ax2.set_ylabel("ELBO per point")
-    ax2.set_title("ELBO after every sweep (higher is better)")
+    unit = "sweep" if getattr(est, "covariance_type", None) is None else "iteration"
+    ax2.set_xlabel(unit)
+    ax2.set_ylabel(f"{quantity} per point")
+    ax2.set_title(f"{quantity} after every {unit} (higher is better)")
     ax2.grid(alpha=0.3)
     if traces:
         ax2.legend(loc="lower right", fontsize="small")

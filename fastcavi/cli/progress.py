@@ -160,12 +160,14 @@ class Progress:
     The bar is the share of the ``n_init`` runs done, the current run counting by
     :meth:`run_fraction`; it is full when the last run ends. ``tol`` is per point, or with
     ``tol_per_point=False`` a total over the data (as BayesianGaussianMixture's); ``unit``
-    names a step ("sweep", or "iteration" as scikit-learn says).
+    names a step ("sweep", or "iteration" as scikit-learn says), ``quantity`` what the
+    callback is given, a total over the data ("ELBO", or "log-likelihood").
     """
 
     def __init__(self, stream, max_iter, n_init, n_points, quiet=False, every=5, tol=0.0,
-                 tol_per_point=True, unit="sweep"):
+                 tol_per_point=True, unit="sweep", quantity="ELBO"):
         self.stream = stream
+        self.quantity = quantity
         self.max_iter = max_iter
         self.n_init = n_init
         self.n_points = n_points
@@ -226,7 +228,7 @@ class Progress:
 
     def _status(self, it, elbo):
         text = (f"run {len(self.traces)}/{self.n_init}  {self.unit} {it + 1:>3}  "
-                f"ELBO {elbo:.10g} ({elbo / self.n_points:.6f} per point)")
+                f"{self.quantity} {elbo:.10g} ({elbo / self.n_points:.6f} per point)")
         trace = self.traces[-1]
         if len(trace) >= 2:
             change = self._change(trace[-2], trace[-1])
@@ -264,7 +266,7 @@ class Progress:
         done = len(self.traces) / self.n_init
         bar = f"[{'#' * round(20 * done)}{'.' * (20 - round(20 * done))}] " if self.tty else ""
         self.stream.write(f"{bar}run {len(self.traces)}/{self.n_init}: {len(trace)} "
-                          f"{self.unit}s, final ELBO {trace[-1]:.10g}\n")
+                          f"{self.unit}s, final {self.quantity} {trace[-1]:.10g}\n")
         self.stream.flush()
 
     def close(self):
@@ -281,9 +283,25 @@ class Progress:
         return total_seconds / max(1, sweeps)
 
 
+def _maximum_likelihood(est):
+    """Whether ``est`` is GaussianMixture (EM): its bound is the mean log-likelihood per point,
+    and it predicts in NumPy."""
+    from ..estimators.gaussian_mixture import GaussianMixture
+
+    return isinstance(est, GaussianMixture)
+
+
+def bound_name(est):
+    """What ``est``'s fit maximises, in words: the ELBO of the variational mixtures, or the
+    log-likelihood of GaussianMixture (maximum likelihood)."""
+    return "log-likelihood" if _maximum_likelihood(est) else "ELBO"
+
+
 def notice_for(est, stage, quiet=False):
     """The compile notice on stderr before ``est`` first fits ('fit') or predicts
-    ('predict')."""
+    ('predict'); none before GaussianMixture predicts (in NumPy, nothing compiled)."""
+    if stage == "predict" and _maximum_likelihood(est):
+        return
     module, kernel = kernel_of(est, stage) or ("fixed", None)
     compile_notice(sys.stderr, kernel, quiet=quiet, module=module)
 
@@ -318,17 +336,21 @@ def _warm_up(est, X):
 def fit_with_progress(est, X, quiet):
     """est._fit(X) with the compile notice and the progress bar on stderr.
     BayesianGaussianMixture (it has a ``covariance_type``) counts iterations, and its ``tol``
-    is a total over the data: shown per point, as the command line's --tol. On a cold kernel
+    is a total over the data: shown per point, as the command line's --tol. GaussianMixture
+    counts iterations too; its bound and tol are per point (the mean log-likelihood): the
+    bound is passed on as the total, as the others'. On a cold kernel
     cache the kernels are compiled first, timed apart (``progress.compile_seconds``), so that
     the fit's time is the fit's."""
     notice_for(est, "fit", quiet)
     module, kernel = kernel_of(est, "fit") or ("fixed", None)
     compile_seconds = _warm_up(est, X) if needs_compile(kernel, module) else None
     family = hasattr(est, "covariance_type")
+    quantity = bound_name(est)
+    mean = _maximum_likelihood(est)  # GaussianMixture's bound and tol: per point
     n = X.shape[0]
     progress = Progress(sys.stderr, est.max_iter, est.n_init, n, quiet=quiet,
-                        tol=est.tol / n if family else est.tol,
-                        unit="iteration" if family else "sweep")
+                        tol=est.tol / n if family and not mean else est.tol,
+                        unit="iteration" if family else "sweep", quantity=quantity)
     progress.compile_seconds = compile_seconds
     if not quiet and est.n_components * n * X.shape[1] >= START_NOTICE_WORK:
         start_with = getattr(est, "init_params", "k-means++")
@@ -338,7 +360,7 @@ def fit_with_progress(est, X, quiet):
         sys.stderr.flush()
     start = time.perf_counter()
     try:
-        est._fit(X, callback=progress)
+        est._fit(X, callback=(lambda it, bound: progress(it, bound * n)) if mean else progress)
     finally:
         progress.close()
     return progress, time.perf_counter() - start

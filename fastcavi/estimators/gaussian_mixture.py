@@ -385,11 +385,6 @@ class GaussianMixture(MixtureBase):
         """Not available for ``GaussianMixture`` yet (``hasattr(gm, 'partial_fit')`` is
         False, as for scikit-learn's)."""
 
-    def save(self, path):
-        """Not available for ``GaussianMixture`` yet."""
-        raise NotImplementedError("GaussianMixture models cannot be saved to a file yet; "
-                                  "pickle the estimator instead.")
-
     # -- prediction and model selection ----------------------------------------------------
 
     _predict_block = staticmethod(predict_block)

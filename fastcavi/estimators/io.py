@@ -6,7 +6,8 @@ A model file is an uncompressed ``.npz`` that :func:`numpy.load` opens with
 * ``format_version``: int64 scalar, 2 (1 before ``standardize``; :func:`load` reads both and
   refuses any other value).
 * ``model``: the string ``"GaussianMixtureCAVI"`` (or ``"BayesianGaussianMixture"``, whose
-  fitted attributes are listed at ``_BGM_ARRAYS``); ``fastcavi_version``: who wrote it.
+  fitted attributes are listed at ``_BGM_ARRAYS``, or ``"GaussianMixture"``, below);
+  ``fastcavi_version``: who wrote it.
 * ``params``: the constructor parameters that are plain scalars, strings or None, as one JSON
   string (``random_state`` given as a ``RandomState``/``Generator`` instance is stored as None).
 * ``param__NAME``: constructor parameters given as arrays (``means_init``, and ``prior_mean`` or
@@ -20,6 +21,14 @@ A model file is an uncompressed ``.npz`` that :func:`numpy.load` opens with
 * ``center_`` and ``scale_`` (p,), only for a model fitted with ``standardize=True``: every X
   is standardised with them before ``predict``. (Version 1 files have neither, nor the
   ``standardize`` parameter: they load as ``standardize=False``.)
+* ``GaussianMixture`` (maximum-likelihood EM): ``weights_`` (K,), ``means_`` (K, p),
+  ``covariances_`` and ``precisions_cholesky_`` (shaped by ``covariance_type``) as the float64
+  values its predictions use, and ``attributes_dtype`` ('float32' or 'float64', the data's):
+  the loaded model's public attributes are cast to it as the fitted model's were
+  (``precisions_`` is derived); with ``lower_bounds_``, ``lower_bound_``, ``n_iter_``,
+  ``converged_``, ``n_features_in_`` and ``feature_names_in_`` as above.
+
+Which entries a file of each class holds is one table, :data:`_LAYOUTS`.
 
 Every write goes to a temporary file beside the target, is flushed and fsync'ed, and is then
 renamed over the target with :func:`os.replace`: a crash mid-write never leaves a partial
@@ -38,7 +47,9 @@ import os
 import secrets
 import stat
 import zipfile
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -65,6 +76,13 @@ _BGM_SCALARS = {"lower_bound_": float, "n_iter_": int, "converged_": bool,
                 "degrees_of_freedom_prior_": float, "n_features_in_": int}
 _BGM_ARRAYS = ("weight_concentration_", "mean_precision_", "means_", "degrees_of_freedom_",
                "covariances_", "lower_bounds_", "mean_prior_", "covariance_prior_")
+# GaussianMixture (EM): the float64 parameters its predictions use (the public attributes are
+# these cast to attributes_dtype, the data's), the rest derived on load.
+_GM_SCALARS = {"lower_bound_": float, "n_iter_": int, "converged_": bool,
+               "n_features_in_": int}
+_GM_PARAMS = (("weights_", "weights"), ("means_", "means"), ("covariances_", "covariances"),
+              ("precisions_cholesky_", "precisions_cholesky"))
+_GM_DTYPES = ("float32", "float64")
 
 __all__ = ["save_model", "save", "read_model", "atomic_write", "StagedFiles",
            "FORMAT_VERSION"]
@@ -239,6 +257,8 @@ def _model_arrays(estimator, feature_names=None):
     from .. import __version__
 
     check_is_fitted(estimator)
+    if type(estimator).__name__ not in _LAYOUTS:
+        raise TypeError(f"cannot save a {type(estimator).__name__}: not a fastcavi model")
     params, arrays = {}, {}
     for name, value in estimator.get_params(deep=False).items():
         try:
@@ -265,20 +285,12 @@ def _model_arrays(estimator, feature_names=None):
         feature_names)
     if names is not None:
         arrays["feature_names_in_"] = np.asarray(names, dtype=str)
-    if model == "BayesianGaussianMixture":
-        for name in _BGM_ARRAYS:
-            arrays[name] = np.asarray(getattr(estimator, name), dtype=np.float64)
-        for name, convert in _BGM_SCALARS.items():
-            arrays[name] = np.asarray(convert(getattr(estimator, name)))
-        arrays["psi"] = estimator._params_.psi  # Psi_k itself: covariances_ * nu rounds
-        return arrays
-    for name in _ARRAY_FITTED:
+    layout = _LAYOUTS[model]
+    for name in layout.arrays:
         arrays[name] = np.asarray(getattr(estimator, name), dtype=np.float64)
-    for name, convert in _SCALAR_FITTED.items():
+    for name, convert in layout.scalars.items():
         arrays[name] = np.asarray(convert(getattr(estimator, name)))
-    for name in _STANDARDIZE_FITTED:
-        if getattr(estimator, name, None) is not None:
-            arrays[name] = np.asarray(getattr(estimator, name), dtype=np.float64)
+    arrays.update(layout.derived(estimator))
     return arrays
 
 
@@ -289,7 +301,8 @@ def write_model(estimator, file, feature_names=None):
 
 
 def save_model(estimator, path):
-    """Write a fitted :class:`GaussianMixtureCAVI` to ``path`` (an ``.npz``), atomically.
+    """Write a fitted :class:`GaussianMixtureCAVI`, :class:`BayesianGaussianMixture` or
+    :class:`GaussianMixture` to ``path`` (an ``.npz``), atomically.
 
     The file is written to exactly ``path``; nothing is appended to the name. Returns ``path``.
     Raises ``sklearn.exceptions.NotFittedError`` for an unfitted estimator.
@@ -361,19 +374,21 @@ def _load_open(f, fspath, classes):
                     f"{' and '.join(map(str, _READABLE_VERSIONS))}); it was probably written "
                     "by a newer fastcavi version")
             model = str(_read(z, "model", fspath))
-            if model not in classes:
+            if model not in classes or model not in _LAYOUTS:
                 raise ValueError(f"{fspath}: holds a {model!r}, not a fastcavi model")
             params = json.loads(str(_read(z, "params", fspath)))
             for key in z.files:
                 if key.startswith(_ARRAY_PREFIX):
                     params[key[len(_ARRAY_PREFIX):]] = z[key]
-            if model == "BayesianGaussianMixture":
-                return _load_bgm(classes[model], z, params, fspath)
-            est = _set_fitted(classes[model](**params), z, _ARRAY_FITTED,
-                              _SCALAR_FITTED, fspath)
-            for name in _STANDARDIZE_FITTED:
-                setattr(est, name, np.array(z[name], dtype=np.float64)
-                        if name in z.files else None)
+            layout = _LAYOUTS[model]
+            est = _set_fitted(classes[model](**params), z, layout.arrays, layout.scalars,
+                              fspath)
+            try:
+                layout.restore(est, z, fspath)
+            except (ValueError, IndexError) as exc:
+                if str(exc).startswith(fspath):  # already says which file and why
+                    raise
+                raise ValueError(f"{fspath}: not a valid fastcavi model file ({exc})") from None
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{fspath}: not a valid fastcavi model file ({exc})") from None
     return est
@@ -395,18 +410,23 @@ def _set_fitted(est, z, array_names, scalar_names, fspath):
     return est
 
 
-def _load_bgm(cls, z, params, fspath):
-    est = _set_fitted(cls(**params), z, _BGM_ARRAYS, _BGM_SCALARS, fspath)
-    try:
-        est._restore_fitted(np.array(_read(z, "psi", fspath), dtype=np.float64))
-    except (ValueError, IndexError) as exc:
-        raise ValueError(f"{fspath}: not a valid fastcavi model file ({exc})") from None
-    return est
-
-
 def _check_consistent(est, path):
-    if type(est).__name__ == "BayesianGaussianMixture":
-        return est._check_restored(path)
+    _LAYOUTS[type(est).__name__].check(est, path)
+
+
+# -- each class's entries: GaussianMixtureCAVI ---------------------------------------------------
+
+def _cavi_derived(est):
+    return {name: np.asarray(getattr(est, name), dtype=np.float64)
+            for name in _STANDARDIZE_FITTED if getattr(est, name, None) is not None}
+
+
+def _cavi_restore(est, z, fspath):
+    for name in _STANDARDIZE_FITTED:
+        setattr(est, name, np.array(z[name], dtype=np.float64) if name in z.files else None)
+
+
+def _check_cavi(est, path):
     K, p = est.n_components, est.n_features_in_
     expected = {"means_": (K, p), "mean_vars_": (K,), "prior_mean_": (p,),
                 "lower_bounds_": (est.n_iter_,)}
@@ -422,3 +442,85 @@ def _check_consistent(est, path):
                          "not match standardize and the number of features)")
     if not (est.likelihood_var_ > 0 and np.all(est.mean_vars_ > 0)):
         raise ValueError(f"{path}: not a valid fastcavi model file (non-positive variances)")
+
+
+# -- BayesianGaussianMixture -------------------------------------------------------------------
+
+def _bgm_restore(est, z, fspath):
+    est._restore_fitted(np.array(_read(z, "psi", fspath), dtype=np.float64))
+
+
+def _check_bgm(est, path):
+    est._check_restored(path)
+
+
+# -- GaussianMixture (EM) ----------------------------------------------------------------------
+
+def _gm_derived(est):
+    params = est._params_
+    arrays = {name: np.asarray(getattr(params, field), dtype=np.float64)
+              for name, field in _GM_PARAMS}
+    arrays["attributes_dtype"] = np.str_(np.dtype(est.means_.dtype).name)
+    return arrays
+
+
+def _gm_restore(est, z, fspath):
+    """Check the parameters' shapes and values, then set them and the public attributes
+    (cast to attributes_dtype) as the fit did."""
+    from ..models.covariance import COVARIANCES
+    from ..models.em import EMParams
+
+    dtype = str(_read(z, "attributes_dtype", fspath))
+    if dtype not in _GM_DTYPES:
+        raise ValueError(f"attributes_dtype is {dtype!r}, not one of {_GM_DTYPES}")
+    values = {name: np.array(_read(z, name, fspath), dtype=np.float64)
+              for name, _ in _GM_PARAMS}
+    weights = values["weights_"]
+    if weights.ndim != 1:
+        raise ValueError(f"weights_ has shape {weights.shape}, expected (n_components,)")
+    k, p = len(weights), est.n_features_in_
+    covariance = COVARIANCES[est.covariance_type]
+    shape = covariance.covariances_shape(k, p)
+    expected = {"weights_": (k,), "means_": (k, p), "covariances_": shape,
+                "precisions_cholesky_": shape}
+    for name, want in expected.items():
+        if values[name].shape != want:
+            raise ValueError(f"{name} has shape {values[name].shape}, expected {want}")
+    if not all(np.all(np.isfinite(v)) for v in values.values()):
+        raise ValueError("non-finite parameters")
+    if not (np.all(weights > 0) and np.all(covariance.variances(values["covariances_"], k) > 0)):
+        raise ValueError("non-positive weights or variances")
+    est._set_fitted(EMParams(*(values[name] for name, _ in _GM_PARAMS)), np.dtype(dtype))
+    est.lower_bounds_ = [float(b) for b in est.lower_bounds_]
+
+
+def _check_gm(est, path):
+    if len(est.lower_bounds_) != est.n_iter_:
+        raise ValueError(f"{path}: not a valid fastcavi model file (lower_bounds_ has "
+                         f"{len(est.lower_bounds_)} values, n_iter_ is {est.n_iter_})")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The entries of one class's model file: ``arrays`` (float64) and ``scalars`` (name ->
+    converter) are fitted attributes saved and set as they are; ``derived(est)`` gives the
+    further entries to save, ``restore(est, z, path)`` rebuilds the rest of the fitted model
+    from them (a ValueError or IndexError there means a damaged file), and ``check(est,
+    path)`` refuses an inconsistent one."""
+
+    arrays: tuple
+    scalars: dict
+    derived: Callable
+    restore: Callable
+    check: Callable
+
+
+_LAYOUTS = {
+    "GaussianMixtureCAVI": _Layout(_ARRAY_FITTED, _SCALAR_FITTED, _cavi_derived, _cavi_restore,
+                                   _check_cavi),
+    "BayesianGaussianMixture": _Layout(_BGM_ARRAYS, _BGM_SCALARS,
+                                       lambda est: {"psi": est._params_.psi},  # Psi_k itself:
+                                       _bgm_restore, _check_bgm),  # covariances_ * nu rounds
+    "GaussianMixture": _Layout(("lower_bounds_",), _GM_SCALARS, _gm_derived, _gm_restore,
+                               _check_gm),
+}
