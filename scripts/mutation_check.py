@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mutations_gm import GM_MUTATIONS  # scripts/ is on sys.path when this file runs
+from mutations_moves import MOVES_MUTATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -484,6 +485,7 @@ MUTATIONS = [
         "type", ("tests/test_io.py",)),
 ]
 MUTATIONS += [Mutation(*m, GM_TESTS) for m in GM_MUTATIONS]
+MUTATIONS += [Mutation(*m, ("tests/test_moves.py",)) for m in MOVES_MUTATIONS]
 
 
 def copy_tree(dest):

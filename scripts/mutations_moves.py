@@ -1,0 +1,58 @@
+"""The mutations of the moves that change the number of components (``fastcavi.models.moves``)
+for ``scripts/mutation_check.py``: (name, path, old text, new text, why), each checked against
+tests/test_moves.py."""
+
+_PATH = "fastcavi/models/moves.py"
+
+MOVES_MUTATIONS = [
+    (
+        "moves-merge-not-recentred", _PATH,
+        "    moved = recentre(one, c_k[None], c_j[None], \"full\" if matrix else \"diag\")",
+        "    moved = one",
+        "a merge adds k's sums, centred on k's mean, to j's, centred on j's"),
+    (
+        "moves-merge-entropy-unchanged", _PATH,
+        "pair_h = np.array([w @ _neg_xlogx(r[:, j] + r[:, k]) for j, k in pairs])",
+        "pair_h = np.array([w @ (_neg_xlogx(r[:, j]) + _neg_xlogx(r[:, k])) for j, k in pairs])",
+        "a merged column keeps the sum of the two columns' entropies"),
+    (
+        "moves-delete-not-renormalised", _PATH,
+        "        return np.where(total > 0, rest / np.where(total > 0, total, 1.0), even)",
+        "        return np.where(total > 0, rest, even)",
+        "a deleted component's mass vanishes instead of going to the others"),
+    (
+        "moves-birth-second-child", _PATH,
+        "np.hstack([rj * s[:, None], rj * (1.0 - s)[:, None]])",
+        "np.hstack([rj * s[:, None], rj * s[:, None]])",
+        "a birth's second child gets the first child's share"),
+    (
+        "moves-entropy-unweighted", _PATH,
+        "    h = w @ _neg_xlogx(r)",
+        "    h = _neg_xlogx(r).sum(axis=0)",
+        "the columns' entropies ignore sample_weight"),
+    (
+        "moves-accept-without-gain", _PATH,
+        "            if kk <= max_components and bound > best + need:",
+        "            if kk <= max_components:",
+        "a move is made whatever the bound says"),
+    (
+        "moves-overlapping-moves", _PATH,
+        "        clash = touched & set(comps) or (kind == \"delete\" and touched) or \\",
+        "        clash = False and touched & set(comps) or (kind == \"delete\" and touched) or \\",
+        "two moves that touch the same component are both made"),
+    (
+        "moves-empty-kept", _PATH,
+        "            need -= 1.001 * sums.base.n_k[comps[0]]",
+        "            need -= 0.0",
+        "an empty component is kept because deleting it costs its own tiny weight"),
+    (
+        "moves-merge-bound-sign", _PATH,
+        "        gain = bound - now\n",
+        "        gain = now - bound\n",
+        "the merge candidates are the pairs whose merge would lower the bound most"),
+    (
+        "moves-stop-before-births", _PATH,
+        "        if settled and not any(m.kind == \"birth\" for m in round_records):",
+        "        if settled:",
+        "the fit stops at the first round that makes no move, before every birth was tried"),
+]
