@@ -80,3 +80,24 @@ def test_bad_options_are_clear_errors(data, tmp_path, capsys, monkeypatch, argv,
     monkeypatch.chdir(tmp_path)
     status, _, err = call(["select", directory / "x.csv", *argv], capsys)
     assert_clean_error((status, err), pattern, tmp_path, [])
+
+
+def test_warns_of_features_on_different_scales_and_names_standardised_bounds(tmp_path, capsys):
+    """As fit does: a warning before the fits when one feature's spread dwarfs another's, and
+    with --standardize the best line says whose ELBO it is."""
+    rng = np.random.default_rng(1)
+    X = np.column_stack([rng.normal(size=300), rng.normal(scale=5000.0, size=300)])
+    np.savetxt(tmp_path / "scales.csv", X, delimiter=",", header="mm,g", comments="")
+    status, out, err = call(["select", tmp_path / "scales.csv", "-k", "1-2",
+                             "--covariance-types", "diag", "-q", "-o", tmp_path / "a.npz"],
+                            capsys)
+    assert status == 0, err
+    warning = [line for line in err.splitlines() if line.startswith("fastcavi: warning:")]
+    assert len(warning) == 1 and "--standardize" in warning[0] and "mm" in warning[0]
+    assert "standardised" not in out
+    status, out, err = call(["select", tmp_path / "scales.csv", "-k", "1-2",
+                             "--covariance-types", "diag", "--standardize", "-q", "-o",
+                             tmp_path / "b.npz"], capsys)
+    assert status == 0, err
+    assert "warning" not in err
+    assert "ELBO (of the standardised data)" in out

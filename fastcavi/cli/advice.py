@@ -111,3 +111,14 @@ def many_components_advice(k, n):
     return (f"-k {k:,} for {n:,} points: about {n / k:.3g} points per cluster on average "
             f"(K above the square root of N); the k-means start alone takes long on large "
             "data (did you mean a smaller -k?)")
+
+
+def warn_now(text, prog="fastcavi"):
+    """Print advice (a sentence, or None for nothing) at once as one warning line on stderr,
+    before a fit that may take long rather than with the summary after it."""
+    import sys
+
+    if text is not None:
+        sys.stdout.flush()
+        print(f"{prog}: warning: {' '.join(str(text).split())}", file=sys.stderr)
+        sys.stderr.flush()

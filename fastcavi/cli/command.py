@@ -114,10 +114,9 @@ def _scale_hint(args):
 def _advise(text):
     """A warning printed at once (before a fit that may take long), not with the others at
     the end."""
-    if text is not None:
-        sys.stdout.flush()
-        _eprint(f"{PROG}: warning: {_one_line(text)}")
-        sys.stderr.flush()
+    from .advice import warn_now
+
+    warn_now(text, PROG)
 
 
 def _estimator(args, n_features, means_init, scaled=None):

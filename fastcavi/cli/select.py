@@ -126,6 +126,13 @@ def cmd_select(args):
     if max(args.k) > n:
         raise CLIError(f"-k {max(args.k)} is more than the number of points ({n}) in "
                        f"{args.data}")
+    from .advice import integer_column_advice, scale_advice, warn_now
+
+    if not args.standardize:
+        warn_now(scale_advice(X, table.names, args.data,
+                              "--standardize puts every feature on the same scale"))
+    if args.columns is None:
+        warn_now(integer_column_advice(X, table.names, args.data))
     scaled = None
     if args.standardize:
         from .bgm import standardized
@@ -153,8 +160,9 @@ def cmd_select(args):
 
             to_data_units(best, *scaled[1:])
         kept = sel.results_["n_kept"][sel.best_index_]
+        of = " (of the standardised data)" if scaled is not None else ""
         print(f"best: covariance_type = {best.covariance_type}, K = {best.n_components} "
-              f"({kept} with weight > 1%), ELBO {best.lower_bound_:.10g}; "
+              f"({kept} with weight > 1%), ELBO{of} {best.lower_bound_:.10g}; "
               f"{len(sel.results_['n_components'])} fits in {fmt_time(seconds)}")
         write_model(best, model_file, table.names if table.named else None)
         if plot_file is not None:
