@@ -101,3 +101,24 @@ def test_warns_of_features_on_different_scales_and_names_standardised_bounds(tmp
     assert status == 0, err
     assert "warning" not in err
     assert "ELBO (of the standardised data)" in out
+
+
+def test_both_models_in_one_table(data, tmp_path, capsys):
+    """--models bgm,gm: the GaussianMixture rows with -BIC/2, a best line per model (BIC of
+    scikit-learn's GaussianMixture from the same start), the first model's best saved."""
+    from sklearn.mixture import GaussianMixture as SkGM
+
+    directory, X = data
+    status, out, err = call(["select", directory / "x.csv", "-k", "2-4", "--covariance-types",
+                             "diag", "--models", "bgm,gm", "-q", "-o", tmp_path / "m.npz"],
+                            capsys)
+    assert status == 0, err
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["bgm"], ["gm"])]
+    assert [r[0] for r in rows] == ["bgm"] * 3 + ["gm"] * 3
+    best = [line for line in out.splitlines() if line.startswith("best gm:")]
+    assert len(best) == 1 and "K = 3" in best[0]
+    sk = SkGM(3, covariance_type="diag", random_state=0, max_iter=200, tol=1e-5).fit(X)
+    assert float(best[0].split("BIC")[1]) == pytest.approx(sk.bic(X), rel=1e-8)
+    assert type(load(tmp_path / "m.npz")).__name__ == "BayesianGaussianMixture"
+    status, _, err = call(["select", directory / "x.csv", "--models", "em"], capsys)
+    assert status == 2 and "--models takes distinct names among bgm, gm" in err

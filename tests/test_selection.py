@@ -3,9 +3,11 @@ Dirichlet prior) against the exact log evidence by enumeration, and the models i
 data drawn from known mixtures."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from fastcavi import BayesianGaussianMixture, MixtureSelection
 from fastcavi.estimators.selection import label_symmetry
@@ -137,3 +139,39 @@ def test_unconverged_fits_are_named_in_one_warning():
     X = rng.normal(size=(300, 2))
     with pytest.warns(ConvergenceWarning, match=r"fits did not converge \(full K=4"):
         MixtureSelection([4], ["full"], max_iter=1, random_state=0).fit(X)
+
+
+def test_gaussian_mixture_rows_are_scikit_learns_bic():
+    """models=('bgm', 'gm'): the GaussianMixture rows' criterion is -BIC / 2 of
+    scikit-learn's GaussianMixture fitted from the same start with the same tolerance (the
+    grid's tol per point), and each model has its best."""
+    from sklearn.mixture import GaussianMixture as SkGM
+
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(size=(120, 2)) * s + c
+                   for s, c in ((0.5, [0, 0]), (1.0, [6, 0]), (2.0, [0, 9]))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sel = MixtureSelection(range(1, 5), ["full", "spherical"], models=("bgm", "gm"),
+                               random_state=0, max_iter=300).fit(X)
+        r = sel.results_
+        gm_rows = np.flatnonzero(r["model"] == "gm")
+        assert len(gm_rows) == 8 and list(r["model"][:8]) == ["bgm"] * 8
+        for i in gm_rows:
+            sk = SkGM(int(r["n_components"][i]), covariance_type=str(r["covariance_type"][i]),
+                      random_state=0, max_iter=300, tol=1e-3 / len(X)).fit(X)
+            assert r["criterion"][i] == pytest.approx(-sk.bic(X) / 2, rel=1e-9)
+            assert r["lower_bound"][i] == pytest.approx(sk.score(X) * len(X), rel=1e-9)
+    assert sel.best_index_ == sel.best_by_model_["bgm"]
+    best_gm = sel.best_by_model_["gm"]
+    assert r["criterion"][best_gm] == r["criterion"][gm_rows].max()
+    assert r["n_components"][best_gm] == 3
+    assert "<- best BIC" in sel.table().splitlines()[1 + best_gm]
+    only_gm = MixtureSelection([3], ["full"], models="gm", random_state=0).fit(X)
+    assert type(only_gm.best_estimator_).__name__ == "GaussianMixture"
+
+
+@pytest.mark.parametrize("models", ["em", ("bgm", "bgm"), ()])
+def test_bad_models_are_a_clear_error(models):
+    with pytest.raises(ValueError, match="'models' parameter of MixtureSelection"):
+        MixtureSelection([1], models=models).fit(np.zeros((5, 2)) + np.arange(5)[:, None])

@@ -4,6 +4,7 @@ data file, print the table of exact ELBOs and keep the best model
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import sys
 import time
@@ -52,6 +53,16 @@ def type_list(text):
     return names
 
 
+def model_list(text):
+    """--models: comma-separated among bgm, gm."""
+    names = [t.strip() for t in text.split(",")]
+    bad = [n for n in names if n not in ("bgm", "gm")]
+    if bad or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"--models takes distinct names among bgm, gm, "
+                                         f"comma-separated: got {text!r}")
+    return names
+
+
 def add_select_parser(sub):
     """The ``select`` subcommand and its options."""
     p = sub.add_parser(
@@ -68,6 +79,10 @@ def add_select_parser(sub):
                                        "(default: all four)")
     p.add_argument("--weight-prior", choices=WEIGHT_PRIORS, default="dirichlet_distribution",
                    help="the weights' prior (default: dirichlet_distribution)")
+    p.add_argument("--models", type=model_list, default=["bgm"], metavar="M,M",
+                   help="what to fit at every K and type: bgm (BayesianGaussianMixture, by its "
+                        "ELBO; the default), gm (GaussianMixture, maximum likelihood, by BIC, "
+                        "as mclust), or both, 'bgm,gm'; the best of the first one is saved")
     p.add_argument("-o", "--output", default=SELECT_OUTPUT, metavar="PATH",
                    help=f"the best model (.npz; default: {SELECT_OUTPUT})")
     p.add_argument("--plot", nargs="?", const="", default=None, metavar="PATH",
@@ -143,7 +158,7 @@ def cmd_select(args):
                            n_init=args.n_init, max_iter=args.max_iter,
                            tol=estimator_tol("bgm", args.tol, n),
                            random_state=args.random_state, n_threads=args.threads,
-                           verbose=0 if args.quiet else 1)
+                           verbose=0 if args.quiet else 1, models=args.models)
     print(f"data: {args.data}: N = {n:,} points, p = {p} features; "
           f"{tol_text('bgm', args.tol, n)}")
     with StagedFiles() as out:
@@ -156,14 +171,21 @@ def cmd_select(args):
         print(sel.table())
         best = sel.best_estimator_
         if scaled is not None:
-            from .bgm import to_data_units
+            if args.models[0] == "gm":
+                from .gm import to_data_units
+            else:
+                from .bgm import to_data_units
 
             to_data_units(best, *scaled[1:])
-        kept = sel.results_["n_kept"][sel.best_index_]
         of = " (of the standardised data)" if scaled is not None else ""
-        print(f"best: covariance_type = {best.covariance_type}, K = {best.n_components} "
-              f"({kept} with weight > 1%), ELBO{of} {best.lower_bound_:.10g}; "
-              f"{len(sel.results_['n_components'])} fits in {fmt_time(seconds)}")
+        r = sel.results_
+        for model, i in sel.best_by_model_.items():
+            what = (f"ELBO{of} {r['lower_bound'][i]:.10g}" if model == "bgm" else
+                    f"BIC{of} {-2 * r['criterion'][i]:.10g}")
+            print(f"best {model}: covariance_type = {r['covariance_type'][i]}, K = "
+                  f"{r['n_components'][i]} ({r['n_kept'][i]} with weight > 1%), {what}")
+        print(f"{len(r['n_components'])} fits in {fmt_time(seconds)}; saved: the best "
+              f"{args.models[0]}")
         write_model(best, model_file, table.names if table.named else None)
         if plot_file is not None:
             from matplotlib.figure import Figure

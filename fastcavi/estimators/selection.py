@@ -21,8 +21,11 @@ from .bayesian_mixture import BayesianGaussianMixture
 #: A component counts as kept when its weight is above this.
 KEPT_WEIGHT = 0.01
 
-_COLUMNS = ("covariance_type", "n_components", "lower_bound", "criterion", "n_kept", "n_iter",
-            "converged", "fit_time")
+_COLUMNS = ("model", "covariance_type", "n_components", "lower_bound", "criterion", "n_kept",
+            "n_iter", "converged", "fit_time")
+#: The estimators a grid can fit: the variational mixture, judged by its exact ELBO, and
+#: maximum-likelihood EM, judged by BIC.
+MODELS = ("bgm", "gm")
 
 
 def label_symmetry(n_components, weight_concentration_prior_type):
@@ -38,6 +41,15 @@ def label_symmetry(n_components, weight_concentration_prior_type):
     if weight_concentration_prior_type == "dirichlet_distribution":
         return math.lgamma(n_components + 1)
     return 0.0
+
+
+def _models(value):
+    """The distinct names of ``models`` (one name or an iterable), in the order given."""
+    names = [value] if isinstance(value, str) else list(value)
+    if not names or len(set(names)) != len(names) or any(n not in MODELS for n in names):
+        raise ValueError(f"The 'models' parameter of MixtureSelection must be distinct names "
+                         f"among {MODELS}, got {value!r}")
+    return names
 
 
 def _n_components_grid(value):
@@ -75,6 +87,16 @@ default='dirichlet_distribution'
     n_init, max_iter, tol, reg_covar, init_params, random_state, n_threads
         Passed to every fit (see :class:`~fastcavi.BayesianGaussianMixture`); every fit gets
         the same ``random_state``.
+    models : {'bgm', 'gm'} or an iterable of them, default='bgm'
+        The estimators fitted at every point of the grid: 'bgm' is
+        :class:`~fastcavi.BayesianGaussianMixture`, judged by its exact ELBO as above; 'gm' is
+        :class:`~fastcavi.GaussianMixture` (maximum likelihood), judged by BIC as mclust
+        judges, its criterion ``-BIC / 2`` (the log-likelihood less ``(d / 2) log n`` for d
+        free parameters: a rough estimate of the log evidence, so higher is better there
+        too). GaussianMixture's ``tol`` is a change of the mean log-likelihood: it gets
+        ``tol`` divided by the total weight, so that every fit stops at the same change of
+        its total. The best fit is that of the first
+        model named; ``best_by_model_`` has each model's.
     weight_concentration_prior, mean_precision_prior, mean_prior, degrees_of_freedom_prior, \
 covariance_prior
         The prior of every fit (None: each fit's data-driven default, see
@@ -87,12 +109,16 @@ covariance_prior
     Attributes
     ----------
     results_ : dict of numpy arrays
-        One entry per fit, in the order fitted (covariance type, then K): ``covariance_type``,
-        ``n_components``, ``lower_bound`` (the exact ELBO), ``criterion`` (the ELBO plus the
-        label-symmetry term), ``n_kept`` (components of weight above 1%), ``n_iter``,
+        One entry per fit, in the order fitted (model, covariance type, then K): ``model``,
+        ``covariance_type``, ``n_components``, ``lower_bound`` (the exact ELBO; for 'gm' the
+        log-likelihood of the data), ``criterion`` (the ELBO plus the label-symmetry term;
+        for 'gm' -BIC / 2), ``n_kept`` (components of weight above 1%), ``n_iter``,
         ``converged`` and ``fit_time`` (seconds). ``pandas.DataFrame(results_)`` is the table.
     best_index_ : int
-        The row of ``results_`` with the highest criterion (the first of equals).
+        The row of ``results_`` with the highest criterion among the first model's fits (the
+        first of equals).
+    best_by_model_ : dict
+        For each model, the row of its highest criterion.
     best_params_ : dict
         Its ``n_components`` and ``covariance_type``.
     best_estimator_ : BayesianGaussianMixture
@@ -107,7 +133,7 @@ covariance_prior
                  max_iter=100, tol=1e-3, reg_covar=1e-6, init_params="kmeans",
                  weight_concentration_prior=None, mean_precision_prior=None, mean_prior=None,
                  degrees_of_freedom_prior=None, covariance_prior=None, random_state=None,
-                 n_threads=None, verbose=0):
+                 n_threads=None, verbose=0, models="bgm"):
         self.n_components = n_components
         self.covariance_types = covariance_types
         self.weight_concentration_prior_type = weight_concentration_prior_type
@@ -124,6 +150,7 @@ covariance_prior
         self.random_state = random_state
         self.n_threads = n_threads
         self.verbose = verbose
+        self.models = models
 
     def _grid(self):
         grid = _n_components_grid(self.n_components)
@@ -136,7 +163,7 @@ covariance_prior
                              f"{self.covariance_types!r}")
         check_choice_params(self, {"weight_concentration_prior_type": WEIGHT_PRIORS})
         check_int_params(self, {"verbose": 0})
-        return types, grid
+        return types, grid, _models(self.models)
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit every (covariance type, K) of the grid to X and keep the best.
@@ -151,41 +178,38 @@ covariance_prior
         -------
         self
         """
-        types, grid = self._grid()
+        types, grid, models = self._grid()
+        total = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
         rows = {c: [] for c in _COLUMNS}
         fits, late = [], []
-        for ctype in types:
-            for k in grid:
-                est = BayesianGaussianMixture(
-                    n_components=k, covariance_type=ctype,
-                    weight_concentration_prior_type=self.weight_concentration_prior_type,
-                    n_init=self.n_init, max_iter=self.max_iter, tol=self.tol,
-                    reg_covar=self.reg_covar, init_params=self.init_params,
-                    weight_concentration_prior=self.weight_concentration_prior,
-                    mean_precision_prior=self.mean_precision_prior, mean_prior=self.mean_prior,
-                    degrees_of_freedom_prior=self.degrees_of_freedom_prior,
-                    covariance_prior=self.covariance_prior,
-                    random_state=self.random_state, n_threads=self.n_threads)
-                t0 = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    est.fit(X, sample_weight=sample_weight)
-                seconds = time.perf_counter() - t0
-                bound = float(est.lower_bound_)
-                row = (ctype, k, bound,
-                       bound + label_symmetry(k, self.weight_concentration_prior_type),
-                       int(np.sum(est.weights_ > KEPT_WEIGHT)), est.n_iter_, est.converged_,
-                       seconds)
-                for c, v in zip(_COLUMNS, row):
-                    rows[c].append(v)
-                if not est.converged_:
-                    late.append(f"{ctype} K={k}")
-                if self.verbose:
-                    print(f"{ctype:>9} K={k:<3} ELBO {bound:.6g}  criterion {row[3]:.6g}  "
-                          f"kept {row[4]}  iterations {row[5]}  {seconds:.2f} s")
-                fits.append(est)
+        for model in models:
+            for ctype in types:
+                for k in grid:
+                    est = self._estimator(model, ctype, k, total)
+                    t0 = time.perf_counter()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", ConvergenceWarning)
+                        est.fit(X, sample_weight=sample_weight)
+                    seconds = time.perf_counter() - t0
+                    bound, criterion = self._criterion(model, est, k, X, sample_weight)
+                    row = (model, ctype, k, bound, criterion,
+                           int(np.sum(est.weights_ > KEPT_WEIGHT)), est.n_iter_,
+                           est.converged_, seconds)
+                    for c, v in zip(_COLUMNS, row):
+                        rows[c].append(v)
+                    if not est.converged_:
+                        late.append((f"{model} " if len(models) > 1 else "") + f"{ctype} K={k}")
+                    if self.verbose:
+                        what = "ELBO" if model == "bgm" else "log-likelihood"
+                        print(f"{model:>3} {ctype:>9} K={k:<3} {what} {bound:.6g}  "
+                              f"criterion {criterion:.6g}  kept {row[5]}  iterations "
+                              f"{row[6]}  {seconds:.2f} s")
+                    fits.append(est)
         self.results_ = {c: np.array(v) for c, v in rows.items()}
-        self.best_index_ = int(np.argmax(self.results_["criterion"]))
+        crit = self.results_["criterion"]
+        self.best_by_model_ = {m: int(np.flatnonzero(self.results_["model"] == m)[
+            np.argmax(crit[self.results_["model"] == m])]) for m in models}
+        self.best_index_ = self.best_by_model_[models[0]]
         self.best_estimator_ = fits[self.best_index_]
         self.best_params_ = {"n_components": int(self.results_["n_components"][self.best_index_]),
                              "covariance_type": str(self.results_["covariance_type"][
@@ -197,15 +221,53 @@ covariance_prior
                           "max_iter or tol", ConvergenceWarning, stacklevel=2)
         return self
 
+    def _estimator(self, model, ctype, k, total_weight):
+        """The unfitted estimator of one point of the grid (GaussianMixture's tol is a change
+        of the mean log-likelihood: ``tol`` / the total weight)."""
+        common = dict(n_components=k, covariance_type=ctype, n_init=self.n_init,
+                      max_iter=self.max_iter, reg_covar=self.reg_covar,
+                      init_params=self.init_params, random_state=self.random_state,
+                      n_threads=self.n_threads)
+        if model == "gm":
+            from .gaussian_mixture import GaussianMixture
+
+            return GaussianMixture(tol=self.tol / max(total_weight, 1.0), **common)
+        return BayesianGaussianMixture(
+            tol=self.tol, weight_concentration_prior_type=self.weight_concentration_prior_type,
+            weight_concentration_prior=self.weight_concentration_prior,
+            mean_precision_prior=self.mean_precision_prior, mean_prior=self.mean_prior,
+            degrees_of_freedom_prior=self.degrees_of_freedom_prior,
+            covariance_prior=self.covariance_prior, **common)
+
+    def _criterion(self, model, est, k, X, sample_weight):
+        """(bound, criterion) of a fitted estimator: the ELBO and ELBO + label symmetry, or
+        the log-likelihood and -BIC / 2."""
+        if model == "bgm":
+            bound = float(est.lower_bound_)
+            return bound, bound + label_symmetry(k, self.weight_concentration_prior_type)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        logp = np.asarray(est.score_samples(X), dtype=np.float64)
+        n = float(len(logp)) if w is None else float(np.sum(w))
+        loglik = float(np.sum(logp) if w is None else logp @ w)
+        return loglik, loglik - 0.5 * est._n_parameters() * math.log(n)
+
     def table(self):
         """The results as text, one line per fit, best first within each covariance type."""
         check_is_fitted(self)
         r = self.results_
-        lines = [f"{'covariance':>10} {'K':>4} {'ELBO':>14} {'criterion':>14} {'kept':>5} "
-                 f"{'iterations':>10} {'seconds':>8}"]
+        several = len(self.best_by_model_) > 1
+        bound = "ELBO / loglik" if several else "ELBO" if "bgm" in self.best_by_model_ \
+            else "loglik"
+        lines = [("model " if several else "") + f"{'covariance':>10} {'K':>4} {bound:>14} "
+                 f"{'criterion':>14} {'kept':>5} {'iterations':>10} {'seconds':>8}"]
+        best = {i: m for m, i in self.best_by_model_.items()}
         for i in range(len(r["n_components"])):
-            mark = "  <- best" if i == self.best_index_ else ""
-            lines.append(f"{r['covariance_type'][i]:>10} {r['n_components'][i]:>4} "
+            mark = ""
+            if i in best:
+                mark = "  <- best" + ("" if not several else
+                                      " ELBO" if best[i] == "bgm" else " BIC")
+            lines.append((f"{r['model'][i]:>5} " if several else "") +
+                         f"{r['covariance_type'][i]:>10} {r['n_components'][i]:>4} "
                          f"{r['lower_bound'][i]:>14.6g} {r['criterion'][i]:>14.6g} "
                          f"{r['n_kept'][i]:>5} {r['n_iter'][i]:>10} "
                          f"{r['fit_time'][i]:>8.2f}{mark}")
@@ -220,9 +282,13 @@ covariance_prior
         if ax is None:
             ax = plt.figure(figsize=(6, 4)).add_subplot()
         r = self.results_
-        for ctype in dict.fromkeys(r["covariance_type"]):
-            mine = r["covariance_type"] == ctype
-            ax.plot(r["n_components"][mine], r["criterion"][mine], marker="o", label=ctype)
+        several = len(self.best_by_model_) > 1
+        for model in self.best_by_model_:
+            for ctype in dict.fromkeys(r["covariance_type"]):
+                mine = (r["covariance_type"] == ctype) & (r["model"] == model)
+                ax.plot(r["n_components"][mine], r["criterion"][mine], marker="o",
+                        linestyle="-" if model == "bgm" else "--",
+                        label=f"{ctype} (-BIC/2)" if model == "gm" and several else ctype)
         best = self.best_index_
         ax.plot([r["n_components"][best]], [r["criterion"][best]], marker="*", markersize=14,
                 color="k", linestyle="none", label="best")
@@ -230,8 +296,10 @@ covariance_prior
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("number of components K")
-        ax.set_ylabel("ELBO" + (" + log K!" if self.weight_concentration_prior_type ==
-                                "dirichlet_distribution" else ""))
+        ylabel = "ELBO" + (" + log K!" if self.weight_concentration_prior_type ==
+                           "dirichlet_distribution" else "")
+        ax.set_ylabel({"bgm": ylabel, "gm": "-BIC / 2"}[next(iter(self.best_by_model_))]
+                      if not several else f"{ylabel}, or -BIC / 2")
         ax.legend(loc="lower right")
         return ax
 
