@@ -461,8 +461,8 @@ MUTATIONS = [
         ("tests/test_selection.py",)),
     Mutation(
         "selection-keeps-the-first-fit", "fastcavi/estimators/selection.py",
-        'self.best_index_ = int(np.argmax(self.results_["criterion"]))',
-        "self.best_index_ = 0",
+        "np.argmax(crit[self.results_[\"model\"] == m])]) for m in models}",
+        "0]) for m in models}",
         "the first fit of the grid is kept instead of the best",
         ("tests/test_selection.py", "tests/test_cli_select.py")),
     Mutation(

@@ -47,9 +47,19 @@ MOVES_MUTATIONS = [
         "an empty component is kept because deleting it costs its own tiny weight"),
     (
         "moves-merge-bound-sign", _PATH,
-        "        gain = bound - now\n",
-        "        gain = now - bound\n",
-        "the merge candidates are the pairs whose merge would lower the bound most"),
+        "        if gain > -MIN_GAIN * scale_now:",
+        "        if gain < -MIN_GAIN * scale_now:",
+        "the merge candidates are the pairs whose merge would lower the bound"),
+    (
+        "moves-local-gain-entropy", _PATH,
+        "+ _weight_terms(st.n_k, prior) - weights_base + st.entropy - base_stats.entropy)",
+        "+ _weight_terms(st.n_k, prior) - weights_base)",
+        "a candidate's gain from the terms it changes leaves out its change of entropy"),
+    (
+        "moves-local-gain-weights", _PATH,
+        "    return update(sub, centres[rows])[1] - _weight_terms(sub.n_k, prior)",
+        "    return update(sub, centres[rows])[1]",
+        "a component's own terms keep the weights' terms of its one-component model"),
     (
         "moves-stop-before-births", _PATH,
         "        if settled and not any(m.kind == \"birth\" for m in round_records):",

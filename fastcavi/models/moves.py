@@ -36,15 +36,15 @@ import numpy as np
 
 from .._threads import single_threaded_blas
 from ..inference.algorithms import iterate, make_sweep, recentre
-from .family import FamilyStats
+from .family import FamilyStats, expected_log_weights, kl_weights, update_weights
 from .family_fit import family_model, predict_block
 from .fixed import kernel_means
 
 MOVES = ("merge", "delete", "birth")
 MOVE_EVERY = 10            # CAVI sweeps between rounds (fewer when the ELBO settles first)
 MAX_MERGES = 12            # candidate pairs scored per round (each a column of entropies)
-NEIGHBOURS = 6             # a component's nearest others (by its mean) considered for merges
-MAX_DELETES = 2            # smallest components tried per round (each a full set of columns)
+NEIGHBOURS = 4             # a component's nearest others (by its mean) considered for merges
+MAX_DELETES = 1            # smallest components tried per round (each a full set of columns)
 MAX_BIRTHS = 2             # components tried per round
 BIRTH_SAMPLE = 20_000      # rows drawn per round to fit birth proposals on
 BIRTH_MIN_POINTS = 20      # a proposal needs this many (weighted) points of its component
@@ -241,36 +241,73 @@ def _apply(layout, move, sums, centres, matrix):
 
 # -- choosing candidates -------------------------------------------------------------------------
 
+def _weight_terms(n_k, prior):
+    """The weights' terms of the ELBO, ``L_c - KL_pi``, at the q(pi) that ``n_k`` updates to."""
+    conc = update_weights(n_k, prior.weight_type, prior.weight_concentration)
+    return float(np.sum(n_k * expected_log_weights(prior.weight_type, conc))) \
+        - kl_weights(prior.weight_type, conc, prior.weight_concentration)
+
+
+def _terms(update, prior, stats, rows, centres):
+    """The ELBO's terms of components ``rows`` alone (likelihood and KL terms; valid without
+    a shared precision): the bound of a model of just those components less its weights'
+    terms (its entropy is set to 0)."""
+    sub = FamilyStats(stats.n_k[rows], stats.s_k[rows], stats.r_k[rows], 0.0,
+                      float(np.sum(stats.n_k[rows])))
+    return update(sub, centres[rows])[1] - _weight_terms(sub.n_k, prior)
+
+
+def _merged_stats(stats, centres, j, o, shape):
+    """The statistics (in the type's shape) with component o merged into j (re-centred on j's
+    centre), o removed, the entropy unchanged."""
+    moved = centres.copy()
+    moved[o] = centres[j]
+    st = recentre(stats, centres, moved, shape)
+    keep = np.arange(len(stats.n_k)) != o
+    merged = FamilyStats(st.n_k[keep], st.s_k[keep], st.r_k if shape == "tied" else st.r_k[keep],
+                         st.entropy, st.total_weight)
+    merged.n_k[j] += st.n_k[o]
+    merged.s_k[j] += st.s_k[o]
+    if shape != "tied":
+        merged.r_k[j] += st.r_k[o]
+    return merged
+
+
 def merge_pairs(stats, centres, update, prior, max_pairs=MAX_MERGES):
     """The pairs worth scoring, from the last sweep's statistics (``stats`` in the type's
-    shape, centred on ``centres``): each pair's gain with the entropy left as it was bounds
-    its true gain from above (merging lowers the entropy), so pairs whose bound does not rise
-    are dropped; the best ``max_pairs`` of the others are kept."""
+    shape, centred on ``centres``), among each component's nearest neighbours: each pair's
+    gain with the entropy left as it was bounds its true gain from above (merging lowers the
+    entropy), so pairs whose bound does not rise are dropped; the best ``max_pairs`` of the
+    others are kept. Without a shared precision a component's terms of the ELBO depend on its
+    own statistics only, so a pair's bound changes only two components' terms and the
+    weights'; each is computed alone (one p x p factorisation per pair, not K)."""
     k = len(stats.n_k)
     if k < 2:
         return []
-    _, now = update(stats, centres)
     shape = prior.kind.stats_shape
     scale = np.std(centres, axis=0) + 1e-300
     dist = np.sum(((centres[:, None, :] - centres[None]) / scale) ** 2, axis=2)
     np.fill_diagonal(dist, np.inf)  # never a pair with itself (equal means tie with it)
     near = np.argsort(dist, axis=1, kind="stable")[:, :min(NEIGHBOURS, k - 1)]
     candidates = sorted({(min(j, int(o)), max(j, int(o))) for j in range(k) for o in near[j]})
+    alone = not prior.kind.shared
+    if alone:
+        own = [_terms(update, prior, stats, [j], centres) for j in range(k)]
+        weights_now = _weight_terms(stats.n_k, prior)
+    else:
+        _, now = update(stats, centres)
     scored = []
     for j, o in candidates:
-        moved = centres.copy()
-        moved[o] = centres[j]
-        st = recentre(stats, centres, moved, shape)
-        keep = np.arange(k) != o
-        r = st.r_k if prior.kind.shared else st.r_k[keep]
-        merged = FamilyStats(st.n_k[keep], st.s_k[keep], r, st.entropy, st.total_weight)
-        merged.n_k[j] += st.n_k[o]
-        merged.s_k[j] += st.s_k[o]
-        if not prior.kind.shared:
-            merged.r_k[j] += st.r_k[o]
-        _, bound = update(merged, centres[keep])
-        gain = bound - now
-        if gain > -MIN_GAIN * abs(now):
+        merged = _merged_stats(stats, centres, j, o, shape)
+        cen = np.delete(centres, o, axis=0)
+        if alone:
+            gain = _terms(update, prior, merged, [j], cen) - own[j] - own[o] \
+                + _weight_terms(merged.n_k, prior) - weights_now
+            scale_now = abs(weights_now) + abs(own[j]) + abs(own[o])
+        else:
+            gain = update(merged, cen)[1] - now
+            scale_now = abs(now)
+        if gain > -MIN_GAIN * scale_now:
             scored.append((gain, j, o))
     scored.sort(reverse=True)
     return [(j, o) for _, j, o in scored[:max_pairs]]
@@ -368,7 +405,13 @@ def move_round(source, prior, params, update, kinds, rng, *, last_stats=None, ma
     """One round at q(theta) ``params``: the candidates (:func:`candidates`), then
     :func:`score_round`. ``tried``: a set of components whose births were rejected since the
     last accepted move (not proposed again; updated here)."""
-    tried = set() if tried is None else tried
+    with single_threaded_blas():  # p x p algebra: a second thread pool only fights the kernels
+        return _move_round(source, prior, params, update, kinds, rng, last_stats,
+                           max_components, iteration, set() if tried is None else tried)
+
+
+def _move_round(source, prior, params, update, kinds, rng, last_stats, max_components,
+                iteration, tried):
     k = len(params.mean_precision)
     pairs = []
     if "merge" in kinds and last_stats is not None:
@@ -419,11 +462,27 @@ def score_round(source, prior, params, update, pairs, births, deletes, *, max_co
         new, bound = update(stats, cen)
         return new, bound, len(cols.n_k), (stats, cen)
 
-    scored = []
-    for cand in candidates:
-        _, bound, kk, _ = evaluate(_apply(base_layout, cand, sums, centres, matrix))
-        scored.append((bound - base, cand))
-    scored.sort(key=lambda t: -t[0])
+    base_stats = model_stats(sums.base, prior)
+    alone = not prior.kind.shared  # a component's terms depend on its statistics only
+    if alone:
+        own = [_terms(update, prior, base_stats, [j], centres) for j in range(len(centres))]
+        weights_base = _weight_terms(base_stats.n_k, prior)
+
+    def gain_of(cand):
+        """A candidate's exact gain alone; without a shared precision, from the terms of the
+        components it changes (a merge's row j; a birth's row j and its new last row)."""
+        layout = _apply(base_layout, cand, sums, centres, matrix)
+        if not alone or cand[0] == "delete":
+            return evaluate(layout)[1] - base
+        cols, cen = layout.stats(prior)
+        cols.total_weight = sums.base.total_weight
+        st = model_stats(cols, prior)
+        j = cand[1][0]
+        rows = [j] if cand[0] == "merge" else [j, len(cen) - 1]
+        return (_terms(update, prior, st, rows, cen) - sum(own[c] for c in cand[1])
+                + _weight_terms(st.n_k, prior) - weights_base + st.entropy - base_stats.entropy)
+
+    scored = sorted(((gain_of(cand), cand) for cand in candidates), key=lambda t: -t[0])
     margin = MIN_GAIN * abs(base)
     layout, best, best_params, touched, records = base_layout, base, base_params, set(), []
     best_stats = (model_stats(sums.base, prior), centres)
