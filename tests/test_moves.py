@@ -87,7 +87,8 @@ def _oracle_bound(X, r, hyper, w):
 
 @GRID
 @WEIGHTED
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype", [np.float64,
+                                   pytest.param(np.float32, marks=pytest.mark.slow)])
 def test_every_gain_is_the_change_of_the_oracles_elbo(ctype, wtype, weighted, dtype):
     """Every candidate of a round (each pair merged, each component deleted, a birth): its
     reported gain is the oracle's ELBO at the moved responsibilities and their update, less
@@ -225,6 +226,7 @@ def test_separated_clusters_end_at_k_from_one_and_from_3k(ctype, wtype):
         assert {m.kind for m in accepted} <= ({"birth"} if k0 == 1 else {"merge", "delete"})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["batch", "incremental"])
 def test_the_same_fit_for_any_thread_count(algorithm):
     X = _separated(11, 5, 2)
@@ -236,6 +238,7 @@ def test_the_same_fit_for_any_thread_count(algorithm):
     assert one.n_components_ == 5
 
 
+@pytest.mark.slow
 def test_incremental_with_moves_never_lowers_the_bound_after_its_first_pass():
     X = _separated(12, 4, 2, n_per=200)
     gm = _fit_moves(X, 1, algorithm="incremental")
@@ -244,6 +247,7 @@ def test_incremental_with_moves_never_lowers_the_bound_after_its_first_pass():
     assert np.all(np.diff(b) >= -MIN_GAIN * np.abs(b[1:]) - EMPTY)
 
 
+@pytest.mark.slow
 def test_memmap_and_float32(tmp_path):
     X = _separated(13, 3, 2)
     path = tmp_path / "x.npy"
@@ -258,6 +262,7 @@ def test_memmap_and_float32(tmp_path):
                                atol=1e-3)
 
 
+@pytest.mark.slow
 def test_dask_array_gives_the_in_memory_fit():
     da = pytest.importorskip("dask.array")
     import dask
@@ -272,6 +277,7 @@ def test_dask_array_gives_the_in_memory_fit():
     np.testing.assert_allclose(dk.lower_bounds_, mem.lower_bounds_, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_sample_weight_as_repeated_rows():
     X = _separated(15, 3, 2, n_per=100)
     counts = np.random.default_rng(0).integers(1, 3, size=len(X))
