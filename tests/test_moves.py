@@ -324,3 +324,18 @@ def test_only_the_named_moves_and_verbose_lines(capsys):
     assert "move merge(" in out and "accepted" in out
     plain = BayesianGaussianMixture(n_components=3, random_state=0).fit(X)
     assert not hasattr(plain, "moves_") and plain.n_components_ == 3
+
+
+def test_a_model_with_moves_is_saved_and_loaded(tmp_path):
+    """The file keeps the fitted components (n_components_ of them) and the moves parameter,
+    given as names too; the record of moves stays with the fitted object."""
+    import fastcavi
+
+    X = _separated(20, 3, 2, n_per=80)
+    gm = _fit_moves(X, 1, moves=["birth", "merge"])
+    gm.save(tmp_path / "m.npz")
+    back = fastcavi.load(tmp_path / "m.npz")
+    assert back.n_components_ == gm.n_components_ == 3 and back.n_components == 1
+    assert back.get_params()["moves"] == ["birth", "merge"]
+    np.testing.assert_array_equal(back.predict_proba(X), gm.predict_proba(X))
+    assert not hasattr(back, "moves_")

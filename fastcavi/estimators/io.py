@@ -246,6 +246,8 @@ def _plain(value):
         return int(value)
     if isinstance(value, numbers.Real):
         return float(value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)  # names, such as BayesianGaussianMixture's moves
     raise TypeError
 
 
