@@ -32,8 +32,8 @@ MOVES_MUTATIONS = [
         "the columns' entropies ignore sample_weight"),
     (
         "moves-accept-without-gain", _PATH,
-        "            if kk <= max_components and bound > best + need:",
-        "            if kk <= max_components:",
+        "        need = -margin if kind != \"birth\" else margin",
+        "        need = -np.inf",
         "a move is made whatever the bound says"),
     (
         "moves-overlapping-moves", _PATH,
