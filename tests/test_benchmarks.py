@@ -176,3 +176,17 @@ def test_moves_bench_rejects_bad_separation():
 
     with pytest.raises(SystemExit):
         moves.main(["--separation", "0"])
+
+
+def test_moves_bench_real_sets_are_split_and_standardised_on_the_training_part():
+    from fastcavi.bench.moves import real_set
+
+    Xtr, Xte, ytr, yte, C = real_set("iris", 0)
+    assert (Xtr.shape, Xte.shape, C) == ((105, 4), (45, 4), 3)
+    np.testing.assert_allclose(Xtr.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(Xtr.std(axis=0), 1)
+    assert np.bincount(ytr).tolist() == [35, 35, 35]  # stratified
+    Xtr, Xte, _, _, C = real_set("digits-pca10", 1)
+    assert (Xtr.shape, Xte.shape, C) == ((1257, 10), (540, 10), 10)
+    Xtr, _, _, _, _ = real_set("digits", 1)
+    assert Xtr.std(axis=0).min() > 0.5  # features constant in the training part are dropped
