@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from .._threads import check_n_threads
 from .._validation import (
@@ -24,6 +25,7 @@ from ..models.covariance import COVARIANCES
 from ..models.family import DIRICHLET_PROCESS, FamilyParams, FamilyPrior, expected_weights
 from ..models.family_fit import family_model, initial_statistics, m_step_from_sums, predict_block
 from ..models.family_full import covariance_attributes
+from ..models.moves import check_moves, run_with_moves
 from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
 from .base import MixtureBase, both_callbacks, sample_mixture, with_stream_parameters
 
@@ -125,13 +127,30 @@ default=None
     verbose_interval : int, default=10
     n_threads : int, default=None
         Numba threads; results are bit-identical for any value.
+    moves : None, True, 'all', or a subset of ('merge', 'delete', 'birth'), default=None
+        Moves that change the number of components during the fit (None: none, scikit-learn's
+        fit). Every few iterations, a pass over the data scores candidate merges of two
+        components, deletions of small ones and births (a component split in two by a
+        mixture fitted to a subsample of its points), each by its exact ELBO; a move is made
+        only when it raises the ELBO (under ``dirichlet_distribution`` also ``ELBO + log
+        K!``), so the bound never decreases. ``n_components`` is then the starting number, and
+        ``n_components_`` the number kept. See the documentation's model selection page.
+    max_components : int, default=None
+        With ``moves``: the most components a fit may have (None: ``max(2 * n_components,
+        20)``).
     {stream_parameters}
     Attributes
     ----------
     weights_, means_, covariances_, precisions_, precisions_cholesky_ :
         As scikit-learn's: normalised E[pi], m_k, Psi_k / nu_k, its inverse and its Cholesky
         factor (square root for 'diag' and 'spherical'); (K, p, p) matrices for 'full', one
-        (p, p) for 'tied'.
+        (p, p) for 'tied'. K is ``n_components_``.
+    n_components_ : int
+        The number of components fitted (``n_components`` unless ``moves`` changed it).
+    moves_ : list of Move
+        With ``moves``: every move proposed, in order (``kind``, ``components`` (their indices
+        in the model of the time), ``gain`` (its exact ELBO change), ``accepted``,
+        ``iteration``); printed as it happens with ``verbose``.
     weight_concentration_ : array (K,) or tuple of two arrays (K,)
     mean_precision_ : array (K,)
     degrees_of_freedom_ : array (K,), or one float for 'tied' (as scikit-learn's)
@@ -152,7 +171,7 @@ default=None
                  degrees_of_freedom_prior=None, covariance_prior=None, random_state=None,
                  warm_start=False, verbose=0, verbose_interval=10, n_threads=None,
                  algorithm="batch", total_samples=1e6, learning_offset=10.0,
-                 learning_decay=0.7):
+                 learning_decay=0.7, moves=None, max_components=None):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -172,6 +191,8 @@ default=None
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
         self.algorithm = algorithm
+        self.moves = moves
+        self.max_components = max_components
         self.total_samples = total_samples
         self.learning_offset = learning_offset
         self.learning_decay = learning_decay
@@ -186,6 +207,8 @@ default=None
                           positive=True, optional=True)
         check_bool_params(self, ("warm_start",))
         check_n_threads(self.n_threads)
+        self._moves = check_moves(self.moves)
+        self._max_components = _check_max_components(self.max_components, self.n_components)
 
     def _prior(self, source):
         """The prior with scikit-learn's defaults (weighted moments with sample_weight)."""
@@ -228,6 +251,14 @@ default=None
                 print(f"Initialization {run}")
             params = self._start(source, prior, rng) if do_init else self._params_
             report = self._verbose_callback() if self.verbose >= 1 else None
+            if self._moves:
+                out, moves, last = run_with_moves(
+                    source, prior, params, algorithm=self.algorithm, kinds=self._moves,
+                    max_components=self._max_components, max_iter=self.max_iter, tol=self.tol,
+                    rng=rng, callback=both_callbacks(report, callback),
+                    on_move=_print_move if self.verbose else None)
+                bound = out.bounds[-1] if out.bounds else -np.inf
+                return (out, last, moves), bound
             visit, update = family_model(prior, dtype)
             update = Recorder(update)
             # A fresh sweep per run: the incremental one keeps the blocks' statistics.
@@ -239,9 +270,14 @@ default=None
             if self.verbose:
                 state = "converged" if out.converged else "did not converge"
                 print(f"Initialization {state}. lower bound {bound:.5f}.")
-            return (out, update.last), bound
+            return (out, update.last, None), bound
 
-        (out, self._kept), bound, _ = self._best_of_runs(self.n_init if do_init else 1, one_run)
+        (out, self._kept, moves), bound, _ = self._best_of_runs(self.n_init if do_init else 1,
+                                                                 one_run)
+        if moves is None:
+            self.__dict__.pop("moves_", None)
+        else:
+            self.moves_ = moves
         if not out.converged and self.max_iter > 0 and self.tol > 0:
             warnings.warn("Best performing initialization did not converge. Try different init "
                           "parameters, or increase max_iter, tol, or check for degenerate "
@@ -251,11 +287,24 @@ default=None
     # -- streams (partial_fit) -------------------------------------------------------------
 
     def _stream_start(self, source):
+        self._refuse_moves()
         prior = self._prior(source)
         return prior, self._start(source, prior, check_random_state(self.random_state))
 
     def _stream_resume(self):
+        self._refuse_moves()
         return self._prior_, self._params_
+
+    def _refuse_moves(self):
+        if self._moves:
+            raise ValueError("partial_fit cannot make moves: a move is judged by the ELBO of "
+                             "all the data. Use fit (on any engine), or set moves=None.")
+
+    @property
+    def n_components_(self):
+        """The number of components fitted."""
+        check_is_fitted(self)
+        return int(self.means_.shape[0])
 
     def _stream_model(self, prior, dtype):
         return (*family_model(prior, dtype), COVARIANCES[prior.covariance_type].stats_shape)
@@ -371,3 +420,23 @@ default=None
         """Draw from the fitted Gaussian mixture with ``weights_``, ``means_`` and
         ``covariances_`` (as scikit-learn does): returns (X, component labels)."""
         return sample_mixture(self, n_samples)
+
+
+def _check_max_components(value, n_components):
+    """max_components: None (``max(2 * n_components, 20)``) or an int >= n_components."""
+    import numbers
+
+    if value is None:
+        return max(2 * int(n_components), 20)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or value < n_components:
+        raise ValueError(f"max_components must be None or an int >= n_components "
+                         f"({n_components}), got {value!r}")
+    return int(value)
+
+
+def _print_move(move):
+    """verbose: one line per proposed move."""
+    comps = ", ".join(str(c) for c in move.components)
+    print(f"  move {move.kind}({comps}) at iteration {move.iteration}: ELBO gain "
+          f"{move.gain:+.5g} {'accepted' if move.accepted else 'rejected'}")

@@ -129,7 +129,7 @@ def batch_sweep(source, visit, update):
     return sweep
 
 
-def incremental_sweep(source, visit, update, shape, on_visit=None):
+def incremental_sweep(source, visit, update, shape, on_visit=None, exact_first=False):
     """Incremental CAVI over ``source.n_blocks`` fixed blocks (see the module docstring).
 
     The first call is the first pass: each block in turn is visited at the current q(theta),
@@ -140,6 +140,9 @@ def incremental_sweep(source, visit, update, shape, on_visit=None):
     replacing the block's old statistics with its new ones (and summed afresh from every block
     at the start of each pass, so no round-off accumulates). ``on_visit(elbo)`` after every
     visit of the later passes. ``shape``: the statistics' scatter form, for :func:`recentre`.
+    ``exact_first``: the first pass visits every block at the q(theta) it is given, with no
+    update in between (a batch sweep that keeps each block's statistics: an exact
+    coordinate-ascent step, for a q(theta) that is already good, as after a move).
     """
     kept = []  # (statistics, the means they are centred on), per block
 
@@ -151,7 +154,7 @@ def incremental_sweep(source, visit, update, shape, on_visit=None):
             kept.append((new, centre))
             total = new if total is None else combine([recentre(total, prev, centre, shape), new])
             prev = centre
-            if b + 1 < source.n_blocks and total.total_weight > 0:
+            if b + 1 < source.n_blocks and total.total_weight > 0 and not exact_first:
                 state, _ = update(scaled(total, source.total_weight / total.total_weight),
                                   centre)
         return update(total, prev)
@@ -178,12 +181,12 @@ def incremental_sweep(source, visit, update, shape, on_visit=None):
     return sweep
 
 
-def make_sweep(algorithm, source, visit, update, shape, on_visit=None):
+def make_sweep(algorithm, source, visit, update, shape, on_visit=None, exact_first=False):
     """The sweep of ``algorithm`` ('batch' or 'incremental') for
-    :func:`fastcavi.models.fixed.iterate`."""
+    :func:`fastcavi.models.fixed.iterate` (``exact_first``: see :func:`incremental_sweep`)."""
     if algorithm == "batch":
         return batch_sweep(source, visit, update)
-    return incremental_sweep(source, visit, update, shape, on_visit)
+    return incremental_sweep(source, visit, update, shape, on_visit, exact_first)
 
 
 # -- stochastic variational inference (partial_fit) -------------------------------------------
