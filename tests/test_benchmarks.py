@@ -105,3 +105,88 @@ def test_bench_rejects_bad_sizes():
         bench.parse_args(["--k", "0"])
     with pytest.raises(SystemExit):
         bench.parse_args(["--n", "5", "--k", "10"])
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_plugin_log_density_matches_sklearn(covariance_type):
+    """The one held-out likelihood formula of the moves benchmark is scikit-learn's
+    GaussianMixture.score_samples given the same weights, means and covariances."""
+    from sklearn.mixture import GaussianMixture
+
+    from fastcavi.bench.moves import plugin_log_density
+
+    rng = np.random.default_rng(3)
+    X = np.concatenate([rng.normal(0, 1, (60, 3)), rng.normal(4, 2, (40, 3)) @ rng.normal(
+        0, 1, (3, 3))])
+    gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    X_new = rng.normal(1, 3, (25, 3))
+    ours = plugin_log_density(X_new, gm.weights_, gm.means_, gm.covariances_, covariance_type)
+    np.testing.assert_allclose(ours, gm.score_samples(X_new), rtol=1e-10)
+
+
+def test_plugin_log_density_rejects_bad_input():
+    from fastcavi.bench.moves import plugin_log_density
+
+    X, w, m = np.zeros((4, 2)), np.array([0.5, 0.5]), np.zeros((2, 2))
+    with pytest.raises(ValueError, match="expected \\(2, 2, 2\\)"):
+        plugin_log_density(X, w, m, np.ones((2, 2)), "full")
+    with pytest.raises(ValueError, match="component 1 is not positive definite"):
+        plugin_log_density(X, w, m, np.array([np.eye(2), -np.eye(2)]), "full")
+    with pytest.raises(ValueError, match="non-negative"):
+        plugin_log_density(X, np.array([1.5, -0.5]), m, np.ones(2), "spherical")
+
+
+def test_moves_bench_mixtures_meet_their_rules():
+    """The synthetic problems have what the module promises: weights >= 0.5 / K, eigenvalues
+    in [1, 10], every pair of means at pooled Mahalanobis distance >= c, N = 200 K."""
+    from scipy.spatial.distance import mahalanobis
+
+    from fastcavi.bench.moves import make_mixture
+
+    for K, p, seed in [(6, 2, 0), (4, 5, 1)]:
+        X, labels, truth = make_mixture(K, p, seed, separation=3.0)
+        assert X.shape == (200 * K, p) and set(labels) == set(range(K))
+        assert truth["weights"].min() >= 0.5 / K and np.isclose(truth["weights"].sum(), 1)
+        eig = np.linalg.eigvalsh(truth["covariances"])
+        assert eig.min() > 1 - 1e-9 and eig.max() < 10 + 1e-9
+        mu, S = truth["means"], truth["covariances"]
+        for i in range(K):
+            for j in range(i):
+                VI = np.linalg.inv((S[i] + S[j]) / 2)
+                assert mahalanobis(mu[i], mu[j], VI) >= 3.0
+
+
+@pytest.mark.slow
+def test_moves_bench_quick_prints_three_tables(capsys):
+    """``python -m fastcavi.bench.moves --quick`` runs and prints its three tables."""
+    from fastcavi.bench import moves
+
+    assert moves.main(["--quick"]) == 0
+    text = capsys.readouterr().out
+    assert "Synthetic recovery" in text and "exactly right" in text
+    assert "Real data" in text and "iris" in text and "sklearn DP C x10" in text
+    assert "Time: N = 5,000" in text and "MixtureSelection K=1..4 x 4 types" in text
+    for arm in ["fastcavi DP", "sklearn DP", "sklearn BIC"] + (
+            ["moves K0=1", "moves K0=2K"] if moves.moves_available() else []):
+        assert arm in text
+
+
+def test_moves_bench_rejects_bad_separation():
+    from fastcavi.bench import moves
+
+    with pytest.raises(SystemExit):
+        moves.main(["--separation", "0"])
+
+
+def test_moves_bench_real_sets_are_split_and_standardised_on_the_training_part():
+    from fastcavi.bench.moves import real_set
+
+    Xtr, Xte, ytr, yte, C = real_set("iris", 0)
+    assert (Xtr.shape, Xte.shape, C) == ((105, 4), (45, 4), 3)
+    np.testing.assert_allclose(Xtr.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(Xtr.std(axis=0), 1)
+    assert np.bincount(ytr).tolist() == [35, 35, 35]  # stratified
+    Xtr, Xte, _, _, C = real_set("digits-pca10", 1)
+    assert (Xtr.shape, Xte.shape, C) == ((1257, 10), (540, 10), 10)
+    Xtr, _, _, _, _ = real_set("digits", 1)
+    assert Xtr.std(axis=0).min() > 0.5  # features constant in the training part are dropped
