@@ -175,3 +175,18 @@ def test_gaussian_mixture_rows_are_scikit_learns_bic():
 def test_bad_models_are_a_clear_error(models):
     with pytest.raises(ValueError, match="'models' parameter of MixtureSelection"):
         MixtureSelection([1], models=models).fit(np.zeros((5, 2)) + np.arange(5)[:, None])
+
+
+def test_every_fit_is_the_one_fitted_alone():
+    """The grid shares one k-means start per K among the covariance types: each row is still
+    exactly the fit of that K and type on its own, from the same random_state."""
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(size=(200, 2)) + c for c in ([0, 0], [5, 1], [1, 6])])
+    sel = MixtureSelection([2, 3], ["full", "diag"], random_state=7).fit(X)
+    for i in range(4):
+        alone = BayesianGaussianMixture(
+            n_components=int(sel.results_["n_components"][i]),
+            covariance_type=str(sel.results_["covariance_type"][i]),
+            weight_concentration_prior_type="dirichlet_distribution", random_state=7).fit(X)
+        assert alone.lower_bound_ == sel.results_["lower_bound"][i]
+    assert not hasattr(sel.best_estimator_, "_start_labels")

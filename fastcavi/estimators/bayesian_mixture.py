@@ -315,7 +315,8 @@ default=None
     def _start(self, source, prior, rng):
         """The M-step from scikit-learn's starting responsibilities."""
         sums = initial_statistics(source, self.n_components, self.init_params, rng, prior.mean,
-                                  matrix=COVARIANCES[prior.covariance_type].matrix)
+                                  matrix=COVARIANCES[prior.covariance_type].matrix,
+                                  labels_cache=getattr(self, "_start_labels", None))
         return m_step_from_sums(*sums, prior)
 
     def _verbose_callback(self):

@@ -182,15 +182,22 @@ covariance_prior
         total = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
         rows = {c: [] for c in _COLUMNS}
         fits, late = [], []
+        # One k-means start per K for every covariance type: from an int random_state and one
+        # start per fit, each fit would draw exactly these labels again.
+        shared = {} if (self.init_params == "kmeans" and self.n_init == 1
+                        and isinstance(self.random_state, numbers.Integral)) else None
         for model in models:
             for ctype in types:
                 for k in grid:
                     est = self._estimator(model, ctype, k, total)
+                    if model == "bgm" and shared is not None:
+                        est._start_labels = shared
                     t0 = time.perf_counter()
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", ConvergenceWarning)
                         est.fit(X, sample_weight=sample_weight)
                     seconds = time.perf_counter() - t0
+                    est.__dict__.pop("_start_labels", None)
                     bound, criterion = self._criterion(model, est, k, X, sample_weight)
                     row = (model, ctype, k, bound, criterion,
                            int(np.sum(est.weights_ > KEPT_WEIGHT)), est.n_iter_,

@@ -104,7 +104,8 @@ def log_predictive(X, params, prior):
 
 # -- the start --------------------------------------------------------------------------------
 
-def initial_statistics(source, n_components, init_params, random_state, centre, matrix=False):
+def initial_statistics(source, n_components, init_params, random_state, centre, matrix=False,
+                       labels_cache=None):
     """The sums of :class:`~fastcavi.models.family.FamilyStats` (per-feature R, or the (K, p, p)
     scatters when ``matrix``) for scikit-learn's starting responsibilities over a data
     source's rows, centred on ``centre`` (p,), in O(block x K) memory.
@@ -115,6 +116,9 @@ def initial_statistics(source, n_components, init_params, random_state, centre, 
     exactly what scikit-learn's ``BayesianGaussianMixture`` draws from the same random state.
     scikit-learn's KMeans and k-means++ need every row in memory at once: on a Dask array,
     those two starts gather X into this process (the other two read K rows, or stream).
+    ``labels_cache``: a dict of 'kmeans' labels by K, read and filled (for fits of one data set
+    from one random state, which draw the same labels: the selection grid's covariance
+    types).
     """
     k = n_components
     if init_params == "random_from_data":
@@ -131,10 +135,14 @@ def initial_statistics(source, n_components, init_params, random_state, centre, 
             idx = np.asarray(idx)
             return _one_hot_sums(X[idx], None if w is None else w[idx], k, np.arange(k),
                                  centre, matrix)
-        from sklearn.cluster import KMeans
+        labels = None if labels_cache is None else labels_cache.get(k)
+        if labels is None:
+            from sklearn.cluster import KMeans
 
-        labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
-            np.asarray(X), sample_weight=w).labels_
+            labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
+                np.asarray(X), sample_weight=w).labels_
+            if labels_cache is not None:
+                labels_cache[k] = labels
         return _one_hot_sums(X, w, k, labels, centre, matrix)
 
     def random_resp(start, stop):
