@@ -339,3 +339,17 @@ def test_a_model_with_moves_is_saved_and_loaded(tmp_path):
     assert back.get_params()["moves"] == ["birth", "merge"]
     np.testing.assert_array_equal(back.predict_proba(X), gm.predict_proba(X))
     assert not hasattr(back, "moves_")
+
+
+def test_births_go_on_until_every_component_was_tried():
+    """Three large clusters and two half-size ones that the start covers with one component:
+    the first round's births are drawn elsewhere and rejected, yet the fit goes on to try the
+    remaining components and splits the pair."""
+    rng = np.random.default_rng(21)
+    X = np.vstack([rng.normal(c, 1.0, (n, 2)) for c, n in
+                   (([0, 0], 1500), ([20, 0], 1500), ([0, 20], 1500), ([20, 20], 500),
+                    ([26, 20], 500))])
+    gm = _fit_moves(X, 4, moves="birth", random_state=0)
+    first = [m for m in gm.moves_ if m.iteration == gm.moves_[0].iteration]
+    assert first and not any(m.accepted for m in first)
+    assert gm.n_components_ == 5 and gm.converged_
