@@ -181,11 +181,8 @@ def test_bad_starting_values_are_scikit_learns_errors(name, value, message):
         GaussianMixture(2, **{name: value}).fit(X)
 
 
-def test_partial_fit_and_save_say_they_are_not_available(tmp_path):
+def test_save_says_it_is_not_available(tmp_path):
     X = np.random.default_rng(0).normal(size=(20, 2))
-    assert not hasattr(GaussianMixture(2), "partial_fit")
-    with pytest.raises(AttributeError, match="partial_fit"):
-        GaussianMixture(2).partial_fit(X)
     gm = GaussianMixture(2, random_state=0).fit(X)
     with pytest.raises(NotImplementedError, match="pickle"):
         gm.save(tmp_path / "m.npz")
