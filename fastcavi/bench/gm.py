@@ -151,17 +151,16 @@ def report(rows, shape, types=COVARIANCE_TYPES):
     lines.append("")
     def ratio(a, b, form):
         # scikit-learn's time by difference is None when noise made it not positive
-        return "n/a" if a is None or b is None else format(a / b, form)
+        return "n/a" if a is None or b is None else format(a / b, form) + "x"
 
     for ctype in types:
         ours = by[f"fastcavi {ctype} float64, per iter"]
         theirs = by[f"sklearn GaussianMixture {ctype}, per iter"]
         f32 = by[f"fastcavi {ctype} float32, per iter"]
-        line = (f"{ctype}: {ratio(theirs, ours, '.1f')}x faster than scikit-learn; float32 "
-                f"{ratio(ours, f32, '.2f')}x faster than float64")
+        line = (f"{ctype}: {ratio(theirs, ours, '.1f')} faster than scikit-learn; float32 "
+                f"{ratio(ours, f32, '.2f')} faster than float64")
         if ctype == "full":
-            line += (f"; {ratio(ours, by['floor: X @ (p, K p) twice'], '.2f')}x the matmul "
-                     "floor")
+            line += f"; {ratio(ours, by['floor: X @ (p, K p) twice'], '.2f')} the matmul floor"
         lines.append(line)
     return "\n".join(lines)
 
