@@ -122,7 +122,7 @@ def test_gm_bench_runs_quick_and_times_the_iteration_scikit_learn_runs(capsys):
     text = capsys.readouterr().out
     for ctype in ("full", "tied", "diag", "spherical"):
         assert f"fastcavi {ctype} float32, per iter" in text
-        assert f"{ctype}: " in text and "x faster than scikit-learn" in text
+        assert f"{ctype}: " in text and "faster than scikit-learn" in text  # or n/a
     assert "the matmul floor" in text
     X = bench.make_problem(500, 3, 3)[0]
     for ctype in ("full", "diag"):
