@@ -310,8 +310,10 @@ def check_bool_params(estimator, names):
 
 def check_stream_params(estimator):
     """``partial_fit``'s settings: total_samples > 0, learning_offset >= 0 and learning_decay
-    in (0.5, 1] (where the stochastic steps provably converge)."""
-    check_real_params(estimator, ("total_samples",), positive=True)
+    in (0.5, 1] (where the stochastic steps provably converge); total_samples only where the
+    estimator has it (maximum-likelihood EM keeps its sums per unit weight)."""
+    if "total_samples" in estimator.get_params():
+        check_real_params(estimator, ("total_samples",), positive=True)
     check_real_params(estimator, ("learning_offset",))
     check_real_params(estimator, ("learning_decay",), positive=True)
     if not 0.5 < estimator.learning_decay <= 1.0:

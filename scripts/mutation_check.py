@@ -31,7 +31,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from mutations_gm import GM_MUTATIONS  # scripts/ is on sys.path when this file runs
+from mutations_gm import (  # scripts/ is on sys.path when this file runs
+    GM_MUTATIONS,
+    GM_STREAM_MUTATIONS,
+)
 from mutations_moves import MOVES_MUTATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +58,8 @@ GM_TESTS = ("tests/test_gm.py::test_small_problem_matches_the_reference",
             "tests/test_gm.py::test_integer_weights_are_repeated_rows_and_zero_weights_dropped_rows",
             "tests/test_gm.py::test_the_likelihood_never_falls",
             "tests/test_gm_sklearn.py", "tests/test_sklearn_suite_gm.py")
+# Its incremental EM and partial_fit.
+GM_STREAM_TESTS = ("tests/test_gm_incremental.py", "tests/test_gm_partial_fit.py")
 
 
 @dataclass(frozen=True)
@@ -486,6 +491,7 @@ MUTATIONS = [
 ]
 MUTATIONS += [Mutation(*m, GM_TESTS) for m in GM_MUTATIONS]
 MUTATIONS += [Mutation(*m, ("tests/test_moves.py",)) for m in MOVES_MUTATIONS]
+MUTATIONS += [Mutation(*m, GM_STREAM_TESTS) for m in GM_STREAM_MUTATIONS]
 
 
 def copy_tree(dest):

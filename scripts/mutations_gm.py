@@ -1,6 +1,7 @@
 """The mutations of maximum-likelihood EM (``fastcavi.models.em``,
 ``fastcavi.estimators.gaussian_mixture``) for ``scripts/mutation_check.py``: (name, path, old
-text, new text, why), each checked against the GaussianMixture tests (``GM_TESTS`` there)."""
+text, new text, why), each checked against the GaussianMixture tests (``GM_TESTS`` there);
+those of incremental EM and partial_fit against their own tests (``GM_STREAM_TESTS``)."""
 
 GM_MUTATIONS = [
     (
@@ -78,4 +79,65 @@ GM_MUTATIONS = [
         "            out[rows] = e / z[:, None] if kind == \"proba\" else top[:, 0] + np.log(z)",
         "            out[rows] = e if kind == \"proba\" else top[:, 0] + np.log(z)",
         "predict_proba returns exp(l - max l), not normalised"),
+]
+
+# Incremental EM (its free energy, its block function, the reference) and online EM.
+GM_STREAM_MUTATIONS = [
+    (
+        "em-free-energy-without-entropy", "fastcavi/models/em.py",
+        "    return stats.entropy + expected",
+        "    return expected",
+        "incremental EM's free energy leaves out the responsibilities' entropy"),
+    (
+        "em-free-energy-quad-not-halved", "fastcavi/models/em.py",
+        "                - 0.5 * quad - stats.total_weight * 0.5 * p * _LOG_2PI)",
+        "                - quad - stats.total_weight * 0.5 * p * _LOG_2PI)",
+        "the free energy's expected squared distances are not halved"),
+    (
+        "em-free-energy-scatter-about-old-means", "fastcavi/models/em.py",
+        "    scatter = _scatter_about(stats, centre, params.means, covariance_type)\n    if",
+        "    scatter = stats.r_k\n    if",
+        "the free energy takes the scatter about the visit's means, not the new ones"),
+    (
+        "em-free-energy-log-det-sign", "fastcavi/models/em.py",
+        "    expected = (float(np.sum(n_k[live] * log_w[live])) + float(np.sum(n_k * log_det))",
+        "    expected = (float(np.sum(n_k[live] * log_w[live])) - float(np.sum(n_k * log_det))",
+        "the free energy subtracts log|U_k| instead of adding it"),
+    (
+        "em-incremental-block-log-likelihood", "fastcavi/models/em.py",
+        "    block = em_block if bound == \"loglik\" else entropy_block",
+        "    block = em_block",
+        "incremental EM's blocks report the log-likelihood where the entropy belongs"),
+    (
+        "gm-incremental-runs-batch", "fastcavi/estimators/gaussian_mixture.py",
+        "            sweep = make_sweep(self.algorithm, source, visit, update,",
+        "            sweep = make_sweep(\"batch\", source, visit, update,",
+        "algorithm='incremental' runs batch EM"),
+    (
+        "reference-free-energy-without-entropy", "fastcavi/reference/em.py",
+        "                                  - math.log(r))",
+        "                                  - 0.0)",
+        "the reference's free energy leaves out the entropy"),
+    (
+        "reference-blocks-reversed", "fastcavi/reference/em.py",
+        "        for b, a in enumerate(starts):",
+        "        for b, a in enumerate(starts[::-1]):",
+        "the reference visits the blocks in reverse order"),
+    (
+        "gm-stream-start-ignores-inits", "fastcavi/estimators/gaussian_mixture.py",
+        "        params = self._start(source, check_random_state(self.random_state), given, "
+        "centre)",
+        "        params = self._start(source, check_random_state(self.random_state), "
+        "(None, None, None), moments(source).mean)",
+        "partial_fit's first call ignores weights_init, means_init and precisions_init"),
+    (
+        "learning-rate-uncapped", "fastcavi/inference/algorithms.py",
+        "    return 1.0 if base <= 1.0 else base ** -decay",
+        "    return base ** -decay",
+        "a step size (tau0 + t)^-kappa with tau0 + t <= 1 is not capped at 1"),
+    (
+        "gm-stream-sums-not-blended", "fastcavi/inference/algorithms.py",
+        "    return combine([scaled(recentre(stats, old, centre, shape), 1.0 - rho),",
+        "    return combine([scaled(recentre(stats, old, centre, shape), 0.0),",
+        "each partial_fit forgets the kept sums"),
 ]

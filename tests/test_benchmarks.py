@@ -190,3 +190,42 @@ def test_moves_bench_real_sets_are_split_and_standardised_on_the_training_part()
     assert (Xtr.shape, Xte.shape, C) == ((1257, 10), (540, 10), 10)
     Xtr, _, _, _, _ = real_set("digits", 1)
     assert Xtr.std(axis=0).min() > 0.5  # features constant in the training part are dropped
+
+
+def test_gm_bench_runs_quick_and_times_the_iteration_scikit_learn_runs(capsys):
+    """``python -m fastcavi.bench.gm --quick``: every row of every type measured and reported
+    (no time asserted); the iteration it times, from its start, is scikit-learn's one EM
+    iteration from the same weights, means and precisions."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    from fastcavi.bench import gm as gm_bench
+
+    assert gm_bench.main(["--quick", "--k", "3"]) == 0
+    text = capsys.readouterr().out
+    for ctype in ("full", "tied", "diag", "spherical"):
+        assert f"fastcavi {ctype} float32, per iter" in text
+        assert f"{ctype}: " in text and "faster than scikit-learn" in text  # or n/a
+    assert "the matmul floor" in text
+    X = bench.make_problem(500, 3, 3)[0]
+    for ctype in ("full", "diag"):
+        initial = gm_bench.start(X, 3, ctype)
+        params, _ = gm_bench.fastcavi_iteration(as_kernel_array(X), 3, ctype, initial)()
+        sk = GaussianMixture(3, covariance_type=ctype, weights_init=initial[0],
+                             means_init=initial[1], precisions_init=initial[2], max_iter=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            sk.fit(X)
+        np.testing.assert_allclose(params.means, sk.means_, rtol=1e-9)
+        np.testing.assert_allclose(params.covariances, sk.covariances_, rtol=1e-9)
+
+
+def test_gm_bench_rejects_bad_sizes():
+    from fastcavi.bench import gm as gm_bench
+
+    with pytest.raises(SystemExit):
+        gm_bench.main(["--k", "0"])
+    with pytest.raises(SystemExit):
+        gm_bench.main(["--n", "5", "--k", "10"])

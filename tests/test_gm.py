@@ -181,11 +181,6 @@ def test_bad_starting_values_are_scikit_learns_errors(name, value, message):
         GaussianMixture(2, **{name: value}).fit(X)
 
 
-def test_partial_fit_says_it_is_not_available():
-    X = np.random.default_rng(0).normal(size=(20, 2))
-    assert not hasattr(GaussianMixture(2), "partial_fit")
-    with pytest.raises(AttributeError, match="partial_fit"):
-        GaussianMixture(2).partial_fit(X)
 
 
 def test_responsibilities_sum_to_one_far_from_every_component():

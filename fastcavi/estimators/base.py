@@ -94,7 +94,8 @@ class MixtureBase(DensityMixin, BaseEstimator):
     - ``_stream_model(prior, dtype)``: ``(visit, update, statistics shape)`` for
       :func:`fastcavi.inference.algorithms.svi_step`;
     - ``_set_stream_fitted(state, prior, bounds)``: the fitted attributes after a
-      ``partial_fit`` call;
+      ``partial_fit`` call (and ``_stream_total(source)``, the weight the kept statistics
+      stand for: ``total_samples`` unless overridden);
     - ``_predict_block``, a static method of one block of rows and ``_predict_args(kind)``;
     - ``_MIN_SAMPLES``, the rows a fit needs, and ``_FITTED``, an attribute only a fitted
       model has.
@@ -229,7 +230,8 @@ class MixtureBase(DensityMixin, BaseEstimator):
                 bounds = list(self.lower_bounds_) if step else []
             try:
                 visit, update, shape = self._stream_model(prior, source.dtype)
-                settings = (self.total_samples, self.learning_offset, self.learning_decay)
+                settings = (self._stream_total(source), self.learning_offset,
+                            self.learning_decay)
                 with thread_limit(self.n_threads):
                     state, bound, self._kept = svi_step(state, source, visit, update, shape,
                                                           kept, step, settings)
@@ -237,6 +239,10 @@ class MixtureBase(DensityMixin, BaseEstimator):
                 source.close()
         self.n_batch_iter_ = step + 1
         self._set_stream_fitted(state, prior, bounds + [bound])
+
+    def _stream_total(self, source):
+        """The weight the kept statistics stand for (``total_samples``)."""
+        return self.total_samples
 
     # -- prediction ----------------------------------------------------------------------------
 

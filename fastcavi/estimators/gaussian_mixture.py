@@ -4,6 +4,7 @@ iteration, no N x K array. The math is :mod:`fastcavi.models.em`."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -11,7 +12,6 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils.metaestimators import available_if
 
 from .._threads import check_n_threads
 from .._validation import (
@@ -21,7 +21,7 @@ from .._validation import (
 )
 from ..data.defaults import moments
 from ..data.sources import ArraySource
-from ..inference.algorithms import iterate, make_sweep
+from ..inference.algorithms import ALGORITHMS, Recorder, iterate, make_sweep
 from ..models.covariance import COVARIANCES
 from ..models.em import (
     EMParams,
@@ -152,14 +152,31 @@ class GaussianMixture(MixtureBase):
     verbose_interval : int, default=10
     n_threads : int, default=None
         Numba threads; results are bit-identical for any value.
+    algorithm : {'batch', 'incremental'}, default='batch'
+        'batch': scikit-learn's EM, one pass over all the data per iteration.
+        'incremental': Neal & Hinton's incremental EM. Each iteration visits the rows in
+        fixed blocks (of 262,144 rows in memory; a Dask array's row chunks) and, after every
+        block's E-step, redoes the M-step from the latest sums of all blocks (in the first
+        iteration, from the blocks seen so far). With ``reg_covar=0`` no visit decreases the
+        free energy ``F = sum_i w_i sum_k r_ik [log pi_k + log N(x_i | theta_k) - log r_ik]``
+        (a lower bound on the log-likelihood, equal to it when every r is the E-step's at the
+        current parameters), and the fixed points are batch EM's; on large data it needs
+        fewer passes. ``lower_bounds_`` are then F per unit weight after each pass (at most
+        the mean log-likelihood of the parameters reached, and equal to it at convergence).
+    learning_offset : float, default=10.0
+        :meth:`partial_fit`: tau0 in the step size ``rho_t = (tau0 + t) ** -kappa``.
+    learning_decay : float, default=0.7
+        :meth:`partial_fit`: kappa, in (0.5, 1].
 
     Attributes
     ----------
     weights_, means_, covariances_, precisions_, precisions_cholesky_ :
         As scikit-learn's.
     converged_, n_iter_, lower_bound_, lower_bounds_ :
-        Of the best run (mean log-likelihoods).
+        Of the best run (mean log-likelihoods; see ``algorithm`` and :meth:`partial_fit`).
     n_features_in_ : int
+    n_batch_iter_ : int
+        The :meth:`partial_fit` calls since the last ``fit``.
     """
 
     _MIN_SAMPLES = 2  # as scikit-learn's mixtures
@@ -168,7 +185,8 @@ class GaussianMixture(MixtureBase):
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
                  max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
                  means_init=None, precisions_init=None, random_state=None, warm_start=False,
-                 verbose=0, verbose_interval=10, n_threads=None):
+                 verbose=0, verbose_interval=10, n_threads=None, algorithm="batch",
+                 learning_offset=10.0, learning_decay=0.7):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -184,9 +202,12 @@ class GaussianMixture(MixtureBase):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
+        self.algorithm = algorithm
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
 
     def _check_params(self):
-        check_mixture_params(self, COVARIANCE_TYPES, INIT_PARAMS)
+        check_mixture_params(self, COVARIANCE_TYPES, INIT_PARAMS, algorithm=ALGORITHMS)
         check_bool_params(self, ("warm_start",))
         check_n_threads(self.n_threads)
 
@@ -222,9 +243,12 @@ class GaussianMixture(MixtureBase):
             start_time = time.time()
             params = self._start(source, rng, given, centre) if do_init else self._params_
             if self.max_iter == 0:
-                return (params, 0, False, []), -np.inf
-            visit, update = em_model(self.covariance_type, float(self.reg_covar), dtype)
-            sweep = make_sweep("batch", source, visit, update,
+                return (params, 0, False, [], None), -np.inf
+            visit, update = em_model(self.covariance_type, float(self.reg_covar), dtype,
+                                     "loglik" if self.algorithm == "batch" else "free_energy")
+            update = Recorder(update)
+            # A fresh sweep per run: the incremental one keeps the blocks' statistics.
+            sweep = make_sweep(self.algorithm, source, visit, update,
                                COVARIANCES[self.covariance_type].stats_shape)
             report = self._verbose_callback(start_time) if self.verbose else None
             out = iterate(sweep, params, self.max_iter, float(self.tol), strict=True,
@@ -236,15 +260,20 @@ class GaussianMixture(MixtureBase):
                 print(f"Initialization {state}." if self.verbose == 1 else
                       f"Initialization {state}. time lapse {time.time() - start_time:.5f}s"
                       f"\t lower bound {bound:.5f}.")
-            return (out.state, len(out.bounds), out.converged, out.bounds), bound
+            return (out.state, len(out.bounds), out.converged, out.bounds, update.last), bound
 
-        (params, n_iter, converged, bounds), bound, _ = self._best_of_runs(
+        (params, n_iter, converged, bounds, kept), bound, _ = self._best_of_runs(
             self.n_init if do_init else 1, one_run)
         if not converged and self.max_iter > 0:
             warnings.warn("Best performing initialization did not converge. Try different init "
                           "parameters, or increase max_iter, tol, or check for degenerate "
                           "data.", ConvergenceWarning, stacklevel=4)
         self._set_fitted(params, dtype)
+        if kept is not None and self.algorithm == "incremental":
+            # partial_fit's running mean log-likelihood starts from the last pass's F
+            stats, centre = kept
+            kept = (dataclasses.replace(stats, entropy=bound * stats.total_weight), centre)
+        self._kept = kept  # the last E-step's sums, where partial_fit continues
         self.converged_ = bool(converged)
         self.n_iter_ = int(n_iter)
         self.lower_bound_ = float(bound)
@@ -378,12 +407,64 @@ class GaussianMixture(MixtureBase):
         self._set_fitted(EMParams(as64(weights), as64(means), as64(covariances),
                                   as64(prec_chol)), dtype)
 
-    # -- streams: not offered by maximum-likelihood EM in this version ---------------------
+    # -- streams: online EM -----------------------------------------------------------------
 
-    @available_if(lambda self: False)
     def partial_fit(self, X, y=None, sample_weight=None):
-        """Not available for ``GaussianMixture`` yet (``hasattr(gm, 'partial_fit')`` is
-        False, as for scikit-learn's)."""
+        """Update the model with one batch of a stream: online EM (Cappe & Moulines 2009).
+
+        The model keeps running sums per unit weight ``s = (N_k, sum_i w_i r_ik x_i, the
+        scatter) / W``. At the t-th call the E-step of the batch at the current parameters
+        gives the batch's sums ``s_batch`` (per unit weight of the batch); then ``s <- (1 -
+        rho_t) s + rho_t s_batch`` with ``rho_t = (learning_offset + t) ** -learning_decay``,
+        and the M-step from ``s`` gives the new parameters (the sums scaled to the batch's
+        weight, so that ``rho_t = 1`` is one EM iteration on the batch, scikit-learn's). The
+        first call on an unfitted model starts from its batch as ``fit`` would
+        (``init_params``, ``weights_init``, ``means_init``, ``precisions_init``) and takes
+        one EM iteration on it; a model fitted with ``fit`` continues from the sums of its
+        last E-step (t = 0). Later batches must have the same number of features.
+
+        ``lower_bound_`` is then the running mean log-likelihood (the batches' mean
+        log-likelihoods, each at the parameters it met, blended with the same rho_t),
+        ``lower_bounds_`` one per call, ``n_iter_`` their number, ``converged_`` False, and
+        ``n_batch_iter_`` counts the calls.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or dask.array.Array
+            One batch.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return super().partial_fit(X, y, sample_weight)
+
+    def _stream_start(self, source):
+        given = self._initial_values(source.n_features)
+        centre = moments(source).mean if any(v is None for v in given) else None
+        params = self._start(source, check_random_state(self.random_state), given, centre)
+        return source.dtype, params
+
+    def _stream_resume(self):
+        return self.means_.dtype, self._params_
+
+    def _stream_model(self, prior, dtype):
+        visit, update = em_model(self.covariance_type, float(self.reg_covar), dtype)
+        return visit, update, COVARIANCES[self.covariance_type].stats_shape
+
+    def _stream_total(self, source):
+        """The sums are kept per unit weight, and handed to the M-step at the batch's
+        weight."""
+        return source.total_weight
+
+    def _set_stream_fitted(self, params, dtype, bounds):
+        self._set_fitted(params, dtype)
+        self.converged_ = False
+        self.n_iter_ = len(bounds)
+        self.lower_bound_ = float(bounds[-1])
+        self.lower_bounds_ = [float(b) for b in bounds]
 
     # -- prediction and model selection ----------------------------------------------------
 

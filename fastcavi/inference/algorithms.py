@@ -199,8 +199,10 @@ def scaled(stats, factor):
 
 
 def learning_rate(step, offset, decay):
-    """rho_t = (tau0 + t)^-kappa (scikit-learn's online LatentDirichletAllocation)."""
-    return (offset + step) ** -decay
+    """rho_t = (tau0 + t)^-kappa (scikit-learn's online LatentDirichletAllocation), at most 1
+    (tau0 + t < 1 would weigh the kept statistics negatively, or divide by zero)."""
+    base = offset + step
+    return 1.0 if base <= 1.0 else base ** -decay
 
 
 def svi_blend(kept, batch, centre, rho, scale, shape):

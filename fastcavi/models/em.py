@@ -179,21 +179,62 @@ def m_step(stats, centre, covariance_type, reg_covar, eps, factor=True):
                     precisions_cholesky(cov, covariance_type) if factor else None)
 
 
-def em_model(covariance_type, reg_covar, dtype):
+def entropy_block(X, sample_weight, means, factors, offsets, covariance_type):
+    """The block function of incremental EM: one block's statistics with ``entropy`` the
+    responsibilities' entropy ``-sum_i w_i sum_k r_ik log r_ik`` (what the free energy
+    needs)."""
+    return block_statistics(X, means, factors, offsets, covariance_type, sample_weight)
+
+
+def free_energy(stats, centre, params, covariance_type):
+    """The free energy F(q, theta) = sum_i w_i sum_k r_ik [log pi_k + log N(x_i | theta_k)
+    - log r_ik] of the responsibilities behind ``stats`` (centred on ``centre``, ``entropy``
+    their entropy) at the parameters ``params``: the entropy plus the expected complete-data
+    log-likelihood, which is linear in the statistics (the scatter taken about ``params``'
+    means). F <= the log-likelihood at ``params``, with equality when r is the E-step's
+    there."""
+    p = params.means.shape[1]
+    pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
+    n_k = np.asarray(stats.n_k, dtype=np.float64)
+    scatter = _scatter_about(stats, centre, params.means, covariance_type)
+    if covariance_type == "full":
+        quad = float(np.einsum("kij,kil,klj->", pc, scatter, pc))
+    elif covariance_type == "tied":
+        quad = float(np.sum((pc @ pc.T) * scatter))
+    else:
+        quad = float(np.sum(pc * pc * scatter))
+    log_det = log_det_cholesky(pc, covariance_type, p)
+    with np.errstate(divide="ignore"):
+        log_w = np.log(params.weights)
+    live = n_k > 0
+    expected = (float(np.sum(n_k[live] * log_w[live])) + float(np.sum(n_k * log_det))
+                - 0.5 * quad - stats.total_weight * 0.5 * p * _LOG_2PI)
+    return stats.entropy + expected
+
+
+def em_model(covariance_type, reg_covar, dtype, bound="loglik"):
     """The model for :mod:`fastcavi.inference.algorithms`: ``visit(params)`` (the block
     function, its arguments, the means the statistics are centred on) and
-    ``update(stats, centre)`` (the M-step, and the mean log-likelihood at the parameters the
-    statistics came from)."""
+    ``update(stats, centre)`` (the M-step, and a bound per unit weight).
+
+    ``bound='loglik'`` (batch EM, scikit-learn's): the mean log-likelihood at the parameters
+    the statistics came from. ``bound='free_energy'`` (incremental EM, whose statistics come
+    from blocks visited at different parameters): the free energy (:func:`free_energy`) per
+    unit weight at the parameters after the M-step, which no E-step of a block and no M-step
+    decreases (with ``reg_covar=0``: ``reg_covar`` is added to the maximiser)."""
     eps = float(np.finfo(dtype).eps)
+    block = em_block if bound == "loglik" else entropy_block
 
     def visit(params):
         factors, offsets = logit_params(params, covariance_type)
         km = kernel_means(params.means, dtype)
-        return em_block, (km, factors, offsets, covariance_type), km.astype(np.float64)
+        return block, (km, factors, offsets, covariance_type), km.astype(np.float64)
 
     def update(stats, centre):
-        return (m_step(stats, centre, covariance_type, reg_covar, eps),
-                stats.entropy / stats.total_weight)
+        params = m_step(stats, centre, covariance_type, reg_covar, eps)
+        if bound == "loglik":
+            return params, stats.entropy / stats.total_weight
+        return params, free_energy(stats, centre, params, covariance_type) / stats.total_weight
 
     return visit, update
 

@@ -140,3 +140,54 @@ def em(X, resp_init, covariance_type, reg_covar, n_iter, sample_weight=None):
         params = m_step(X, resp, covariance_type, reg_covar, eps, sample_weight)
         bounds.append(bound)
     return EMResult(*params, resp, np.array(bounds))
+
+
+# -- incremental EM (Neal & Hinton 1998) -------------------------------------------------------
+
+def free_energy(X, resp, weights, means, covariances, covariance_type, sample_weight=None):
+    """F(q, theta) = sum_i w_i sum_k r_ik [log pi_k + log N(x_i | theta_k) - log r_ik], with
+    0 log 0 = 0: at most the log-likelihood at theta, equal to it when r is the E-step's."""
+    n, p = X.shape
+    covs = [covariance_matrix(covariances, covariance_type, k, p) for k in range(len(weights))]
+    total = 0.0
+    for i in range(n):
+        w = 1.0 if sample_weight is None else float(sample_weight[i])
+        for k in range(len(weights)):
+            r = float(resp[i, k])
+            if r > 0.0:
+                total += w * r * (math.log(weights[k]) + log_gaussian(X[i], means[k], covs[k])
+                                  - math.log(r))
+    return total
+
+
+def incremental_em(X, params, covariance_type, reg_covar, n_passes, block_rows,
+                   sample_weight=None, eps=None):
+    """Incremental EM from ``params`` (weights, means, covariances): the rows in blocks of
+    ``block_rows``; each visit is the E-step of one block at the current parameters, then the
+    M-step from every block's latest responsibilities. In the first pass only the blocks seen
+    so far have responsibilities; their weights are scaled up to the total weight for the
+    M-step (except after the last block, when every block has them). Returns (params, the
+    free energy per unit weight after every visit of the later passes, and after every
+    pass)."""
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    eps = float(np.finfo(np.float64).eps) if eps is None else eps
+    starts = list(range(0, n, block_rows))
+    resp = np.zeros((n, len(params[0])))
+    seen = 0
+    visits, passes = [], []
+    for it in range(n_passes):
+        for b, a in enumerate(starts):
+            rows = slice(a, min(n, a + block_rows))
+            resp[rows] = e_step(X[rows], *params, covariance_type, w[rows])[0]
+            if it == 0:
+                seen = rows.stop
+                scale = w.sum() / w[:seen].sum() if seen < n else 1.0
+                params = m_step(X[:seen], resp[:seen], covariance_type, reg_covar, eps,
+                                w[:seen] * scale)
+            else:
+                params = m_step(X, resp, covariance_type, reg_covar, eps, w)
+                visits.append(free_energy(X, resp, *params, covariance_type, w) / w.sum())
+        passes.append(free_energy(X, resp, *params, covariance_type, w) / w.sum())
+    return params, np.array(visits), np.array(passes)

@@ -1,0 +1,198 @@
+"""Time one EM iteration of ``GaussianMixture`` against scikit-learn's, measured in one run.
+
+    python -m fastcavi.bench.gm                        # N = 1e6, p = 2, K = 10, all types
+    python -m fastcavi.bench.gm --n 3e5 --p 16 --k 16
+    python -m fastcavi.bench.gm --n 1e6 --p 64 --k 64 --types full
+    python -m fastcavi.bench.gm --quick                # a small smoke run
+
+Both start from the same parameters (equal weights, K data points as means, identity
+precisions, given as ``weights_init``, ``means_init`` and ``precisions_init``). fastcavi's
+iteration is timed directly: the one pass over the data (E-step and sums) and the M-step, as
+``fit`` runs it. scikit-learn's ``GaussianMixture`` has no way to time one iteration alone, so
+it is fitted with ``warm_start=True`` and ``tol=0`` (after one untimed fit, every ``fit``
+continues from the current parameters and runs exactly ``max_iter`` iterations, plus its
+fixed checks and final E-step): its time per iteration is the difference between fits of
+``max_iter=3`` and ``max_iter=1``, over 2. Medians over ``--repeats`` calls.
+
+For the 'full' type the report adds the floor: the two matrix products of every row with K
+p x p matrices that any full-covariance E-step and M-step must do (the Mahalanobis
+distances, and the scatter matrices), timed as BLAS's ``X_b @ A`` with A (p, K p), twice, over
+row blocks X_b of X, and fastcavi's time over it. ``--threads n`` holds fastcavi, BLAS and
+scikit-learn to n threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import warnings
+
+import numpy as np
+
+from .._threads import thread_limit
+from .._validation import as_kernel_array
+from ..data.sources import ArraySource
+from ..inference.algorithms import make_sweep
+from ..models.covariance import COVARIANCES
+from ..models.em import em_model
+from ..models.names import COVARIANCE_TYPES
+from . import cavi as bench
+
+_FLOOR_BLOCK = 1024  # rows per block of the floor's products
+
+
+def start(X, n_components, covariance_type, seed=0):
+    """(weights, means, precisions): equal weights, K rows of X, identity precisions."""
+    rng = np.random.default_rng(seed)
+    k, p = n_components, X.shape[1]
+    means = np.asarray(X[rng.choice(len(X), k, replace=False)], dtype=np.float64)
+    precisions = {"full": np.array([np.eye(p)] * k), "tied": np.eye(p),
+                  "diag": np.ones((k, p)), "spherical": np.ones(k)}[covariance_type]
+    return np.full(k, 1.0 / k), means, precisions
+
+
+def fastcavi_iteration(Xk, n_components, covariance_type, initial):
+    """A function running one of ``GaussianMixture``'s iterations (pass and M-step) from the
+    start ``initial``, as its fit does."""
+    from ..estimators.gaussian_mixture import GaussianMixture
+
+    weights, means, precisions = initial
+    gm = GaussianMixture(n_components, covariance_type=covariance_type, weights_init=weights,
+                         means_init=means, precisions_init=precisions, max_iter=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter=0 does not converge
+        params = gm.fit(Xk[:max(n_components, 2)])._params_  # the start; no data used
+    visit, update = em_model(covariance_type, 1e-6, Xk.dtype)
+    sweep = make_sweep("batch", ArraySource(Xk), visit, update,
+                       COVARIANCES[covariance_type].stats_shape)
+    return lambda: sweep(params)
+
+
+def sklearn_gm_per_iter(X, n_components, covariance_type, initial, repeats, short=1, long=3):
+    """scikit-learn's ``GaussianMixture``, seconds per iteration (see the module docstring)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    weights, means, precisions = initial
+    gm = GaussianMixture(n_components, covariance_type=covariance_type, weights_init=weights,
+                         means_init=means, precisions_init=precisions, warm_start=True,
+                         tol=0.0, max_iter=1, init_params="random_from_data", random_state=0)
+
+    def fit(max_iter):
+        gm.set_params(max_iter=max_iter)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gm.fit(X)
+        return max_iter
+
+    fit(1)  # the start, untimed
+    return bench._per_iter(fit, repeats, short, long)
+
+
+def matmul_floor(X, n_components, repeats):
+    """Seconds of ``X_b @ A`` twice over every row block X_b, A (p, K p): the two products
+    per row with K p x p matrices of a full-covariance iteration."""
+    p = X.shape[1]
+    a = np.random.default_rng(1).standard_normal((p, n_components * p))
+    out = np.empty((_FLOOR_BLOCK, n_components * p))
+
+    def two_products():
+        for r in range(0, len(X), _FLOOR_BLOCK):
+            xb = X[r:r + _FLOOR_BLOCK]
+            np.matmul(xb, a, out=out[:len(xb)])
+            np.matmul(xb, a, out=out[:len(xb)])
+
+    return bench.measure(two_products, repeats)
+
+
+def _blas_limit(n_threads):
+    if n_threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n_threads, user_api="blas")
+
+
+def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=print,
+        types=COVARIANCE_TYPES):
+    X = bench.make_problem(n_samples, n_features, n_components)[0]
+    rows = []
+
+    def add(name, result):
+        seconds, n = result
+        rows.append(dict(name=name, seconds=seconds, calls=n))
+        log(f"  measured {name}: {'n/a' if seconds is None else f'{seconds * 1e3:.3f} ms'}")
+
+    for ctype in types:
+        initial = start(X, n_components, ctype)
+        with thread_limit(n_threads):
+            for dt in ("float64", "float32"):
+                one = fastcavi_iteration(as_kernel_array(X.astype(dt, copy=False)),
+                                         n_components, ctype, initial)
+                add(f"fastcavi {ctype} {dt}, per iter", bench.measure(one, repeats))
+        with _blas_limit(n_threads):
+            add(f"sklearn GaussianMixture {ctype}, per iter",
+                sklearn_gm_per_iter(X, n_components, ctype, initial, repeats))
+            if ctype == "full":
+                add("floor: X @ (p, K p) twice", matmul_floor(X, n_components, repeats))
+    return rows
+
+
+def report(rows, shape, types=COVARIANCE_TYPES):
+    by = {r["name"]: r["seconds"] for r in rows}
+    lines = [f"N = {shape[0]:,}, p = {shape[1]}, K = {shape[2]}",
+             f"{'':56s} {'ms':>10s} {'ratio':>8s}"]
+    base = by[f"fastcavi {types[0]} float64, per iter"]
+    for r in rows:
+        s = r["seconds"]
+        lines.append(f"{r['name']:56s} {'n/a' if s is None else f'{s * 1e3:10.3f}'} "
+                     f"{'' if s is None else f'{s / base:8.2f}'}")
+    lines.append("")
+    def ratio(a, b, form):
+        # scikit-learn's time by difference is None when noise made it not positive
+        return "n/a" if a is None or b is None else format(a / b, form) + "x"
+
+    for ctype in types:
+        ours = by[f"fastcavi {ctype} float64, per iter"]
+        theirs = by[f"sklearn GaussianMixture {ctype}, per iter"]
+        f32 = by[f"fastcavi {ctype} float32, per iter"]
+        line = (f"{ctype}: {ratio(theirs, ours, '.1f')} faster than scikit-learn; float32 "
+                f"{ratio(ours, f32, '.2f')} faster than float64")
+        if ctype == "full":
+            line += f"; {ratio(ours, by['floor: X @ (p, K p) twice'], '.2f')} the matmul floor"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m fastcavi.bench.gm",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=float, default=None, help="points (default 1e6; 2000 quick)")
+    ap.add_argument("--p", type=int, default=2)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=None, help="default 5; 1 with --quick")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--types", nargs="+", default=list(COVARIANCE_TYPES),
+                    choices=COVARIANCE_TYPES,
+                    help="covariance types to time (ratios are to the first one's float64)")
+    ap.add_argument("--quick", action="store_true",
+                    help="a fast smoke run: N = 2000 and one timed call per row")
+    args = ap.parse_args(argv)
+    n = args.n if args.n is not None else 2000 if args.quick else 1e6
+    repeats = args.repeats if args.repeats is not None else 1 if args.quick else 5
+    if n < 1 or args.p < 1 or args.k < 1 or repeats < 1:
+        ap.error("--n, --p, --k and --repeats must be positive")
+    if args.k > n:
+        ap.error("--k must not exceed --n")
+    shape = (int(n), args.p, args.k)
+    quiet = (lambda *a, **k: None) if args.quick else (
+        lambda msg: print(msg, file=sys.stderr, flush=True))
+    rows = run(*shape, repeats=repeats, n_threads=args.threads, log=quiet,
+               types=tuple(args.types))
+    print(report(rows, shape, tuple(args.types)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
