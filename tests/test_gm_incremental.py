@@ -45,8 +45,9 @@ def with_visits(est, X, w=None):
     visits = []
     original = _algorithms.incremental_sweep
 
-    def recording(source, visit, update, shape, on_visit=None):
-        return original(source, visit, update, shape, on_visit=visits.append)
+    def recording(source, visit, update, shape, on_visit=None, exact_first=False):
+        return original(source, visit, update, shape, on_visit=visits.append,
+                        exact_first=exact_first)
 
     _algorithms.incremental_sweep = recording
     try:
