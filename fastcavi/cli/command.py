@@ -171,7 +171,8 @@ def _streamed(args, est, rows):
     if args.partial is None:
         return rows
     line = (f"{est.n_batch_iter_} batches of at most {args.partial:,} rows, one pass "
-            "(partial_fit); the ELBO below is the estimate from the last batch")
+            "(partial_fit)" + ("" if args.model == "gm" else
+                               "; the ELBO below is the estimate from the last batch"))
     return [("stream", line) if name in ("sweeps", "iterations") else (name, text)
             for name, text in rows]
 
