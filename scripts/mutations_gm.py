@@ -84,6 +84,16 @@ GM_MUTATIONS = [
 # Incremental EM (its free energy, its block function, the reference) and online EM.
 GM_STREAM_MUTATIONS = [
     (
+        "em-file-stream-sums-keep-reg-covar", "fastcavi/models/em.py",
+        "        r = n_k[:, None, None] * (cov - reg_covar * np.eye(p))",
+        "        r = n_k[:, None, None] * cov",
+        "a loaded model's stream sums keep reg_covar, which the M-step adds again"),
+    (
+        "em-file-stream-batch-alone", "fastcavi/estimators/gaussian_mixture.py",
+        "        if getattr(self, \"_kept\", None) is None:  # read from a file",
+        "        if False:  # read from a file",
+        "a model read from a file weighs its first batch alone"),
+    (
         "em-free-energy-without-entropy", "fastcavi/models/em.py",
         "    return stats.entropy + expected",
         "    return expected",

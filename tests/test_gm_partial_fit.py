@@ -169,3 +169,25 @@ def test_a_fit_ends_the_stream():
     gm = GaussianMixture(K, random_state=0).partial_fit(draw(rng, 100))
     gm.fit(draw(rng, 300))
     assert not hasattr(gm, "n_batch_iter_")
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_a_model_read_from_a_file_continues_as_the_fitted_one(tmp_path, covariance_type):
+    """A file keeps the parameters, not the last E-step's sums; partial_fit on a loaded model
+    continues from the sums of its parameters, which at a fixed point of EM are those sums:
+    the same step as the fitted model's, even on a batch from one cluster only (where a batch
+    weighed alone would leave the other components without points)."""
+    import fastcavi
+
+    rng = np.random.default_rng(2)
+    X = np.vstack([rng.normal(c, 1.0, (300, 2)) for c in ([0, 0], [8, 0], [0, 8])])
+    fitted = GaussianMixture(3, covariance_type=covariance_type, random_state=0, tol=1e-12,
+                             max_iter=1000).fit(X)
+    fitted.save(tmp_path / "m.npz")
+    loaded = fastcavi.load(tmp_path / "m.npz")
+    batch = X[:200]  # the first cluster only
+    fitted.partial_fit(batch)
+    loaded.partial_fit(batch)
+    np.testing.assert_allclose(loaded.means_, fitted.means_, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(loaded.covariances_, fitted.covariances_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(loaded.weights_, fitted.weights_, rtol=1e-9)

@@ -33,6 +33,7 @@ from ..models.em import (
     predict_block,
     second_moment_block,
     start_from_sums,
+    statistics_of,
 )
 from ..models.family_fit import _resp_sums, initial_statistics
 from ..models.names import COVARIANCE_TYPES
@@ -448,6 +449,9 @@ class GaussianMixture(MixtureBase):
         return source.dtype, params
 
     def _stream_resume(self):
+        if getattr(self, "_kept", None) is None:  # read from a file: the sums of its parameters
+            self._kept = statistics_of(self._params_, self.covariance_type,
+                                       float(self.reg_covar))
         return self.means_.dtype, self._params_
 
     def _stream_model(self, prior, dtype):

@@ -141,6 +141,26 @@ def em_block(X, sample_weight, means, factors, offsets, covariance_type):
     return FamilyStats(stats.n_k, stats.s_k, stats.r_k, loglik, stats.total_weight)
 
 
+def statistics_of(params, covariance_type, reg_covar):
+    """Sums per unit weight whose M-step gives back ``params`` (up to scikit-learn's 10 eps
+    on N_k), centred on its means: N_k the weights, S_k 0 and the scatter N_k (Sigma_k -
+    reg_covar I) in the type's shape. What a model read from a file continues a stream from
+    (at a fixed point of EM they are the last E-step's sums)."""
+    n_k = np.asarray(params.weights, dtype=np.float64)
+    means = np.asarray(params.means, dtype=np.float64)
+    cov = np.asarray(params.covariances, dtype=np.float64)
+    p = means.shape[1]
+    if covariance_type == "full":
+        r = n_k[:, None, None] * (cov - reg_covar * np.eye(p))
+    elif covariance_type == "tied":
+        r = (cov - reg_covar * np.eye(p)) * np.sum(n_k)
+    elif covariance_type == "diag":
+        r = n_k[:, None] * (cov - reg_covar)
+    else:
+        r = n_k * p * (cov - reg_covar)
+    return FamilyStats(n_k, np.zeros_like(means), r, 0.0, float(np.sum(n_k))), means
+
+
 def _scatter_about(stats, centre, means, covariance_type):
     """The statistics' scatter about the new means (same shape as R)."""
     d = means - centre
