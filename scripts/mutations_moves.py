@@ -1,8 +1,10 @@
-"""The mutations of the moves that change the number of components (``fastcavi.models.moves``)
+"""The mutations of the moves that change the number of components (``fastcavi.models.moves``,
+``fastcavi.models.proposals``)
 for ``scripts/mutation_check.py``: (name, path, old text, new text, why), each checked against
 tests/test_moves.py."""
 
 _PATH = "fastcavi/models/moves.py"
+_PROPOSALS = "fastcavi/models/proposals.py"
 
 MOVES_MUTATIONS = [
     (
@@ -46,18 +48,18 @@ MOVES_MUTATIONS = [
         "            need -= 0.0",
         "an empty component is kept because deleting it costs its own tiny weight"),
     (
-        "moves-merge-bound-sign", _PATH,
+        "moves-merge-bound-sign", _PROPOSALS,
         "        if gain > -MIN_GAIN * scale_now:",
         "        if gain < -MIN_GAIN * scale_now:",
         "the merge candidates are the pairs whose merge would lower the bound"),
     (
         "moves-local-gain-entropy", _PATH,
-        "+ _weight_terms(st.n_k, prior) - weights_base + st.entropy - base_stats.entropy)",
-        "+ _weight_terms(st.n_k, prior) - weights_base)",
+        "+ weight_terms(st.n_k, prior) - weights_base + st.entropy - base_stats.entropy)",
+        "+ weight_terms(st.n_k, prior) - weights_base)",
         "a candidate's gain from the terms it changes leaves out its change of entropy"),
     (
-        "moves-local-gain-weights", _PATH,
-        "    return update(sub, centres[rows])[1] - _weight_terms(sub.n_k, prior)",
+        "moves-local-gain-weights", _PROPOSALS,
+        "    return update(sub, centres[rows])[1] - weight_terms(sub.n_k, prior)",
         "    return update(sub, centres[rows])[1]",
         "a component's own terms keep the weights' terms of its one-component model"),
     (

@@ -19,7 +19,8 @@ from fastcavi.data.sources import BLOCK_ROWS, ArraySource
 from fastcavi.inference.algorithms import Recorder, batch_sweep
 from fastcavi.models.family import FamilyParams
 from fastcavi.models.family_fit import family_model
-from fastcavi.models.moves import EMPTY, MIN_GAIN, fit_split, responsibilities, score_round
+from fastcavi.models.moves import EMPTY, score_round
+from fastcavi.models.proposals import MIN_GAIN, fit_split, responsibilities
 from fastcavi.reference import family as F
 from fastcavi.reference import moves as RM
 
