@@ -12,8 +12,9 @@ from scipy.stats import multivariate_normal
 from fastcavi import GaussianMixture
 from fastcavi._registry import ENGINES
 from fastcavi.data import sources as _sources
-from fastcavi.inference import algorithms as _algorithms
 from fastcavi.reference import em as R
+
+from .test_incremental import elbos_per_visit
 
 # As tests/test_incremental.py: blocks of 1,999 rows (a multiple of no kernel chunk or tile);
 # 6,007 rows leave a short last block.
@@ -42,19 +43,7 @@ def separated(seed, n=N, weighted=True):
 
 def with_visits(est, X, w=None):
     """Fit, recording the free energy per unit weight after every visit of the later passes."""
-    visits = []
-    original = _algorithms.incremental_sweep
-
-    def recording(source, visit, update, shape, on_visit=None, exact_first=False):
-        return original(source, visit, update, shape, on_visit=visits.append,
-                        exact_first=exact_first)
-
-    _algorithms.incremental_sweep = recording
-    try:
-        est.fit(X, sample_weight=w)
-    finally:
-        _algorithms.incremental_sweep = original
-    return np.array(visits)
+    return np.array(elbos_per_visit(est, X, w))
 
 
 def mean_loglik(X, w, weights, means, covariances, ctype):

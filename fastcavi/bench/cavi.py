@@ -225,6 +225,21 @@ def blas_floor(X, means, repeats):
 
 # --- the run ------------------------------------------------------------------------------------
 
+def timing_lines(rows, shape, base_name):
+    """The head of a per-iteration report: the shape, then one line per measured row (its
+    milliseconds, 'n/a' where noise left none, and its ratio to the row ``base_name``)."""
+    by = {r["name"]: r["seconds"] for r in rows}
+    lines = [f"N = {shape[0]:,}, p = {shape[1]}, K = {shape[2]}",
+             f"{'':56s} {'ms':>10s} {'ratio':>8s}"]
+    base = by[base_name]
+    for r in rows:
+        s = r["seconds"]
+        lines.append(f"{r['name']:56s} {'n/a' if s is None else f'{s * 1e3:10.3f}'} "
+                     f"{'' if s is None else f'{s / base:8.2f}'}")
+    lines.append("")
+    return by, lines
+
+
 def _threadpool_limits(n_threads):
     try:
         from threadpoolctl import threadpool_limits

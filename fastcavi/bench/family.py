@@ -78,15 +78,7 @@ def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=prin
 
 
 def report(rows, shape, types=("spherical", "diag")):
-    by = {r["name"]: r["seconds"] for r in rows}
-    lines = [f"N = {shape[0]:,}, p = {shape[1]}, K = {shape[2]}",
-             f"{'':56s} {'ms':>10s} {'ratio':>8s}"]
-    base = by[f"fastcavi {types[0]} float64, per iter"]
-    for r in rows:
-        s = r["seconds"]
-        lines.append(f"{r['name']:56s} {'n/a' if s is None else f'{s * 1e3:10.3f}'} "
-                     f"{'' if s is None else f'{s / base:8.2f}'}")
-    lines.append("")
+    by, lines = bench.timing_lines(rows, shape, f"fastcavi {types[0]} float64, per iter")
     for ctype in types:
         ours, theirs = by[f"fastcavi {ctype} float64, per iter"], \
             by[f"sklearn BayesianGaussianMixture {ctype}, per iter"]

@@ -138,15 +138,7 @@ def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=prin
 
 
 def report(rows, shape, types=COVARIANCE_TYPES):
-    by = {r["name"]: r["seconds"] for r in rows}
-    lines = [f"N = {shape[0]:,}, p = {shape[1]}, K = {shape[2]}",
-             f"{'':56s} {'ms':>10s} {'ratio':>8s}"]
-    base = by[f"fastcavi {types[0]} float64, per iter"]
-    for r in rows:
-        s = r["seconds"]
-        lines.append(f"{r['name']:56s} {'n/a' if s is None else f'{s * 1e3:10.3f}'} "
-                     f"{'' if s is None else f'{s / base:8.2f}'}")
-    lines.append("")
+    by, lines = bench.timing_lines(rows, shape, f"fastcavi {types[0]} float64, per iter")
     def ratio(a, b, form):
         # scikit-learn's time by difference is None when noise made it not positive
         return "n/a" if a is None or b is None else format(a / b, form) + "x"
