@@ -45,18 +45,18 @@ def component_terms(update, prior, stats, rows, centres):
     return update(sub, centres[rows])[1] - weight_terms(sub.n_k, prior)
 
 
-def _merged_stats(stats, centres, j, o, shape):
+def _merged_stats(stats, centres, j, o, kind):
     """The statistics (in the type's shape) with component o merged into j (re-centred on j's
     centre), o removed, the entropy unchanged."""
     moved = centres.copy()
     moved[o] = centres[j]
-    st = recentre(stats, centres, moved, shape)
+    st = recentre(stats, centres, moved, kind.stats_shape)
     keep = np.arange(len(stats.n_k)) != o
-    merged = FamilyStats(st.n_k[keep], st.s_k[keep], st.r_k if shape == "tied" else st.r_k[keep],
+    merged = FamilyStats(st.n_k[keep], st.s_k[keep], st.r_k if kind.shared else st.r_k[keep],
                          st.entropy, st.total_weight)
     merged.n_k[j] += st.n_k[o]
     merged.s_k[j] += st.s_k[o]
-    if shape != "tied":
+    if not kind.shared:  # one scatter per component; a shared one is pooled already
         merged.r_k[j] += st.r_k[o]
     return merged
 
@@ -72,7 +72,6 @@ def merge_pairs(stats, centres, update, prior, max_pairs=MAX_MERGES):
     k = len(stats.n_k)
     if k < 2:
         return []
-    shape = prior.kind.stats_shape
     scale = np.std(centres, axis=0) + 1e-300
     dist = np.sum(((centres[:, None, :] - centres[None]) / scale) ** 2, axis=2)
     np.fill_diagonal(dist, np.inf)  # never a pair with itself (equal means tie with it)
@@ -86,7 +85,7 @@ def merge_pairs(stats, centres, update, prior, max_pairs=MAX_MERGES):
         _, now = update(stats, centres)
     scored = []
     for j, o in candidates:
-        merged = _merged_stats(stats, centres, j, o, shape)
+        merged = _merged_stats(stats, centres, j, o, prior.kind)
         cen = np.delete(centres, o, axis=0)
         if alone:
             gain = component_terms(update, prior, merged, [j], cen) - own[j] - own[o] \
