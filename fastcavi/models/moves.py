@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._threads import single_threaded_blas
-from ..inference.algorithms import iterate, make_sweep, recentre
+from ..inference.algorithms import Recorder, Run, iterate, make_sweep, recentre
 from .family import FamilyStats
 from .family_fit import family_model
 from .fixed import kernel_means
@@ -235,13 +235,12 @@ def _apply(layout, move, sums, centres, matrix):
     return _Layout(cols, cen)
 
 
-# -- choosing candidates -------------------------------------------------------------------------
-
 # -- a round --------------------------------------------------------------------------------------
 
 def move_round(source, prior, params, update, kinds, rng, *, last_stats=None, max_components,
                iteration=0, tried=None):
-    """One round at q(theta) ``params``: the candidates (:func:`candidates`), then
+    """One round at q(theta) ``params``: the candidates (merge pairs by their bound, the
+    smallest component to delete, births from :mod:`fastcavi.models.proposals`), then
     :func:`score_round`. ``tried``: a set of components whose births were rejected since the
     last accepted move (not proposed again; updated here)."""
     with single_threaded_blas():  # p x p algebra: a second thread pool only fights the kernels
@@ -284,7 +283,8 @@ def score_round(source, prior, params, update, pairs, births, deletes, *, max_co
     for part in parts[1:]:
         sums = sums + part
     matrix = prior.kind.matrix
-    base_params, base = update(model_stats(sums.base, prior), centres)
+    base_stats = model_stats(sums.base, prior)
+    base_params, base = update(base_stats, centres)
     base_layout = _layout(sums.base, centres)
     candidates = []
     for i, pair in enumerate(pairs):
@@ -294,14 +294,16 @@ def score_round(source, prior, params, update, pairs, births, deletes, *, max_co
     for i, j in enumerate(deletes):
         candidates.append(("delete", (j,), i))
 
-    def evaluate(layout):
+    def stats_of(layout):
         cols, cen = layout.stats(prior)
         cols.total_weight = sums.base.total_weight
-        stats = model_stats(cols, prior)
-        new, bound = update(stats, cen)
-        return new, bound, len(cols.n_k), (stats, cen)
+        return model_stats(cols, prior), cen
 
-    base_stats = model_stats(sums.base, prior)
+    def evaluate(layout):
+        stats, cen = stats_of(layout)
+        new, bound = update(stats, cen)
+        return new, bound, len(cen), (stats, cen)
+
     alone = not prior.kind.shared  # a component's terms depend on its statistics only
     if alone:
         own = [component_terms(update, prior, base_stats, [j], centres)
@@ -314,9 +316,7 @@ def score_round(source, prior, params, update, pairs, births, deletes, *, max_co
         layout = _apply(base_layout, cand, sums, centres, matrix)
         if not alone or cand[0] == "delete":
             return evaluate(layout)[1] - base
-        cols, cen = layout.stats(prior)
-        cols.total_weight = sums.base.total_weight
-        st = model_stats(cols, prior)
+        st, cen = stats_of(layout)
         j = cand[1][0]
         rows = [j] if cand[0] == "merge" else [j, len(cen) - 1]
         return (component_terms(update, prior, st, rows, cen) - sum(own[c] for c in cand[1])
@@ -325,7 +325,7 @@ def score_round(source, prior, params, update, pairs, births, deletes, *, max_co
     scored = sorted(((gain_of(cand), cand) for cand in candidates), key=lambda t: -t[0])
     margin = MIN_GAIN * abs(base)
     layout, best, best_params, touched, records = base_layout, base, base_params, set(), []
-    best_stats = (model_stats(sums.base, prior), centres)
+    best_stats = (base_stats, centres)
     for gain, cand in scored:
         kind, comps, _ = cand
         accepted = False
@@ -357,8 +357,6 @@ def run_with_moves(source, prior, params, *, algorithm, kinds, max_components, m
     the ELBO settles, until it has settled and a round accepts nothing, or ``max_iter`` sweeps
     (a round counts as one). Returns ``(Run, records, last)``, ``last`` the statistics and
     centres of the last update; ``on_move(Move)`` for each record."""
-    from ..inference.algorithms import Recorder, Run
-
     dtype = source.dtype
     visit, update = family_model(prior, dtype)
     bounds, records, converged, first, last, tried = [], [], False, True, None, set()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.defaults import _subsample
 from ..inference.algorithms import recentre
 from .family import FamilyStats, expected_log_weights, kl_weights, update_weights
 from .family_fit import predict_block
@@ -26,7 +27,6 @@ def responsibilities(X, params, prior):
     r = np.asarray(predict_block(np.ascontiguousarray(X), params, prior, "proba"),
                    dtype=np.float64)
     return r / r.sum(axis=1, keepdims=True)
-
 
 
 def weight_terms(n_k, prior):
@@ -134,7 +134,6 @@ def fit_split(X, w, rng, n_iter=20):
         return None
     second = rng.choice(n, p=d2 / d2.sum())
     means = X[[first, second]].copy()
-    resp = np.zeros((n, 2))
     for _ in range(3):  # Lloyd steps for a first split
         lab = np.argmin(((X[:, None, :] - means[None]) ** 2).sum(axis=2), axis=1)
         resp = np.eye(2)[lab]
@@ -162,9 +161,7 @@ def birth_proposals(source, params, prior, rng, n_births=MAX_BIRTHS, exclude=())
     """(component, :class:`Split`) for up to ``n_births`` components not in ``exclude``,
     drawn with probability proportional to their share of a uniform subsample's
     responsibility, each split fitted on that subsample weighted by its responsibilities."""
-    n = source.count_positive()
-    size = min(n, BIRTH_SAMPLE)
-    rows = source.positive_rows(np.sort(rng.choice(n, size=size, replace=False)))
+    rows = _subsample(source, BIRTH_SAMPLE, rng)  # O(sample) memory, on every engine
     X = source.take(rows)
     w = source.take_weights(rows)
     w = np.ones(len(rows)) if w is None else w
