@@ -450,6 +450,49 @@ def test_progress_bar_reaches_its_end():
     assert "change 9.8e-04/point (tol 0.0001)" in text
 
 
+def test_a_cached_kernel_is_one_numba_would_load(tmp_path, monkeypatch):
+    """An index counts as a cached kernel exactly when Numba's loader would use it: written by
+    the installed Numba with the source's stamp (its SHA-256, or (mtime, size) in older Numba),
+    however old the file. A new checkout of unchanged sources reuses the index unchanged, so
+    an index older than the source is still fresh, and a newer one for other source is not."""
+    import hashlib
+    import pickle
+
+    import numba
+
+    from fastcavi.cli import progress as _cli_progress
+    from fastcavi.kernels.cachedir import KERNEL_DIR
+
+    source = os.path.join(KERNEL_DIR, "fixed.py")
+    st = os.stat(source)
+    with open(source, "rb") as f:
+        digest = hashlib.sha256(f.read()).digest()
+    tag = f"py{sys.version_info[0]}{sys.version_info[1]}.nbi"
+
+    def cached_with(stamp, version=numba.__version__, seconds_before_source=0.0,
+                    name=f"fixed._sweep_statistics-131.{tag}"):
+        for old in tmp_path.iterdir():
+            old.unlink()
+        path = tmp_path / name
+        with open(path, "wb") as f:  # Numba's layout: its version, then (stamp, overloads)
+            pickle.dump(version, f, protocol=-1)
+            f.write(pickle.dumps((stamp, {("sig", "machine"): "x.1.nbc"}), protocol=-1))
+        t = st.st_mtime - seconds_before_source
+        os.utime(path, (t, t))
+        return _cli_progress.cached_kernels()[0]
+
+    monkeypatch.setattr(_cli_progress, "cache_dirs", lambda: [str(tmp_path)])
+    assert cached_with(digest, seconds_before_source=86400) == str(tmp_path)
+    assert cached_with(hashlib.sha256(b"older source").digest(), seconds_before_source=-60) is None
+    assert cached_with(digest, version="0.50.0") is None
+    assert cached_with((st.st_mtime, st.st_size)) == str(tmp_path)
+    assert cached_with((st.st_mtime - 1.0, st.st_size)) is None
+    assert cached_with(digest, name=f"fixed._predict-156.{tag}") is None  # another kernel
+    assert _cli_progress.cached_kernels(None, "fixed")[0] == str(tmp_path)  # any of fixed's
+    (tmp_path / f"fixed._predict-156.{tag}").write_bytes(b"not an index")
+    assert _cli_progress.cached_kernels(None, "fixed")[0] is None
+
+
 def test_compile_notice_only_on_a_cold_cache(tmp_path, monkeypatch):
     from fastcavi.cli import progress as _cli_progress
 
@@ -468,6 +511,8 @@ def test_compile_notice_only_on_a_cold_cache(tmp_path, monkeypatch):
     numba_dir = fixed._sweep_statistics._cache._cache_path
     assert any(n.endswith(".nbi") for n in os.listdir(numba_dir))
     assert _cli_progress.cached_kernels()[0] == numba_dir
+    # and Numba's own index loader finds the kernel there for today's source
+    assert fixed._sweep_statistics._cache._cache_file._load_index()
     stream = io.StringIO()
     _cli_progress.compile_notice(stream)
     assert stream.getvalue() == ""

@@ -70,19 +70,20 @@ def _kernel_dir():
 
 def cached_kernels(kernel="_sweep_statistics", module="fixed"):
     """(cache directory, number of fastcavi kernel index files there) when it holds a compiled
-    ``module.kernel`` newer than its source (with ``kernel=None``: any kernel of ``module``),
-    else (None, 0)."""
+    ``module.kernel`` that Numba would load for today's source (with ``kernel=None``: any
+    kernel of ``module``), else (None, 0)."""
+    from ..kernels.cachedir import index_is_fresh
+
     d = cache_dir()
     try:
-        stamp = os.stat(os.path.join(_kernel_dir(), f"{module}.py")).st_mtime
         names = os.listdir(d) if d is not None else []
     except OSError:
         return None, 0
+    source = os.path.join(_kernel_dir(), f"{module}.py")
     tag = f".py{sys.version_info[0]}{sys.version_info[1]}.nbi"
     start = f"{module}.{kernel}-" if kernel is not None else f"{module}."
-    fresh = [n for n in names if n.startswith(start) and n.endswith(tag)
-             and os.stat(os.path.join(d, n)).st_mtime >= stamp]
-    if not fresh:
+    if not any(n.startswith(start) and n.endswith(tag)
+               and index_is_fresh(os.path.join(d, n), source) for n in names):
         return None, 0
     return d, sum(1 for n in names if n.endswith(tag))  # the folder is the kernels' own
 
@@ -121,7 +122,7 @@ def kernel_of(est, stage):
 
 def _all_modules_cached():
     """Whether every module of :mod:`fastcavi.kernels` that defines kernels has a compiled
-    kernel in the cache, newer than its source."""
+    kernel in the cache that Numba would load."""
     from ..kernels import KERNEL_MODULES
 
     return all(cached_kernels(None, m)[0] is not None for m in KERNEL_MODULES)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import sys
 
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))  # the kernels' sources: fastcavi/kernels
@@ -43,6 +44,47 @@ def kernel_cache_dirs():
     sub = source_subdir(KERNEL_DIR)
     env = os.environ.get("NUMBA_CACHE_DIR")
     return ([os.path.join(env, sub)] if env else []) + [os.path.join(cache_root(), sub)]
+
+
+def _numba_version():
+    """The installed Numba's version, without importing Numba (unless it is imported already)."""
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        return numba.__version__
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("numba")
+    except PackageNotFoundError:
+        return None
+
+
+def index_is_fresh(index_path, source_path):
+    """Whether Numba would load the kernels listed in the index file ``index_path`` (a
+    ``.nbi``) for the source file ``source_path``, decided as Numba's own index loader
+    decides (numba/core/caching.py): the index was written by the installed Numba and its
+    source stamp is the source's. The stamp is the SHA-256 of the source's bytes in recent
+    Numba, its (mtime, size) in older ones; both are recognised. An index file's own age says
+    nothing: a fresh checkout of unchanged sources reuses an older index as it is.
+
+    Reads the Numba version the index starts with and the first bytes of the pickled
+    ``(stamp, overloads)`` after it; the overloads (which need Numba to unpickle) are never
+    unpickled."""
+    try:
+        with open(index_path, "rb") as f:
+            written_by = pickle.load(f)  # a str: Numba's version
+            head = f.read(256)
+        with open(source_path, "rb") as f:
+            source = f.read()
+        st = os.stat(source_path)
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError):
+        return False
+    if written_by != _numba_version():
+        return False
+    import struct
+
+    # pickled bytes hold a digest verbatim, and a float as a big-endian IEEE double
+    return hashlib.sha256(source).digest() in head or struct.pack(">d", st.st_mtime) in head
 
 
 def clear_caches():
