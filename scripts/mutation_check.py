@@ -200,13 +200,13 @@ MUTATIONS = [
         "every block of a pass visited at the q(theta) of the pass's start", STREAM_TESTS),
     Mutation(
         "recentre-full-not-symmetric", "fastcavi/inference/algorithms.py",
-        "r = r + ds + ds.transpose(0, 2, 1) + n[:, None, None]",
-        "r = r + 2.0 * ds + n[:, None, None]",
+        "return r + ds + ds.transpose(0, 2, 1) + n[:, None, None]",
+        "return r + 2.0 * ds + n[:, None, None]",
         "a full scatter re-centred with d S^T twice instead of d S^T + S d^T", STREAM_TESTS),
     Mutation(
         "recentre-tied-shift-dropped", "fastcavi/inference/algorithms.py",
-        "r = r + ds + ds.T + (n[:, None] * d).T @ d",
-        "r = r + ds + ds.T",
+        "return r + ds + ds.T + (n[:, None] * d).T @ d",
+        "return r + ds + ds.T",
         "the pooled scatter re-centred without sum_k N_k d_k d_k^T", STREAM_TESTS),
     Mutation(
         "incremental-old-block-kept", "fastcavi/inference/algorithms.py",
@@ -269,6 +269,17 @@ MUTATIONS = [
         "        for t0 in range(c * (chunk - 1), stop, size):\n"
         "            _tile_statistics_diag(",
         "diag kernel: each chunk starts at the wrong row (rows counted twice)", FAMILY_TESTS),
+    Mutation(
+        "posterior-means-without-the-prior", "fastcavi/models/family.py",
+        "means = (b0 * m0 + n_k[:, None] * xbar) / b[:, None]",
+        "means = (n_k[:, None] * xbar) / b[:, None]",
+        "m_k = N_k xbar_k / b_k: the prior mean's b0 m0 dropped (every covariance type)",
+        FAMILY_TESTS),
+    Mutation(
+        "posterior-scatter-shrink-factor", "fastcavi/models/family.py",
+        "return b, means, xbar - m0, b0 * n_k / b",
+        "return b, means, xbar - m0, n_k / b",
+        "f_k = N_k / b_k instead of b0 N_k / b_k in every type's Psi_k", FAMILY_TESTS),
     Mutation(
         "spherical-nu-counts-points-once", "fastcavi/models/family.py",
         "nu = n0 + p * n_k",

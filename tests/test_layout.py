@@ -189,3 +189,51 @@ def test_every_module_that_defines_kernels_is_listed():
     found = sorted(p.stem for p in (PACKAGE / "kernels").glob("*.py") if defines_kernels(p))
     assert "fixed" in found and "core" in found
     assert sorted(KERNEL_MODULES) == found
+
+
+# -- where the covariance types branch ----------------------------------------------------------
+
+def _type_comparisons(tree, names):
+    """(line, text) of every comparison in ``tree`` against one of ``names`` (a string
+    constant, or a tuple, list or set of them on the right of ``in``)."""
+    def is_name(node):
+        if isinstance(node, ast.Constant):
+            return node.value in names
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return any(is_name(e) for e in node.elts)
+        return False
+
+    return [(node.lineno, ast.unparse(node)) for node in ast.walk(tree)
+            if isinstance(node, ast.Compare)
+            and any(is_name(side) for side in (node.left, *node.comparators))]
+
+
+def test_covariance_types_branch_in_their_model_modules():
+    """The math of each covariance type lives with the type (models/covariance.py, the
+    family's and EM's per-type objects); elsewhere in the package (the plain reference aside)
+    a handful of comparisons against a type's name at most, each a choice about that type
+    (which type a benchmark draws a floor for, the command line's default)."""
+    from fastcavi.models.names import COVARIANCE_TYPES
+
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("reference/"):
+            continue
+        hits = _type_comparisons(ast.parse(path.read_text()), COVARIANCE_TYPES)
+        if hits:
+            found[rel] = hits
+    assert sum(len(h) for h in found.values()) <= 3, found
+
+
+def test_type_comparisons_are_found():
+    tree = ast.parse("a == 'tied'\nb in ('full', 'x')\nc == 'other'\nd.get('diag')\n")
+    assert [line for line, _ in _type_comparisons(tree, ("full", "tied", "diag"))] == [1, 2]
+
+
+def test_every_covariance_type_has_its_em_math():
+    from fastcavi.models.covariance import COVARIANCES
+    from fastcavi.models.em_types import EM_TYPES
+    from fastcavi.models.names import COVARIANCE_TYPES
+
+    assert tuple(EM_TYPES) == tuple(COVARIANCES) == COVARIANCE_TYPES

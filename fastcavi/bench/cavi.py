@@ -128,6 +128,23 @@ def _per_iter(fit, repeats, short, long):
     return (per_iter if per_iter > 0 else None), n
 
 
+def warm_start_per_iter(est, X, repeats, short, long):
+    """Seconds per iteration of a scikit-learn mixture ``est`` built with ``warm_start=True``
+    and ``tol=0`` (see :func:`sklearn_bgm_per_iter`): one untimed fit, the start, then
+    :func:`_per_iter` of fits that continue from it."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    def fit(max_iter):
+        est.set_params(max_iter=max_iter)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X)
+        return max_iter
+
+    fit(1)  # the start, untimed
+    return _per_iter(fit, repeats, short, long)
+
+
 def sklearn_bgm_per_iter(X, n_components, repeats, short=1, long=3,
                          covariance_type="spherical"):
     """``BayesianGaussianMixture(covariance_type=...)``, seconds per EM iteration.
@@ -139,22 +156,12 @@ def sklearn_bgm_per_iter(X, n_components, repeats, short=1, long=3,
     by ``long - short``. It has no ``means_init``; its per-iteration cost depends only on the
     shape, so it starts from its own k-means++ seeding.
     """
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import BayesianGaussianMixture
 
     bgm = BayesianGaussianMixture(n_components=n_components, covariance_type=covariance_type,
                                   init_params="k-means++", warm_start=True, tol=0.0,
                                   max_iter=1, random_state=0)
-
-    def fit(max_iter):
-        bgm.set_params(max_iter=max_iter)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            bgm.fit(X)
-        return max_iter
-
-    fit(1)  # the initialisation, untimed
-    return _per_iter(fit, repeats, short, long)
+    return warm_start_per_iter(bgm, X, repeats, short, long)
 
 
 def sklearn_kmeans_per_iter(X, means, repeats, short=1, long=5):

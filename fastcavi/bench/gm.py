@@ -73,23 +73,13 @@ def fastcavi_iteration(Xk, n_components, covariance_type, initial):
 
 def sklearn_gm_per_iter(X, n_components, covariance_type, initial, repeats, short=1, long=3):
     """scikit-learn's ``GaussianMixture``, seconds per iteration (see the module docstring)."""
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
     weights, means, precisions = initial
     gm = GaussianMixture(n_components, covariance_type=covariance_type, weights_init=weights,
                          means_init=means, precisions_init=precisions, warm_start=True,
                          tol=0.0, max_iter=1, init_params="random_from_data", random_state=0)
-
-    def fit(max_iter):
-        gm.set_params(max_iter=max_iter)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gm.fit(X)
-        return max_iter
-
-    fit(1)  # the start, untimed
-    return bench._per_iter(fit, repeats, short, long)
+    return bench.warm_start_per_iter(gm, X, repeats, short, long)
 
 
 def matmul_floor(X, n_components, repeats):

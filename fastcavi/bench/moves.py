@@ -57,6 +57,8 @@ import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.special import logsumexp
 
+from ..models.covariance import COVARIANCES
+
 #: A component counts as kept when its weight is above this (as in MixtureSelection).
 KEPT_WEIGHT = 0.01
 TOL_PER_POINT = 1e-5
@@ -71,23 +73,16 @@ REAL_SETS = ("iris", "wine", "breast_cancer", "digits", "digits-pca10", "digits-
 def _full_covariances(covariances, covariance_type, n_components, n_features):
     """The (K, p, p) matrices of scikit-learn's ``covariances_`` layout for each type."""
     c = np.asarray(covariances, dtype=float)
-    shapes = {"full": (n_components, n_features, n_features), "tied": (n_features, n_features),
-              "diag": (n_components, n_features), "spherical": (n_components,)}
-    if covariance_type not in shapes:
-        raise ValueError(f"covariance_type must be one of {tuple(shapes)}, got "
+    if covariance_type not in COVARIANCES:
+        raise ValueError(f"covariance_type must be one of {tuple(COVARIANCES)}, got "
                          f"{covariance_type!r}")
-    if c.shape != shapes[covariance_type]:
+    kind = COVARIANCES[covariance_type]
+    shape = kind.covariances_shape(n_components, n_features)
+    if c.shape != shape:
         raise ValueError(f"covariances of shape {c.shape} do not match {n_components} "
                          f"components of {n_features} features for covariance_type "
-                         f"{covariance_type!r} (expected {shapes[covariance_type]})")
-    eye = np.eye(n_features)
-    if covariance_type == "full":
-        return c
-    if covariance_type == "tied":
-        return np.broadcast_to(c, (n_components, n_features, n_features))
-    if covariance_type == "diag":
-        return c[:, :, None] * eye
-    return c[:, None, None] * eye
+                         f"{covariance_type!r} (expected {shape})")
+    return kind.matrices(c, n_components, n_features)
 
 
 def plugin_log_density(X, weights, means, covariances, covariance_type="full"):

@@ -185,6 +185,24 @@ def add_init_option(parser, what="runs start"):
              "random_from_data (kmeans++ and k-means++ name the same start)")
 
 
+def add_run_options(parser, n_init, tol_note=""):
+    """--init-params, --n-init (default ``n_init``), --max-iter and --tol: how the runs of a
+    fit start and stop."""
+    add_init_option(parser)
+    parser.add_argument("--n-init", type=count, default=n_init, metavar="N",
+                        help=f"restarts; the best ELBO is kept (default: {n_init})")
+    parser.add_argument("--max-iter", type=count, default=100, metavar="N",
+                        help="most sweeps (iterations) per run (default: 100)")
+    parser.add_argument("--tol", type=non_negative, default=None,
+                        help=TOL_HELP.format(unit="sweep") + tol_note)
+
+
+def add_threads_option(parser):
+    parser.add_argument("--threads", type=threads, default=None, metavar="N",
+                        help="Numba threads (default: all; more than the cores available are "
+                             "clamped, with a warning)")
+
+
 def add_bgm_options(parser):
     """The options of BayesianGaussianMixture's prior and covariances (--model bgm)."""
     full = BGM_DEFAULT_COVARIANCE == "full"

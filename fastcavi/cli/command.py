@@ -28,14 +28,13 @@ import warnings
 import numpy as np
 
 from .args import (
-    TOL_HELP,
     add_bgm_options,
     add_data_options,
-    add_init_option,
     add_model_option,
+    add_run_options,
+    add_threads_option,
     check_model_options,
     count,
-    non_negative,
     positive,
     threads,
     tol_text,
@@ -463,13 +462,7 @@ def build_parser():
                      help="the prior mean of the cluster centres (cavi: alpha; bgm: "
                           "mean_prior): a number or a comma-separated vector (default: the "
                           "data mean)")
-    add_init_option(fit)
-    fit.add_argument("--n-init", type=count, default=1, metavar="N",
-                     help="restarts; the best ELBO is kept (default: 1)")
-    fit.add_argument("--max-iter", type=count, default=100, metavar="N",
-                     help="most sweeps (iterations) per run (default: 100)")
-    fit.add_argument("--tol", type=non_negative, default=None,
-                     help=TOL_HELP.format(unit="sweep"))
+    add_run_options(fit, n_init=1)
     fit.add_argument("--algorithm", choices=("batch", "incremental"), default="batch",
                      help="batch: every sweep reads all the data, then updates the model; "
                           "incremental: updates it after every block of rows (fewer passes "
@@ -480,9 +473,7 @@ def build_parser():
                           "files larger than memory (.npy); see docs/large-data.md")
     fit.add_argument("--random-state", type=int, default=None, metavar="SEED",
                      help="seed for the initialisation (default: none, not reproducible)")
-    fit.add_argument("--threads", type=threads, default=None, metavar="N",
-                     help="Numba threads (default: all; more than the cores available are "
-                          "clamped, with a warning)")
+    add_threads_option(fit)
     fit.add_argument("--standardize", action="store_true",
                      help="centre every feature and divide it by its standard deviation "
                           "before fitting, so that features in large units do not decide the "

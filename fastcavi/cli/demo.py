@@ -11,16 +11,14 @@ import os
 import time
 
 from .args import (
-    TOL_HELP,
     add_bgm_options,
-    add_init_option,
     add_model_option,
+    add_run_options,
+    add_threads_option,
     check_model_options,
     count,
     estimator_tol,
-    non_negative,
     positive,
-    threads,
 )
 from .data import CLIError, check_suffix
 from .demo_bgm import DEMO_PRIOR_MEAN, demo_bgm
@@ -92,7 +90,7 @@ def _demo_cavi(args):
 
     from ..estimators.gaussian_mixture_cavi import GaussianMixtureCAVI
     from ..estimators.io import StagedFiles
-    from .plot import write_demo_files
+    from .plot import report_demo_files, write_demo_files
 
     n, p, k = args.n, args.p, args.k
     lambda2 = DEMO_LIKELIHOOD_VAR if args.likelihood_var is None else args.likelihood_var
@@ -150,10 +148,7 @@ def _demo_cavi(args):
               "the fit's score, higher is better)")
         write_demo_files(plot_file, plot_path, model_file, X, est, progress.traces,
                          f"fastcavi demo, K = {k}", true_means, args.seed)
-    for path, what in ((plot_path, "plot"), (args.output, "model")):
-        if path is not None:
-            print(f"wrote {what}: {path}")
-    return 0
+    return report_demo_files(plot_path, args.output)
 
 
 def add_demo_parser(sub):
@@ -187,16 +182,8 @@ def add_demo_parser(sub):
     demo.add_argument("--likelihood-var", type=positive, default=None, metavar="LAMBDA2",
                       help=f"lambda2, spread of each cluster (--model cavi only; default: "
                            f"{DEMO_LIKELIHOOD_VAR:g})")
-    add_init_option(demo)
-    demo.add_argument("--n-init", type=count, default=3, metavar="N",
-                      help="restarts; the best ELBO is kept (default: 3)")
-    demo.add_argument("--max-iter", type=count, default=100, metavar="N",
-                      help="most sweeps (iterations) per run (default: 100)")
-    demo.add_argument("--tol", type=non_negative, default=None,
-                      help=TOL_HELP.format(unit="sweep") + ", as for fit")
-    demo.add_argument("--threads", type=threads, default=None, metavar="N",
-                      help="Numba threads (default: all; more than the cores available are "
-                          "clamped, with a warning)")
+    add_run_options(demo, n_init=3, tol_note=", as for fit")
+    add_threads_option(demo)
     demo.add_argument("--float32", action="store_true", help="draw and fit float32 data")
     demo.add_argument("--plot", metavar="PATH",
                       help=f"where to write the plot (.png, .pdf or .svg; default: beside the "

@@ -153,7 +153,7 @@ def demo_bgm(args, plot_path):
 
     from ..estimators.io import StagedFiles
     from .bgm import covariance_type
-    from .plot import write_demo_files
+    from .plot import report_demo_files, write_demo_files
     from .progress import bound_name
 
     n, p, k = args.n, args.p, args.k
@@ -202,7 +202,4 @@ def demo_bgm(args, plot_path):
               f"{bound_name(est)} is the fit's score, higher is better)")
         write_demo_files(plot_file, plot_path, model_file, X, est, progress.traces,
                          f"fastcavi demo --model {args.model}, K = {k}", means, args.seed)
-    for path, what in ((plot_path, "plot"), (args.output, "model")):
-        if path is not None:
-            print(f"wrote {what}: {path}")
-    return 0
+    return report_demo_files(plot_path, args.output)

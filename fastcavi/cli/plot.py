@@ -160,3 +160,12 @@ def write_demo_files(plot_file, plot_path, model_file, X, est, traces, title, tr
         from ..estimators.io import write_model
 
         write_model(est, model_file)
+
+
+def report_demo_files(plot_path, model_path):
+    """Say which of the demo's files were written (once they are in place); the exit
+    status, 0."""
+    for path, what in ((plot_path, "plot"), (model_path, "model")):
+        if path is not None:
+            print(f"wrote {what}: {path}")
+    return 0

@@ -35,6 +35,7 @@ from ..models.em import (
     start_from_sums,
     statistics_of,
 )
+from ..models.em_types import EM_TYPES
 from ..models.family_fit import _resp_sums, initial_statistics
 from ..models.names import COVARIANCE_TYPES
 from .base import MixtureBase, both_callbacks, sample_mixture
@@ -70,46 +71,17 @@ def check_means_init(means, n_components, n_features):
     return np.asarray(m, dtype=np.float64)
 
 
-def _check_matrix(prec, covariance_type):
-    if not (np.all(np.isclose(prec, prec.T)) and np.all(np.linalg.eigvalsh(prec) > 0.0)):
-        raise ValueError(f"'{covariance_type} precision' should be symmetric, "
-                         "positive-definite")
-
-
 def check_precisions_init(precisions, covariance_type, n_components, n_features):
     """scikit-learn's checks of ``precisions_init`` (shape per covariance type, positive, and
     symmetric positive-definite matrices)."""
+    form = EM_TYPES[covariance_type]
     prec = check_array(precisions, dtype=[np.float64, np.float32], ensure_2d=False,
-                       allow_nd=covariance_type == "full")
-    k, p = n_components, n_features
-    shape = {"full": (k, p, p), "tied": (p, p), "diag": (k, p), "spherical": (k,)}
-    _check_shape(prec, shape[covariance_type], f"{covariance_type} precision")
-    if covariance_type == "full":
-        for g in range(k):
-            _check_matrix(prec[g], covariance_type)
-    elif covariance_type == "tied":
-        _check_matrix(prec, covariance_type)
-    elif np.any(prec <= 0.0):
-        raise ValueError(f"'{covariance_type} precision' should be positive")
+                       allow_nd=form.precision_ndim > 2)
+    name = f"{covariance_type} precision"
+    _check_shape(prec, COVARIANCES[covariance_type].covariances_shape(n_components, n_features),
+                 name)
+    form.check_precisions(prec, name)
     return np.asarray(prec, dtype=np.float64)
-
-
-def cholesky_from_precisions(prec, covariance_type):
-    """The upper factor U (U U^T = the precision), as scikit-learn computes it from
-    ``precisions_init`` (the Cholesky factor of the reversed matrix, reversed)."""
-    if covariance_type == "full":
-        return np.array([np.linalg.cholesky(q[::-1, ::-1])[::-1, ::-1] for q in prec])
-    if covariance_type == "tied":
-        return np.linalg.cholesky(prec[::-1, ::-1])[::-1, ::-1]
-    return np.sqrt(prec)
-
-
-def _covariances_from_cholesky(pc, covariance_type):
-    if covariance_type == "full":
-        return np.array([np.linalg.inv(u @ u.T) for u in pc])
-    if covariance_type == "tied":
-        return np.linalg.inv(pc @ pc.T)
-    return 1.0 / (pc * pc)
 
 
 class GaussianMixture(MixtureBase):
@@ -298,7 +270,7 @@ class GaussianMixture(MixtureBase):
                 *sums, centre = self._hard_start_sums(source, rng, matrix)
             # scikit-learn's tied start from one point per component (see
             # fastcavi.models.em.one_point_tied_covariance) replaces the covariance
-            quirk = (ctype == "tied" and resp is None and precisions is None
+            quirk = (COVARIANCES[ctype].shared and resp is None and precisions is None
                      and self.init_params in ("k-means++", "random_from_data"))
             params = start_from_sums(*sums, centre, ctype, float(self.reg_covar), eps,
                                      factor=False)
@@ -317,8 +289,9 @@ class GaussianMixture(MixtureBase):
         if means is not None:
             params.means = means
         if precisions is not None:
-            params.precisions_cholesky = cholesky_from_precisions(precisions, ctype)
-            params.covariances = _covariances_from_cholesky(params.precisions_cholesky, ctype)
+            form = EM_TYPES[ctype]
+            params.precisions_cholesky = form.cholesky_from_precisions(precisions)
+            params.covariances = form.covariances_from_cholesky(params.precisions_cholesky)
         return params
 
     def _hard_start_sums(self, source, rng, matrix):
@@ -381,12 +354,7 @@ class GaussianMixture(MixtureBase):
         scikit-learn's (float32 data: float32 attributes)."""
         self._params_ = params
         pc = params.precisions_cholesky
-        if self.covariance_type == "full":
-            prec = np.einsum("kij,klj->kil", pc, pc)
-        elif self.covariance_type == "tied":
-            prec = pc @ pc.T
-        else:
-            prec = pc ** 2
+        prec = EM_TYPES[self.covariance_type].precisions(pc)
         for name, value in (("weights_", params.weights), ("means_", params.means),
                             ("covariances_", params.covariances),
                             ("precisions_cholesky_", pc), ("precisions_", prec)):

@@ -93,30 +93,46 @@ def iterate(sweep, state, max_iter, threshold, *, strict=False, dtype=np.float64
     return Run(state, bounds, converged, before)
 
 
+def _shift_scalar(n, s, r, d):
+    return r + 2.0 * np.sum(d * s, axis=1) + n * np.sum(d * d, axis=1)
+
+
+def _shift_diag(n, s, r, d):
+    return r + 2.0 * d * s + n[:, None] * d * d
+
+
+def _shift_full(n, s, r, d):
+    ds = np.einsum("ki,kj->kij", d, s)
+    return r + ds + ds.transpose(0, 2, 1) + n[:, None, None] * np.einsum("ki,kj->kij", d, d)
+
+
+def _shift_tied(n, s, r, d):
+    ds = d.T @ s
+    return r + ds + ds.T + (n[:, None] * d).T @ d
+
+
+#: The scatter ``R + d S^T + S d^T + N d d^T`` in each form a model keeps it: summed over
+#: features ('scalar'), per feature ('diag'), per component ('full'), summed over components
+#: ('tied').
+SCATTER_SHIFTS = {"scalar": _shift_scalar, "diag": _shift_diag, "full": _shift_full,
+                  "tied": _shift_tied}
+
+
 def recentre(stats, old, new, shape):
     """``stats`` (centred on the means ``old`` (K, p)) centred on ``new`` instead.
 
     With ``d = old - new``: ``S' = S + N d``, and the scatter ``R' = R + d S^T + S d^T +
-    N d d^T`` in the form the model keeps: summed over features ('scalar'), per feature
-    ('diag'), per component ('full') or summed over components ('tied').
+    N d d^T`` in the form ``shape`` names (:data:`SCATTER_SHIFTS`).
     """
+    try:
+        shift = SCATTER_SHIFTS[shape]
+    except KeyError:
+        raise ValueError(f"unknown statistics shape {shape!r}") from None
     d = np.asarray(old, dtype=np.float64) - np.asarray(new, dtype=np.float64)
     if not np.any(d):
         return stats
-    n, s, r = stats.n_k, stats.s_k, stats.r_k
-    if shape == "scalar":
-        r = r + 2.0 * np.sum(d * s, axis=1) + n * np.sum(d * d, axis=1)
-    elif shape == "diag":
-        r = r + 2.0 * d * s + n[:, None] * d * d
-    elif shape == "full":
-        ds = np.einsum("ki,kj->kij", d, s)
-        r = r + ds + ds.transpose(0, 2, 1) + n[:, None, None] * np.einsum("ki,kj->kij", d, d)
-    elif shape == "tied":
-        ds = d.T @ s
-        r = r + ds + ds.T + (n[:, None] * d).T @ d
-    else:
-        raise ValueError(f"unknown statistics shape {shape!r}")
-    return dataclasses.replace(stats, s_k=s + n[:, None] * d, r_k=r)
+    n, s = stats.n_k, stats.s_k
+    return dataclasses.replace(stats, s_k=s + n[:, None] * d, r_k=shift(n, s, stats.r_k, d))
 
 
 def batch_sweep(source, visit, update):

@@ -47,6 +47,14 @@ class Covariance:
         (K, 1) when one variance serves every feature."""
         raise NotImplementedError
 
+    def matrices(self, covariances, k, p):
+        """``covariances_`` as K (p, p) matrices (a shared one repeated, variances on the
+        diagonal)."""
+        v = np.asarray(covariances, dtype=np.float64)
+        if self.matrix:
+            return np.broadcast_to(v, (k, p, p)) if self.shared else v
+        return np.broadcast_to(self.variances(v, k), (k, p))[:, :, None] * np.eye(p)
+
     def per_component(self, covariances, k):
         """``covariances_`` as one entry per component (a shared one repeated)."""
         return [covariances] * k if self.shared else list(covariances)

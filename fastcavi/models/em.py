@@ -36,7 +36,9 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from ..data.sources import blocks
+from ..inference.algorithms import recentre
 from .covariance import COVARIANCES
+from .em_types import EM_TYPES
 from .family import FamilyStats
 from .family_fit import block_statistics
 from .family_full import one_blas_thread
@@ -63,7 +65,8 @@ class EMParams:
 
 
 def _ill_defined(which, covariance_type):
-    whose = "the shared covariance" if covariance_type == "tied" else f"component {which}"
+    shared = COVARIANCES[covariance_type].shared
+    whose = "the shared covariance" if shared else f"component {which}"
     return ValueError(f"{ILL_DEFINED} ({whose}: its {covariance_type} covariance is not "
                       "positive definite)")
 
@@ -73,8 +76,9 @@ def precisions_cholesky(covariances, covariance_type):
     """scikit-learn's ``_compute_precision_cholesky`` in float64, with an error that names the
     component whose covariance is not positive definite."""
     cov = np.asarray(covariances, dtype=np.float64)
-    if COVARIANCES[covariance_type].matrix:
-        stack = cov[None] if covariance_type == "tied" else cov
+    kind = COVARIANCES[covariance_type]
+    if kind.matrix:
+        stack = cov[None] if kind.shared else cov
         p = stack.shape[-1]
         out = np.empty_like(stack)
         for k in range(stack.shape[0]):
@@ -85,7 +89,7 @@ def precisions_cholesky(covariances, covariance_type):
             except np.linalg.LinAlgError:
                 raise _ill_defined(k, covariance_type) from None
             out[k] = solve_triangular(chol, np.eye(p), lower=True).T
-        return out[0] if covariance_type == "tied" else out
+        return out[0] if kind.shared else out
     bad = ~(cov > 0.0) | ~np.isfinite(cov)
     if np.any(bad):
         raise _ill_defined(int(np.argwhere(bad)[0][0]), covariance_type)
@@ -94,13 +98,7 @@ def precisions_cholesky(covariances, covariance_type):
 
 def log_det_cholesky(prec_chol, covariance_type, n_features):
     """log|U_k| (K,) (one float for tied), as scikit-learn's ``_compute_log_det_cholesky``."""
-    if covariance_type == "full":
-        return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
-    if covariance_type == "tied":
-        return float(np.sum(np.log(np.diag(prec_chol))))
-    if covariance_type == "diag":
-        return np.sum(np.log(prec_chol), axis=1)
-    return n_features * np.log(prec_chol)
+    return EM_TYPES[covariance_type].log_det(prec_chol, n_features)
 
 
 def logit_params(params, covariance_type):
@@ -111,13 +109,7 @@ def logit_params(params, covariance_type):
     with np.errstate(divide="ignore"):  # a zero weight: log 0 = -inf, the component is off
         log_w = np.log(params.weights)
     offsets = -(log_w + log_det_cholesky(pc, covariance_type, p))
-    if covariance_type == "full":
-        factors = np.ascontiguousarray(np.swapaxes(pc, 1, 2)) / math.sqrt(2.0)
-    elif covariance_type == "tied":
-        factors = np.ascontiguousarray(pc.T) / math.sqrt(2.0)
-    else:
-        factors = 0.5 * pc ** 2
-    return factors, offsets
+    return EM_TYPES[covariance_type].factors(pc), offsets
 
 
 def em_block(X, sample_weight, means, factors, offsets, covariance_type):
@@ -128,12 +120,7 @@ def em_block(X, sample_weight, means, factors, offsets, covariance_type):
     # The kernels saw the parameters rounded to X's dtype: the expected logits use the same.
     a = np.asarray(factors).astype(X.dtype).astype(np.float64)
     o = np.asarray(offsets).astype(X.dtype).astype(np.float64)
-    if covariance_type == "full":
-        quad = float(np.einsum("kji,kjl,kil->", a, a, stats.r_k))
-    elif covariance_type == "tied":
-        quad = float(np.sum((a.T @ a) * stats.r_k))
-    else:
-        quad = float(np.sum(a * stats.r_k))
+    quad = EM_TYPES[covariance_type].quadratic(a, stats.r_k)
     live = stats.n_k > 0  # o_k = inf (zero weight) with N_k = 0 adds nothing
     p = means.shape[1]
     loglik = (stats.entropy - float(np.sum(stats.n_k[live] * o[live])) - quad
@@ -149,31 +136,13 @@ def statistics_of(params, covariance_type, reg_covar):
     n_k = np.asarray(params.weights, dtype=np.float64)
     means = np.asarray(params.means, dtype=np.float64)
     cov = np.asarray(params.covariances, dtype=np.float64)
-    p = means.shape[1]
-    if covariance_type == "full":
-        r = n_k[:, None, None] * (cov - reg_covar * np.eye(p))
-    elif covariance_type == "tied":
-        r = (cov - reg_covar * np.eye(p)) * np.sum(n_k)
-    elif covariance_type == "diag":
-        r = n_k[:, None] * (cov - reg_covar)
-    else:
-        r = n_k * p * (cov - reg_covar)
+    r = EM_TYPES[covariance_type].scatter_of(n_k, cov, reg_covar, means.shape[1])
     return FamilyStats(n_k, np.zeros_like(means), r, 0.0, float(np.sum(n_k))), means
 
 
 def _scatter_about(stats, centre, means, covariance_type):
     """The statistics' scatter about the new means (same shape as R)."""
-    d = means - centre
-    n, s, r = stats.n_k, stats.s_k, stats.r_k
-    if covariance_type == "full":
-        ds = np.einsum("ki,kj->kij", d, s)
-        return r - ds - np.swapaxes(ds, 1, 2) + n[:, None, None] * np.einsum("ki,kj->kij", d, d)
-    if covariance_type == "tied":
-        ds = d.T @ s
-        return r - ds - ds.T + (n[:, None] * d).T @ d
-    if covariance_type == "diag":
-        return r - 2.0 * d * s + n[:, None] * d * d
-    return r - 2.0 * np.sum(d * s, axis=1) + n * np.sum(d * d, axis=1)
+    return recentre(stats, centre, means, COVARIANCES[covariance_type].stats_shape).r_k
 
 
 @one_blas_thread
@@ -186,15 +155,7 @@ def m_step(stats, centre, covariance_type, reg_covar, eps, factor=True):
     nk = n_k + 10.0 * eps
     means = (n_k[:, None] * centre + stats.s_k) / nk[:, None]
     scatter = _scatter_about(stats, centre, means, covariance_type)
-    p = means.shape[1]
-    if covariance_type == "full":
-        cov = scatter / nk[:, None, None] + reg_covar * np.eye(p)
-    elif covariance_type == "tied":
-        cov = scatter / np.sum(nk) + reg_covar * np.eye(p)
-    elif covariance_type == "diag":
-        cov = scatter / nk[:, None] + reg_covar
-    else:
-        cov = scatter / (nk * p) + reg_covar
+    cov = EM_TYPES[covariance_type].covariances(scatter, nk, reg_covar, means.shape[1])
     return EMParams(nk / np.sum(nk), means, cov,
                     precisions_cholesky(cov, covariance_type) if factor else None)
 
@@ -217,12 +178,7 @@ def free_energy(stats, centre, params, covariance_type):
     pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
     n_k = np.asarray(stats.n_k, dtype=np.float64)
     scatter = _scatter_about(stats, centre, params.means, covariance_type)
-    if covariance_type == "full":
-        quad = float(np.einsum("kij,kil,klj->", pc, scatter, pc))
-    elif covariance_type == "tied":
-        quad = float(np.sum((pc @ pc.T) * scatter))
-    else:
-        quad = float(np.sum(pc * pc * scatter))
+    quad = EM_TYPES[covariance_type].precision_quadratic(pc, scatter)
     log_det = log_det_cholesky(pc, covariance_type, p)
     with np.errstate(divide="ignore"):
         log_w = np.log(params.weights)
@@ -264,10 +220,7 @@ def start_from_sums(n_k, s_k, r_k, centre, covariance_type, reg_covar, eps, fact
     (K, p, p) for full and tied), centred on ``centre`` ((p,), or (K, p): one per component)
     (``factor``: see
     :func:`m_step`)."""
-    if covariance_type == "spherical":
-        r_k = r_k.sum(axis=1)
-    elif covariance_type == "tied":
-        r_k = r_k.sum(axis=0)
+    r_k = EM_TYPES[covariance_type].start_scatter(r_k)
     stats = FamilyStats(n_k, s_k, r_k, 0.0, float(np.sum(n_k)))
     return m_step(stats, np.broadcast_to(centre, s_k.shape), covariance_type, reg_covar, eps,
                   factor)
@@ -323,14 +276,7 @@ def weighted_log_prob(X, params, covariance_type):
     p = x.shape[1]
     pc = params.precisions_cholesky
     diff = x[:, None, :] - params.means[None]                           # (B, K, p)
-    if covariance_type == "full":
-        sq = np.sum(np.einsum("bki,kij->bkj", diff, pc) ** 2, axis=2)
-    elif covariance_type == "tied":
-        sq = np.sum((diff @ pc) ** 2, axis=2)
-    elif covariance_type == "diag":
-        sq = np.sum(diff * diff * (pc * pc)[None], axis=2)
-    else:
-        sq = np.sum(diff * diff, axis=2) * (pc * pc)[None]
+    sq = EM_TYPES[covariance_type].squared_distance(diff, pc)
     with np.errstate(divide="ignore"):
         log_w = np.log(params.weights)
     return log_w - 0.5 * (p * _LOG_2PI + sq) + log_det_cholesky(pc, covariance_type, p)

@@ -151,6 +151,16 @@ def _scaled_sq(covariance_type, psi, sq):
     return sq / psi
 
 
+def update_means(n_k, xbar, prior):
+    """The Gaussian half of q(mu_k, P_k), the same for every covariance type: ``b_k = b0 +
+    N_k``, ``m_k = (b0 m0 + N_k xbar_k) / b_k``, and what the scatter update needs, ``D_k =
+    xbar_k - m0`` and ``f_k = b0 N_k / b_k``; returns (b, m, D, f)."""
+    b0, m0 = prior.mean_precision, prior.mean
+    b = b0 + n_k
+    means = (b0 * m0 + n_k[:, None] * xbar) / b[:, None]
+    return b, means, xbar - m0, b0 * n_k / b
+
+
 def update_components(n_k, xbar, scatter, prior):
     """q(mu_k, P_k) from N_k, xbar_k and the scatter C_k (diagonal (K, p) or trace (K,)).
 
@@ -159,12 +169,8 @@ def update_components(n_k, xbar, scatter, prior):
     ``Psi_k = Psi0 + tr C_k + p N_k reg + f_k |D_k|^2``; ``D_k = xbar_k - m0``,
     ``f_k = b0 N_k / b_k``. An empty component keeps its prior.
     """
-    b0, n0, m0 = prior.mean_precision, prior.degrees_of_freedom, prior.mean
-    p = m0.shape[0]
-    b = b0 + n_k
-    means = (b0 * m0 + n_k[:, None] * xbar) / b[:, None]
-    d = xbar - m0
-    f = b0 * n_k / b
+    n0, p = prior.degrees_of_freedom, prior.mean.shape[0]
+    b, means, d, f = update_means(n_k, xbar, prior)
     if prior.kind.per_feature:
         nu = n0 + n_k
         psi = prior.covariance + scatter + (n_k * prior.reg_covar)[:, None] + f[:, None] * d * d

@@ -43,7 +43,13 @@ from scipy.linalg import solve_triangular
 from scipy.special import digamma, multigammaln
 
 from .._threads import single_threaded_blas
-from .family import FamilyParams, expected_log_weights, kl_weights, update_weights
+from .family import (
+    FamilyParams,
+    expected_log_weights,
+    kl_weights,
+    update_means,
+    update_weights,
+)
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -128,12 +134,8 @@ def update_components(n_k, xbar, scatter, prior):
     ``Psi_k = Psi0 + C_k + N_k reg I + f_k D_k D_k^T``; tied: ``nu = n0 + sum_k N_k``,
     ``Psi = Psi0 + sum_k C_k + (sum_k N_k) reg I + sum_k f_k D_k D_k^T``. An empty component
     keeps its prior (m_k = m0, and it adds nothing to Psi)."""
-    b0, n0, m0 = prior.mean_precision, prior.degrees_of_freedom, prior.mean
-    p = m0.shape[0]
-    b = b0 + n_k
-    means = (b0 * m0 + n_k[:, None] * xbar) / b[:, None]
-    d = xbar - m0
-    f = b0 * n_k / b
+    n0, p = prior.degrees_of_freedom, prior.mean.shape[0]
+    b, means, d, f = update_means(n_k, xbar, prior)
     fdd = f[:, None, None] * _outer(d, d)
     eye = np.eye(p)
     if prior.kind.shared:
