@@ -121,4 +121,20 @@ def test_both_models_in_one_table(data, tmp_path, capsys):
     assert float(best[0].split("BIC")[1]) == pytest.approx(sk.bic(X), rel=1e-8)
     assert type(load(tmp_path / "m.npz")).__name__ == "BayesianGaussianMixture"
     status, _, err = call(["select", directory / "x.csv", "--models", "em"], capsys)
-    assert status == 2 and "--models takes distinct names among bgm, gm" in err
+    assert status == 2 and "--models takes distinct names among bgm, gm, moves" in err
+
+
+def test_moves_rows_beside_the_grid(data, tmp_path, capsys):
+    """--models bgm,moves: the grid's rows, then one row per type for the fit with moves
+    (started at the largest K), a best line for each, the grid's best saved."""
+    directory, X = data
+    status, out, err = call(["select", directory / "x.csv", "-k", "1-5", "--covariance-types",
+                             "diag", "--models", "bgm,moves", "-q", "-o", tmp_path / "m.npz"],
+                            capsys)
+    assert status == 0, err
+    rows = [line.split() for line in out.splitlines()
+            if line.split()[:1] in (["bgm"], ["moves"])]
+    assert [r[0] for r in rows] == ["bgm"] * 5 + ["moves"]
+    best = [line for line in out.splitlines() if line.startswith("best moves:")]
+    assert len(best) == 1 and "ELBO" in best[0]
+    assert type(load(tmp_path / "m.npz")).__name__ == "BayesianGaussianMixture"

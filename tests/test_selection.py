@@ -178,15 +178,44 @@ def test_bad_models_are_a_clear_error(models):
 
 
 def test_every_fit_is_the_one_fitted_alone():
-    """The grid shares one k-means start per K among the covariance types: each row is still
-    exactly the fit of that K and type on its own, from the same random_state."""
+    """The grid shares one k-means start per K among the covariance types and the models:
+    each row is still exactly the fit of that K and type on its own, from the same
+    random_state (GaussianMixture's -BIC / 2 included, and a fit with moves, which shares no
+    start: its births draw from random_state after it)."""
+    from fastcavi import GaussianMixture
+
     rng = np.random.default_rng(5)
     X = np.vstack([rng.normal(size=(200, 2)) + c for c in ([0, 0], [5, 1], [1, 6])])
-    sel = MixtureSelection([2, 3], ["full", "diag"], random_state=7).fit(X)
-    for i in range(4):
+    sel = MixtureSelection([2, 3], ["full", "diag"], random_state=7,
+                           models=("bgm", "gm", "moves")).fit(X)
+    r = sel.results_
+    assert list(r["model"]) == ["bgm"] * 4 + ["gm"] * 4 + ["moves"] * 2
+    for i in range(10):
+        ctype, model = str(r["covariance_type"][i]), str(r["model"][i])
+        if model == "gm":
+            alone = GaussianMixture(int(r["n_components"][i]), covariance_type=ctype,
+                                    random_state=7, tol=1e-3 / len(X)).fit(X)
+            assert -0.5 * alone.bic(X) == pytest.approx(r["criterion"][i], rel=1e-12)
+            continue
+        k = 3 if model == "moves" else int(r["n_components"][i])
         alone = BayesianGaussianMixture(
-            n_components=int(sel.results_["n_components"][i]),
-            covariance_type=str(sel.results_["covariance_type"][i]),
+            n_components=k, covariance_type=ctype, moves=model == "moves" or None,
+            max_components=k if model == "moves" else None,
             weight_concentration_prior_type="dirichlet_distribution", random_state=7).fit(X)
-        assert alone.lower_bound_ == sel.results_["lower_bound"][i]
+        assert alone.lower_bound_ == r["lower_bound"][i]
+        assert alone.n_components_ == r["n_components"][i]
+        assert r["criterion"][i] == r["lower_bound"][i] + math.lgamma(alone.n_components_ + 1)
     assert not hasattr(sel.best_estimator_, "_start_labels")
+    assert set(sel.best_by_model_) == {"bgm", "gm", "moves"}
+
+
+def test_moves_rows_find_the_clusters_from_the_largest_k():
+    """'moves': one fit per covariance type from the largest K of the grid; on three well
+    separated clusters it ends with three components, and its row says so."""
+    rng = np.random.default_rng(2)
+    X = np.vstack([rng.normal(size=(300, 2)) * 0.5 + c for c in ([0, 0], [6, 0], [0, 6])])
+    sel = MixtureSelection(range(1, 7), ["full", "spherical"], models="moves",
+                           random_state=0).fit(X)
+    assert list(sel.results_["n_components"]) == [3, 3]
+    assert sel.best_estimator_.n_components_ == 3 and sel.best_estimator_.moves is True
+    assert "moves" in sel.table().splitlines()[0] or "<- best" in sel.table()

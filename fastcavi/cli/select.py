@@ -9,7 +9,7 @@ import contextlib
 import sys
 import time
 
-from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
+from ..models.names import COVARIANCE_TYPES, SELECTION_MODELS, WEIGHT_PRIORS
 from .args import (
     DEFAULT_TOL,
     add_data_options,
@@ -54,12 +54,13 @@ def type_list(text):
 
 
 def model_list(text):
-    """--models: comma-separated among bgm, gm."""
+    """--models: comma-separated among bgm, gm, moves."""
     names = [t.strip() for t in text.split(",")]
-    bad = [n for n in names if n not in ("bgm", "gm")]
+    bad = [n for n in names if n not in SELECTION_MODELS]
     if bad or len(set(names)) != len(names):
-        raise argparse.ArgumentTypeError(f"--models takes distinct names among bgm, gm, "
-                                         f"comma-separated: got {text!r}")
+        raise argparse.ArgumentTypeError(f"--models takes distinct names among "
+                                         f"{', '.join(SELECTION_MODELS)}, comma-separated: "
+                                         f"got {text!r}")
     return names
 
 
@@ -82,7 +83,9 @@ def add_select_parser(sub):
     p.add_argument("--models", type=model_list, default=["bgm"], metavar="M,M",
                    help="what to fit at every K and type: bgm (BayesianGaussianMixture, by its "
                         "ELBO; the default), gm (GaussianMixture, maximum likelihood, by BIC, "
-                        "as mclust), or both, 'bgm,gm'; the best of the first one is saved")
+                        "as mclust); or moves: one BayesianGaussianMixture per type, started "
+                        "at the largest K, whose moves choose K (by its ELBO); several, as "
+                        "'bgm,gm,moves'; the best of the first one is saved")
     p.add_argument("-o", "--output", default=SELECT_OUTPUT, metavar="PATH",
                    help=f"the best model (.npz; default: {SELECT_OUTPUT})")
     p.add_argument("--plot", nargs="?", const="", default=None, metavar="PATH",
@@ -180,8 +183,8 @@ def cmd_select(args):
         of = " (of the standardised data)" if scaled is not None else ""
         r = sel.results_
         for model, i in sel.best_by_model_.items():
-            what = (f"ELBO{of} {r['lower_bound'][i]:.10g}" if model == "bgm" else
-                    f"BIC{of} {-2 * r['criterion'][i]:.10g}")
+            what = (f"BIC{of} {-2 * r['criterion'][i]:.10g}" if model == "gm" else
+                    f"ELBO{of} {r['lower_bound'][i]:.10g}")
             print(f"best {model}: covariance_type = {r['covariance_type'][i]}, K = "
                   f"{r['n_components'][i]} ({r['n_kept'][i]} with weight > 1%), {what}")
         print(f"{len(r['n_components'])} fits in {fmt_time(seconds)}; saved: the best "

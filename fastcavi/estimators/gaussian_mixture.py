@@ -36,7 +36,7 @@ from ..models.em import (
     statistics_of,
 )
 from ..models.em_types import EM_TYPES
-from ..models.family_fit import _resp_sums, initial_statistics
+from ..models.family_fit import _resp_sums, initial_statistics, kmeans_labels
 from ..models.names import COVARIANCE_TYPES
 from .base import MixtureBase, both_callbacks, sample_mixture
 
@@ -314,10 +314,7 @@ class GaussianMixture(MixtureBase):
             _, idx = kmeans_plusplus(X, k, random_state=rng, sample_weight=w)
             idx = np.asarray(idx)
             return label_sums(X[idx], None if w is None else w[idx], np.arange(k), k, matrix)
-        from sklearn.cluster import KMeans
-
-        labels = KMeans(n_clusters=k, n_init=1, random_state=rng).fit(
-            X, sample_weight=w).labels_
+        labels = kmeans_labels(X, w, k, rng, getattr(self, "_start_labels", None))
         return label_sums(X, w, labels, k, matrix)
 
     def _initialize(self, X, resp):

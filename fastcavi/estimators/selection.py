@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_choice_params, check_int_params
-from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
+from ..models.names import COVARIANCE_TYPES, SELECTION_MODELS, WEIGHT_PRIORS
 from .bayesian_mixture import BayesianGaussianMixture
 
 #: A component counts as kept when its weight is above this.
@@ -23,9 +23,14 @@ KEPT_WEIGHT = 0.01
 
 _COLUMNS = ("model", "covariance_type", "n_components", "lower_bound", "criterion", "n_kept",
             "n_iter", "converged", "fit_time")
-#: The estimators a grid can fit: the variational mixture, judged by its exact ELBO, and
-#: maximum-likelihood EM, judged by BIC.
-MODELS = ("bgm", "gm")
+#: The estimators a grid can fit: the variational mixture, judged by its exact ELBO;
+#: maximum-likelihood EM, judged by BIC; the variational mixture with moves, by its ELBO.
+MODELS = SELECTION_MODELS
+
+
+# How the table names the best fit of each model, and how the plot draws its rows.
+_BEST_BY = {"bgm": "ELBO", "gm": "BIC", "moves": "moves"}
+_LINES = {"bgm": "-", "gm": "--", "moves": "none"}
 
 
 def label_symmetry(n_components, weight_concentration_prior_type):
@@ -87,9 +92,13 @@ default='dirichlet_distribution'
     n_init, max_iter, tol, reg_covar, init_params, random_state, n_threads
         Passed to every fit (see :class:`~fastcavi.BayesianGaussianMixture`); every fit gets
         the same ``random_state``.
-    models : {'bgm', 'gm'} or an iterable of them, default='bgm'
-        The estimators fitted at every point of the grid: 'bgm' is
-        :class:`~fastcavi.BayesianGaussianMixture`, judged by its exact ELBO as above; 'gm' is
+    models : {'bgm', 'gm', 'moves'} or an iterable of them, default='bgm'
+        The estimators fitted: 'bgm' is :class:`~fastcavi.BayesianGaussianMixture` at every
+        point of the grid, judged by its exact ELBO as above; 'moves' is one
+        ``BayesianGaussianMixture(moves=True)`` per covariance type, started at the largest K
+        of the grid (also its cap), whose merge, delete and birth moves choose the number of
+        components (its row's ``n_components`` is the number it ends with; judged as 'bgm',
+        so the two compare); 'gm' is
         :class:`~fastcavi.GaussianMixture` (maximum likelihood), judged by BIC as mclust
         judges, its criterion ``-BIC / 2`` (the log-likelihood less ``(d / 2) log n`` for d
         free parameters: a rough estimate of the log evidence, so higher is better there
@@ -188,9 +197,10 @@ covariance_prior
                         and isinstance(self.random_state, numbers.Integral)) else None
         for model in models:
             for ctype in types:
-                for k in grid:
+                for k in (grid if model != "moves" else [max(grid)]):
                     est = self._estimator(model, ctype, k, total)
-                    if model == "bgm" and shared is not None:
+                    # (a fit with moves draws births from random_state after its start)
+                    if model != "moves" and shared is not None:
                         est._start_labels = shared
                     t0 = time.perf_counter()
                     with warnings.catch_warnings():
@@ -198,6 +208,7 @@ covariance_prior
                         est.fit(X, sample_weight=sample_weight)
                     seconds = time.perf_counter() - t0
                     est.__dict__.pop("_start_labels", None)
+                    k = est.n_components_ if model == "moves" else k
                     bound, criterion = self._criterion(model, est, k, X, sample_weight)
                     row = (model, ctype, k, bound, criterion,
                            int(np.sum(est.weights_ > KEPT_WEIGHT)), est.n_iter_,
@@ -207,7 +218,7 @@ covariance_prior
                     if not est.converged_:
                         late.append((f"{model} " if len(models) > 1 else "") + f"{ctype} K={k}")
                     if self.verbose:
-                        what = "ELBO" if model == "bgm" else "log-likelihood"
+                        what = "log-likelihood" if model == "gm" else "ELBO"
                         print(f"{model:>3} {ctype:>9} K={k:<3} {what} {bound:.6g}  "
                               f"criterion {criterion:.6g}  kept {row[5]}  iterations "
                               f"{row[6]}  {seconds:.2f} s")
@@ -239,6 +250,8 @@ covariance_prior
             from .gaussian_mixture import GaussianMixture
 
             return GaussianMixture(tol=self.tol / max(total_weight, 1.0), **common)
+        if model == "moves":
+            common.update(moves=True, max_components=k)
         return BayesianGaussianMixture(
             tol=self.tol, weight_concentration_prior_type=self.weight_concentration_prior_type,
             weight_concentration_prior=self.weight_concentration_prior,
@@ -249,7 +262,7 @@ covariance_prior
     def _criterion(self, model, est, k, X, sample_weight):
         """(bound, criterion) of a fitted estimator: the ELBO and ELBO + label symmetry, or
         the log-likelihood and -BIC / 2."""
-        if model == "bgm":
+        if model != "gm":
             bound = float(est.lower_bound_)
             return bound, bound + label_symmetry(k, self.weight_concentration_prior_type)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -263,16 +276,15 @@ covariance_prior
         check_is_fitted(self)
         r = self.results_
         several = len(self.best_by_model_) > 1
-        bound = "ELBO / loglik" if several else "ELBO" if "bgm" in self.best_by_model_ \
-            else "loglik"
+        bound = "ELBO / loglik" if several and "gm" in self.best_by_model_ else \
+            "loglik" if "gm" in self.best_by_model_ else "ELBO"
         lines = [("model " if several else "") + f"{'covariance':>10} {'K':>4} {bound:>14} "
                  f"{'criterion':>14} {'kept':>5} {'iterations':>10} {'seconds':>8}"]
         best = {i: m for m, i in self.best_by_model_.items()}
         for i in range(len(r["n_components"])):
             mark = ""
             if i in best:
-                mark = "  <- best" + ("" if not several else
-                                      " ELBO" if best[i] == "bgm" else " BIC")
+                mark = "  <- best" + ("" if not several else f" {_BEST_BY[best[i]]}")
             lines.append((f"{r['model'][i]:>5} " if several else "") +
                          f"{r['covariance_type'][i]:>10} {r['n_components'][i]:>4} "
                          f"{r['lower_bound'][i]:>14.6g} {r['criterion'][i]:>14.6g} "
@@ -293,9 +305,11 @@ covariance_prior
         for model in self.best_by_model_:
             for ctype in dict.fromkeys(r["covariance_type"]):
                 mine = (r["covariance_type"] == ctype) & (r["model"] == model)
-                ax.plot(r["n_components"][mine], r["criterion"][mine], marker="o",
-                        linestyle="-" if model == "bgm" else "--",
-                        label=f"{ctype} (-BIC/2)" if model == "gm" and several else ctype)
+                ax.plot(r["n_components"][mine], r["criterion"][mine],
+                        marker="s" if model == "moves" else "o",
+                        linestyle=_LINES[model],
+                        label=ctype if not several or model == "bgm" else
+                        f"{ctype} ({'-BIC/2' if model == 'gm' else 'moves'})")
         best = self.best_index_
         ax.plot([r["n_components"][best]], [r["criterion"][best]], marker="*", markersize=14,
                 color="k", linestyle="none", label="best")
@@ -305,8 +319,8 @@ covariance_prior
         ax.set_xlabel("number of components K")
         ylabel = "ELBO" + (" + log K!" if self.weight_concentration_prior_type ==
                            "dirichlet_distribution" else "")
-        ax.set_ylabel({"bgm": ylabel, "gm": "-BIC / 2"}[next(iter(self.best_by_model_))]
-                      if not several else f"{ylabel}, or -BIC / 2")
+        shown = {"-BIC / 2" if m == "gm" else ylabel for m in self.best_by_model_}
+        ax.set_ylabel(", or ".join(sorted(shown, key=lambda t: t == "-BIC / 2")))
         ax.legend(loc="lower right")
         return ax
 

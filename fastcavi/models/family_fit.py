@@ -104,6 +104,22 @@ def log_predictive(X, params, prior):
 
 # -- the start --------------------------------------------------------------------------------
 
+def kmeans_labels(X, w, k, random_state, labels_cache=None):
+    """The labels of ``KMeans(n_clusters=k, n_init=1)`` on rows X (weights w), scikit-learn's
+    'kmeans' start. ``labels_cache``: a dict of labels by k, read and filled (for fits of one
+    data set from one random state, which draw the same labels: a selection grid's covariance
+    types and models); a cached start leaves ``random_state`` undrawn."""
+    labels = None if labels_cache is None else labels_cache.get(k)
+    if labels is None:
+        from sklearn.cluster import KMeans
+
+        labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
+            np.asarray(X), sample_weight=w).labels_
+        if labels_cache is not None:
+            labels_cache[k] = labels
+    return labels
+
+
 def initial_statistics(source, n_components, init_params, random_state, centre, matrix=False,
                        labels_cache=None):
     """The sums of :class:`~fastcavi.models.family.FamilyStats` (per-feature R, or the (K, p, p)
@@ -135,14 +151,7 @@ def initial_statistics(source, n_components, init_params, random_state, centre, 
             idx = np.asarray(idx)
             return _one_hot_sums(X[idx], None if w is None else w[idx], k, np.arange(k),
                                  centre, matrix)
-        labels = None if labels_cache is None else labels_cache.get(k)
-        if labels is None:
-            from sklearn.cluster import KMeans
-
-            labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
-                np.asarray(X), sample_weight=w).labels_
-            if labels_cache is not None:
-                labels_cache[k] = labels
+        labels = kmeans_labels(X, w, k, random_state, labels_cache)
         return _one_hot_sums(X, w, k, labels, centre, matrix)
 
     def random_resp(start, stop):

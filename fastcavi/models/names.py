@@ -11,3 +11,7 @@ MATRIX_TYPES = ("full", "tied")
 STATS_SHAPES = {"full": "full", "tied": "tied", "diag": "diag", "spherical": "scalar"}
 #: scikit-learn's ``weight_concentration_prior_type`` values.
 WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
+#: What a selection grid can fit (``MixtureSelection(models=...)``, ``fastcavi select
+#: --models``): the variational mixture at every K, maximum-likelihood EM at every K, and one
+#: variational fit per covariance type whose moves choose K.
+SELECTION_MODELS = ("bgm", "gm", "moves")
