@@ -125,8 +125,13 @@ class GaussianMixture(MixtureBase):
     verbose_interval : int, default=10
     n_threads : int, default=None
         Numba threads; results are bit-identical for any value.
-    algorithm : {'batch', 'incremental'}, default='batch'
+    algorithm : {'batch', 'incremental', 'accelerated'}, default='batch'
         'batch': scikit-learn's EM, one pass over all the data per iteration.
+        'accelerated': batch EM with SQUAREM's extrapolation of the sums every third
+        iteration (Varadhan & Roland 2008), kept only when the log-likelihood does not fall;
+        the fixed points are batch EM's, reached in several times fewer passes where EM is
+        slow (overlapping components); convergence is judged by the mean change over three
+        iterations.
         'incremental': Neal & Hinton's incremental EM. Each iteration visits the rows in
         fixed blocks (of 262,144 rows in memory; a Dask array's row chunks) and, after every
         block's E-step, redoes the M-step from the latest sums of all blocks (in the first

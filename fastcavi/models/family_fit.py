@@ -276,12 +276,14 @@ def family_sweep(source, prior, algorithm="batch", on_visit=None):
                       on_visit)
 
 
-def cavi(X, resp_init, prior, n_iter, sample_weight=None, n_threads=None):
+def cavi(X, resp_init, prior, n_iter, sample_weight=None, n_threads=None, algorithm="batch"):
     """``n_iter`` iterations of scikit-learn's order (E-step, M-step, ELBO) after an M-step
     from ``resp_init``, with the fast kernels; same signature and result as
     :func:`fastcavi.reference.family.cavi` (``prior`` is its ``Prior``), so that the two can be
     compared iteration by iteration. ``resp`` is the last E-step's (the only N x K array, formed
-    after the loop)."""
+    after the loop). ``algorithm='accelerated'`` is
+    :func:`fastcavi.reference.accelerated.accelerated_cavi`'s loop (its ``resp`` then the
+    E-step at the state before the last iteration's, which an extrapolated step skips)."""
     from .._threads import thread_limit
     from .._validation import as_kernel_array, check_sample_weight
     from ..reference.family import FamilyResult, Params
@@ -291,7 +293,8 @@ def cavi(X, resp_init, prior, n_iter, sample_weight=None, n_threads=None):
     source = ArraySource(Xk, check_sample_weight(sample_weight, Xk.shape[0]))
     with thread_limit(n_threads):
         params = start_from_resp(source, np.asarray(resp_init), fam)
-        run = iterate(family_sweep(source, fam), params, int(n_iter), 0.0, dtype=Xk.dtype)
+        run = iterate(family_sweep(source, fam, algorithm), params, int(n_iter), 0.0,
+                      dtype=Xk.dtype)
         resp = predict_block(Xk, run.state_before_last, fam, "proba")
     q = run.state
     return FamilyResult(Params(fam.covariance_type, fam.weight_type, q.weight_concentration,

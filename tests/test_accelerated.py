@@ -1,0 +1,178 @@
+"""algorithm='accelerated' (batch passes with SQUAREM's step, safeguarded): the fast path is
+the plain reference (fastcavi.reference.accelerated) iteration by iteration; the bound never
+falls; it ends at a fixed point of batch CAVI (and of batch EM); it needs fewer passes than
+batch where coordinate ascent is slow; every engine gives the same fit; moves run on it."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from fastcavi import BayesianGaussianMixture, GaussianMixture, GaussianMixtureCAVI
+from fastcavi._registry import ENGINES
+from fastcavi.models.family_fit import cavi as fast_cavi
+from fastcavi.reference import family as F
+from fastcavi.reference.accelerated import accelerated_cavi
+
+from .bgm_problems import GRID, WEIGHTED, assert_result, problem
+
+
+def overlapping(seed=1, n=20_000, k=6):
+    """Clusters that overlap: batch coordinate ascent creeps here (the slow mode)."""
+    rng = np.random.default_rng(seed)
+    means = rng.uniform(-4, 4, (k, 2))
+    labels = rng.choice(k, n, p=rng.dirichlet(np.full(k, 2.0)))
+    return means[labels] + rng.normal(size=(n, 2)) @ np.diag([1.0, 0.6])
+
+
+def fit(est_class, X, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est_class(**kw).fit(X)
+
+
+@GRID
+@WEIGHTED
+def test_the_fast_path_is_the_reference_every_iteration(ctype, wtype, weighted):
+    X, resp, hyper, w = problem(6, 40, 3, 4, ctype, wtype, weighted)
+    prior = F.Prior(**hyper)
+    want = accelerated_cavi(X, resp, prior, 25, sample_weight=w)
+    got = fast_cavi(X, resp, prior, 25, sample_weight=w, algorithm="accelerated")
+    # resp: the fast path's is the E-step before the last iteration's (see its docstring)
+    # (an extrapolation of length |a| multiplies round-off by up to a^2: 1e-7, not 1e-10)
+    assert_result(got, want, 1e-7, 1.0, bounds_rtol=1e-10, name="accelerated")
+    plain = F.cavi(X, resp, prior, 25, sample_weight=w)
+    # steps were taken (the two loops part) and none lowered the bound (beyond the round-off
+    # of plain iterations at a fixed point)
+    assert not np.allclose(want.lower_bounds, plain.lower_bounds, rtol=1e-12, atol=0)
+    assert np.all(np.diff(want.lower_bounds) >= -1e-12 * np.abs(want.lower_bounds[1:]))
+
+
+@pytest.mark.parametrize("ctype", ["full", "tied", "diag", "spherical"])
+def test_the_bound_never_falls_and_stops_where_batch_would(ctype):
+    """On data where batch creeps: the bound never falls; the fit stops where a batch
+    iteration more would change the bound by less than tol (batch's own stopping rule), and
+    at least as high as batch stops from the same start."""
+    X = overlapping()
+    n = len(X)
+    kw = dict(n_components=6, covariance_type=ctype, tol=1e-8 * n, max_iter=3000,
+              random_state=0)
+    est = fit(BayesianGaussianMixture, X, algorithm="accelerated", **kw)
+    bounds = np.asarray(est.lower_bounds_)
+    assert est.converged_
+    assert np.all(np.diff(bounds) >= -1e-12 * abs(bounds[-1]))
+    more = BayesianGaussianMixture(**{**kw, "max_iter": 1, "warm_start": True})
+    more.__dict__.update({k: v for k, v in est.__dict__.items() if k.endswith("_")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        more.fit(X)
+    assert 0.0 <= more.lower_bound_ - est.lower_bound_ <= kw["tol"]
+    batch = fit(BayesianGaussianMixture, X, algorithm="batch", **kw)
+    assert est.lower_bound_ >= batch.lower_bound_ - 1e-9 * n
+
+
+@pytest.mark.parametrize("ctype", ["full", "diag"])
+def test_fewer_passes_than_batch_where_coordinate_ascent_is_slow(ctype, monkeypatch):
+    """Passes over the data (counted, not timed) until the bound is within 1e-6 per point of
+    the best either run reaches: at most half of batch's."""
+    import fastcavi.estimators.bayesian_mixture as bm
+    from fastcavi.data.sources import ArraySource
+
+    X = overlapping()
+    n = len(X)
+    count, trace = [0], []
+    source_map, make_sweep = ArraySource.map, bm.make_sweep
+
+    def counted_map(self, *args, **kwargs):
+        count[0] += 1
+        return source_map(self, *args, **kwargs)
+
+    def traced(*args, **kwargs):
+        sweep = make_sweep(*args, **kwargs)
+
+        def one(state):
+            state, bound = sweep(state)
+            trace.append((count[0], bound))
+            return state, bound
+
+        return one
+
+    monkeypatch.setattr(ArraySource, "map", counted_map)
+    monkeypatch.setattr(bm, "make_sweep", traced)
+    runs = {}
+    for algorithm in ("batch", "accelerated"):
+        count[0], trace[:] = 0, []
+        fit(BayesianGaussianMixture, X, n_components=6, covariance_type=ctype,
+            algorithm=algorithm, tol=1e-10 * n, max_iter=4000, random_state=0)
+        runs[algorithm] = np.array(trace)
+    best = max(float(t[:, 1].max()) for t in runs.values())
+    # (a run that never gets there counts all its passes and one more)
+    passes = {a: t[np.argmax(t[:, 1] >= best - 1e-6 * n), 0] if t[:, 1].max() >= best - 1e-6 * n
+              else t[-1, 0] + 1 for a, t in runs.items()}
+    assert runs["accelerated"][:, 1].max() >= best - 1e-6 * n
+    assert passes["accelerated"] <= passes["batch"] / 2, passes
+
+
+@pytest.mark.parametrize("engine", [e for e in ENGINES if e != "memory"])
+def test_every_engine_gives_the_fit_in_memory(engine, tmp_path):
+    X = overlapping(n=3000)
+    kw = dict(n_components=4, covariance_type="full", algorithm="accelerated", max_iter=40,
+              tol=0.0, random_state=0)
+    want = fit(BayesianGaussianMixture, X, **kw)
+    Xe, _ = ENGINES[engine](X, None, str(tmp_path))
+    got = fit(BayesianGaussianMixture, Xe, **kw)
+    np.testing.assert_allclose(got.lower_bounds_, want.lower_bounds_, rtol=1e-10)
+    np.testing.assert_allclose(got.means_, want.means_, rtol=0, atol=1e-8)
+
+
+def test_the_known_variance_model_and_em_accelerate_too():
+    """GaussianMixtureCAVI and GaussianMixture (maximum likelihood: its bound is the
+    log-likelihood at the parameters the iteration started from) with the same loop: the
+    bound never falls, and it stops at least as high as batch from the same start."""
+    X = overlapping(n=5000)
+    for cls, kw in ((GaussianMixtureCAVI, dict(tol=1e-9)), (GaussianMixture, dict(tol=1e-9))):
+        kw.update(n_components=6, max_iter=3000, random_state=0)
+        fast = fit(cls, X, algorithm="accelerated", **kw)
+        batch = fit(cls, X, algorithm="batch", **kw)
+        bounds = np.asarray(fast.lower_bounds_)
+        assert np.all(np.diff(bounds) >= -1e-12 * np.abs(bounds[1:])), cls.__name__
+        assert fast.lower_bound_ >= batch.lower_bound_ - 1e-9 * abs(batch.lower_bound_)
+        assert fast.n_iter_ < batch.n_iter_, cls.__name__
+
+
+def test_moves_run_on_accelerated_passes():
+    """Moves between accelerated segments: every accepted move raises the bound, and three
+    well separated clusters end as three components."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(400, 2)) * 0.5 + c for c in ([0, 0], [5, 0], [0, 5])])
+    est = fit(BayesianGaussianMixture, X, n_components=1, moves=True, max_components=6,
+              algorithm="accelerated", random_state=0)
+    assert est.n_components_ == 3
+    assert all(m.gain > 0 for m in est.moves_ if m.accepted)
+
+
+def test_an_unknown_algorithm_is_a_clear_error():
+    with pytest.raises(ValueError, match="algorithm.*'batch', 'incremental', 'accelerated'"):
+        BayesianGaussianMixture(algorithm="squarem").fit(overlapping(n=100))
+
+
+@pytest.mark.parametrize("model", ["cavi", "bgm", "gm"])
+def test_the_command_line_fits_accelerated(model, tmp_path, capsys):
+    """fastcavi fit --algorithm accelerated: the model saved is the one Python fits."""
+    import fastcavi
+
+    from .test_cli import call
+
+    X = overlapping(n=2000)
+    np.save(tmp_path / "x.npy", X)
+    status, _, err = call(["fit", tmp_path / "x.npy", "--model", model, "-k", 4, "--algorithm",
+                           "accelerated", "--random-state", 0, "-q", "-o", tmp_path / "m.npz"],
+                          capsys)
+    assert status == 0, err
+    got = fastcavi.load(tmp_path / "m.npz")
+    assert got.algorithm == "accelerated"
+    Est = {"cavi": GaussianMixtureCAVI, "bgm": BayesianGaussianMixture,
+           "gm": GaussianMixture}[model]
+    want = fit(Est, X, **{k: v for k, v in got.get_params().items()})
+    np.testing.assert_allclose(got.means_, want.means_, rtol=1e-12)
