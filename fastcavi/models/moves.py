@@ -22,6 +22,13 @@ ordinary sweep. The one exception is an empty component (N_j < :data:`EMPTY`, le
 thousandth of a point): deleting it costs each point log(1 - r_ij), about N_j in all, and it is
 deleted when the bound falls by no more than that.
 
+A birth's first step can lower the bound while the fit that settles around it is higher
+(the other components give up the points the new one explains better). So a fit that has
+settled with every component's birth rejected gives the :data:`TRIALS` rejected births that
+came closest a **trial** (:func:`_trials`): each is made whatever its gain and the fit runs
+until it settles; it is kept when that bound beats the settled fit without it by more than
+``tol`` and both children keep points. The bound still never decreases.
+
 Under the process prior every truncation K bounds the evidence of the same model. Under a
 finite Dirichlet distribution each K is its own model, and comparing their raw bounds leaves
 out the log K! of label symmetry (Bishop 2006, section 10.2.4) that the selection table adds:
@@ -408,7 +415,7 @@ def run_with_moves(source, prior, params, *, algorithm, kinds, max_components, m
         settled = out.converged and not any(m.accepted for m in round_records)
         if settled and not any(m.kind == "birth" for m in round_records):
             # No move helps, and no component is left to try a birth on: the best rejected
-            # birth gets TRIAL_SWEEPS sweeps to pay off before the fit ends.
+            # births get time to pay off (:func:`_trials`) before the fit ends.
             if not tried.rejected or len(bounds) >= max_iter:
                 converged = True
                 break
@@ -432,26 +439,25 @@ def run_with_moves(source, prior, params, *, algorithm, kinds, max_components, m
 def _converge(source, prior, update, algorithm, tol, state, bound=None):
     """CAVI from ``state`` until the bound changes by less than ``tol`` (``bound``: the bound
     of ``state`` when known), at most :data:`TRIAL_SWEEPS` sweeps: (state, the state before
-    the last sweep, the last statistics, the bound, the number of sweeps)."""
+    the last sweep, the last statistics, the bound)."""
     visit = family_model(prior, source.dtype)[0]
     recorder = Recorder(update)
     sweep = make_sweep(algorithm, source, visit, recorder, prior.kind.stats_shape,
                        exact_first=True)
     out = iterate(sweep, state, TRIAL_SWEEPS, tol, strict=True, dtype=source.dtype,
                   previous=bound)
-    return out.state, out.state_before_last, recorder.last, out.bounds[-1], len(out.bounds)
+    return out.state, out.state_before_last, recorder.last, out.bounds[-1]
 
 
 def _trials(source, prior, params, bound, algorithm, tol, births, max_components, iteration):
     """Rejected births given time to pay off, at a settled q(theta) ``params`` of ELBO
     ``bound``: each of ``births`` ((gain, component, Split), in turn) made whatever its gain,
     then CAVI until it settles, against the fit without it, settled too. The first is kept
-    whose bound is above the other's by more than ``tol`` per sweep it took (what sweeps of a
-    settled fit may add) and round-off, and whose two children each keep
+    whose bound is above the other's by more than ``tol`` (a change the fit does not resolve)
+    and round-off, and whose two children each keep
     :data:`~fastcavi.models.proposals.BIRTH_MIN_POINTS` of weight (not a near-empty component
     that the bound barely tells from none). Returns (the fit kept, as :func:`_converge` gives
-    it, less the count, and a :class:`Move` per trial, its gain the difference of the two
-    bounds)."""
+    it, and a :class:`Move` per trial, its gain the difference of the two bounds)."""
     update = family_model(prior, source.dtype)[1]
     plain = _converge(source, prior, update, algorithm, tol, params, bound)
     moves = []
@@ -464,10 +470,10 @@ def _trials(source, prior, params, bound, algorithm, tol, births, max_components
         born = _converge(source, prior, update, algorithm, tol, start)
         gain = born[3] - plain[3]
         n_k = born[2][0].n_k
-        accepted = bool(gain > max(tol * born[4], MIN_GAIN * abs(plain[3]))
+        accepted = bool(gain > max(tol, MIN_GAIN * abs(plain[3]))
                         and min(n_k[j], n_k[-1]) >= BIRTH_MIN_POINTS)
         moves.append(Move("birth", (int(j),), float(gain), accepted, int(iteration)))
         if accepted:
-            return born[:4], moves
-    return plain[:4], moves
+            return born, moves
+    return plain, moves
 
