@@ -61,7 +61,7 @@ MOVES = ("merge", "delete", "birth")
 MOVE_EVERY = 10            # CAVI sweeps between rounds (fewer when the ELBO settles first)
 MAX_DELETES = 1            # smallest components tried per round (each a full set of columns)
 EMPTY = 1e-3               # a component with less weight than this holds no point
-TRIALS = 3                 # rejected births a stalled fit gives time to pay off, best first
+TRIALS = 2                 # rejected births a stalled fit gives time to pay off, best first
 TRIAL_SWEEPS = 20          # the most CAVI sweeps each is given
 
 
