@@ -67,4 +67,29 @@ MOVES_MUTATIONS = [
         "        if settled and not any(m.kind == \"birth\" for m in round_records):",
         "        if settled:",
         "the fit stops at the first round that makes no move, before every birth was tried"),
+    (
+        "moves-no-trials", _PATH,
+        "                source, prior, state, bound, algorithm, tol, tried.best(TRIALS),",
+        "                source, prior, state, bound, algorithm, tol, tried.best(0),",
+        "a settled fit ends without giving its rejected births time to pay off"),
+    (
+        "moves-trial-not-made", _PATH,
+        "max_components=max_components, take=True)",
+        "max_components=max_components, take=False)",
+        "a trial starts from the birth only when its first step gains, which it did not"),
+    (
+        "moves-trial-kept-but-not-used", _PATH,
+        "            return born, moves",
+        "            return plain, moves",
+        "an accepted trial is recorded but the fit goes on without its component"),
+    (
+        "moves-trial-loss-taken", _PATH,
+        "        gain = born[3] - plain[3]",
+        "        gain = abs(born[3] - plain[3])",
+        "a trial that settles lower than the fit without it is kept"),
+    (
+        "moves-trial-empty-child", _PATH,
+        "                        and min(n_k[j], n_k[-1]) >= BIRTH_MIN_POINTS)",
+        "                        and True)",
+        "a trial whose child holds almost nothing is kept for a gain the bound barely shows"),
 ]

@@ -22,6 +22,13 @@ ordinary sweep. The one exception is an empty component (N_j < :data:`EMPTY`, le
 thousandth of a point): deleting it costs each point log(1 - r_ij), about N_j in all, and it is
 deleted when the bound falls by no more than that.
 
+A birth's first step can lower the bound while the fit that settles around it is higher
+(the other components give up the points the new one explains better). So a fit that has
+settled with every component's birth rejected gives the :data:`TRIALS` rejected births that
+came closest a **trial** (:func:`_trials`): each is made whatever its gain and the fit runs
+until it settles; it is kept when that bound beats the settled fit without it by more than
+``tol`` and both children keep points. The bound still never decreases.
+
 Under the process prior every truncation K bounds the evidence of the same model. Under a
 finite Dirichlet distribution each K is its own model, and comparing their raw bounds leaves
 out the log K! of label symmetry (Bishop 2006, section 10.2.4) that the selection table adds:
@@ -30,7 +37,7 @@ moves are conservative there, a component must earn its place by more than log K
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +47,7 @@ from .family import FamilyStats
 from .family_fit import family_model
 from .fixed import kernel_means
 from .proposals import (
+    BIRTH_MIN_POINTS,
     MAX_BIRTHS,
     MIN_GAIN,
     birth_proposals,
@@ -53,6 +61,8 @@ MOVES = ("merge", "delete", "birth")
 MOVE_EVERY = 10            # CAVI sweeps between rounds (fewer when the ELBO settles first)
 MAX_DELETES = 1            # smallest components tried per round (each a full set of columns)
 EMPTY = 1e-3               # a component with less weight than this holds no point
+TRIALS = 2                 # rejected births a stalled fit gives time to pay off, best first
+TRIAL_SWEEPS = 20          # the most CAVI sweeps each is given
 
 
 @dataclass(frozen=True)
@@ -237,15 +247,28 @@ def _apply(layout, move, sums, centres, matrix):
 
 # -- a round --------------------------------------------------------------------------------------
 
+@dataclass
+class BirthLog:
+    """The births rejected since the last accepted move: ``rejected[j]`` = (gain,
+    :class:`~fastcavi.models.proposals.Split`) of component j's."""
+
+    rejected: dict = field(default_factory=dict)
+
+    def best(self, n):
+        """The ``n`` rejected births of the highest gains, best first: (gain, j, Split)."""
+        return sorted(((g, j, split) for j, (g, split) in self.rejected.items()),
+                      key=lambda t: (-t[0], t[1]))[:n]
+
+
 def move_round(source, prior, params, update, kinds, rng, *, last_stats=None, max_components,
                iteration=0, tried=None):
     """One round at q(theta) ``params``: the candidates (merge pairs by their bound, the
     smallest component to delete, births from :mod:`fastcavi.models.proposals`), then
-    :func:`score_round`. ``tried``: a set of components whose births were rejected since the
-    last accepted move (not proposed again; updated here)."""
+    :func:`score_round`. ``tried``: the :class:`BirthLog` since the last accepted move (a
+    component whose birth was rejected is not proposed again; updated here)."""
     with single_threaded_blas():  # p x p algebra: a second thread pool only fights the kernels
         return _move_round(source, prior, params, update, kinds, rng, last_stats,
-                           max_components, iteration, set() if tried is None else tried)
+                           max_components, iteration, BirthLog() if tried is None else tried)
 
 
 def _move_round(source, prior, params, update, kinds, rng, last_stats, max_components,
@@ -261,22 +284,27 @@ def _move_round(source, prior, params, update, kinds, rng, last_stats, max_compo
     births = []
     if "birth" in kinds and k < max_components:
         births = birth_proposals(source, params, prior, rng,
-                                 min(MAX_BIRTHS, max_components - k), exclude=tried)
-        tried |= {j for j, _ in births}
+                                 min(MAX_BIRTHS, max_components - k),
+                                 exclude=set(tried.rejected))
     out = score_round(source, prior, params, update, pairs, births, deletes,
                       max_components=max_components, iteration=iteration)
     if any(m.accepted for m in out[2]):
-        tried.clear()
+        tried.rejected.clear()
+        return out
+    splits = dict(births)
+    tried.rejected.update({m.components[0]: (m.gain, splits[m.components[0]])
+                           for m in out[2] if m.kind == "birth"})
     return out
 
 
 def score_round(source, prior, params, update, pairs, births, deletes, *, max_components,
-                iteration=0):
+                iteration=0, take=False):
     """The pass at q(theta) ``params`` and the greedy choice among the given candidates:
     ``pairs`` to merge, ``births`` ((component, :class:`Split`)) and ``deletes``. Returns
     ``(params, bound, records, last)``: the new q(theta) (the ordinary sweep's when nothing is
     accepted) and its ELBO, a :class:`Move` per candidate (best first), and the statistics
-    (with their centres) q(theta) was updated from."""
+    (with their centres) q(theta) was updated from. ``take``: make every candidate that clashes
+    with none, whatever its gain (the start of a trial)."""
     centres = kernel_means(params.means, source.dtype).astype(np.float64)
     parts = source.map_rows(round_block, params, prior, centres, pairs, births, deletes)
     sums = parts[0]
@@ -338,10 +366,10 @@ def score_round(source, prior, params, update, pairs, births, deletes, *, max_co
         need = -margin if kind != "birth" else margin
         if kind == "delete" and sums.base.n_k[comps[0]] < EMPTY:
             need -= 1.001 * sums.base.n_k[comps[0]]
-        if gain > need and not clash:
+        if (take or gain > need) and not clash:
             trial = _apply(layout, cand, sums, centres, matrix)
             new, bound, kk, stats = evaluate(trial)
-            if kk <= max_components and bound > best + need:
+            if kk <= max_components and (take or bound > best + need):
                 layout, best, best_params, best_stats, accepted = trial, bound, new, stats, True
                 touched |= set(comps)
         records.append(Move(kind, tuple(int(c) for c in comps), float(gain), accepted,
@@ -359,7 +387,7 @@ def run_with_moves(source, prior, params, *, algorithm, kinds, max_components, m
     centres of the last update; ``on_move(Move)`` for each record."""
     dtype = source.dtype
     visit, update = family_model(prior, dtype)
-    bounds, records, converged, first, last, tried = [], [], False, True, None, set()
+    bounds, records, converged, first, last, tried = [], [], False, True, None, BirthLog()
     state, before = params, params
     while len(bounds) < max_iter:
         recorder = Recorder(update)
@@ -386,7 +414,66 @@ def run_with_moves(source, prior, params, *, algorithm, kinds, max_components, m
         records += round_records
         settled = out.converged and not any(m.accepted for m in round_records)
         if settled and not any(m.kind == "birth" for m in round_records):
-            converged = True  # no move helps, and no component is left to try a birth on
-            break
+            # No move helps, and no component is left to try a birth on: the best rejected
+            # births get time to pay off (:func:`_trials`) before the fit ends.
+            if not tried.rejected or len(bounds) >= max_iter:
+                converged = True
+                break
+            (state, before, last, bound), trials = _trials(
+                source, prior, state, bound, algorithm, tol, tried.best(TRIALS),
+                max_components, len(bounds))
+            bounds.append(bound)
+            if callback is not None:
+                callback(len(bounds) - 1, bound)
+            for move in trials:
+                if on_move is not None:
+                    on_move(move)
+            records += trials
+            if not any(m.accepted for m in trials):
+                converged = True
+                break
+            tried.rejected.clear()
     return Run(state, bounds, converged, before), records, last
+
+
+def _converge(source, prior, update, algorithm, tol, state, bound=None):
+    """CAVI from ``state`` until the bound changes by less than ``tol`` (``bound``: the bound
+    of ``state`` when known), at most :data:`TRIAL_SWEEPS` sweeps: (state, the state before
+    the last sweep, the last statistics, the bound)."""
+    visit = family_model(prior, source.dtype)[0]
+    recorder = Recorder(update)
+    sweep = make_sweep(algorithm, source, visit, recorder, prior.kind.stats_shape,
+                       exact_first=True)
+    out = iterate(sweep, state, TRIAL_SWEEPS, tol, strict=True, dtype=source.dtype,
+                  previous=bound)
+    return out.state, out.state_before_last, recorder.last, out.bounds[-1]
+
+
+def _trials(source, prior, params, bound, algorithm, tol, births, max_components, iteration):
+    """Rejected births given time to pay off, at a settled q(theta) ``params`` of ELBO
+    ``bound``: each of ``births`` ((gain, component, Split), in turn) made whatever its gain,
+    then CAVI until it settles, against the fit without it, settled too. The first is kept
+    whose bound is above the other's by more than ``tol`` (a change the fit does not resolve)
+    and round-off, and whose two children each keep
+    :data:`~fastcavi.models.proposals.BIRTH_MIN_POINTS` of weight (not a near-empty component
+    that the bound barely tells from none). Returns (the fit kept, as :func:`_converge` gives
+    it, and a :class:`Move` per trial, its gain the difference of the two bounds)."""
+    update = family_model(prior, source.dtype)[1]
+    plain = _converge(source, prior, update, algorithm, tol, params, bound)
+    moves = []
+    for _, j, split in births:
+        with single_threaded_blas():
+            start, _, made, _ = score_round(source, prior, params, update, [], [(j, split)],
+                                            [], max_components=max_components, take=True)
+        if not made[0].accepted:
+            continue
+        born = _converge(source, prior, update, algorithm, tol, start)
+        gain = born[3] - plain[3]
+        n_k = born[2][0].n_k
+        accepted = bool(gain > max(tol, MIN_GAIN * abs(plain[3]))
+                        and min(n_k[j], n_k[-1]) >= BIRTH_MIN_POINTS)
+        moves.append(Move("birth", (int(j),), float(gain), accepted, int(iteration)))
+        if accepted:
+            return born, moves
+    return plain, moves
 
