@@ -389,6 +389,17 @@ def run_with_moves(source, prior, params, *, algorithm, kinds, max_components, m
     visit, update = family_model(prior, dtype)
     bounds, records, converged, first, last, tried = [], [], False, True, None, BirthLog()
     state, before = params, params
+
+    def report(bound, moves):
+        """A round's (or the trials') bound and moves, to the trace and the callbacks."""
+        bounds.append(bound)
+        if callback is not None:
+            callback(len(bounds) - 1, bound)
+        for move in moves:
+            if on_move is not None:
+                on_move(move)
+        records.extend(moves)
+
     while len(bounds) < max_iter:
         recorder = Recorder(update)
         sweep = make_sweep(algorithm, source, visit, recorder, prior.kind.stats_shape,
@@ -405,13 +416,7 @@ def run_with_moves(source, prior, params, *, algorithm, kinds, max_components, m
         state, bound, round_records, last = move_round(
             source, prior, state, update, kinds, rng, last_stats=recorder.last,
             max_components=max_components, iteration=len(bounds), tried=tried)
-        bounds.append(bound)
-        if callback is not None:
-            callback(len(bounds) - 1, bound)
-        for move in round_records:
-            if on_move is not None:
-                on_move(move)
-        records += round_records
+        report(bound, round_records)
         settled = out.converged and not any(m.accepted for m in round_records)
         if settled and not any(m.kind == "birth" for m in round_records):
             # No move helps, and no component is left to try a birth on: the best rejected
@@ -422,13 +427,7 @@ def run_with_moves(source, prior, params, *, algorithm, kinds, max_components, m
             (state, before, last, bound), trials = _trials(
                 source, prior, state, bound, algorithm, tol, tried.best(TRIALS),
                 max_components, len(bounds))
-            bounds.append(bound)
-            if callback is not None:
-                callback(len(bounds) - 1, bound)
-            for move in trials:
-                if on_move is not None:
-                    on_move(move)
-            records += trials
+            report(bound, trials)
             if not any(m.accepted for m in trials):
                 converged = True
                 break
