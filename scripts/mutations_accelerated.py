@@ -5,8 +5,8 @@ tests/test_accelerated.py."""
 ACCELERATED_MUTATIONS = [
     (
         "accelerated-keeps-a-falling-step", "fastcavi/inference/algorithms.py",
-        "                if math.isfinite(bound) and bound >= last[0]:",
-        "                if math.isfinite(bound):",
+        "                if math.isfinite(done[2]) and done[2] >= last:",
+        "                if math.isfinite(done[2]):",
         "an extrapolated step is kept even when the bound after it falls"),
     (
         "accelerated-step-sign", "fastcavi/inference/algorithms.py",
@@ -20,8 +20,8 @@ ACCELERATED_MUTATIONS = [
         "statistics centred on different means are combined as they are"),
     (
         "accelerated-step-bound-never-grows", "fastcavi/inference/algorithms.py",
-        "                        limit[0] = min(limit[0] * MAX_STEP_GROWTH, MAX_STEP)",
-        "                        limit[0] = min(limit[0], MAX_STEP)",
+        "                        limit = min(limit * MAX_STEP_GROWTH, MAX_STEP)",
+        "                        limit = min(limit, MAX_STEP)",
         "the longest step stays at one: every extrapolation is a plain pass"),
     (
         "accelerated-impossible-steps-taken", "fastcavi/inference/algorithms.py",

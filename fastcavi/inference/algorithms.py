@@ -170,12 +170,20 @@ def recentre(stats, old, new, shape):
     return dataclasses.replace(stats, s_k=s + n[:, None] * d, r_k=shift(n, s, stats.r_k, d))
 
 
+def batch_pass(source, visit, update, state):
+    """One map over every block at ``state``, the sum in block order, one update:
+    ``((statistics, centre), new state, bound)``."""
+    fn, args, centre = visit(state)
+    stats = combine(source.map(fn, *args))
+    new, bound = update(stats, centre)
+    return (stats, centre), new, bound
+
+
 def batch_sweep(source, visit, update):
     """One map over every block, the sum in block order, one update."""
 
     def sweep(state):
-        fn, args, centre = visit(state)
-        return update(combine(source.map(fn, *args)), centre)
+        return batch_pass(source, visit, update, state)[1:]
 
     return sweep
 
@@ -273,46 +281,41 @@ def accelerated_sweep(source, visit, update, shape):
     ``sweep(state) -> (state, bound)`` of :func:`iterate`. ``shape``: the statistics' scatter
     form, for :func:`recentre`."""
     history = []  # (statistics, centre) of consecutive passes, each from the last's update
-    last = [None]  # the last bound reported
-    limit = [1.0]  # the step bound
-
-    def one_pass(state):
-        fn, args, centre = visit(state)
-        stats = combine(source.map(fn, *args))
-        new, bound = update(stats, centre)
-        return (stats, centre), new, bound
+    last = None  # the last bound reported
+    limit = 1.0  # the step bound
 
     def proposal():
         """(q(theta) of the extrapolated statistics, step length), or None: no step, or one
         to statistics no responsibilities have (:func:`_impossible`) or whose update fails
         (a Psi that is not positive definite)."""
-        step = _extrapolate(history, shape, limit[0])
+        step = _extrapolate(history, shape, limit)
         if step is None or _impossible(*step[:2], shape):
             return None
         try:
             with np.errstate(all="ignore"):
-                return update(step[0], step[1])[0], step[2]
+                return update(*step[:2])[0], step[2]
         except (ValueError, ArithmeticError, np.linalg.LinAlgError):
             return None
 
     def sweep(state):
+        nonlocal last, limit
+        done = None  # the pass this sweep keeps
         if len(history) == 3:
             trial = proposal()
             history.clear()
             if trial is not None:
                 with np.errstate(all="ignore"):
-                    kept, new, bound = one_pass(trial[0])
-                if math.isfinite(bound) and bound >= last[0]:
-                    if trial[1] >= limit[0]:
-                        limit[0] = min(limit[0] * MAX_STEP_GROWTH, MAX_STEP)
-                    history.append(kept)
-                    last[0] = bound
-                    return new, bound
-                limit[0] = max(1.0, limit[0] / MAX_STEP_GROWTH)
-        kept, new, bound = one_pass(state)
+                    done = batch_pass(source, visit, update, trial[0])
+                if math.isfinite(done[2]) and done[2] >= last:
+                    if trial[1] >= limit:
+                        limit = min(limit * MAX_STEP_GROWTH, MAX_STEP)
+                else:
+                    done, limit = None, max(1.0, limit / MAX_STEP_GROWTH)
+        if done is None:
+            done = batch_pass(source, visit, update, state)
+        kept, new, last = done
         history.append(kept)
-        last[0] = bound
-        return new, bound
+        return new, last
 
     sweep.window = 3  # a cycle: judge convergence by the mean change over one (see iterate)
     return sweep

@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
+import struct
 import sys
 
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))  # the kernels' sources: fastcavi/kernels
@@ -46,8 +48,10 @@ def kernel_cache_dirs():
     return ([os.path.join(env, sub)] if env else []) + [os.path.join(cache_root(), sub)]
 
 
+@functools.lru_cache(maxsize=1)
 def _numba_version():
-    """The installed Numba's version, without importing Numba (unless it is imported already)."""
+    """The installed Numba's version, without importing Numba (unless it is imported already);
+    looked up once per process (the command asks for every kernel module)."""
     numba = sys.modules.get("numba")
     if numba is not None:
         return numba.__version__
@@ -81,8 +85,6 @@ def index_is_fresh(index_path, source_path):
         return False
     if written_by != _numba_version():
         return False
-    import struct
-
     # pickled bytes hold a digest verbatim, and a float as a big-endian IEEE double
     return hashlib.sha256(source).digest() in head or struct.pack(">d", st.st_mtime) in head
 
