@@ -219,7 +219,7 @@ covariance_prior
                         late.append((f"{model} " if len(models) > 1 else "") + f"{ctype} K={k}")
                     if self.verbose:
                         what = "log-likelihood" if model == "gm" else "ELBO"
-                        print(f"{model:>3} {ctype:>9} K={k:<3} {what} {bound:.6g}  "
+                        print(f"{model:>5} {ctype:>9} K={k:<3} {what} {bound:.6g}  "
                               f"criterion {criterion:.6g}  kept {row[5]}  iterations "
                               f"{row[6]}  {seconds:.2f} s")
                     fits.append(est)
