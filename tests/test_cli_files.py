@@ -108,7 +108,8 @@ def test_gzip_text(iris, capsys, name):
 
 def test_info_clear_cache_removes_the_kernel_caches(tmp_path, capsys, monkeypatch):
     """fastcavi info --clear-cache removes fastcavi's folder in the user cache (every version
-    and installation) and this installation's folder in NUMBA_CACHE_DIR, and nothing else."""
+    and installation) and this installation's folders in NUMBA_CACHE_DIR (one per state of
+    its kernel sources), and nothing else."""
     from fastcavi.kernels.cachedir import kernel_cache_dirs
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user"))
@@ -116,14 +117,16 @@ def test_info_clear_cache_removes_the_kernel_caches(tmp_path, capsys, monkeypatc
     dirs = kernel_cache_dirs()
     other = tmp_path / "user" / "fastcavi" / "0.0.1" / "old"
     keep = tmp_path / "numba" / "someone_else"
-    for d in [*map(str, dirs), other, keep]:
+    # this installation's kernels built from other sources (a folder per state of the sources)
+    stale = dirs[0].rsplit("_", 1)[0] + "_0123456789abcdef"
+    for d in [*map(str, dirs), other, keep, stale]:
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, "k.nbi"), "w") as f:
             f.write("x")
     status, out, err = call(["info", "--clear-cache"], capsys)
     assert status == 0, err
     assert not (tmp_path / "user" / "fastcavi").exists()
-    assert not os.path.exists(dirs[0])
+    assert not os.path.exists(dirs[0]) and not os.path.exists(stale)
     assert (keep / "k.nbi").exists()
     assert "removed" in out and str(tmp_path / "user" / "fastcavi") in out
     status, out, _ = call(["info", "--clear-cache"], capsys)

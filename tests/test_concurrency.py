@@ -292,3 +292,35 @@ def test_n_threads_above_numba_threads_is_clamped_with_a_warning():
                       likelihood_var=1.0, n_iter=2, n_threads=have + 1)
     with pytest.raises(ValueError, match="n_threads must be -1, None or between 1 and"):
         GaussianMixtureCAVI(3, n_threads=0).fit(X)
+
+
+@pytest.mark.slow
+def test_an_edit_of_a_kernel_source_recompiles_the_kernels_that_call_it(tmp_path):
+    """Numba stamps a cached kernel with its own source file only, while the helpers it calls
+    from other files are compiled into it. The cache folder's name carries a digest of every
+    kernel source, so an edit of core.py alone (here: every tile's total weight counted one
+    more) reaches the diagonal kernel on the next run instead of the code cached before it."""
+    import shutil
+
+    site = tmp_path / "site-packages"
+    shutil.copytree(os.path.dirname(fastcavi.__file__), site / "fastcavi",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, PYTHONPATH=str(site), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    script = ("import numpy as np; from fastcavi.kernels import diag; "
+              "X = np.zeros((10, 2)); m = np.zeros((1, 2)); "
+              "print(diag._sweep_statistics_diag(X, np.empty(0), m, m, np.zeros(1))[4])")
+
+    def total_weight():
+        proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        assert proc.returncode == 0, proc.stderr
+        return float(proc.stdout)
+
+    assert total_weight() == 10.0  # 10 rows of weight one; compiled and cached
+    core = site / "fastcavi" / "kernels" / "core.py"
+    text = core.read_text()
+    assert text.count("    scalars[1] += total_w\n") == 1
+    edited = text.replace("    scalars[1] += total_w\n", "    scalars[1] += total_w + 1.0\n")
+    core.write_text(edited)
+    assert total_weight() == 11.0  # one tile: one more
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # a folder per state of the sources

@@ -33,12 +33,33 @@ def cache_root():
     return os.path.join(user_cache_root(), "fastcavi", __version__)
 
 
+@functools.cache
+def sources_digest(source_dir):
+    """The first 16 hex digits of the SHA-256 of every ``.py`` file in ``source_dir`` (names
+    and bytes, in name order)."""
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(source_dir)):
+        if name.endswith(".py"):
+            digest.update(name.encode() + b"\0")
+            with open(os.path.join(source_dir, name), "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
 def source_subdir(source_dir):
-    """The folder Numba's locators use below a cache root for the sources in ``source_dir``:
-    its name and the SHA-1 of its path (numba/core/caching.py), which keeps two installations
-    (site-packages and a checkout, say) apart."""
+    """The folder the kernels of the sources in ``source_dir`` are cached in, below a cache
+    root: Numba's own name for it (the folder's name and the SHA-1 of its path,
+    numba/core/caching.py), which keeps two installations (site-packages and a checkout, say)
+    apart, then :func:`sources_digest` of the folder.
+
+    Numba stamps a cached kernel with its own source file only, and a kernel has the kernels
+    it calls from other files compiled into it: after an edit of ``core.py`` alone, Numba
+    would load the other modules' kernels built on the old ``core.py``. With the digest of
+    every kernel source in the folder's name, any edit (a checkout of another commit, an
+    upgrade that keeps the version number) starts a fresh folder."""
     source_dir = os.path.abspath(source_dir)
-    return f"{os.path.basename(source_dir)}_{hashlib.sha1(source_dir.encode()).hexdigest()}"
+    path_hash = hashlib.sha1(source_dir.encode()).hexdigest()
+    return f"{os.path.basename(source_dir)}_{path_hash}_{sources_digest(source_dir)}"
 
 
 def kernel_cache_dirs():
@@ -91,14 +112,18 @@ def index_is_fresh(index_path, source_path):
 
 def clear_caches():
     """Remove fastcavi's folder in the user cache (the kernels of every version and
-    installation) and this installation's folder in ``NUMBA_CACHE_DIR`` (other programs'
-    kernels there are left); returns the folders removed. The next fit compiles again."""
+    installation) and this installation's folders in ``NUMBA_CACHE_DIR``, one per state of its
+    kernel sources (other programs' kernels there are left); returns the folders removed.
+    The next fit compiles again."""
     import shutil
 
-    sub = source_subdir(KERNEL_DIR)
+    # this installation's folders for every state of its sources: the name up to the digest
+    prefix = source_subdir(KERNEL_DIR).rsplit("_", 1)[0] + "_"
     env = os.environ.get("NUMBA_CACHE_DIR")
     targets = [os.path.join(user_cache_root(), "fastcavi")]
-    targets += [os.path.join(env, sub)] if env else []
+    if env and os.path.isdir(env):
+        targets += [os.path.join(env, name) for name in sorted(os.listdir(env))
+                    if name.startswith(prefix)]
     removed = []
     for target in targets:
         if os.path.isdir(target):

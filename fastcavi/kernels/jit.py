@@ -14,7 +14,9 @@ empty namespace package. So fastcavi's kernels are cached, in this order:
 2. else in a per-user directory keyed by fastcavi's version, :func:`cache_root`:
    ``<user cache dir>/fastcavi/<version>/`` (``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux),
    below which Numba's usual ``<dir name>_<hash of the source directory>`` keeps two
-   installations (say site-packages and a checkout) apart;
+   installations (say site-packages and a checkout) apart, followed by a digest of every kernel
+   source (:func:`fastcavi.kernels.cachedir.source_subdir`: Numba checks a cached kernel
+   against its own file only, not the files of the kernels compiled into it);
 3. nowhere, when neither can be written (a read-only installation run by a user without a
    home, as in some web servers and containers): Numba would raise ``RuntimeError: cannot
    cache function ...: no locator available``, and ``import fastcavi`` must not fail there, so
@@ -50,7 +52,21 @@ def cache_root():
     return _cachedir.cache_root()
 
 
-class _FastcaviUserCacheLocator(UserWideCacheLocator):
+class _SourcesSubpath:
+    """A locator whose folder below its root is :func:`fastcavi.kernels.cachedir.source_subdir`
+    (Numba's name, and a digest of every kernel source: an edit of one file recompiles the
+    kernels of the others that have its code compiled in)."""
+
+    @classmethod
+    def get_suitable_cache_subpath(cls, py_file):
+        return _cachedir.source_subdir(os.path.dirname(os.path.abspath(py_file)))
+
+
+class _FastcaviProvidedCacheLocator(_SourcesSubpath, UserProvidedCacheLocator):
+    """Numba's locator for ``NUMBA_CACHE_DIR``, with fastcavi's folder below it."""
+
+
+class _FastcaviUserCacheLocator(_SourcesSubpath, UserWideCacheLocator):
     """Numba's user-wide locator, rooted at :func:`cache_root` instead of Numba's own
     directory (``from_function`` returns None when the directory cannot be written)."""
 
@@ -60,7 +76,7 @@ class _FastcaviUserCacheLocator(UserWideCacheLocator):
 
 
 class _CacheImpl(CompileResultCacheImpl):
-    _locator_classes = [UserProvidedCacheLocator, _FastcaviUserCacheLocator]
+    _locator_classes = [_FastcaviProvidedCacheLocator, _FastcaviUserCacheLocator]
 
 
 class _FunctionCache(FunctionCache):

@@ -85,10 +85,13 @@ def block_statistics(X, means, mean_vars, likelihood_var, sample_weight=None):
 
 
 def in_dtype(dtype, *arrays):
-    """The logits' parameters in the data's dtype, for the kernels: a value beyond float32's
-    range becomes inf, and the ELBO (or the prediction) then says so in plain words."""
+    """The logits' parameters in the data's dtype, C-contiguous, for the kernels: a value
+    beyond float32's range becomes inf, and the ELBO (or the prediction) then says so in plain
+    words. C order always: a kernel is compiled once per layout of its arguments, and Numba
+    runs a call on any compiled layout it can convert to (C to 'A', say), so a parameter in
+    Fortran order would make the same fit's rounding depend on what ran before it."""
     with np.errstate(over="ignore"):
-        return tuple(np.asarray(a).astype(dtype) for a in arrays)
+        return tuple(np.asarray(a).astype(dtype, order="C") for a in arrays)
 
 
 def scalar_statistics(X, means, half_prec, offsets, sample_weight=None):
