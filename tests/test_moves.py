@@ -372,7 +372,7 @@ def test_two_feature_benchmark_mixtures_reach_the_optimum_of_the_true_start(k):
         n_components=k, covariance_type="full", weight_concentration_prior=1.0,
         weight_concentration_prior_type="dirichlet_process", random_state=seed,
         max_iter=1000, tol=1e-5 * len(X))
-    truth._start_labels = {k: labels}  # the 'kmeans' start, with the true labels
+    truth._shared_start = {k: labels}  # the 'kmeans' start, with the true labels
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         truth.fit(X)

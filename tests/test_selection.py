@@ -205,7 +205,7 @@ def test_every_fit_is_the_one_fitted_alone():
         assert alone.lower_bound_ == r["lower_bound"][i]
         assert alone.n_components_ == r["n_components"][i]
         assert r["criterion"][i] == r["lower_bound"][i] + math.lgamma(alone.n_components_ + 1)
-    assert not hasattr(sel.best_estimator_, "_start_labels")
+    assert not hasattr(sel.best_estimator_, "_shared_start")
     assert set(sel.best_by_model_) == {"bgm", "gm", "moves"}
 
 

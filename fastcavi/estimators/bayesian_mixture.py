@@ -23,7 +23,13 @@ from ..data.defaults import PRIOR_RIDGE, moments, proper_covariance_prior
 from ..inference.algorithms import ALGORITHMS, Recorder, iterate, make_sweep
 from ..models.covariance import COVARIANCES
 from ..models.family import DIRICHLET_PROCESS, FamilyParams, FamilyPrior, expected_weights
-from ..models.family_fit import family_model, initial_statistics, m_step_from_sums, predict_block
+from ..models.family_fit import (
+    family_model,
+    initial_statistics,
+    m_step_from_sums,
+    predict_block,
+    shared,
+)
 from ..models.family_full import covariance_attributes
 from ..models.moves import check_moves, run_with_moves
 from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
@@ -213,7 +219,7 @@ default=None
     def _prior(self, source):
         """The prior with scikit-learn's defaults (weighted moments with sample_weight)."""
         n_features = source.n_features
-        m = moments(source)
+        m = shared(getattr(self, "_shared_start", None), "moments", lambda: moments(source))
         mean, var, total = m.mean, m.variances(ddof=1), m.total
         g0 = (1.0 / self.n_components if self.weight_concentration_prior is None
               else float(self.weight_concentration_prior))
@@ -316,7 +322,7 @@ default=None
         """The M-step from scikit-learn's starting responsibilities."""
         sums = initial_statistics(source, self.n_components, self.init_params, rng, prior.mean,
                                   matrix=COVARIANCES[prior.covariance_type].matrix,
-                                  labels_cache=getattr(self, "_start_labels", None))
+                                  labels_cache=getattr(self, "_shared_start", None))
         return m_step_from_sums(*sums, prior)
 
     def _verbose_callback(self):

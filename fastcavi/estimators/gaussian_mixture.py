@@ -36,7 +36,7 @@ from ..models.em import (
     statistics_of,
 )
 from ..models.em_types import EM_TYPES
-from ..models.family_fit import _resp_sums, initial_statistics, kmeans_labels
+from ..models.family_fit import _resp_sums, initial_statistics, kmeans_labels, shared
 from ..models.names import COVARIANCE_TYPES
 from .base import MixtureBase, both_callbacks, sample_mixture
 
@@ -213,7 +213,9 @@ class GaussianMixture(MixtureBase):
                 f"n_components={self.n_components} and {source.n_features} features. Set "
                 "warm_start=False to start afresh.")
         dtype = source.dtype
-        centre = moments(source).mean if do_init and any(v is None for v in given) else None
+        cache = getattr(self, "_shared_start", None)
+        centre = (shared(cache, "moments", lambda: moments(source)).mean
+                  if do_init and any(v is None for v in given) else None)
 
         def one_run(run):
             if self.verbose:
@@ -319,8 +321,9 @@ class GaussianMixture(MixtureBase):
             _, idx = kmeans_plusplus(X, k, random_state=rng, sample_weight=w)
             idx = np.asarray(idx)
             return label_sums(X[idx], None if w is None else w[idx], np.arange(k), k, matrix)
-        labels = kmeans_labels(X, w, k, rng, getattr(self, "_start_labels", None))
-        return label_sums(X, w, labels, k, matrix)
+        cache = getattr(self, "_shared_start", None)
+        labels = kmeans_labels(X, w, k, rng, cache)
+        return shared(cache, ("label_sums", k, matrix), lambda: label_sums(X, w, labels, k, matrix))
 
     def _initialize(self, X, resp):
         """scikit-learn's private start from given responsibilities (its tests call it): the

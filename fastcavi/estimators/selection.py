@@ -191,8 +191,9 @@ covariance_prior
         total = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
         rows = {c: [] for c in _COLUMNS}
         fits, late = [], []
-        # One k-means start per K for every covariance type: from an int random_state and one
-        # start per fit, each fit would draw exactly these labels again.
+        # One k-means start per K for every covariance type, and the data's moments once: from
+        # an int random_state and one start per fit, each fit would compute exactly these
+        # again (models.family_fit.shared).
         shared = {} if (self.init_params == "kmeans" and self.n_init == 1
                         and isinstance(self.random_state, numbers.Integral)) else None
         for model in models:
@@ -201,13 +202,13 @@ covariance_prior
                     est = self._estimator(model, ctype, k, total)
                     # (a fit with moves draws births from random_state after its start)
                     if model != "moves" and shared is not None:
-                        est._start_labels = shared
+                        est._shared_start = shared
                     t0 = time.perf_counter()
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", ConvergenceWarning)
                         est.fit(X, sample_weight=sample_weight)
                     seconds = time.perf_counter() - t0
-                    est.__dict__.pop("_start_labels", None)
+                    est.__dict__.pop("_shared_start", None)
                     k = est.n_components_ if model == "moves" else k
                     bound, criterion = self._criterion(model, est, k, X, sample_weight)
                     row = (model, ctype, k, bound, criterion,

@@ -6,6 +6,8 @@ is :func:`fastcavi.inference.algorithms.iterate`.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from scipy.special import gammaln
 
@@ -104,6 +106,18 @@ def log_predictive(X, params, prior):
 
 # -- the start --------------------------------------------------------------------------------
 
+def shared(cache, key, compute):
+    """``compute()``, or a copy of the value kept under ``key`` in the dict ``cache`` (filled on
+    the first call; None: no cache). What fits of one data set from one random state share
+    (a selection grid's covariance types and models): the 'kmeans' labels and their sums, and
+    the data's moments. A copy, so that no fit changes what the next one reads."""
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return copy.deepcopy(cache[key])
+
+
 def kmeans_labels(X, w, k, random_state, labels_cache=None):
     """The labels of ``KMeans(n_clusters=k, n_init=1)`` on rows X (weights w), scikit-learn's
     'kmeans' start. ``labels_cache``: a dict of labels by k, read and filled (for fits of one
@@ -152,7 +166,8 @@ def initial_statistics(source, n_components, init_params, random_state, centre, 
             return _one_hot_sums(X[idx], None if w is None else w[idx], k, np.arange(k),
                                  centre, matrix)
         labels = kmeans_labels(X, w, k, random_state, labels_cache)
-        return _one_hot_sums(X, w, k, labels, centre, matrix)
+        return shared(labels_cache, ("one_hot_sums", k, matrix, np.asarray(centre).tobytes()),
+                      lambda: _one_hot_sums(X, w, k, labels, centre, matrix))
 
     def random_resp(start, stop):
         r = np.asarray(random_state.uniform(size=(stop - start, k)), dtype=source.dtype)
