@@ -247,3 +247,24 @@ def test_time_to_fit_bench_reports_every_algorithm(capsys):
             assert row[f"{a}_s"] is None or row[f"{a}_s"] <= row[f"{a}_total_s"]
     assert bench.time_to([(1.0, -5.0), (2.0, -3.0), (3.0, -1.0)], -3.0) == 2.0
     assert bench.time_to([(1.0, -5.0)], -3.0) is None
+
+
+def test_scaling_bench_times_every_row_at_every_thread_count(capsys):
+    """``python -m fastcavi.bench.scaling``: a row per covariance type, the fixed-variance
+    sweep and the stream of X, a column per thread count (1, 2, 4, ... and the most)."""
+    from fastcavi.bench import scaling
+
+    assert scaling.thread_counts(1) == [1]
+    assert scaling.thread_counts(6) == [1, 2, 4, 6]
+    assert scaling.thread_counts(16) == [1, 2, 4, 8, 16]
+    assert scaling.main(["--n", "3000", "--p", "3", "--k", "4", "--repeats", "1",
+                         "--threads", "2"]) == 0
+    table = capsys.readouterr().out.split("Per iteration")[1].splitlines()
+    rows = [line for line in table if "ms (" in line]
+    names = [f"BayesianGaussianMixture {t}" for t in ("full", "tied", "diag", "spherical")]
+    assert [r.split("  ")[0] for r in rows] == names + ["fixed-variance sweep",
+                                                        "stream X once (memory floor)"]
+    assert all(r.count("ms (") == 2 and "1.0x 100%" in r for r in rows)
+    for bad in (["--k", "0"], ["--n", "5", "--k", "10"], ["--threads", "0"]):
+        with pytest.raises(SystemExit):
+            scaling.main(bad)
