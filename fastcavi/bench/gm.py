@@ -114,7 +114,7 @@ def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=prin
 
     # fastcavi's rows first: OpenBLAS's threads spin for a while after scikit-learn's products
     # and the floor's, and on 16 cores took the cores from the next row (tied: 46 ms measured
-    # right after them, 2.9 ms in a fresh process)
+    # right after them, 3.9 ms before them)
     for ctype in types:
         initial = start(X, n_components, ctype)
         with thread_limit(n_threads):
