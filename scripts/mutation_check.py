@@ -271,6 +271,39 @@ MUTATIONS = [
         "            _tile_statistics_diag(",
         "diag kernel: each chunk starts at the wrong row (rows counted twice)", FAMILY_TESTS),
     Mutation(
+        "diag-gram-cross-term", "fastcavi/kernels/diag.py",
+        "w_mat[n_features + j, k] = -2.0 * h * m",
+        "w_mat[n_features + j, k] = -h * m",
+        "diag's BLAS path: the cross term of the expanded square without its factor 2",
+        FAMILY_TESTS),
+    Mutation(
+        "diag-gram-constant-dropped", "fastcavi/kernels/diag.py",
+        "sq_means[k] += h * m * m",
+        "sq_means[k] += 0.0 * m",
+        "diag's BLAS path: the logits lose sum_j h_kj mc_kj^2, a constant per component",
+        FAMILY_TESTS),
+    Mutation(
+        "diag-gram-scatter-about-centre", "fastcavi/kernels/diag.py",
+        "r_k[k, j] = max(0.0, a[k, j] - 2.0 * m * sx + n_k[k] * m * m)",
+        "r_k[k, j] = max(0.0, a[k, j])",
+        "diag's BLAS path: R about the means' centroid, not about each mean", FAMILY_TESTS),
+    Mutation(
+        "diag-gram-weight-offset", "fastcavi/kernels/diag.py",
+        "_gram_rows_diag(gb, weights, t0, sq_means",
+        "_gram_rows_diag(gb, weights, 0, sq_means",
+        "diag's BLAS path reads weights[i] instead of the block's weights[t0 + i]",
+        FAMILY_TESTS),
+    Mutation(
+        "diag-gram-last-block-skipped", "fastcavi/kernels/diag.py",
+        "        for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):\n"
+        "            n = min(_GRAM_BLOCK_ROWS, stop - t0)\n"
+        "            fb = feats[:n]",
+        "        for t0 in range(c * chunk, max(c * chunk + 1, stop - _GRAM_BLOCK_ROWS),"
+        " _GRAM_BLOCK_ROWS):\n"
+        "            n = min(_GRAM_BLOCK_ROWS, stop - t0)\n"
+        "            fb = feats[:n]",
+        "diag's BLAS path: the last BLAS block of every chunk is skipped", FAMILY_TESTS),
+    Mutation(
         "posterior-means-without-the-prior", "fastcavi/models/family.py",
         "means = (b0 * m0 + n_k[:, None] * xbar) / b[:, None]",
         "means = (n_k[:, None] * xbar) / b[:, None]",

@@ -467,6 +467,30 @@ def test_fast_matches_the_oracle_across_boundaries(ctype, wtype, weighted, case,
         assert_result(got, want, **TOL32[COVARIANCES[ctype].matrix])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_diag_blas_path_matches_the_oracle(weighted, dtype):
+    """Diagonal precisions from DIAG_BLAS_MIN_FEATURES features on take the BLAS path
+    (expanded squares about the means' centroid, two products per block of rows): the oracle's
+    fit, at a size whose chunks hold several blocks and end inside one, on data far from the
+    origin."""
+    from fastcavi.kernels import diag as _kernels_diag
+    from fastcavi.models.family_fit import DIAG_BLAS_MIN_FEATURES
+
+    n, p, k = 3001, DIAG_BLAS_MIN_FEATURES + 1, 6
+    chunk = -(-n // _core.n_chunks_for(n))
+    assert _core.n_chunks_for(n) > 1 and chunk > _kernels_diag._GRAM_BLOCK_ROWS
+    assert chunk % _kernels_diag._GRAM_BLOCK_ROWS != 0 and n % chunk != 0
+    X, resp, hyper, w = problem(4, n, p, k, "diag", "dirichlet_process", weighted, dtype)
+    assert np.abs(X.mean(axis=0)).max() > 5 * X.std(axis=0).min()  # far from the origin
+    want = oracle_result(X, resp, hyper, 3, w)
+    got = fast_cavi(X, resp, F.Prior(**hyper), 3, sample_weight=w)
+    if dtype == np.float64:
+        assert_result(got, want, 1e-10, 1e-11)
+    else:  # float32 logits from expanded squares: measured 2.2e-5 on r, 4x that allowed
+        assert_result(got, want, **dict(TOL32[False], resp_atol=1e-4))
+
+
 @pytest.mark.slow
 @TYPE
 @pytest.mark.parametrize("p", [1, 2])

@@ -11,6 +11,7 @@ import numpy as np
 from numba import prange
 
 from . import core
+from .fastexp import _exp_nonpos, _log_normal
 from .jit import KERNEL_OPTIONS, cached_njit
 
 _JIT = KERNEL_OPTIONS
@@ -110,3 +111,103 @@ def _predict_diag(X, means, half_prec, offsets, mode, proba, labels):
             n = min(stop - t0, size)
             _tile_logits_diag(X, means, half_prec, offsets, t0, n, xt, expo, top)
             core.tile_outputs(expo, top, z, t0, n, mode, proba, labels, no_log_norm)
+
+
+# Rows per BLAS call in the large-p path (as fixed's): a block of the features [xc^2 | xc]
+# and of the Gram matrix stays in L2 between the two products.
+_GRAM_BLOCK_ROWS = 512
+
+
+@cached_njit(**_JIT)
+def _gram_rows_diag(gram, weights, w_offset, sq_means, offsets, n_k, scalars):
+    """Rows of a block: gram[i, k] = sum_j h_kj (xc_ij^2 - 2 mc_kj xc_ij) in, w_i phi_ik out
+    (in place), with d_ik = gram[i, k] + sum_j h_kj mc_kj^2 = sum_j h_kj (x_ij - m_kj)^2 and
+    the logits -d_ik - o_k; accumulates n_k, the entropy and the weight."""
+    n_rows, n_components = gram.shape
+    weighted = weights.shape[0] > 0
+    entropy = 0.0
+    total_w = 0.0
+    for i in range(n_rows):
+        g = gram[i]
+        top = -np.inf
+        for k in range(n_components):
+            # a sum of squares: >= 0 (the expanded form can round below)
+            lk = -max(0.0, float(g[k]) + sq_means[k]) - offsets[k]
+            g[k] = lk
+            top = max(top, float(g[k]))
+        z = 0.0
+        ea = 0.0
+        for k in range(n_components):
+            a = float(g[k]) - top
+            e = _exp_nonpos(a)
+            g[k] = e
+            z += e
+            ea += e * a
+        w = weights[w_offset + i] if weighted else 1.0
+        scale = w / z
+        for k in range(n_components):
+            wphi = g[k] * scale
+            g[k] = wphi
+            n_k[k] += wphi
+        # H(phi_i) = log z_i - sum_k phi_ik a_ik
+        entropy += w * (_log_normal(z) - ea / z)
+        total_w += w
+    scalars[0] += entropy
+    scalars[1] += total_w
+
+
+@cached_njit(parallel=True, **_JIT)
+def _gram_sweep_statistics_diag(X, weights, centred_means, centre, half_prec, offsets):
+    """The large-p sweep: as :func:`_sweep_statistics_diag`, with the K p multiply-adds per
+    point done by two BLAS products per block of rows, centred on ``centre`` (the means'
+    centroid, so that the expanded squares lose no digits far from the origin):
+    G = [xc^2 | xc] W with W = [h^T ; -2 (h mc)^T] (2p, K) gives the logits, and
+    [xc^2 | xc]^T (w phi) gives per component sum w phi xc^2 and sum w phi xc, from which
+    S_k and R_k about the means follow. Each chunk calls BLAS from its own thread; the
+    caller keeps BLAS single-threaded so there is one thread pool.
+
+    Returns (n_k, r_k, s_k, entropy, total_weight) as :func:`_sweep_statistics_diag`."""
+    n_samples, n_features = X.shape
+    n_components = centred_means.shape[0]
+    n_chunks, chunk = core.chunking(n_samples)
+    w_mat = np.empty((2 * n_features, n_components), dtype=X.dtype)
+    sq_means = np.zeros(n_components)
+    for k in range(n_components):
+        for j in range(n_features):
+            h = float(half_prec[k, j])
+            m = float(centred_means[k, j])
+            w_mat[j, k] = h
+            w_mat[n_features + j, k] = -2.0 * h * m
+            sq_means[k] += h * m * m
+    part_n = np.zeros((n_chunks, n_components))
+    part_a = np.zeros((n_chunks, n_components, 2 * n_features))
+    part_scalars = np.zeros((n_chunks, 2))
+    for c in prange(n_chunks):
+        feats = np.empty((_GRAM_BLOCK_ROWS, 2 * n_features), dtype=X.dtype)
+        gram = np.empty((_GRAM_BLOCK_ROWS, n_components), dtype=X.dtype)
+        stop = core.chunk_stop(c, chunk, n_samples)
+        for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):
+            n = min(_GRAM_BLOCK_ROWS, stop - t0)
+            fb = feats[:n]
+            gb = gram[:n]
+            for i in range(n):
+                for j in range(n_features):
+                    xc = X[t0 + i, j] - centre[j]
+                    fb[i, j] = xc * xc
+                    fb[i, n_features + j] = xc
+            np.dot(fb, w_mat, gb)
+            _gram_rows_diag(gb, weights, t0, sq_means, offsets, part_n[c], part_scalars[c])
+            part_a[c] += np.dot(gb.T, fb)
+    n_k = core.sum_partials(part_n)
+    a = core.sum_partials(part_a)
+    scalars = core.sum_partials(part_scalars)
+    s_k = np.empty((n_components, n_features))
+    r_k = np.empty((n_components, n_features))
+    for k in range(n_components):
+        for j in range(n_features):
+            m = float(centred_means[k, j])
+            sx = a[k, n_features + j]
+            # about m_k: sum w phi (xc - mc)^2 = Sxx - 2 mc Sx + N mc^2 (>= 0)
+            s_k[k, j] = sx - n_k[k] * m
+            r_k[k, j] = max(0.0, a[k, j] - 2.0 * m * sx + n_k[k] * m * m)
+    return n_k, r_k, s_k, scalars[0], scalars[1]
