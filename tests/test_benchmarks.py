@@ -268,3 +268,19 @@ def test_scaling_bench_times_every_row_at_every_thread_count(capsys):
     for bad in (["--k", "0"], ["--n", "5", "--k", "10"], ["--threads", "0"]):
         with pytest.raises(SystemExit):
             scaling.main(bad)
+
+
+def test_shapes_bench_reports_every_type_against_its_floor(capsys):
+    """``python -m fastcavi.bench.shapes``: a line per covariance type with fastcavi's float64
+    and float32 iteration, each over its floor; the floors count the dense products."""
+    from fastcavi.bench import shapes
+
+    assert shapes.floor_flops("full", 10, 3, 2) == 4 * 10 * 2 * 9
+    assert shapes.floor_flops("diag", 10, 3, 2) == 8 * 10 * 3 * 2
+    assert shapes.main(["--n", "2000", "--p", "4", "--k", "3", "--repeats", "1"]) == 0
+    lines = capsys.readouterr().out.split("Per iteration")[1].splitlines()
+    for ctype in ("full", "tied", "diag", "spherical"):
+        row = next(line for line in lines if line.startswith(ctype))
+        assert row.count("x") == 2
+    with pytest.raises(SystemExit):
+        shapes.main(["--k", "0"])

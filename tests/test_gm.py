@@ -73,24 +73,6 @@ def test_fast_matches_the_reference_across_boundaries(ctype, case, weighted, dty
         assert_same(got, want, 2e-4, 2e-3)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("weighted", "dtype"), [(True, np.float64), (False, np.float32)],
-                         ids=["weighted-float64", "unweighted-float32"])
-def test_diag_blas_path_matches_the_reference(weighted, dtype):
-    """Diagonal precisions with many features take the BLAS path (expanded squares by two
-    products per block of rows): the reference's EM, at a size whose chunks end inside a
-    block (the pure-Python reference takes about 40 s a case here)."""
-    from fastcavi.models.family_fit import DIAG_BLAS_MIN_FEATURES
-
-    X, resp, w = problem(6, 3001, DIAG_BLAS_MIN_FEATURES + 3, 5, weighted, dtype)
-    want = R.em(X, resp, "diag", 1e-6, 2, sample_weight=w)
-    got = fast_em(X, resp, "diag", 1e-6, 2, sample_weight=w)
-    if dtype == np.float64:
-        assert_same(got, want, 1e-10, 1e-10)
-    else:
-        assert_same(got, want, 2e-4, 2e-3)
-
-
 def test_float32_data_fit_with_float64_parameters():
     X, resp, _ = problem(4, 200, 2, 3, False, np.float32)
     got = fast_em(X, resp, "full", 1e-6, 2)

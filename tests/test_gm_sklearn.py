@@ -191,3 +191,19 @@ def test_one_point_starts_far_from_the_origin_fit_as_scikit_learns(init_params):
         np.testing.assert_allclose(getattr(ours, name), want, rtol=1e-8,
                                    atol=1e-8 * np.abs(want).max(), err_msg=name)
     assert ours.n_iter_ == theirs.n_iter_
+
+
+def test_diag_with_many_features_equals_scikit_learns():
+    """Diagonal precisions from DIAG_BLAS_MIN_FEATURES features on take the BLAS path (the
+    squares expanded about the means' centroid, two products per block of rows): the same
+    fit as scikit-learn's, at a size whose two chunks end inside a block."""
+    from fastcavi.kernels import core, diag
+    from fastcavi.models.family_fit import DIAG_BLAS_MIN_FEATURES
+
+    n = 2101
+    chunk = -(-n // core.n_chunks_for(n))
+    assert core.n_chunks_for(n) == 2 and chunk % diag._GRAM_BLOCK_ROWS and n % chunk
+    X = blobs(8, n=n, p=DIAG_BLAS_MIN_FEATURES + 1, k=4)
+    theirs, ours = fit_both(X, n_components=4, covariance_type="diag", random_state=2,
+                            max_iter=20, tol=1e-6)
+    assert_same_fit(ours, theirs, X)

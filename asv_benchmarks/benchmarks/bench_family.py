@@ -29,10 +29,11 @@ class FamilyIteration:
     params = (["spherical", "diag", "full", "tied"], ["float64", "float32"])
     param_names = ["covariance_type", "dtype"]
     timeout = 300
+    shape = (200_000, 2, 10)
 
     def setup(self, covariance_type, dtype):
-        X = as_kernel_array(_data(200_000, 2, 10).astype(dtype))
-        prior, self.start = family_problem(X, 10, covariance_type)
+        X = as_kernel_array(_data(*self.shape).astype(dtype))
+        prior, self.start = family_problem(X, self.shape[2], covariance_type)
         self.sweep = family_sweep(ArraySource(X), prior)
         self.sweep(self.start)  # compile or load the kernels outside the timing
 
@@ -62,3 +63,12 @@ class FamilyFit:
         return -gm.lower_bound_ / len(self.X)
 
     track_elbo_per_point.unit = "nats per point (-ELBO / N)"
+
+
+class FamilyIterationLargeShape(FamilyIteration):
+    """One iteration at a large shape (N = 1e5, p = 64, K = 64), where the pass is dense
+    products (diagonal precisions by BLAS from 32 features on); ``python -m
+    fastcavi.bench.shapes`` sets each against its floor at N = 1e6."""
+
+    timeout = 600
+    shape = (100_000, 64, 64)

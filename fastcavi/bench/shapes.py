@@ -1,0 +1,127 @@
+"""Large shapes against the floor: one ``BayesianGaussianMixture`` iteration of each covariance
+type against the time its dense products take at this machine's BLAS rate.
+
+    python -m fastcavi.bench.shapes                          # N = 1e6, p = 64, K = 64
+    python -m fastcavi.bench.shapes --p 128 --k 1024 --types spherical --repeats 1
+    python -m fastcavi.bench.shapes --sklearn                # and scikit-learn per iteration
+
+The floor of a type is the multiply-adds of its pass written as dense products (counted
+below, 2 flops each), at the rate of a square BLAS product measured in the same process with
+the same threads:
+
+=========== ============================================================================
+full        4 N K p^2: per component, the rows through its p x p factor and the scatter
+tied        4 N p^2 + 4 N p K: the rows through the shared factor and the scatter, and the
+            distances to and sums about the K whitened means
+diag        8 N p K: [x^2 | x] times the (2p, K) precisions and means, and back
+spherical   4 N p K: x times the K means, and back
+=========== ============================================================================
+
+A ratio near 1 means the pass runs at the BLAS rate; the exps (N K), the M-step and the ELBO
+come on top. scikit-learn's iteration (``--sklearn``) takes minutes at the default shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from .._threads import thread_limit
+from .._validation import as_kernel_array
+from ..data.sources import ArraySource
+from ..models.family_fit import family_sweep
+from ..models.names import COVARIANCE_TYPES
+from . import cavi as bench
+from .family import family_problem
+
+
+def floor_flops(covariance_type, n, p, k):
+    """Flops of the pass written as dense products (see the module docstring)."""
+    return {"full": 4.0 * n * k * p * p, "tied": 4.0 * n * p * p + 4.0 * n * p * k,
+            "diag": 8.0 * n * p * k, "spherical": 4.0 * n * p * k}[covariance_type]
+
+
+def blas_rate(repeats, dtype=np.float64):
+    """Flops per second of a square product (side 1536) in ``dtype``: the median of
+    ``repeats``."""
+    side = 1536
+    a = np.random.default_rng(1).standard_normal((side, side)).astype(dtype)
+    seconds, _ = bench.measure(lambda: a @ a, max(repeats, 3))
+    return 2.0 * side ** 3 / seconds
+
+
+def run(n_samples, n_features, n_components, types=COVARIANCE_TYPES, repeats=3,
+        n_threads=None, sklearn=False, log=print):
+    """Rows: for each type, fastcavi's float64 and float32 iteration, the floor in each dtype
+    and (``sklearn``) scikit-learn's iteration; seconds."""
+    X = bench.make_problem(n_samples, n_features, n_components)[0]
+    rows = []
+
+    def add(name, seconds):
+        rows.append(dict(name=name, seconds=seconds))
+        log(f"  measured {name}: {'n/a' if seconds is None else f'{seconds * 1e3:.1f} ms'}")
+
+    shape = (n_samples, n_features, n_components)
+    with thread_limit(n_threads):
+        rates = {dt: blas_rate(repeats, np.dtype(dt)) for dt in ("float64", "float32")}
+        for dt in ("float64", "float32"):
+            Xk = as_kernel_array(X.astype(dt, copy=False))
+            for ctype in types:
+                prior, params = family_problem(Xk, n_components, ctype)
+                sweep = family_sweep(ArraySource(Xk), prior)
+                add(f"fastcavi {ctype} {dt}", bench.measure(lambda s=sweep, q=params: s(q),
+                                                            repeats)[0])
+                add(f"floor {ctype} {dt}", floor_flops(ctype, *shape) / rates[dt])
+    if sklearn:
+        for ctype in types:
+            add(f"sklearn {ctype}", bench.sklearn_bgm_per_iter(X, n_components, 1,
+                                                                covariance_type=ctype)[0])
+    return rows
+
+
+def report(rows, shape, types=COVARIANCE_TYPES):
+    by = {r["name"]: r["seconds"] for r in rows}
+    n, p, k = shape
+    lines = [f"Per iteration, N = {n:,}, p = {p}, K = {k}: seconds, and over the floor",
+             f"{'':10s}{'float64':>12s}{'floor':>10s}{'ratio':>8s}{'float32':>12s}"
+             f"{'floor':>10s}{'ratio':>8s}{'scikit-learn':>14s}{'speed-up':>10s}"]
+    for ctype in types:
+        cells = ""
+        for dt in ("float64", "float32"):
+            ours, floor = by[f"fastcavi {ctype} {dt}"], by[f"floor {ctype} {dt}"]
+            cells += f"{ours:>12.3f}{floor:>10.3f}{ours / floor:>7.2f}x"
+        if f"sklearn {ctype}" in by:
+            theirs = by[f"sklearn {ctype}"]  # None: noise made the difference not positive
+            cells += ("           n/a       n/a" if theirs is None else
+                      f"{theirs:>14.2f}{theirs / by[f'fastcavi {ctype} float64']:>9.1f}x")
+        lines.append(f"{ctype:10s}{cells}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m fastcavi.bench.shapes",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=float, default=1e6)
+    ap.add_argument("--p", type=int, default=64)
+    ap.add_argument("--k", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--types", nargs="+", default=list(COVARIANCE_TYPES),
+                    choices=COVARIANCE_TYPES)
+    ap.add_argument("--sklearn", action="store_true",
+                    help="also time scikit-learn's iteration (minutes at the default shape)")
+    args = ap.parse_args(argv)
+    shape = (int(args.n), args.p, args.k)
+    if args.p < 1 or args.k < 1 or shape[0] < args.k:
+        ap.error(f"need p >= 1, K >= 1 and N >= K, got N = {shape[0]}, p = {args.p}, "
+                 f"K = {args.k}")
+    rows = run(*shape, types=tuple(args.types), repeats=args.repeats, n_threads=args.threads,
+               sklearn=args.sklearn)
+    print(report(rows, shape, tuple(args.types)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
