@@ -284,3 +284,15 @@ def test_shapes_bench_reports_every_type_against_its_floor(capsys):
         assert row.count("x") == 2
     with pytest.raises(SystemExit):
         shapes.main(["--k", "0"])
+
+
+def test_family_bench_reports_both_types_even_when_a_time_is_noise(capsys):
+    """``python -m fastcavi.bench.family`` at a tiny shape, where a time taken by difference
+    can come out not positive: each type's line says n/a there instead of failing."""
+    from fastcavi.bench import family
+
+    assert family.main(["--n", "3000", "--p", "3", "--k", "3", "--repeats", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "spherical: " in text and "diag: " in text and "faster than scikit-learn" in text
+    with pytest.raises(SystemExit):
+        family.main(["--n", "2", "--k", "3"])

@@ -232,6 +232,35 @@ def blas_floor(X, means, repeats):
 
 # --- the run ------------------------------------------------------------------------------------
 
+def shape_parser(prog, doc, p, k, repeats, types, types_help=None, threads_help=None):
+    """The options of the per-iteration benchmarks: ``--n --p --k --repeats --threads --types``
+    (``types``: the default covariance types), with these defaults."""
+    from ..models.names import COVARIANCE_TYPES
+
+    ap = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    ap.add_argument("--n", type=float, default=1e6)
+    ap.add_argument("--p", type=int, default=p)
+    ap.add_argument("--k", type=int, default=k)
+    ap.add_argument("--repeats", type=int, default=repeats)
+    ap.add_argument("--threads", type=int, default=None, help=threads_help)
+    ap.add_argument("--types", nargs="+", default=list(types), choices=COVARIANCE_TYPES,
+                    help=types_help)
+    return ap
+
+
+def parse_shape(ap, argv):
+    """(arguments, (N, p, K)) of a :func:`shape_parser`'s parser; a shape with no point per
+    component, or a thread count below one, is the parser's error."""
+    args = ap.parse_args(argv)
+    shape = (int(args.n), args.p, args.k)
+    if args.p < 1 or args.k < 1 or shape[0] < args.k:
+        ap.error(f"need p >= 1, K >= 1 and N >= K, got N = {shape[0]}, p = {args.p}, "
+                 f"K = {args.k}")
+    if args.threads is not None and args.threads < 1:
+        ap.error(f"--threads must be at least 1, got {args.threads}")
+    return args, shape
+
+
 def timing_lines(rows, shape, base_name):
     """The head of a per-iteration report: the shape, then one line per measured row (its
     milliseconds, 'n/a' where noise left none, and its ratio to the row ``base_name``)."""

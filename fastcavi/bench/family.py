@@ -17,7 +17,6 @@ over X at memory speed). BLAS is held to one thread for scikit-learn's fits only
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
@@ -29,7 +28,6 @@ from ..data.sources import ArraySource
 from ..models.covariance import weighted_covariance
 from ..models.family import FamilyPrior
 from ..models.family_fit import family_sweep, start_from_resp
-from ..models.names import COVARIANCE_TYPES
 from . import cavi as bench
 
 
@@ -77,6 +75,11 @@ def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=prin
     return rows
 
 
+def _ratio(a, b, form):
+    """a / b as text; "n/a" where a time by difference was not positive (noise: None)."""
+    return "n/a" if a is None or b is None else format(a / b, form) + "x"
+
+
 def report(rows, shape, types=("spherical", "diag")):
     by, lines = bench.timing_lines(rows, shape, f"fastcavi {types[0]} float64, per iter")
     for ctype in types:
@@ -85,25 +88,19 @@ def report(rows, shape, types=("spherical", "diag")):
         f32 = by[f"fastcavi {ctype} float32, per iter"]
         floor = by["fastcavi fixed-variance sweep float64"]
         km = by["sklearn KMeans lloyd, per iter"]
-        lines.append(f"{ctype}: {theirs / ours:.1f}x faster than scikit-learn; "
-                     f"{ours / floor:.2f}x the fixed-variance sweep; "
-                     f"{ours / km:.2f}x a KMeans iteration; float32 {ours / f32:.2f}x faster")
+        lines.append(f"{ctype}: {_ratio(theirs, ours, '.1f')} faster than scikit-learn; "
+                     f"{_ratio(ours, floor, '.2f')} the fixed-variance sweep; "
+                     f"{_ratio(ours, km, '.2f')} a KMeans iteration; "
+                     f"float32 {_ratio(ours, f32, '.2f')} faster")
     return "\n".join(lines)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m fastcavi.bench.family",
-                                 description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=float, default=1e6)
-    ap.add_argument("--p", type=int, default=2)
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--types", nargs="+", default=["spherical", "diag"],
-                    choices=COVARIANCE_TYPES,
-                    help="covariance types to time (ratios are to the first one's float64)")
-    args = ap.parse_args(argv)
-    shape = (int(args.n), args.p, args.k)
+    ap = bench.shape_parser("python -m fastcavi.bench.family", __doc__, 2, 10, 5,
+                            ("spherical", "diag"),
+                            types_help="covariance types to time (ratios are to the first "
+                                       "one's float64)")
+    args, shape = bench.parse_shape(ap, argv)
     rows = run(*shape, repeats=args.repeats, n_threads=args.threads, types=tuple(args.types))
     print(report(rows, shape, tuple(args.types)))
     return 0

@@ -14,7 +14,6 @@ of streaming X once at each thread count (a sum over every row, the memory floor
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numba
@@ -89,23 +88,10 @@ def report(result, shape):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m fastcavi.bench.scaling",
-                                 description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=float, default=1e6)
-    ap.add_argument("--p", type=int, default=16)
-    ap.add_argument("--k", type=int, default=16)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None,
-                    help="the most threads (default: the cores Numba has)")
-    ap.add_argument("--types", nargs="+", default=list(COVARIANCE_TYPES),
-                    choices=COVARIANCE_TYPES)
-    args = ap.parse_args(argv)
-    shape = (int(args.n), args.p, args.k)
-    if args.p < 1 or args.k < 1 or shape[0] < args.k:
-        ap.error(f"need p >= 1, K >= 1 and N >= K, got N = {shape[0]}, p = {args.p}, "
-                 f"K = {args.k}")
-    if args.threads is not None and args.threads < 1:
-        ap.error(f"--threads must be at least 1, got {args.threads}")
+    ap = bench.shape_parser("python -m fastcavi.bench.scaling", __doc__, 16, 16, 5,
+                            COVARIANCE_TYPES,
+                            threads_help="the most threads (default: the cores Numba has)")
+    args, shape = bench.parse_shape(ap, argv)
     print(report(run(*shape, types=tuple(args.types), repeats=args.repeats,
                      most=args.threads), shape))
     return 0

@@ -23,7 +23,6 @@ come on top. scikit-learn's iteration (``--sklearn``) takes minutes at the defau
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
@@ -101,22 +100,11 @@ def report(rows, shape, types=COVARIANCE_TYPES):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m fastcavi.bench.shapes",
-                                 description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=float, default=1e6)
-    ap.add_argument("--p", type=int, default=64)
-    ap.add_argument("--k", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--types", nargs="+", default=list(COVARIANCE_TYPES),
-                    choices=COVARIANCE_TYPES)
+    ap = bench.shape_parser("python -m fastcavi.bench.shapes", __doc__, 64, 64, 3,
+                            COVARIANCE_TYPES)
     ap.add_argument("--sklearn", action="store_true",
                     help="also time scikit-learn's iteration (minutes at the default shape)")
-    args = ap.parse_args(argv)
-    shape = (int(args.n), args.p, args.k)
-    if args.p < 1 or args.k < 1 or shape[0] < args.k:
-        ap.error(f"need p >= 1, K >= 1 and N >= K, got N = {shape[0]}, p = {args.p}, "
-                 f"K = {args.k}")
+    args, shape = bench.parse_shape(ap, argv)
     rows = run(*shape, types=tuple(args.types), repeats=args.repeats, n_threads=args.threads,
                sklearn=args.sklearn)
     print(report(rows, shape, tuple(args.types)))
