@@ -115,15 +115,14 @@ def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=prin
     # fastcavi's rows first: OpenBLAS's threads spin for a while after scikit-learn's products
     # and the floor's, and on 16 cores took the cores from the next row (tied: 46 ms measured
     # right after them, 3.9 ms before them)
-    for ctype in types:
-        initial = start(X, n_components, ctype)
+    starts = {ctype: start(X, n_components, ctype) for ctype in types}
+    for ctype, initial in starts.items():
         with thread_limit(n_threads):
             for dt in ("float64", "float32"):
                 one = fastcavi_iteration(as_kernel_array(X.astype(dt, copy=False)),
                                          n_components, ctype, initial)
                 add(f"fastcavi {ctype} {dt}, per iter", bench.measure(one, repeats))
-    for ctype in types:
-        initial = start(X, n_components, ctype)
+    for ctype, initial in starts.items():
         with _blas_limit(n_threads):
             add(f"sklearn GaussianMixture {ctype}, per iter",
                 sklearn_gm_per_iter(X, n_components, ctype, initial, repeats))

@@ -58,8 +58,12 @@ def source_subdir(source_dir):
     every kernel source in the folder's name, any edit (a checkout of another commit, an
     upgrade that keeps the version number) starts a fresh folder."""
     source_dir = os.path.abspath(source_dir)
-    path_hash = hashlib.sha1(source_dir.encode()).hexdigest()
-    return f"{os.path.basename(source_dir)}_{path_hash}_{sources_digest(source_dir)}"
+    return f"{_installation(source_dir)}_{sources_digest(source_dir)}"
+
+
+def _installation(source_dir):
+    """Numba's name for the folder of the sources in ``source_dir`` (an absolute path)."""
+    return f"{os.path.basename(source_dir)}_{hashlib.sha1(source_dir.encode()).hexdigest()}"
 
 
 def kernel_cache_dirs():
@@ -117,8 +121,7 @@ def clear_caches():
     The next fit compiles again."""
     import shutil
 
-    # this installation's folders for every state of its sources: the name up to the digest
-    prefix = source_subdir(KERNEL_DIR).rsplit("_", 1)[0] + "_"
+    prefix = _installation(KERNEL_DIR) + "_"  # this installation, any state of its sources
     env = os.environ.get("NUMBA_CACHE_DIR")
     targets = [os.path.join(user_cache_root(), "fastcavi")]
     if env and os.path.isdir(env):

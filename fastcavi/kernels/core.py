@@ -99,6 +99,12 @@ def symmetrise(r):
                 flat[k, i, j] = flat[k, j, i]
 
 
+# Rows per BLAS call in the large-p paths (fixed's and diag's): a block of the centred rows
+# and of their products with the means (512 x 64 doubles = 256 KiB each) stays in L2 between
+# the two products.
+GRAM_BLOCK_ROWS = 512
+
+
 # -- tiles -------------------------------------------------------------------------------------
 
 @cached_njit(**_JIT)

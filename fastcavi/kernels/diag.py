@@ -113,9 +113,7 @@ def _predict_diag(X, means, half_prec, offsets, mode, proba, labels):
             core.tile_outputs(expo, top, z, t0, n, mode, proba, labels, no_log_norm)
 
 
-# Rows per BLAS call in the large-p path (as fixed's): a block of the features [xc^2 | xc]
-# and of the Gram matrix stays in L2 between the two products.
-_GRAM_BLOCK_ROWS = 512
+_GRAM_BLOCK_ROWS = core.GRAM_BLOCK_ROWS
 
 
 @cached_njit(**_JIT)

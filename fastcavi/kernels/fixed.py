@@ -174,9 +174,7 @@ def _predict(X, means, half_prec, offsets, mode, proba, labels, log_norm):
             core.tile_outputs(expo, top, z, t0, n, mode, proba, labels, log_norm)
 
 
-# Rows per BLAS call in the large-p path: a block of xc and of G (512 x 64 doubles = 256 KiB
-# each) stays in L2 between the two products.
-_GRAM_BLOCK_ROWS = 512
+_GRAM_BLOCK_ROWS = core.GRAM_BLOCK_ROWS
 
 
 @cached_njit(**_JIT)

@@ -11,7 +11,7 @@ import copy
 import numpy as np
 from scipy.special import gammaln
 
-from .._threads import parallel_guard, single_threaded_blas
+from .._threads import parallel_guard
 from ..data.sources import ArraySource, blocks
 from ..inference.algorithms import iterate, make_sweep
 from ..kernels import core as _kernels
@@ -21,7 +21,7 @@ from . import family_full as _family_full
 from . import family_full_fit as _family_full_fit
 from .covariance import COVARIANCES
 from .family import FamilyStats, expected_weights
-from .fixed import in_dtype, kernel_means, scalar_predict, scalar_statistics
+from .fixed import gram_statistics, in_dtype, kernel_means, scalar_predict, scalar_statistics
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
 
@@ -32,6 +32,8 @@ _NO_WEIGHTS = np.empty(0, dtype=np.float64)
 # K = 64: 1.21x / 2.10x; p = 128, K = 4: 2.10x / 3.28x. Below 24 features it loses (p = 20,
 # K = 10: 0.80x; p = 8, K = 16: 0.76x).
 DIAG_BLAS_MIN_FEATURES = 32
+
+
 def block_statistics(X, means, half_prec, offsets, covariance_type, sample_weight=None):
     """One block of rows (C-contiguous float32/float64; ``means`` in X's dtype) -> its
     :class:`~fastcavi.models.family.FamilyStats` for the E-step logits ``(half_prec, offsets)`` of
@@ -46,13 +48,10 @@ def block_statistics(X, means, half_prec, offsets, covariance_type, sample_weigh
     weights = _NO_WEIGHTS if sample_weight is None else sample_weight
     half_prec, offsets = in_dtype(X.dtype, half_prec, offsets)
     with parallel_guard():
-        if X.shape[1] >= DIAG_BLAS_MIN_FEATURES:
-            # the expanded squares about the means' centroid, by BLAS (one thread pool)
-            centre = means.astype(np.float64).mean(axis=0).astype(X.dtype)
-            centred = np.ascontiguousarray(means - centre)
-            with single_threaded_blas():
-                n_k, r_k, s_k, entropy, total_w = _kernels_diag._gram_sweep_statistics_diag(
-                    X, weights, centred, centre, half_prec, offsets)
+        if X.shape[1] >= DIAG_BLAS_MIN_FEATURES:  # the squares expanded, by BLAS
+            n_k, r_k, s_k, entropy, total_w = gram_statistics(
+                _kernels_diag._gram_sweep_statistics_diag, X, means, half_prec, offsets,
+                weights)
         else:
             n_k, r_k, s_k, entropy, total_w = _kernels_diag._sweep_statistics_diag(
                 X, weights, means, half_prec, offsets)
@@ -139,15 +138,13 @@ def kmeans_labels(X, w, k, random_state, labels_cache=None):
     'kmeans' start. ``labels_cache``: a dict of labels by k, read and filled (for fits of one
     data set from one random state, which draw the same labels: a selection grid's covariance
     types and models); a cached start leaves ``random_state`` undrawn."""
-    labels = None if labels_cache is None else labels_cache.get(k)
-    if labels is None:
+    def fit():
         from sklearn.cluster import KMeans
 
-        labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
+        return KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(
             np.asarray(X), sample_weight=w).labels_
-        if labels_cache is not None:
-            labels_cache[k] = labels
-    return labels
+
+    return shared(labels_cache, k, fit)
 
 
 def initial_statistics(source, n_components, init_params, random_state, centre, matrix=False,

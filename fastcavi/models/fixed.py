@@ -118,15 +118,21 @@ def uses_blas(n_features, n_components):
     return n_features >= _BLAS_MIN_FEATURES and n_components >= _BLAS_MIN_COMPONENTS
 
 
-def _blas_block_statistics(X, means, half_prec, offsets, weights):
-    """The large-p sweep (``_kernels._gram_sweep_statistics``), with BLAS kept
-    single-threaded so that the kernels' threads are the only thread pool. The logits there
-    are float64."""
+def gram_statistics(kernel, X, means, half_prec, offsets, weights):
+    """A large-p sweep by BLAS (``kernel``: ``_gram_sweep_statistics`` of the scalar or the
+    diagonal precisions), the rows centred on the means' centroid (in X's dtype), with BLAS
+    kept single-threaded so that the kernels' threads are the only thread pool. Returns the
+    kernel's (n_k, r_k, s_k, entropy, total_weight)."""
     centre = means.astype(np.float64).mean(axis=0).astype(X.dtype)
     centred = np.ascontiguousarray(means - centre)
     with single_threaded_blas():
-        n_k, r_k, s_k, entropy, total_w = _kernels._gram_sweep_statistics(
-            X, weights, centred, centre, half_prec, offsets)
+        return kernel(X, weights, centred, centre, half_prec, offsets)
+
+
+def _blas_block_statistics(X, means, half_prec, offsets, weights):
+    """The scalar precisions' large-p sweep (the logits there are float64)."""
+    n_k, r_k, s_k, entropy, total_w = gram_statistics(
+        _kernels._gram_sweep_statistics, X, means, half_prec, offsets, weights)
     return SweepStats(n_k, r_k, s_k, float(entropy), float(total_w))
 
 
