@@ -97,55 +97,57 @@ _PRIORS = ("prior_var", "prior_mean", "weight_prior", "weight_concentration",
 
 # -- option types ------------------------------------------------------------------------------
 
+def _whole(text):
+    """An integer from its text; also 1e6 and 1_000_000 (a float that is a whole number)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        f = float(text)
+    except ValueError:
+        f = math.nan
+    if not (math.isfinite(f) and f == int(f)):
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}")
+    return int(f)
+
+
+def _checked(value, ok, need, text):
+    """``value`` when ``ok``; else the parser's error saying what it must be."""
+    if not ok:
+        raise argparse.ArgumentTypeError(f"must be {need}, got {text!r}")
+    return value
+
+
 def count(text):
     """A positive integer; also accepts 1e6 and 1_000_000."""
-    try:
-        value = int(text)
-    except ValueError:
-        try:
-            f = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if not (math.isfinite(f) and f == int(f)):
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        value = int(f)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
+    value = _whole(text)
+    return _checked(value, value >= 1, "at least 1", text)
 
 
 def threads(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value != -1 and value < 1:
-        raise argparse.ArgumentTypeError(f"must be -1 (all) or at least 1, got {text!r}")
-    return value
+    """-1 (every core) or a positive integer."""
+    value = _whole(text)
+    return _checked(value, value == -1 or value >= 1, "-1 (all) or at least 1", text)
 
 
 def real(text):
+    """A finite number."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
-    return value
+    return _checked(value, math.isfinite(value), "finite", text)
 
 
 def positive(text):
     value = real(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-    return value
+    return _checked(value, value > 0, "positive", text)
 
 
 def non_negative(text):
     value = real(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
+    return _checked(value, value >= 0, ">= 0", text)
 
 
 def columns(text):

@@ -41,6 +41,25 @@ STREAM_PARAMETERS = """\
         :meth:`partial_fit`: kappa, in (0.5, 1].
 """
 
+BATCH_PARAMETERS = """Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or dask.array.Array
+            One batch.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self"""
+
+
+def batch_parameters(method):
+    """Put the parameters and the return of ``partial_fit`` in place of
+    ``{batch_parameters}`` in ``method``'s docstring (the estimators' ``partial_fit`` share
+    them)."""
+    method.__doc__ = method.__doc__.replace("{batch_parameters}", BATCH_PARAMETERS)
+    return method
+
 
 def sample_mixture(est, n_samples):
     """Draw ``n_samples`` points from a fitted ``est``'s Gaussian mixture (``weights_``,
@@ -185,6 +204,7 @@ class MixtureBase(DensityMixin, BaseEstimator):
 
     # -- streams -------------------------------------------------------------------------------
 
+    @batch_parameters
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the model with one batch of a stream (stochastic variational inference).
 
@@ -202,16 +222,7 @@ class MixtureBase(DensityMixin, BaseEstimator):
         ``n_batch_iter_`` counts the calls. A model read from a file continues from its
         q(theta), its first call weighting the batch alone.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), or dask.array.Array
-            One batch.
-        y : ignored
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        self
+        {batch_parameters}
         """
         with unchanged_on_failure(self):
             self._partial_fit(X, sample_weight)

@@ -38,7 +38,7 @@ from ..models.em import (
 from ..models.em_types import EM_TYPES
 from ..models.family_fit import _resp_sums, initial_statistics, kmeans_labels, shared
 from ..models.names import COVARIANCE_TYPES
-from .base import MixtureBase, both_callbacks, sample_mixture
+from .base import MixtureBase, batch_parameters, both_callbacks, sample_mixture
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -383,6 +383,7 @@ class GaussianMixture(MixtureBase):
 
     # -- streams: online EM -----------------------------------------------------------------
 
+    @batch_parameters
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the model with one batch of a stream: online EM (Cappe & Moulines 2009).
 
@@ -402,16 +403,7 @@ class GaussianMixture(MixtureBase):
         ``lower_bounds_`` one per call, ``n_iter_`` their number, ``converged_`` False, and
         ``n_batch_iter_`` counts the calls.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), or dask.array.Array
-            One batch.
-        y : ignored
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        self
+        {batch_parameters}
         """
         return super().partial_fit(X, y, sample_weight)
 

@@ -55,6 +55,15 @@ import numpy as np
 ALGORITHMS = ("batch", "incremental", "accelerated")
 
 
+class Sums:
+    """A pass's statistics (a dataclass of arrays and floats) that add field by field, so
+    that :func:`combine` can reduce the passes over blocks, chunks or workers."""
+
+    def __add__(self, other):
+        return type(self)(*(getattr(self, f.name) + getattr(other, f.name)
+                            for f in dataclasses.fields(self)))
+
+
 def combine(stats):
     """Reduce: the sum of an iterable of SweepStats, in the order given."""
     it = iter(stats)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
+from ..inference.algorithms import Sums
 from .covariance import COVARIANCES
 
 DIRICHLET_DISTRIBUTION = "dirichlet_distribution"
@@ -73,7 +74,7 @@ class FamilyParams:
 
 
 @dataclass
-class FamilyStats:
+class FamilyStats(Sums):
     """One pass's sums, centred on the means that produced r (see the module docstring)."""
 
     n_k: np.ndarray
@@ -81,11 +82,6 @@ class FamilyStats:
     r_k: np.ndarray
     entropy: float
     total_weight: float
-
-    def __add__(self, other):
-        return FamilyStats(self.n_k + other.n_k, self.s_k + other.s_k, self.r_k + other.r_k,
-                           self.entropy + other.entropy,
-                           self.total_weight + other.total_weight)
 
 
 # -- weights -----------------------------------------------------------------------------------

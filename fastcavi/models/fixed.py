@@ -23,7 +23,7 @@ import numpy as np
 
 from .._threads import parallel_guard, single_threaded_blas
 from .._validation import check_prior_mean, check_variances
-from ..inference.algorithms import Recorder, iterate, make_sweep
+from ..inference.algorithms import Recorder, Sums, iterate, make_sweep
 from ..kernels import fixed as _kernels
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
@@ -39,7 +39,7 @@ class Hyper:
 
 
 @dataclass
-class SweepStats:
+class SweepStats(Sums):
     """Sums over points of one sweep's phi, centred on the means that produced phi.
 
     n_k = sum w phi_ik, r_k = sum w phi_ik |x_i - m_k|^2, s_k = sum w phi_ik (x_i - m_k),
@@ -51,10 +51,6 @@ class SweepStats:
     s_k: np.ndarray
     entropy: float
     total_weight: float
-
-    def __add__(self, other):
-        return SweepStats(self.n_k + other.n_k, self.r_k + other.r_k, self.s_k + other.s_k,
-                          self.entropy + other.entropy, self.total_weight + other.total_weight)
 
 
 def kernel_means(means, dtype):

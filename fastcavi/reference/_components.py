@@ -197,16 +197,22 @@ def expected_log_det(params):
     return np.array(out, dtype=np.float64)
 
 
+def _per_point_inputs(X, params):
+    """What the loops over points and components read: the points and the means as lists of
+    floats, b_k, p and the covariance type."""
+    xs = np.asarray(X, dtype=np.float64).tolist()
+    ms = np.asarray(params.means, dtype=np.float64).tolist()
+    b = [float(v) for v in params.mean_precision]
+    return xs, ms, b, len(ms[0]), params.covariance_type
+
+
 def expected_mahalanobis(X, params):
     """E_q[(x_i - mu_k)^T P_k (x_i - mu_k)] (N, K).
 
     ``p / b_k + nu_k (x_i - m_k)^T Psi_k^-1 (x_i - m_k)`` for every type (Psi_k^-1 is
     diag(1/Psi_kj) for diag and 1/Psi_k for spherical).
     """
-    xs = np.asarray(X, dtype=np.float64).tolist()
-    ms = np.asarray(params.means, dtype=np.float64).tolist()
-    b = [float(v) for v in params.mean_precision]
-    p, ctype = len(ms[0]), params.covariance_type
+    xs, ms, b, p, ctype = _per_point_inputs(X, params)
     out = np.empty((len(xs), len(ms)))
     for k in range(len(ms)):
         nu, psi_k = _component(params, k)
@@ -334,10 +340,7 @@ def log_student_t(X, params):
     ``lgamma((d + p)/2) - lgamma(d/2) - (p/2) log(d pi) - log|S|/2
     - ((d + p)/2) log(1 + u^T S^-1 u / d)``.
     """
-    xs = np.asarray(X, dtype=np.float64).tolist()
-    ms = np.asarray(params.means, dtype=np.float64).tolist()
-    b = [float(v) for v in params.mean_precision]
-    p, ctype = len(ms[0]), params.covariance_type
+    xs, ms, b, p, ctype = _per_point_inputs(X, params)
     out = np.empty((len(xs), len(ms)))
     for k in range(len(ms)):
         nu, psi_k = _component(params, k)
