@@ -91,6 +91,17 @@ MUTATIONS = [
         "chunk size rounded down: the rows past n_chunks * (N // n_chunks) are never visited "
         "(every kernel's chunks)"),
     Mutation(
+        "partials-budget-ignored", "fastcavi/kernels/core.py",
+        "cap = min(cap, max(_MIN_CHUNKS, _PARTIALS_DOUBLES // per_chunk))",
+        "cap = min(cap, max(_MIN_CHUNKS, _PARTIALS_DOUBLES))",
+        "the chunks are not capped by the size of their partial sums (134 MB of them at full "
+        "K = p = 64)"),
+    Mutation(
+        "partials-floor-dropped", "fastcavi/kernels/core.py",
+        "cap = min(cap, max(_MIN_CHUNKS, _PARTIALS_DOUBLES // per_chunk))",
+        "cap = min(cap, max(1, _PARTIALS_DOUBLES // per_chunk))",
+        "large partial sums leave fewer chunks than the threads a machine keeps busy"),
+    Mutation(
         "last-chunk-skipped", "fastcavi/kernels/core.py",
         "for c in range(part.shape[0]):  # fixed order",
         "for c in range(max(1, part.shape[0] - 1)):  # fixed order",

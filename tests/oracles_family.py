@@ -85,9 +85,19 @@ def statistics(X, resp, sample_weight=None):
     n_k = wr.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         xbar = np.where(n_k[:, None] > 0, (wr.T @ X) / n_k[:, None], 0.0)
-    diff = X[None, :, :] - xbar[:, None, :]                        # (K, N, p)
-    scatter = np.einsum("nk,kni,knj->kij", wr, diff, diff)
-    return n_k, xbar, scatter
+    return n_k, xbar, _centred_sums(X, wr, xbar)[1]
+
+
+def _centred_sums(X, wr, centres):
+    """sum_i wr_ik (x_i - c_k) (K, p) and sum_i wr_ik (x_i - c_k)(x_i - c_k)^T (K, p, p): one
+    product per component (an einsum over (K, N, p) would not use BLAS)."""
+    k_comp, p = wr.shape[1], X.shape[1]
+    first, second = np.empty((k_comp, p)), np.empty((k_comp, p, p))
+    for k in range(k_comp):
+        diff = X - centres[k]
+        first[k] = wr[:, k] @ diff
+        second[k] = (diff * wr[:, k, None]).T @ diff
+    return first, second
 
 
 def centred_accumulators(X, resp, centres, sample_weight=None):
@@ -97,9 +107,8 @@ def centred_accumulators(X, resp, centres, sample_weight=None):
     R~_k - d S~_k^T - S~_k d^T + N_k d d^T with d = m' - m_k."""
     X = np.asarray(X, dtype=np.float64)
     wr = np.asarray(resp, dtype=np.float64) * _w(sample_weight, X.shape[0])[:, None]
-    diff = X[None, :, :] - np.asarray(centres, dtype=np.float64)[:, None, :]   # (K, N, p)
-    return (wr.sum(axis=0), np.einsum("nk,kni->ki", wr, diff),
-            np.einsum("nk,kni,knj->kij", wr, diff, diff))
+    return (wr.sum(axis=0),
+            *_centred_sums(X, wr, np.asarray(centres, dtype=np.float64)))
 
 
 def m_step(X, resp, hyper, sample_weight=None):

@@ -69,7 +69,9 @@ def test_cases_cross_every_boundary(case):
     fixed-variance kernel's tiles and BLAS blocks (spherical), diag's tiles, the matrix
     kernels' tiles and 4 x 4 blocks (full, tied)."""
     n, p, k = CASES[case]
-    n_chunks = _core.n_chunks_for(n)
+    n_chunks = _core.n_chunks_for(n, 0)
+    # the largest partial sums (full's) leave every kernel's chunks as they are here
+    assert _core.n_chunks_for(n, k * (p * p + p + 1) + 2) == n_chunks
     chunk = -(-n // n_chunks)
     assert n_chunks > 1 and n % chunk != 0
     for tile in (_core.tile_rows(k), _core.matrix_tile_rows(k, p)):
@@ -478,8 +480,9 @@ def test_diag_blas_path_matches_the_oracle(weighted, dtype):
     from fastcavi.models.family_fit import DIAG_BLAS_MIN_FEATURES
 
     n, p, k = 3001, DIAG_BLAS_MIN_FEATURES + 1, 6
-    chunk = -(-n // _core.n_chunks_for(n))
-    assert _core.n_chunks_for(n) > 1 and chunk > _kernels_diag._GRAM_BLOCK_ROWS
+    n_chunks = _core.n_chunks_for(n, k * (2 * p + 1) + 2)
+    chunk = -(-n // n_chunks)
+    assert n_chunks > 1 and chunk > _kernels_diag._GRAM_BLOCK_ROWS
     assert chunk % _kernels_diag._GRAM_BLOCK_ROWS != 0 and n % chunk != 0
     X, resp, hyper, w = problem(4, n, p, k, "diag", "dirichlet_process", weighted, dtype)
     assert np.abs(X.mean(axis=0)).max() > 5 * X.std(axis=0).min()  # far from the origin
@@ -489,6 +492,22 @@ def test_diag_blas_path_matches_the_oracle(weighted, dtype):
         assert_result(got, want, 1e-10, 1e-11)
     else:  # float32 logits from expanded squares: measured 2.2e-5 on r, 4x that allowed
         assert_result(got, want, **dict(TOL32[False], resp_atol=1e-4))
+
+
+@pytest.mark.slow
+def test_chunks_capped_by_their_partial_sums_match_the_oracle():
+    """Where each chunk's partial sums are large (full precisions at p = 64, K = 32: 1 MiB a
+    chunk), the rows are cut into fewer chunks (kernels.core's budget): a weighted fit at such
+    a shape, whose chunks end inside a tile, against the oracle."""
+    n, p, k = 40_009, 64, 32
+    n_chunks = _core.n_chunks_for(n, k * (p * p + p + 1) + 2)
+    chunk = -(-n // n_chunks)
+    assert n_chunks < _core.n_chunks_for(n, 0)  # the budget binds
+    assert n % chunk and chunk % _core.matrix_tile_rows(k, p)
+    X, resp, hyper, w = problem(5, n, p, k, "full", "dirichlet_process", True)
+    want = oracle_result(X, resp, hyper, 1, w)
+    got = fast_cavi(X, resp, F.Prior(**hyper), 1, sample_weight=w)
+    assert_result(got, want, 1e-10, 1e-11)
 
 
 @pytest.mark.slow

@@ -9,6 +9,8 @@ chosen so that each boundary falls inside the data, and the test checks that it 
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastcavi import GaussianMixtureCAVI
 from fastcavi._registry import ENGINES, IMPLEMENTATIONS
@@ -70,7 +72,7 @@ def assert_close(actual, desired, rtol, scale=None, name=""):
 @pytest.mark.parametrize("case", CASES)
 def test_cases_cross_every_boundary(case):
     N, p, K = CASES[case]
-    n_chunks = _core.n_chunks_for(N)
+    n_chunks = _core.n_chunks_for(N, K * (p + 2) + 2)
     chunk = -(-N // n_chunks)
     assert n_chunks > 1 and N % chunk != 0
     if _cavi.uses_blas(p, K):
@@ -81,6 +83,27 @@ def test_cases_cross_every_boundary(case):
         assert chunk > tile and chunk % tile != 0
     if case == "chunk-cap":
         assert n_chunks == _core._MAX_CHUNKS and chunk > _core._MIN_CHUNK_ROWS
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(1, 10**10), per_chunk=st.one_of(
+    st.integers(0, 2 * _core._PARTIALS_DOUBLES),
+    st.sampled_from([_core._PARTIALS_DOUBLES // d + e for d in (64, 16) for e in (-1, 0, 1)])))
+def test_chunks_keep_their_partial_sums_within_the_budget(n, per_chunk):
+    """Where each chunk keeps many partial sums (large K and p), there are fewer chunks: as
+    many as the rows allow, as long as all their partial sums fit in _PARTIALS_DOUBLES
+    float64s, but never fewer than _MIN_CHUNKS (so many threads stay busy). A function of the
+    shape only."""
+    budget, floor = _core._PARTIALS_DOUBLES, _core._MIN_CHUNKS
+    plain = max(1, min(_core._MAX_CHUNKS, -(-n // _core._MIN_CHUNK_ROWS)))
+    assert _core.n_chunks_for(n, 0) == plain
+    n_chunks = _core.n_chunks_for(n, per_chunk)
+    assert min(plain, floor) <= n_chunks <= plain
+    assert n_chunks * per_chunk <= budget or n_chunks == min(plain, floor)
+    if n_chunks < plain:  # as many chunks as the budget holds
+        assert (n_chunks + 1) * per_chunk > budget
+    chunks, rows = _core.chunking(n, per_chunk)
+    assert chunks == n_chunks and (chunks - 1) * rows < n <= chunks * rows
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])

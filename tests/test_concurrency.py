@@ -263,7 +263,7 @@ def test_kernels_are_cached_outside_the_package(tmp_path):
     env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(tmp_path / "cache"))
     proc = subprocess.run([sys.executable, "-W", "error", "-c",
                            "import fastcavi, fastcavi.kernels.core as k; "
-                           "print(k.n_chunks_for(10)); "
+                           "print(k.n_chunks_for(10, 0)); "
                            "print(fastcavi.__file__)"],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stderr

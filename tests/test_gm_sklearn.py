@@ -200,10 +200,11 @@ def test_diag_with_many_features_equals_scikit_learns():
     from fastcavi.kernels import core, diag
     from fastcavi.models.family_fit import DIAG_BLAS_MIN_FEATURES
 
-    n = 2101
-    chunk = -(-n // core.n_chunks_for(n))
-    assert core.n_chunks_for(n) == 2 and chunk % diag._GRAM_BLOCK_ROWS and n % chunk
-    X = blobs(8, n=n, p=DIAG_BLAS_MIN_FEATURES + 1, k=4)
+    n, p = 2101, DIAG_BLAS_MIN_FEATURES + 1
+    n_chunks = core.n_chunks_for(n, 4 * (2 * p + 1) + 2)
+    chunk = -(-n // n_chunks)
+    assert n_chunks == 2 and chunk % diag._GRAM_BLOCK_ROWS and n % chunk
+    X = blobs(8, n=n, p=p, k=4)
     theirs, ours = fit_both(X, n_components=4, covariance_type="diag", random_state=2,
                             max_iter=20, tol=1e-6)
     assert_same_fit(ours, theirs, X)

@@ -30,24 +30,42 @@ class Moments:
         return self.sq_sums / (self.total - ddof)
 
 
+# The moments' passes visit a block of rows in pieces of at most this many values, so that
+# their float64 temporaries (a few pieces' worth) stay near 8 MiB whatever the number of
+# features: a whole block of 262,144 rows at p = 128 is 256 MiB.
+_PIECE_VALUES = 1 << 20
+
+
+def _pieces(xb, wb):
+    """The rows of a block (and their weights, or None) in pieces of at most _PIECE_VALUES
+    values, as float64."""
+    rows = max(1, _PIECE_VALUES // max(1, xb.shape[1]))
+    for start in range(0, xb.shape[0], rows):
+        yield (np.asarray(xb[start:start + rows], dtype=np.float64),
+               None if wb is None else wb[start:start + rows])
+
+
 def _moment_sums(xb, wb, origin):
-    """First pass over one row block: total weight, sum of w (x - x_0), max |x - x_0| (inf or
-    NaN when they overflow: data near the float64 maximum, refused by the caller)."""
+    """First pass over one row block: total weight, sum of w (x - x_0), max |x - x_0| (inf when
+    they overflow: data near the float64 maximum, refused by the caller)."""
+    total, s, spread = 0.0, np.zeros(xb.shape[1]), 0.0
     with np.errstate(over="ignore", invalid="ignore"):
-        d = np.asarray(xb, dtype=np.float64) - origin
-        spread = float(np.abs(d).max()) if d.size else 0.0
-        if wb is None:
-            return float(d.shape[0]), d.sum(axis=0), spread
-        return float(wb.sum()), wb @ d, spread
+        for x, w in _pieces(xb, wb):
+            d = x - origin
+            spread = max(spread, float(np.abs(d).max()) if d.size else 0.0)
+            total += float(d.shape[0]) if w is None else float(w.sum())
+            s += d.sum(axis=0) if w is None else w @ d
+    return total, s, spread
 
 
 def _square_sums(xb, wb, mean, scale):
     """Second pass over one row block: sum of w |(x - mean) / scale|^2, and per feature."""
-    d2 = ((np.asarray(xb, dtype=np.float64) - mean) / scale) ** 2
-    sq = d2.sum(axis=1)
-    if wb is None:
-        return float(sq.sum()), d2.sum(axis=0)
-    return float(wb @ sq), wb @ d2
+    ss, per_feature = 0.0, np.zeros(xb.shape[1])
+    for x, w in _pieces(xb, wb):
+        d2 = ((x - mean) / scale) ** 2
+        ss += float(d2.sum(axis=1).sum()) if w is None else float(w @ d2.sum(axis=1))
+        per_feature += d2.sum(axis=0) if w is None else w @ d2
+    return ss, per_feature
 
 
 def moments(source):

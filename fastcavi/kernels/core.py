@@ -6,10 +6,10 @@ drivers (one pass over the rows, and a prediction) and its own tile routines; wh
 common is here, called from inside those drivers (a driver that took the tile routine as an
 argument could not be cached):
 
-* chunks: the rows are split into a number of chunks that depends only on N (never on the
-  thread count), :func:`chunking`; each chunk accumulates into its own row of a partial-sums
-  buffer, and :func:`sum_partials` adds the rows in a fixed order, so results are bit-identical
-  for any number of threads;
+* chunks: the rows are split into a number of chunks that depends only on the shape (N, and
+  the size of a chunk's partial sums; never the thread count), :func:`chunking`; each chunk
+  accumulates into its own row of a partial-sums buffer, and :func:`sum_partials` adds the rows
+  in a fixed order, so results are bit-identical for any number of threads;
 * tiles: points per tile (:func:`tile_rows`, :func:`matrix_tile_rows`) and a tile's work arrays
   (:func:`tile_work`), laid out [component or feature, point] so that every inner loop runs over
   contiguous points;
@@ -51,24 +51,37 @@ def _exp_shifted_impl(x):
 
 # -- chunks and their partial sums -----------------------------------------------------------
 
-# Rows per chunk never fall below this (the per-chunk overhead is a few K-sized buffers), and
-# the number of chunks never exceeds _MAX_CHUNKS (so the partial-sums buffer is O(K p)).
+# Rows per chunk never fall below _MIN_CHUNK_ROWS (the per-chunk overhead is a few K-sized
+# buffers), and there are never more than _MAX_CHUNKS chunks. Each chunk of a statistics pass
+# keeps its own partial sums (K p^2 float64s for full precisions), so the chunks are also
+# capped to keep all their partial sums within _PARTIALS_DOUBLES float64s (16 MiB), but never
+# below _MIN_CHUNKS, which keeps 16 threads busy: at full K = p = 64 that is 16 chunks (34 MiB)
+# instead of 64 (134 MiB), at spherical p = 128, K = 1024 16 chunks (17 MiB) instead of 68 MiB.
+# Every bound is a function of the shape, never of the thread count.
 _MIN_CHUNK_ROWS = 2048
 _MAX_CHUNKS = 64
+_PARTIALS_DOUBLES = 1 << 21
+_MIN_CHUNKS = 16
 
 
 @cached_njit(**_JIT)
-def n_chunks_for(n_samples):
-    """Number of chunks for N rows: a function of N only, never of the thread count."""
+def n_chunks_for(n_samples, per_chunk):
+    """Number of chunks for N rows whose chunks keep ``per_chunk`` float64 partial sums each
+    (0 for a pass that sums nothing, as prediction): a function of the shape only, never of the
+    thread count."""
     n = (n_samples + _MIN_CHUNK_ROWS - 1) // _MIN_CHUNK_ROWS
-    return max(1, min(_MAX_CHUNKS, n))
+    cap = _MAX_CHUNKS
+    if per_chunk > 0:
+        cap = min(cap, max(_MIN_CHUNKS, _PARTIALS_DOUBLES // per_chunk))
+    return max(1, min(cap, n))
 
 
 @cached_njit(**_JIT)
-def chunking(n_samples):
-    """(number of chunks, rows per chunk) for N rows; chunk c is rows c * chunk up to
-    :func:`chunk_stop` (the last one may be shorter)."""
-    n_chunks = n_chunks_for(n_samples)
+def chunking(n_samples, per_chunk):
+    """(number of chunks, rows per chunk) for N rows (``per_chunk`` as in
+    :func:`n_chunks_for`); chunk c is rows c * chunk up to :func:`chunk_stop` (the last one
+    may be shorter)."""
+    n_chunks = n_chunks_for(n_samples, per_chunk)
     return n_chunks, (n_samples + n_chunks - 1) // n_chunks
 
 
@@ -148,10 +161,10 @@ def padded_factors(factors, padded):
 
 
 @cached_njit(**_JIT)
-def matrix_plan(n_samples, n_components, n_features):
+def matrix_plan(n_samples, n_components, n_features, per_chunk):
     """(number of chunks, rows per chunk, points per tile, padded features P) for the full and
-    tied precisions."""
-    n_chunks, chunk = chunking(n_samples)
+    tied precisions (``per_chunk`` as in :func:`n_chunks_for`)."""
+    n_chunks, chunk = chunking(n_samples, per_chunk)
     return (n_chunks, chunk, matrix_tile_rows(n_components, n_features),
             padded_features(n_features))
 

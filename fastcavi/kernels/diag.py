@@ -75,7 +75,8 @@ def _sweep_statistics_diag(X, weights, means, half_prec, offsets):
     centred on ``means``; see :func:`_tile_statistics_diag`."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks, chunk = core.chunking(n_samples)
+    per_chunk = n_components * (2 * n_features + 1) + 2  # partial sums per chunk
+    n_chunks, chunk = core.chunking(n_samples, per_chunk)
     size = core.tile_rows(n_components)
     part_n = np.zeros((n_chunks, n_components))
     part_r = np.zeros((n_chunks, n_components, n_features))
@@ -100,7 +101,7 @@ def _predict_diag(X, means, half_prec, offsets, mode, proba, labels):
     (PREDICT_LABELS); the other output may be empty. The fit's logits."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks, chunk = core.chunking(n_samples)
+    n_chunks, chunk = core.chunking(n_samples, 0)
     size = core.tile_rows(n_components)
     no_log_norm = np.empty(0)
     for c in prange(n_chunks):
@@ -167,7 +168,8 @@ def _gram_sweep_statistics_diag(X, weights, centred_means, centre, half_prec, of
     Returns (n_k, r_k, s_k, entropy, total_weight) as :func:`_sweep_statistics_diag`."""
     n_samples, n_features = X.shape
     n_components = centred_means.shape[0]
-    n_chunks, chunk = core.chunking(n_samples)
+    per_chunk = n_components * (2 * n_features + 1) + 2  # partial sums per chunk
+    n_chunks, chunk = core.chunking(n_samples, per_chunk)
     w_mat = np.empty((2 * n_features, n_components), dtype=X.dtype)
     sq_means = np.zeros(n_components)
     for k in range(n_components):

@@ -139,7 +139,8 @@ def _sweep_statistics(X, weights, means, half_prec, offsets):
     """
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks, chunk = core.chunking(n_samples)
+    per_chunk = n_components * (n_features + 2) + 2  # partial sums per chunk
+    n_chunks, chunk = core.chunking(n_samples, per_chunk)
     part_n = np.zeros((n_chunks, n_components))
     part_r = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))
@@ -161,7 +162,7 @@ def _predict(X, means, half_prec, offsets, mode, proba, labels, log_norm):
     tiles, no reduction; the logits are those of the fit (:func:`_tile_logits`)."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks, chunk = core.chunking(n_samples)
+    n_chunks, chunk = core.chunking(n_samples, 0)
     size = core.tile_rows(n_components)
     for c in prange(n_chunks):
         xt = np.empty((n_features, size), dtype=X.dtype)
@@ -231,7 +232,8 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
     """
     n_samples, n_features = X.shape
     n_components = centred_means.shape[0]
-    n_chunks, chunk = core.chunking(n_samples)
+    per_chunk = n_components * (n_features + 2) + 2  # partial sums per chunk
+    n_chunks, chunk = core.chunking(n_samples, per_chunk)
     mc_t = centred_means.T
     sq_means = np.zeros(n_components)
     for k in range(n_components):

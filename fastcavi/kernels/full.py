@@ -84,7 +84,10 @@ def _sweep_statistics_full(X, weights, means, factors, offsets):
     centred on ``means``; see :func:`_tile_statistics_full`."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features)
+    # the float64 partial sums below, per chunk
+    per_chunk = n_components * (n_features * n_features + n_features + 1) + 2
+    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features,
+                                                     per_chunk)
     factors = core.padded_factors(factors, padded)
     part_n = np.zeros((n_chunks, n_components))
     part_r = np.zeros((n_chunks, n_components, n_features, n_features))
@@ -114,7 +117,7 @@ def _predict_full(X, means, factors, offsets, mode, proba, labels):
     (PREDICT_LABELS); the other output may be empty. The fit's logits."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features)
+    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features, 0)
     factors = core.padded_factors(factors, padded)
     no_log_norm = np.empty(0)
     for c in prange(n_chunks):

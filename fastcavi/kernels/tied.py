@@ -121,7 +121,10 @@ def _sweep_statistics_tied(X, weights, centred_means, centre, factor, white_mean
     total_weight), float64; see :func:`_tile_statistics_tied` (r_y symmetric, co upper)."""
     n_samples, n_features = X.shape
     n_components = centred_means.shape[0]
-    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features)
+    # the float64 partial sums below, per chunk
+    per_chunk = n_components * (n_features + n_components + 1) + n_features * n_features + 2
+    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features,
+                                                     per_chunk)
     factor = core.padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
     part_n = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))
@@ -152,7 +155,7 @@ def _predict_tied(X, centre, factor, white_means, offsets, mode, proba, labels):
     """As :func:`_predict_full`, for the tied logits."""
     n_samples, n_features = X.shape
     n_components = white_means.shape[0]
-    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features)
+    n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features, 0)
     factor = core.padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
     no_log_norm = np.empty(0)
     for c in prange(n_chunks):
