@@ -72,7 +72,7 @@ def test_the_bound_never_falls_and_stops_where_batch_would(ctype):
     assert est.lower_bound_ >= batch.lower_bound_ - 1e-9 * n
 
 
-@pytest.mark.parametrize("ctype", ["full", "diag"])
+@pytest.mark.parametrize("ctype", [pytest.param("full", marks=pytest.mark.slow), "diag"])
 def test_fewer_passes_than_batch_where_coordinate_ascent_is_slow(ctype, monkeypatch):
     """Passes over the data (counted, not timed) until the bound is within 1e-6 per point of
     the best either run reaches: at most half of batch's."""
@@ -141,6 +141,7 @@ def test_the_known_variance_model_and_em_accelerate_too():
         assert fast.n_iter_ < batch.n_iter_, cls.__name__
 
 
+@pytest.mark.slow
 def test_moves_run_on_accelerated_passes():
     """Moves between accelerated segments: every accepted move raises the bound, and three
     well separated clusters end as three components."""

@@ -469,7 +469,7 @@ def test_fast_matches_the_oracle_across_boundaries(ctype, wtype, weighted, case,
         assert_result(got, want, **TOL32[COVARIANCES[ctype].matrix])
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype", [np.float64, pytest.param(np.float32, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_diag_blas_path_matches_the_oracle(weighted, dtype):
     """Diagonal precisions from DIAG_BLAS_MIN_FEATURES features on take the BLAS path

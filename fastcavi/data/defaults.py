@@ -31,8 +31,8 @@ class Moments:
 
 
 # The moments' passes visit a block of rows in pieces of at most this many values, so that
-# their float64 temporaries (a few pieces' worth) stay near 8 MiB whatever the number of
-# features: a whole block of 262,144 rows at p = 128 is 256 MiB.
+# their float64 temporaries (two or three pieces' worth) stay near 8 MiB each whatever the
+# number of features: a whole block of 65,536 rows at p = 128 is 64 MiB.
 _PIECE_VALUES = 1 << 20
 
 
