@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 WORKLOAD = """
 import importlib, pkgutil, warnings
 import numpy as np
@@ -57,6 +59,7 @@ print("compiled", compiled, "in", *sorted(modules))
 """
 
 
+@pytest.mark.slow
 def test_every_kernel_is_compiled_for_c_contiguous_arrays_only(tmp_path):
     proc = subprocess.run([sys.executable, "-c", WORKLOAD], cwd=tmp_path, env=os.environ,
                           capture_output=True, text=True, timeout=900)
