@@ -18,19 +18,14 @@ import argparse
 import warnings
 
 import numpy as np
+from measure_memmap_memory import _status_kib  # scripts/ is on sys.path when this file runs
 
-
-def _status_mib(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {key} in /proc/self/status")
+from fastcavi.models.names import COVARIANCE_TYPES
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("covariance_type", choices=["full", "tied", "diag", "spherical"])
+    parser.add_argument("covariance_type", choices=COVARIANCE_TYPES)
     parser.add_argument("n", type=float)
     parser.add_argument("p", type=int)
     parser.add_argument("k", type=int)
@@ -51,10 +46,11 @@ def main(argv=None):
         gm.fit(X)
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # resets VmHWM to the current resident size
-        base = _status_mib("VmRSS")
+        base = _status_kib()["VmRSS"]
         gm.fit(X)
+    peak = (_status_kib()["VmHWM"] - base) / 1024
     print(f"{args.covariance_type} N={n:.0e} p={p} K={k}: one iteration's peak beyond the "
-          f"resting process {_status_mib('VmHWM') - base:.1f} MiB (X: {X.nbytes / 2**20:.0f} MiB)")
+          f"resting process {peak:.1f} MiB (X: {X.nbytes / 2**20:.0f} MiB)")
     return 0
 
 

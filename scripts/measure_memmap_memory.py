@@ -51,7 +51,7 @@ def _status_kib():
     with open("/proc/self/status") as f:
         for line in f:
             key, _, value = line.partition(":")
-            if key in ("RssAnon", "RssFile", "VmHWM"):
+            if key in ("RssAnon", "RssFile", "VmHWM", "VmRSS"):
                 fields[key] = int(value.split()[0])
     return fields
 

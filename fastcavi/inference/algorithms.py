@@ -65,7 +65,7 @@ class Sums:
 
 
 def combine(stats):
-    """Reduce: the sum of an iterable of SweepStats, in the order given."""
+    """Reduce: the sum of an iterable of :class:`Sums`, in the order given."""
     it = iter(stats)
     total = next(it)
     for s in it:
