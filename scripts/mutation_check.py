@@ -102,6 +102,17 @@ MUTATIONS = [
         "cap = min(cap, max(1, _PARTIALS_DOUBLES // per_chunk))",
         "large partial sums leave fewer chunks than the threads a machine keeps busy"),
     Mutation(
+        "moments-whole-block", "fastcavi/data/defaults.py",
+        "rows = max(1, _PIECE_VALUES // max(1, xb.shape[1]))",
+        "rows = max(1, xb.shape[0])",
+        "the default prior's pass makes float64 temporaries a whole block at a time (64 MiB "
+        "each at p = 128)", tests=("tests/test_streaming.py",)),
+    Mutation(
+        "moments-piece-weights-offset", "fastcavi/data/defaults.py",
+        "None if wb is None else wb[start:start + rows])",
+        "None if wb is None else wb[:min(rows, xb.shape[0] - start)])",
+        "every piece of a block takes the weights of its first rows"),
+    Mutation(
         "last-chunk-skipped", "fastcavi/kernels/core.py",
         "for c in range(part.shape[0]):  # fixed order",
         "for c in range(max(1, part.shape[0] - 1)):  # fixed order",

@@ -10,8 +10,9 @@ import pytest
 
 from fastcavi import GaussianMixtureCAVI
 from fastcavi._validation import as_kernel_array, validate_X
-from fastcavi.data.defaults import _subsample
-from fastcavi.data.sources import ArraySource
+from fastcavi.data import defaults as _defaults
+from fastcavi.data.defaults import _subsample, moments
+from fastcavi.data.sources import BLOCK_ROWS, ArraySource
 from fastcavi.models.fixed import check_hyper, run_sweeps
 
 N, P, K = 200_000, 2, 5
@@ -98,6 +99,37 @@ print(json.dumps(tracemalloc.get_traced_memory()[1]))
     assert peak < N * K * 8 / 2
     if explicit:
         assert peak < N * P * 8 / 10
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_moments_in_pieces_are_numpys(weighted, dtype):
+    """The default prior's moments, taken block by block and each block in pieces of at most
+    _PIECE_VALUES values: NumPy's weighted mean and variances, at a size whose pieces end
+    inside a block and whose last block is short, on data far from the origin; and no
+    temporary near a block's size."""
+    n, p = BLOCK_ROWS + 3001, 160
+    rows = _defaults._PIECE_VALUES // p
+    assert rows < BLOCK_ROWS and BLOCK_ROWS % rows and n % BLOCK_ROWS < rows
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(n, p)) * rng.uniform(0.5, 5, p) + 1e3).astype(dtype)
+    w = rng.uniform(0, 2, n) if weighted else None
+    Xk = as_kernel_array(X)
+    tracemalloc.start()
+    try:
+        m = moments(ArraySource(Xk, w))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    x64 = X.astype(np.float64)
+    weights = np.ones(n) if w is None else w
+    mean = np.average(x64, axis=0, weights=weights)
+    np.testing.assert_allclose(m.mean, mean, rtol=1e-13)  # measured 2.3e-14 at the offset
+    assert m.total == pytest.approx(weights.sum(), rel=1e-14)
+    sq = weights @ (x64 - mean) ** 2
+    np.testing.assert_allclose(m.sq_sums, sq, rtol=1e-12)
+    assert m.mean_var == pytest.approx(sq.sum() / (weights.sum() * p), rel=1e-12)
+    assert peak < BLOCK_ROWS * p * 8 / 2  # a block's float64 temporary is 80 MiB
 
 
 def test_default_subsample_needs_no_o_n_memory():
