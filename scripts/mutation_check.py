@@ -111,7 +111,8 @@ MUTATIONS = [
         "moments-piece-weights-offset", "fastcavi/data/defaults.py",
         "None if wb is None else wb[start:start + rows])",
         "None if wb is None else wb[:min(rows, xb.shape[0] - start)])",
-        "every piece of a block takes the weights of its first rows"),
+        "every piece of a block takes the weights of its first rows",
+        tests=("tests/test_streaming.py",)),
     Mutation(
         "last-chunk-skipped", "fastcavi/kernels/core.py",
         "for c in range(part.shape[0]):  # fixed order",
