@@ -101,7 +101,7 @@ print(json.dumps(tracemalloc.get_traced_memory()[1]))
         assert peak < N * P * 8 / 10
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype", [np.float64, pytest.param(np.float32, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_moments_in_pieces_are_numpys(weighted, dtype):
     """The default prior's moments, taken block by block and each block in pieces of at most
