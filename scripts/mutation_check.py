@@ -282,6 +282,28 @@ MUTATIONS = [
         "acc_r += t",
         "diag kernel accumulates w phi (x - m) instead of w phi (x - m)^2 into R", FAMILY_TESTS),
     Mutation(
+        "exp-pair-second-dropped", "fastcavi/kernels/core.py",
+        "            z[b] += v0 + v1\n    if n_components % 2 == 1:",
+        "            z[b] += v0\n    if n_components % 2 == 1:",
+        "the scalar-precision kernels' normaliser z forgets the second component of each pair"),
+    Mutation(
+        "exp-odd-last-skipped", "fastcavi/kernels/core.py",
+        "            z[b] += v0 + v1\n    if n_components % 2 == 1:",
+        "            z[b] += v0 + v1\n    if n_components % 2 == 2:",
+        "odd K: the scalar-precision kernels never exponentiate the last component"),
+    Mutation(
+        "exp-entropy-pair-second-dropped", "fastcavi/kernels/core.py",
+        "ea[b] += v0 * a0 + v1 * a1",
+        "ea[b] += v0 * a0",
+        "diag, full and tied kernels' entropy forgets the second component of each pair",
+        FAMILY_TESTS),
+    Mutation(
+        "exp-entropy-odd-last-skipped", "fastcavi/kernels/core.py",
+        "            ea[b] += v0 * a0 + v1 * a1\n    if n_components % 2 == 1:",
+        "            ea[b] += v0 * a0 + v1 * a1\n    if n_components % 2 == 2:",
+        "odd K: diag, full and tied kernels never exponentiate the last component",
+        FAMILY_TESTS),
+    Mutation(
         "diag-entropy-half-dropped", "fastcavi/kernels/core.py",
         "entropy += w * (_log_normal(float(z[b])) - float(ea[b] * inv_z))",
         "entropy += w * _log_normal(float(z[b]))",
