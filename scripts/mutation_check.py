@@ -282,6 +282,34 @@ MUTATIONS = [
         "acc_r += t",
         "diag kernel accumulates w phi (x - m) instead of w phi (x - m)^2 into R", FAMILY_TESTS),
     Mutation(
+        "pair-logits-second-mean", "fastcavi/kernels/fixed.py",
+        "        m1 = means[k + 1, j]\n        xj = xt[j]\n        for b in range(n):\n"
+        "            diff0",
+        "        m1 = means[k, j]\n        xj = xt[j]\n        for b in range(n):\n"
+        "            diff0",
+        "scalar-precision logits: the second component of a pair measured from the first's mean"),
+    Mutation(
+        "pair-logits-top-second-dropped", "fastcavi/kernels/fixed.py",
+        "top[b] = max(top[b], max(l0, l1))",
+        "top[b] = max(top[b], l0)",
+        "the running max over k misses the second component of each pair (exp overflows where "
+        "it is the largest by far)"),
+    Mutation(
+        "odd-component-logits-skipped", "fastcavi/kernels/fixed.py",
+        "    if n_components % 2 == 1:\n        _component_logits(",
+        "    if n_components % 2 == 2:\n        _component_logits(",
+        "odd K: the last component's logits are never computed"),
+    Mutation(
+        "pair-sums-second-scatter", "fastcavi/kernels/fixed.py",
+        "a1 += e1[b] * (xj[b] - m1)",
+        "a1 += e1[b] * (xj[b] - m0)",
+        "the second component of a pair is centred on the first's mean in S~_k"),
+    Mutation(
+        "odd-component-sums-skipped", "fastcavi/kernels/fixed.py",
+        "    if n_components % 2 == 1:\n        entropy -= _component_sums(",
+        "    if n_components % 2 == 2:\n        entropy -= _component_sums(",
+        "odd K: the last component's sums are never taken"),
+    Mutation(
         "exp-pair-second-dropped", "fastcavi/kernels/core.py",
         "            z[b] += v0 + v1\n    if n_components % 2 == 1:",
         "            z[b] += v0\n    if n_components % 2 == 1:",

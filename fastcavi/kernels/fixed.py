@@ -38,30 +38,149 @@ _JIT = KERNEL_OPTIONS
 
 
 @cached_njit(**_JIT)
+def _component_logits(means, half_prec, offsets, k, n, xt, dist, expo, top):
+    """dist[k, b] = |x_b - m_k|^2, expo[k, b] = l_kb = -h_k dist[k, b] - o_k and
+    top[b] = max(top[b], l_kb) for the first n points of the tile xt (one component)."""
+    d = dist[k]
+    for b in range(n):
+        d[b] = 0.0
+    for j in range(means.shape[1]):
+        mkj = means[k, j]
+        xj = xt[j]
+        for b in range(n):
+            diff = xj[b] - mkj
+            d[b] += diff * diff
+    e = expo[k]
+    off = offsets[k]
+    hp = half_prec[k]
+    for b in range(n):
+        lk = -(d[b] * hp) - off
+        e[b] = lk
+        top[b] = max(top[b], lk)
+
+
+@cached_njit(**_JIT)
+def _pair_logits(means, half_prec, offsets, k, n, xt, dist, expo, top):
+    """:func:`_component_logits` for components k and k + 1 together: one read of each row of
+    xt and one update of top for the two (the same arithmetic per component)."""
+    d0 = dist[k]
+    d1 = dist[k + 1]
+    for b in range(n):
+        d0[b] = 0.0
+        d1[b] = 0.0
+    for j in range(means.shape[1]):
+        m0 = means[k, j]
+        m1 = means[k + 1, j]
+        xj = xt[j]
+        for b in range(n):
+            diff0 = xj[b] - m0
+            diff1 = xj[b] - m1
+            d0[b] += diff0 * diff0
+            d1[b] += diff1 * diff1
+    e0 = expo[k]
+    e1 = expo[k + 1]
+    off0 = offsets[k]
+    off1 = offsets[k + 1]
+    hp0 = half_prec[k]
+    hp1 = half_prec[k + 1]
+    for b in range(n):
+        l0 = -(d0[b] * hp0) - off0
+        l1 = -(d1[b] * hp1) - off1
+        e0[b] = l0
+        e1[b] = l1
+        top[b] = max(top[b], max(l0, l1))
+
+
+@cached_njit(**_JIT)
 def _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top):
     """The logits of rows start:start+n (one tile), laid out [k, b] (component, point) so that
     every inner loop runs over contiguous points and vectorises: xt[j, b] = x_bj,
     dist[k, b] = |x_b - m_k|^2, expo[k, b] = l_kb = -h_k dist[k, b] - o_k, top[b] = max_k l_kb.
-    Per-point values are in X's dtype."""
-    n_components, n_features = means.shape
+    Per-point values are in X's dtype. Two components per step (an odd K's last one alone):
+    6% faster than one at a time at p = 2, K = 10, 11% in float32."""
+    n_components = means.shape[0]
     core.tile_transpose(X, start, n, xt, top)
-    for k in range(n_components):
-        d = dist[k]
+    for k in range(0, n_components - 1, 2):
+        _pair_logits(means, half_prec, offsets, k, n, xt, dist, expo, top)
+    if n_components % 2 == 1:
+        _component_logits(means, half_prec, offsets, n_components - 1, n, xt, dist, expo, top)
+
+
+@cached_njit(**_JIT)
+def _component_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k, r_k, s_k):
+    """Component k's sums over the first n points of a tile: expo[k, b] <- w_b phi_kb
+    (expo holding exp(a_kb) and z[b] = w_b / z_b), n_k[k], r_k[k] and s_k[k] added to; returns
+    sum_b w_b phi_kb a_kb (a_kb = l_kb - max_k l_kb, its part of the entropy)."""
+    e = expo[k]
+    d = dist[k]
+    off = offsets[k]
+    hp = half_prec[k]
+    nk = 0.0
+    rk = 0.0
+    ek = 0.0
+    for b in range(n):
+        wphi = e[b] * z[b]
+        e[b] = wphi
+        nk += wphi
+        rk += wphi * d[b]
+        t = wphi * (-(d[b] * hp) - off - top[b])
+        ek += t if wphi > 0.0 else 0.0  # 0 log 0 = 0
+    n_k[k] += nk
+    r_k[k] += rk
+    core.tile_centred_sums(e, xt, means[k], n, s_k[k])
+    return ek
+
+
+@cached_njit(**_JIT)
+def _pair_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k, r_k, s_k):
+    """:func:`_component_sums` for components k and k + 1 together (one read of z, top and
+    each row of xt for the two; the same arithmetic per component); returns the sum of the
+    two entropy parts."""
+    e0 = expo[k]
+    e1 = expo[k + 1]
+    d0 = dist[k]
+    d1 = dist[k + 1]
+    off0 = offsets[k]
+    off1 = offsets[k + 1]
+    hp0 = half_prec[k]
+    hp1 = half_prec[k + 1]
+    n0 = 0.0
+    n1 = 0.0
+    r0 = 0.0
+    r1 = 0.0
+    q0 = 0.0
+    q1 = 0.0
+    for b in range(n):
+        zb = z[b]
+        tb = top[b]
+        wphi0 = e0[b] * zb
+        wphi1 = e1[b] * zb
+        e0[b] = wphi0
+        e1[b] = wphi1
+        n0 += wphi0
+        n1 += wphi1
+        r0 += wphi0 * d0[b]
+        r1 += wphi1 * d1[b]
+        t0 = wphi0 * (-(d0[b] * hp0) - off0 - tb)
+        t1 = wphi1 * (-(d1[b] * hp1) - off1 - tb)
+        q0 += t0 if wphi0 > 0.0 else 0.0  # 0 log 0 = 0
+        q1 += t1 if wphi1 > 0.0 else 0.0
+    n_k[k] += n0
+    n_k[k + 1] += n1
+    r_k[k] += r0
+    r_k[k + 1] += r1
+    for j in range(means.shape[1]):
+        m0 = means[k, j]
+        m1 = means[k + 1, j]
+        xj = xt[j]
+        a0 = 0.0
+        a1 = 0.0
         for b in range(n):
-            d[b] = 0.0
-        for j in range(n_features):
-            mkj = means[k, j]
-            xj = xt[j]
-            for b in range(n):
-                diff = xj[b] - mkj
-                d[b] += diff * diff
-        e = expo[k]
-        off = offsets[k]
-        hp = half_prec[k]
-        for b in range(n):
-            lk = -(d[b] * hp) - off
-            e[b] = lk
-            top[b] = max(top[b], lk)
+            a0 += e0[b] * (xj[b] - m0)
+            a1 += e1[b] * (xj[b] - m1)
+        s_k[k, j] += a0
+        s_k[k + 1, j] += a1
+    return q0 + q1
 
 
 @cached_njit(**_JIT)
@@ -72,7 +191,7 @@ def _tile_statistics(X, weights, means, half_prec, offsets, start, stop,
     The logits come from :func:`_tile_logits` (the [k, b] layout); every sum over points is
     accumulated in float64.
     """
-    n_components, n_features = means.shape
+    n_components = means.shape[0]
     n = stop - start
     _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top)
     core.tile_exp(expo, top, z, n)
@@ -85,25 +204,12 @@ def _tile_statistics(X, weights, means, half_prec, offsets, start, stop,
         entropy += w * _log_normal(float(z[b]))
         total_w += w
         z[b] = w / z[b]  # from now on: the factor that turns exp(a_kb) into w_b phi_kb
-    for k in range(n_components):
-        e = expo[k]
-        d = dist[k]
-        off = offsets[k]
-        hp = half_prec[k]
-        nk = 0.0
-        rk = 0.0
-        ek = 0.0
-        for b in range(n):
-            wphi = e[b] * z[b]
-            e[b] = wphi
-            nk += wphi
-            rk += wphi * d[b]
-            t = wphi * (-(d[b] * hp) - off - top[b])
-            ek += t if wphi > 0.0 else 0.0  # 0 log 0 = 0
-        n_k[k] += nk
-        r_k[k] += rk
-        entropy -= ek
-        core.tile_centred_sums(e, xt, means[k], n, s_k[k])
+    for k in range(0, n_components - 1, 2):
+        entropy -= _pair_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k,
+                              r_k, s_k)
+    if n_components % 2 == 1:
+        entropy -= _component_sums(means, half_prec, offsets, n_components - 1, n, xt, dist,
+                                   expo, top, z, n_k, r_k, s_k)
     scalars[0] += entropy
     scalars[1] += total_w
 
