@@ -257,6 +257,13 @@ def thread_limit(n_threads):
         numba.set_num_threads(old)
 
 
+def threads_in_use():
+    """Numba's thread count now (what :func:`thread_limit` set), for work that Python threads
+    share out."""
+    with hold_sigint():  # the first call starts Numba's threading layer
+        return numba.get_num_threads()
+
+
 # Point 1 of the module docstring. ``fastcavi/kernels/jit.py``, which every module that defines
 # kernels imports, imports this module first, so this runs before any fastcavi kernel exists.
 preload_tbb()

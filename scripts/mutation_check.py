@@ -102,6 +102,12 @@ MUTATIONS = [
         "cap = min(cap, max(1, _PARTIALS_DOUBLES // per_chunk))",
         "large partial sums leave fewer chunks than the threads a machine keeps busy"),
     Mutation(
+        "threaded-rows-weights-dropped", "fastcavi/data/sources.py",
+        "fn(part[0], part[1], *args)",
+        "fn(part[0], None, *args)",
+        "the move rounds' blocks on threads lose their weights",
+        tests=("tests/test_streaming.py",)),
+    Mutation(
         "moments-whole-block", "fastcavi/data/defaults.py",
         "rows = max(1, _PIECE_VALUES // max(1, xb.shape[1]))",
         "rows = max(1, xb.shape[0])",

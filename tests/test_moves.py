@@ -230,7 +230,7 @@ def test_separated_clusters_end_at_k_from_one_and_from_3k(ctype, wtype):
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["batch", "incremental"])
 def test_the_same_fit_for_any_thread_count(algorithm):
-    X = _separated(11, 5, 2)
+    X = _separated(11, 5, 2, n_per=4000)  # 36,000 rows: three blocks of a threaded round
     one = _fit_moves(X, 10, n_threads=1, algorithm=algorithm)
     two = _fit_moves(X, 10, n_threads=2, algorithm=algorithm)
     assert one.moves_ == two.moves_

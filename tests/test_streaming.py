@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from fastcavi import GaussianMixtureCAVI
+from fastcavi._threads import thread_limit
 from fastcavi._validation import as_kernel_array, validate_X
 from fastcavi.data import defaults as _defaults
 from fastcavi.data.defaults import _subsample, moments
-from fastcavi.data.sources import BLOCK_ROWS, ArraySource
+from fastcavi.data.sources import BLOCK_ROWS, THREADED_BLOCK_ROWS, ArraySource
 from fastcavi.models.fixed import check_hyper, run_sweeps
 
 N, P, K = 200_000, 2, 5
@@ -130,6 +131,27 @@ def test_moments_in_pieces_are_numpys(weighted, dtype):
     np.testing.assert_allclose(m.sq_sums, sq, rtol=1e-12)
     assert m.mean_var == pytest.approx(sq.sum() / (weights.sum() * p), rel=1e-12)
     assert peak < BLOCK_ROWS * p * 8 / 2  # a block's float64 temporary is 80 MiB
+
+
+def _block_summary(xb, wb):
+    return float(xb[0, 0]), xb.shape[0], None if wb is None else float(wb.sum())
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_threaded_row_blocks_are_the_blocks_in_order(weighted):
+    """map_rows(threaded=True): blocks of THREADED_BLOCK_ROWS rows (the last one short), each
+    with its own weights, returned in row order on any number of threads."""
+    rng = np.random.default_rng(5)
+    n = 3 * THREADED_BLOCK_ROWS + 7
+    X = rng.normal(size=(n, 3))
+    w = rng.uniform(0.5, 2.0, n) if weighted else None
+    source = ArraySource(as_kernel_array(X), w)
+    expected = [(X[i, 0], min(THREADED_BLOCK_ROWS, n - i),
+                 None if w is None else pytest.approx(w[i:i + THREADED_BLOCK_ROWS].sum()))
+                for i in range(0, n, THREADED_BLOCK_ROWS)]
+    for threads in (1, 2):
+        with thread_limit(threads):
+            assert source.map_rows(_block_summary, threaded=True) == expected
 
 
 def test_default_subsample_needs_no_o_n_memory():

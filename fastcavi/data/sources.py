@@ -17,7 +17,10 @@ The interface (both implement it)::
 
     n_rows, n_features, dtype, weights (None: every row counts once), total_weight
     map(fn, *args)       [fn(X_block, w_block, *args) for each kernel block], in block order
-    map_rows(fn, *args)  the same over blocks of at most 65,536 rows, for NumPy passes
+    map_rows(fn, *args, threaded=False)
+                         the same over blocks of at most 65,536 rows, for NumPy passes;
+                         ``threaded``: blocks of 16,384 rows run on Python threads, as many
+                         as Numba's (for passes that NumPy keeps busy outside the GIL)
     n_blocks, map_blocks(fn, *args), map_block(b, fn, *args)
                          the blocks of incremental CAVI, fixed by the number of rows (memory)
                          or the row chunks (Dask): all of them in order, or block b alone
@@ -36,6 +39,7 @@ cache instead of compiling them again.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -51,6 +55,7 @@ from .._validation import (
 )
 
 BLOCK_ROWS = 65_536  # rows per block for the O(block) NumPy passes outside the kernels
+THREADED_BLOCK_ROWS = 16_384  # ... and when the blocks run on threads (the load evened out)
 # Rows per block of incremental CAVI in memory: q(theta) is updated after each, so smaller
 # blocks update it more often, at an O(K p^2) update each (negligible next to 2**18 rows).
 INCREMENTAL_BLOCK_ROWS = 2**18
@@ -86,13 +91,22 @@ class ArraySource:
     def map_blocks(self, fn, *args):
         return [self.map_block(b, fn, *args) for b in range(self.n_blocks)]
 
-    def row_blocks(self):
+    def row_blocks(self, size=BLOCK_ROWS):
         w = self.weights
-        for b in blocks(self.n_rows):
+        for b in blocks(self.n_rows, size):
             yield self.X[b], None if w is None else w[b]
 
-    def map_rows(self, fn, *args):
-        return [fn(xb, wb, *args) for xb, wb in self.row_blocks()]
+    def map_rows(self, fn, *args, threaded=False):
+        if not threaded:
+            return [fn(xb, wb, *args) for xb, wb in self.row_blocks()]
+        from .._threads import threads_in_use  # (imports Numba: not at this module's import)
+
+        parts = list(self.row_blocks(THREADED_BLOCK_ROWS))
+        workers = min(len(parts), threads_in_use())
+        if workers < 2:
+            return [fn(xb, wb, *args) for xb, wb in parts]
+        with ThreadPoolExecutor(workers) as pool:  # results in block order, whatever the threads
+            return list(pool.map(lambda part: fn(part[0], part[1], *args), parts))
 
     def take(self, rows):
         return np.asarray(self.X[np.asarray(rows)], dtype=np.float64)

@@ -307,7 +307,8 @@ def score_round(source, prior, params, update, pairs, births, deletes, *, max_co
     (with their centres) q(theta) was updated from. ``take``: make every candidate that clashes
     with none, whatever its gain (the start of a trial)."""
     centres = kernel_means(params.means, source.dtype).astype(np.float64)
-    parts = source.map_rows(round_block, params, prior, centres, pairs, births, deletes)
+    parts = source.map_rows(round_block, params, prior, centres, pairs, births, deletes,
+                            threaded=True)
     sums = parts[0]
     for part in parts[1:]:
         sums = sums + part
