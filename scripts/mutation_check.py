@@ -316,6 +316,16 @@ MUTATIONS = [
         "    if n_components % 2 == 2:\n        entropy -= _component_sums(",
         "odd K: the last component's sums are never taken"),
     Mutation(
+        "transpose-few-features-row-offset", "fastcavi/kernels/core.py",
+        "                xj[b] = X[start + b, j]",
+        "                xj[b] = X[b, j]",
+        "p < 4: every tile of the fixed, diag and full kernels reads the chunk's first rows"),
+    Mutation(
+        "transpose-many-features-last-dropped", "fastcavi/kernels/core.py",
+        "            for j in range(n_features):\n                xt[j, b] = X[start + b, j]",
+        "            for j in range(n_features - 1):\n                xt[j, b] = X[start + b, j]",
+        "p >= 4: the tiles' last feature is never read (its row holds what was there before)"),
+    Mutation(
         "exp-pair-second-dropped", "fastcavi/kernels/core.py",
         "            z[b] += v0 + v1\n    if n_components % 2 == 1:",
         "            z[b] += v0\n    if n_components % 2 == 1:",

@@ -169,12 +169,34 @@ def matrix_plan(n_samples, n_components, n_features, per_chunk):
             padded_features(n_features))
 
 
+# The rows of a tile's transposed block (xt[j, :], one per feature) are TILE_PAD elements longer
+# than the tile. With a row stride of a multiple of 4 KiB (1,024 float32 or 512 float64 points)
+# the j-th elements of a point fall in one L1 set, and from 8 features on writing a point's
+# features (one per row) evicts the lines just written: 5x slower at p = 16, measured.
+TILE_PAD = 8
+
+
+@cached_njit(**_JIT)
+def tile_block(X, n_rows, size):
+    """An (n_rows, size) work block in X's dtype for a tile's rows laid out by feature, with
+    rows TILE_PAD longer than the tile (only the first ``size`` columns are used)."""
+    return np.empty((n_rows, size + TILE_PAD), dtype=X.dtype)
+
+
 @cached_njit(**_JIT)
 def tile_transpose(X, start, n, xt, top):
     """xt[j, b] = x_bj for rows start:start+n, and top[b] = -inf (for the max over k)."""
+    n_features = X.shape[1]
+    if n_features < 4:  # one contiguous pass per feature (at p = 2, 30% quicker)
+        for j in range(n_features):
+            xj = xt[j]
+            for b in range(n):
+                xj[b] = X[start + b, j]
+    else:
+        for b in range(n):
+            for j in range(n_features):
+                xt[j, b] = X[start + b, j]
     for b in range(n):
-        for j in range(X.shape[1]):
-            xt[j, b] = X[start + b, j]
         top[b] = -np.inf
 
 
@@ -211,7 +233,8 @@ def tile_centred_sums(e, xt, m, n, s):
 def padded_work(X, padded, size):
     """Two (P, size) work tiles in X's dtype: rows (those past p zero, and they stay so) and
     their image through the triangle (:func:`tile_triangle`)."""
-    return np.zeros((padded, size), dtype=X.dtype), np.empty((padded, size), dtype=X.dtype)
+    return (np.zeros((padded, size + TILE_PAD), dtype=X.dtype),
+            np.empty((padded, size + TILE_PAD), dtype=X.dtype))
 
 
 @cached_njit(**_JIT)

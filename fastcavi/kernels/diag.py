@@ -83,7 +83,7 @@ def _sweep_statistics_diag(X, weights, means, half_prec, offsets):
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
-        xt = np.empty((n_features, size), dtype=X.dtype)
+        xt = core.tile_block(X, n_features, size)
         expo, top, z, ea = core.tile_work(X, n_components, size)
         stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
@@ -105,7 +105,7 @@ def _predict_diag(X, means, half_prec, offsets, mode, proba, labels):
     size = core.tile_rows(n_components)
     no_log_norm = np.empty(0)
     for c in prange(n_chunks):
-        xt = np.empty((n_features, size), dtype=X.dtype)
+        xt = core.tile_block(X, n_features, size)
         expo, top, z, _ = core.tile_work(X, n_components, size)
         stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):

@@ -226,7 +226,7 @@ def _chunk_statistics(X, weights, means, half_prec, offsets, start, stop,
     """
     n_components, n_features = means.shape
     size = core.tile_rows(n_components)
-    xt = np.empty((n_features, size), dtype=X.dtype)
+    xt = core.tile_block(X, n_features, size)
     dist = np.empty((n_components, size), dtype=X.dtype)
     expo, top, z, _ = core.tile_work(X, n_components, size)
     for t0 in range(start, stop, size):
@@ -271,7 +271,7 @@ def _predict(X, means, half_prec, offsets, mode, proba, labels, log_norm):
     n_chunks, chunk = core.chunking(n_samples, 0)
     size = core.tile_rows(n_components)
     for c in prange(n_chunks):
-        xt = np.empty((n_features, size), dtype=X.dtype)
+        xt = core.tile_block(X, n_features, size)
         dist = np.empty((n_components, size), dtype=X.dtype)
         expo, top, z, _ = core.tile_work(X, n_components, size)
         stop = core.chunk_stop(c, chunk, n_samples)

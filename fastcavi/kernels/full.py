@@ -94,7 +94,7 @@ def _sweep_statistics_full(X, weights, means, factors, offsets):
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
-        xt = np.empty((n_features, size), dtype=X.dtype)
+        xt = core.tile_block(X, n_features, size)
         ut, yt = core.padded_work(X, padded, size)  # ut's rows past p stay 0
         expo, top, z, ea = core.tile_work(X, n_components, size)
         we = np.empty(size)
@@ -121,7 +121,7 @@ def _predict_full(X, means, factors, offsets, mode, proba, labels):
     factors = core.padded_factors(factors, padded)
     no_log_norm = np.empty(0)
     for c in prange(n_chunks):
-        xt = np.empty((n_features, size), dtype=X.dtype)
+        xt = core.tile_block(X, n_features, size)
         ut, yt = core.padded_work(X, padded, size)  # ut's rows past p stay 0
         expo, top, z, _ = core.tile_work(X, n_components, size)
         stop = core.chunk_stop(c, chunk, n_samples)
