@@ -101,3 +101,28 @@ def test_a_psi_that_is_not_positive_definite_is_a_clear_error(ctype):
     assert not hasattr(gm, "means_")
     BayesianGaussianMixture(n_components=3, covariance_type=ctype, random_state=0,
                             covariance_prior=1e-30 * np.eye(3), max_iter=3, tol=0).fit(X)
+
+
+@pytest.mark.parametrize("p", [1, 2, 4, 9])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_the_batched_linear_algebra_is_scipys(p, order):
+    """The per-iteration helpers give scipy's numbers: each factor's inverse is
+    ``solve_triangular(L, I, lower=True)`` bit for bit (C- or Fortran-ordered factors), and
+    log Gamma_p is ``multigammaln`` to round-off (the same terms; their sum's order may differ
+    from p = 8 on)."""
+    from scipy.linalg import solve_triangular
+    from scipy.special import multigammaln as scipy_multigammaln
+
+    from fastcavi.models.family_full import lower_inverses, multigammaln
+
+    rng = np.random.default_rng(p)
+    a = rng.normal(size=(5, p, p))
+    chol = np.linalg.cholesky(a @ np.swapaxes(a, 1, 2) + p * np.eye(p))
+    factors = [np.asarray(c, order=order) for c in chol]
+    stacked = np.array(factors, order=order) if order == "C" else np.asfortranarray(chol)
+    got = lower_inverses(stacked)
+    for g, c in enumerate(factors):
+        np.testing.assert_array_equal(got[g], solve_triangular(c, np.eye(p), lower=True))
+    a_values = (p - 1) / 2 + rng.uniform(0.01, 50.0, size=7)
+    np.testing.assert_allclose(multigammaln(a_values, p),
+                               [scipy_multigammaln(v, p) for v in a_values], rtol=1e-14)

@@ -33,7 +33,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from ..data.sources import blocks
 from ..inference.algorithms import recentre
@@ -41,7 +40,7 @@ from .covariance import COVARIANCES
 from .em_types import EM_TYPES
 from .family import FamilyStats
 from .family_fit import block_statistics
-from .family_full import one_blas_thread
+from .family_full import lower_inverses, one_blas_thread
 from .fixed import kernel_means
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -79,16 +78,15 @@ def precisions_cholesky(covariances, covariance_type):
     kind = COVARIANCES[covariance_type]
     if kind.matrix:
         stack = cov[None] if kind.shared else cov
-        p = stack.shape[-1]
-        out = np.empty_like(stack)
+        chol = np.empty_like(stack)
         for k in range(stack.shape[0]):
             if not np.all(np.isfinite(stack[k])):
                 raise _ill_defined(k, covariance_type)
             try:
-                chol = np.linalg.cholesky(stack[k])
+                chol[k] = np.linalg.cholesky(stack[k])
             except np.linalg.LinAlgError:
                 raise _ill_defined(k, covariance_type) from None
-            out[k] = solve_triangular(chol, np.eye(p), lower=True).T
+        out = np.ascontiguousarray(np.swapaxes(lower_inverses(chol), 1, 2))
         return out[0] if kind.shared else out
     bad = ~(cov > 0.0) | ~np.isfinite(cov)
     if np.any(bad):

@@ -8,7 +8,6 @@ is in :mod:`fastcavi.models.family_full`; the loop and the starts are
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import solve_triangular
 from scipy.special import gammaln
 
 from .._threads import parallel_guard
@@ -18,7 +17,14 @@ from ..kernels import full as _kernels_full
 from ..kernels import tied as _kernels_tied
 from .covariance import COVARIANCES
 from .family import FamilyStats, expected_weights
-from .family_full import _stack, cholesky, log_det, logit_params, one_blas_thread
+from .family_full import (
+    _stack,
+    cholesky,
+    log_det,
+    logit_params,
+    lower_inverses,
+    one_blas_thread,
+)
 from .fixed import in_dtype, kernel_means
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
@@ -92,8 +98,7 @@ def log_predictive(X, params, prior):
     chol = cholesky(psi, prior)
     nu = np.broadcast_to(nu, b.shape)
     logdet = np.broadcast_to(log_det(chol), b.shape)
-    inv_l = np.broadcast_to(np.array([solve_triangular(c, np.eye(p), lower=True)
-                                      for c in chol]), (k_comp, p, p))
+    inv_l = np.broadcast_to(lower_inverses(chol), (k_comp, p, p))
     dof = nu + 1.0 - p
     ratio = b / (1.0 + b)                       # u^T S^-1 u / dof = ratio u^T Psi^-1 u
     log_w = np.log(expected_weights(prior.weight_type, params.weight_concentration))
