@@ -60,11 +60,18 @@ def _component_logits(means, half_prec, offsets, k, n, xt, dist, expo, top):
 
 
 @cached_njit(**_JIT)
+def _pair_rows(expo, dist, offsets, half_prec, k):
+    """Components k and k + 1: their rows of expo and dist, their offsets, their half
+    precisions (each as a pair)."""
+    return (expo[k], expo[k + 1], dist[k], dist[k + 1], offsets[k], offsets[k + 1],
+            half_prec[k], half_prec[k + 1])
+
+
+@cached_njit(**_JIT)
 def _pair_logits(means, half_prec, offsets, k, n, xt, dist, expo, top):
     """:func:`_component_logits` for components k and k + 1 together: one read of each row of
     xt and one update of top for the two (the same arithmetic per component)."""
-    d0 = dist[k]
-    d1 = dist[k + 1]
+    e0, e1, d0, d1, off0, off1, hp0, hp1 = _pair_rows(expo, dist, offsets, half_prec, k)
     for b in range(n):
         d0[b] = 0.0
         d1[b] = 0.0
@@ -77,12 +84,6 @@ def _pair_logits(means, half_prec, offsets, k, n, xt, dist, expo, top):
             diff1 = xj[b] - m1
             d0[b] += diff0 * diff0
             d1[b] += diff1 * diff1
-    e0 = expo[k]
-    e1 = expo[k + 1]
-    off0 = offsets[k]
-    off1 = offsets[k + 1]
-    hp0 = half_prec[k]
-    hp1 = half_prec[k + 1]
     for b in range(n):
         l0 = -(d0[b] * hp0) - off0
         l1 = -(d1[b] * hp1) - off1
@@ -136,14 +137,7 @@ def _pair_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k, r_k
     """:func:`_component_sums` for components k and k + 1 together (one read of z, top and
     each row of xt for the two; the same arithmetic per component); returns the sum of the
     two entropy parts."""
-    e0 = expo[k]
-    e1 = expo[k + 1]
-    d0 = dist[k]
-    d1 = dist[k + 1]
-    off0 = offsets[k]
-    off1 = offsets[k + 1]
-    hp0 = half_prec[k]
-    hp1 = half_prec[k + 1]
+    e0, e1, d0, d1, off0, off1, hp0, hp1 = _pair_rows(expo, dist, offsets, half_prec, k)
     n0 = 0.0
     n1 = 0.0
     r0 = 0.0
