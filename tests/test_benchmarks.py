@@ -222,6 +222,21 @@ def test_gm_bench_runs_quick_and_times_the_iteration_scikit_learn_runs(capsys):
         np.testing.assert_allclose(params.covariances, sk.covariances_, rtol=1e-9)
 
 
+def test_gm_bench_pairs_its_ratios_round_by_round(capsys, monkeypatch):
+    """``--paired R``: R rounds per type, each timing fastcavi and then scikit-learn, and the
+    median of their R ratios (checked on stand-in timings: no time is asserted)."""
+    from fastcavi.bench import gm as gm_bench
+
+    assert gm_bench.main(["--quick", "--k", "3", "--types", "diag", "--paired", "1"]) == 0
+    assert "diag, paired: " in capsys.readouterr().out
+    ours = iter([0.01, 0.02, 0.01])
+    theirs = iter([0.3, 0.8, 0.5])
+    monkeypatch.setattr(gm_bench.bench, "measure", lambda fn, repeats: (next(ours), repeats))
+    monkeypatch.setattr(gm_bench, "sklearn_gm_per_iter", lambda *a: (next(theirs), 1))
+    ratios = gm_bench.paired_ratios(200, 2, 3, "spherical", 3)
+    assert ratios == pytest.approx([30.0, 40.0, 50.0])
+
+
 def test_gm_bench_rejects_bad_sizes():
     from fastcavi.bench import gm as gm_bench
 

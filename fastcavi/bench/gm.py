@@ -4,6 +4,7 @@
     python -m fastcavi.bench.gm --n 3e5 --p 16 --k 16
     python -m fastcavi.bench.gm --n 1e6 --p 64 --k 64 --types full
     python -m fastcavi.bench.gm --quick                # a small smoke run
+    python -m fastcavi.bench.gm --types spherical --paired 7   # ratios measured in turn
 
 Both start from the same parameters (equal weights, K data points as means, identity
 precisions, given as ``weights_init``, ``means_init`` and ``precisions_init``). fastcavi's
@@ -131,6 +132,25 @@ def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=prin
     return rows
 
 
+def paired_ratios(n_samples, n_features, n_components, ctype, rounds, n_threads=None):
+    """scikit-learn's time per iteration over fastcavi's float64 one, ``rounds`` times, each
+    round measuring the two in turn (fastcavi's median of 5 iterations, then scikit-learn's
+    difference of one pair of fits), so that both see the shared machine in the same state.
+    Returns the ratios (a round whose scikit-learn time came out not positive is dropped)."""
+    X = bench.make_problem(n_samples, n_features, n_components)[0]
+    initial = start(X, n_components, ctype)
+    one = fastcavi_iteration(as_kernel_array(X), n_components, ctype, initial)
+    ratios = []
+    for _ in range(rounds):
+        with thread_limit(n_threads):
+            ours, _ = bench.measure(one, 5)
+        with _blas_limit(n_threads):
+            theirs, _ = sklearn_gm_per_iter(X, n_components, ctype, initial, 1)
+        if theirs is not None and theirs > 0:
+            ratios.append(theirs / ours)
+    return ratios
+
+
 def report(rows, shape, types=COVARIANCE_TYPES):
     by, lines = bench.timing_lines(rows, shape, f"fastcavi {types[0]} float64, per iter")
     def ratio(a, b, form):
@@ -162,6 +182,9 @@ def main(argv=None):
                     help="covariance types to time (ratios are to the first one's float64)")
     ap.add_argument("--quick", action="store_true",
                     help="a fast smoke run: N = 2000 and one timed call per row")
+    ap.add_argument("--paired", type=int, default=0, metavar="ROUNDS",
+                    help="also the ratio to scikit-learn measured in ROUNDS alternating "
+                         "rounds per type (median and range; for a noisy machine)")
     args = ap.parse_args(argv)
     n = args.n if args.n is not None else 2000 if args.quick else 1e6
     repeats = args.repeats if args.repeats is not None else 1 if args.quick else 5
@@ -175,6 +198,12 @@ def main(argv=None):
     rows = run(*shape, repeats=repeats, n_threads=args.threads, log=quiet,
                types=tuple(args.types))
     print(report(rows, shape, tuple(args.types)))
+    for ctype in args.types if args.paired > 0 else ():
+        ratios = paired_ratios(*shape, ctype, args.paired, args.threads)
+        if ratios:
+            print(f"{ctype}, paired: {np.median(ratios):.1f}x faster than scikit-learn, the "
+                  f"median of {len(ratios)} rounds (range {min(ratios):.1f}-"
+                  f"{max(ratios):.1f}x)")
     return 0
 
 
