@@ -224,7 +224,8 @@ def test_gm_bench_runs_quick_and_times_the_iteration_scikit_learn_runs(capsys):
 
 def test_gm_bench_pairs_its_ratios_round_by_round(capsys, monkeypatch):
     """``--paired R``: R rounds per type, each timing fastcavi and then scikit-learn, and the
-    median of their R ratios (checked on stand-in timings: no time is asserted)."""
+    median of their R ratios (checked on stand-in timings: no time is asserted; a line per
+    type even when noise leaves no round with a positive scikit-learn time)."""
     from fastcavi.bench import gm as gm_bench
 
     assert gm_bench.main(["--quick", "--k", "3", "--types", "diag", "--paired", "1"]) == 0
@@ -235,6 +236,10 @@ def test_gm_bench_pairs_its_ratios_round_by_round(capsys, monkeypatch):
     monkeypatch.setattr(gm_bench, "sklearn_gm_per_iter", lambda *a: (next(theirs), 1))
     ratios = gm_bench.paired_ratios(200, 2, 3, "spherical", 3)
     assert ratios == pytest.approx([30.0, 40.0, 50.0])
+    monkeypatch.undo()
+    monkeypatch.setattr(gm_bench, "paired_ratios", lambda *a: [])
+    assert gm_bench.main(["--quick", "--k", "3", "--types", "tied", "--paired", "2"]) == 0
+    assert "tied, paired: n/a" in capsys.readouterr().out
 
 
 def test_gm_bench_rejects_bad_sizes():
