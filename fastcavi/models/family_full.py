@@ -39,7 +39,6 @@ import functools
 import math
 
 import numpy as np
-from scipy.linalg import solve_triangular
 from scipy.linalg.lapack import get_lapack_funcs
 from scipy.special import digamma, gammaln
 
@@ -124,14 +123,13 @@ def lower_inverses(chol):
     several times per iteration)."""
     chol = np.asarray(chol, dtype=np.float64)
     eye = np.eye(chol.shape[-1])
-    trtrs = _TRTRS
     out = np.empty_like(chol)
     for g in range(chol.shape[0]):
         c = chol[g]
         if c.flags.f_contiguous:
-            x, info = trtrs(c, eye, lower=1)
+            x, info = _TRTRS(c, eye, lower=1)
         else:  # as scipy: the transposed system, which LAPACK reads in Fortran order
-            x, info = trtrs(c.T, eye, lower=0, trans=1)
+            x, info = _TRTRS(c.T, eye, lower=0, trans=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"singular triangular factor {g} (LAPACK info {info})")
         out[g] = x
@@ -283,12 +281,9 @@ def covariance_attributes(params, prior):
     factor U_k of the precision, U_k U_k^T = covariances_^-1, computed as scikit-learn does)
     and ``precisions_`` (U_k U_k^T); (K, p, p) for full, (p, p) for tied."""
     nu, psi = _stack(params, prior)
-    p = psi.shape[-1]
     cov = psi / nu[:, None, None]
-    prec_chol = np.empty_like(cov)
-    for g in range(cov.shape[0]):
-        cov_chol = np.linalg.cholesky(cov[g])
-        prec_chol[g] = solve_triangular(cov_chol, np.eye(p), lower=True).T
+    cov_chol = np.array([np.linalg.cholesky(c) for c in cov])
+    prec_chol = np.ascontiguousarray(np.swapaxes(lower_inverses(cov_chol), 1, 2))
     prec = np.array([pc @ pc.T for pc in prec_chol])
     if prior.kind.shared:
         return cov[0], prec[0], prec_chol[0]
