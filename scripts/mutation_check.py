@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from mutations_accelerated import ACCELERATED_MUTATIONS
+from mutations_accelerated import ACCELERATED_MUTATIONS, SUBSAMPLE_MUTATIONS
 from mutations_gm import (  # scripts/ is on sys.path when this file runs
     GM_MUTATIONS,
     GM_STREAM_MUTATIONS,
@@ -627,6 +627,7 @@ MUTATIONS += [Mutation(*m, GM_TESTS) for m in GM_MUTATIONS]
 MUTATIONS += [Mutation(*m, ("tests/test_moves.py",)) for m in MOVES_MUTATIONS]
 MUTATIONS += [Mutation(*m, GM_STREAM_TESTS) for m in GM_STREAM_MUTATIONS]
 MUTATIONS += [Mutation(*m, ("tests/test_accelerated.py",)) for m in ACCELERATED_MUTATIONS]
+MUTATIONS += [Mutation(*m, ("tests/test_subsample_start.py",)) for m in SUBSAMPLE_MUTATIONS]
 
 
 def copy_tree(dest):

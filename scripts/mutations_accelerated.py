@@ -34,3 +34,49 @@ ACCELERATED_MUTATIONS = [
         "    sweep.window = 1  # a cycle: judge convergence by the mean change over one",
         "a plain pass right after an extrapolated one can end the fit"),
 ]
+
+#: The subsample start's, each checked against tests/test_subsample_start.py.
+SUBSAMPLE_MUTATIONS = [
+    (
+        "subsample-not-scaled", "fastcavi/inference/algorithms.py",
+        "            return update(scaled(stats, scale), centre)",
+        "            return update(stats, centre)",
+        "a level's statistics stand for its rows only: the prior prunes what all the data "
+        "support"),
+    (
+        "subsample-level-tol-of-the-level", "fastcavi/inference/algorithms.py",
+        "    tol = SUBSAMPLE_TOL * (1.0 if per_weight else source.total_weight)",
+        "    tol = SUBSAMPLE_TOL * (1.0 if per_weight else 1e-3 * source.total_weight)",
+        "a level stops on a tolerance a thousand times too strict"),
+    (
+        "subsample-levels-not-nested", "fastcavi/inference/algorithms.py",
+        "        pick = np.sort(order[:size])",
+        "        pick = np.sort(order[-size:])",
+        "each level takes the last rows of the order: the levels are not nested"),
+    (
+        "subsample-level-growth-unchecked", "fastcavi/inference/algorithms.py",
+        "    while size * SUBSAMPLE_GROWTH <= n_rows and size <= most:",
+        "    while size <= n_rows and size <= most:",
+        "a level may hold all the rows (or nearly): no pass is saved"),
+    (
+        "subsample-memory-unbounded", "fastcavi/inference/algorithms.py",
+        "    while size * SUBSAMPLE_GROWTH <= n_rows and size <= most:",
+        "    while size * SUBSAMPLE_GROWTH <= n_rows:",
+        "a level's copy is not bounded by SUBSAMPLE_BYTES"),
+    (
+        "subsample-tol-in-total-for-em", "fastcavi/inference/algorithms.py",
+        "    tol = SUBSAMPLE_TOL * (1.0 if per_weight else source.total_weight)",
+        "    tol = SUBSAMPLE_TOL * source.total_weight",
+        "EM's bound per unit weight is judged against a tolerance in total: its levels stop "
+        "after one cycle"),
+    (
+        "subsample-start-skipped", "fastcavi/inference/algorithms.py",
+        "            state = subsample_start(source, visit, update, shape, state, per_weight)",
+        "            pass",
+        "the sweep never starts on the subsamples: plain accelerated passes"),
+    (
+        "subsample-zero-weight-rows-drawn", "fastcavi/data/defaults.py",
+        "    n_positive = source.count_positive()",
+        "    n_positive = source.n_rows",
+        "rows of weight 0 can be drawn"),
+]

@@ -27,6 +27,7 @@ import warnings
 
 import numpy as np
 
+from ..inference.algorithms import ALGORITHMS
 from .args import (
     add_bgm_options,
     add_data_options,
@@ -463,14 +464,15 @@ def build_parser():
                           "mean_prior): a number or a comma-separated vector (default: the "
                           "data mean)")
     add_run_options(fit, n_init=1)
-    fit.add_argument("--algorithm", choices=("batch", "incremental", "accelerated"),
-                     default="batch",
+    fit.add_argument("--algorithm", choices=ALGORITHMS, default="batch",
                      help="batch: every sweep reads all the data, then updates the model; "
                           "incremental: updates it after every block of rows (fewer passes "
                           "on large data; the same answer); accelerated: batch sweeps with "
                           "an extrapolation every third one, kept when the bound rises (far "
-                          "fewer sweeps where clusters overlap; the same fixed points) "
-                          "(default: batch)")
+                          "fewer sweeps where clusters overlap; the same fixed points); "
+                          "subsample_start: accelerated sweeps started from a fit converged "
+                          "on subsamples of the rows (the fewest passes over large data; the "
+                          "same fixed points) (default: batch)")
     fit.add_argument("--partial", type=count, default=None, metavar="ROWS",
                      help="stream the data once, ROWS at a time, through partial_fit "
                           "(stochastic variational inference): memory for one batch, for "

@@ -18,7 +18,7 @@ from ..inference.algorithms import svi_step
 from .predict import KINDS, output_spec
 
 STREAM_PARAMETERS = """\
-    algorithm : {'batch', 'incremental', 'accelerated'}, default='batch'
+    algorithm : {'batch', 'incremental', 'accelerated', 'subsample_start'}, default='batch'
         'batch': every iteration is one pass over all the data, then one update of q(theta).
         'incremental': each iteration visits the rows in fixed blocks (of 262,144 rows in
         memory; a Dask array's row chunks) and updates q(theta) after every block, from the
@@ -30,7 +30,14 @@ STREAM_PARAMETERS = """\
         least the last one, so the ELBO never decreases and the fixed points are the batch
         ones; where the components overlap, batch creeps and this needs several times fewer
         passes (an iteration whose extrapolation is not kept costs two passes; convergence
-        is judged by the mean change over three iterations). The same on every engine.
+        is judged by the mean change over three iterations). 'subsample_start': accelerated
+        passes, the first started from accelerated passes converged on uniform subsamples
+        of 65,536 and then 8 times as many rows (while the data have 8 times a level's rows
+        and its copy fits in 64 MiB), their statistics scaled to all the data: the slow part
+        of the approach costs a fraction of a pass per pass, and the passes over all the
+        data (``n_iter_`` counts only these) start near the fixed point, which is batch's;
+        data with fewer than 524,288 rows get plain accelerated passes. The same on every
+        engine.
     total_samples : float, default=1e6
         :meth:`partial_fit`: the number of points the stream stands for (each batch's
         statistics are scaled up to it).

@@ -125,13 +125,18 @@ class GaussianMixture(MixtureBase):
     verbose_interval : int, default=10
     n_threads : int, default=None
         Numba threads; results are bit-identical for any value.
-    algorithm : {'batch', 'incremental', 'accelerated'}, default='batch'
+    algorithm : {'batch', 'incremental', 'accelerated', 'subsample_start'}, default='batch'
         'batch': scikit-learn's EM, one pass over all the data per iteration.
         'accelerated': batch EM with SQUAREM's extrapolation of the sums every third
         iteration (Varadhan & Roland 2008), kept only when the log-likelihood does not fall;
         the fixed points are batch EM's, reached in several times fewer passes where EM is
         slow (overlapping components); convergence is judged by the mean change over three
         iterations.
+        'subsample_start': accelerated EM started from accelerated EM converged on uniform
+        subsamples of the rows (65,536, then 8 times as many while the data have 8 times a
+        level's rows and its copy fits in 64 MiB); the fixed points are batch EM's and
+        ``n_iter_`` counts the passes over all the data. Fewer than 524,288 rows: plain
+        accelerated EM.
         'incremental': Neal & Hinton's incremental EM. Each iteration visits the rows in
         fixed blocks (of 262,144 rows in memory; a Dask array's row chunks) and, after every
         block's E-step, redoes the M-step from the latest sums of all blocks (in the first
@@ -229,7 +234,7 @@ class GaussianMixture(MixtureBase):
             update = Recorder(update)
             # A fresh sweep per run: the incremental one keeps the blocks' statistics.
             sweep = make_sweep(self.algorithm, source, visit, update,
-                               COVARIANCES[self.covariance_type].stats_shape)
+                               COVARIANCES[self.covariance_type].stats_shape, per_weight=True)
             report = self._verbose_callback(start_time) if self.verbose else None
             out = iterate(sweep, params, self.max_iter, float(self.tol), strict=True,
                           dtype=dtype, callback=both_callbacks(report, callback),

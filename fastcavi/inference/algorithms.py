@@ -26,6 +26,9 @@ re-centres them on the current means (:func:`recentre`), exactly.
 **Accelerated**: batch passes with a squared extrapolation step (SQUAREM, Varadhan & Roland
 2008), safeguarded so that the bound never falls (:func:`accelerated_sweep`).
 
+**Subsample start**: accelerated passes over all the data, started from accelerated passes
+converged on uniform subsamples of the rows (:func:`subsample_start_sweep`).
+
 Coordinate ascent on a mixture converges linearly, and slowly where components overlap: the
 weights and the overlapping components move a little in the same direction every pass. A batch
 pass is a fixed-point map on the statistics of the data, ``s -> G(s)`` (q(theta) updated from
@@ -52,7 +55,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ALGORITHMS = ("batch", "incremental", "accelerated")
+ALGORITHMS = ("batch", "incremental", "accelerated", "subsample_start")
 
 
 class Sums:
@@ -330,13 +333,106 @@ def accelerated_sweep(source, visit, update, shape):
     return sweep
 
 
-def make_sweep(algorithm, source, visit, update, shape, on_visit=None, exact_first=False):
-    """The sweep of ``algorithm`` ('batch', 'incremental' or 'accelerated') for
-    :func:`iterate` (``exact_first``: see :func:`incremental_sweep`)."""
+# -- subsample start: the slow approach on few rows, the last passes on all ------------------
+
+#: The levels of the subsample start: SUBSAMPLE_ROWS rows, then SUBSAMPLE_GROWTH times as many
+#: at each next level, as long as the data have SUBSAMPLE_GROWTH times the level's rows and the
+#: level's copy stays within SUBSAMPLE_BYTES.
+SUBSAMPLE_ROWS, SUBSAMPLE_GROWTH, SUBSAMPLE_BYTES = 2**16, 8, 64 * 2**20
+#: A level stops when its bound (scaled to the data's weight) changes by less than this per
+#: unit of the data's weight, over a cycle of three passes, or after SUBSAMPLE_SWEEPS passes.
+SUBSAMPLE_TOL, SUBSAMPLE_SWEEPS = 1e-8, 1000
+#: The subsample is drawn from this seed: the same rows for the same data, whatever the
+#: random_state (the fixed points do not depend on it).
+SUBSAMPLE_SEED = 0
+
+
+def subsample_levels(n_rows, n_features, itemsize):
+    """The rows of each level of the subsample start for ``n_rows`` rows of positive weight
+    (see :data:`SUBSAMPLE_ROWS`); empty when the data are too few to gain from one."""
+    most = max(1, SUBSAMPLE_BYTES // max(1, n_features * itemsize))
+    levels, size = [], min(SUBSAMPLE_ROWS, most)
+    while size * SUBSAMPLE_GROWTH <= n_rows and size <= most:
+        levels.append(size)
+        size *= SUBSAMPLE_GROWTH
+    return levels
+
+
+def subsample_start(source, visit, update, shape, state, per_weight=False):
+    """The state that accelerated passes reach on nested uniform subsamples of the rows of
+    positive weight, from ``state``: the start of the passes over all the data. Each level's
+    statistics are scaled to the data's total weight, so that the prior weighs against the
+    level's rows as it does against all the data and the passes follow the path that passes
+    over all the data would take, up to the subsample's noise (fitted as the data it is, a
+    subsample of n << N rows lets the prior prune components that all the data support).
+    ``per_weight``: ``update`` reports its bound per unit of weight (EM), not in total."""
+    from ..data.defaults import _subsample
+    from ..data.sources import ArraySource
+
+    levels = subsample_levels(source.count_positive(), source.n_features,
+                              np.dtype(source.dtype).itemsize)
+    if not levels:
+        return state
+    rng = np.random.RandomState(SUBSAMPLE_SEED)
+    rows = _subsample(source, levels[-1], rng)
+    order = rng.permutation(len(rows))  # a level's rows: the first of this order, sorted
+    X, w = source.take(rows), source.take_weights(rows)
+    flags = getattr(getattr(source, "X", None), "flags", None)  # (an array in this process)
+    tol = SUBSAMPLE_TOL * (1.0 if per_weight else source.total_weight)
+    for size in levels:
+        pick = np.sort(order[:size])
+        xs = np.ascontiguousarray(X[pick], dtype=source.dtype)
+        if flags is not None and not flags.writeable:
+            xs.flags.writeable = False  # the kernels' read-only variant, as for the data
+        sub = ArraySource(xs, None if w is None else w[pick])
+        scale = source.total_weight / sub.total_weight
+
+        def sub_update(stats, centre, scale=scale):
+            return update(scaled(stats, scale), centre)
+
+        state = iterate(accelerated_sweep(sub, visit, sub_update, shape), state, SUBSAMPLE_SWEEPS,
+                        tol, strict=True, dtype=source.dtype).state
+    return state
+
+
+def subsample_start_sweep(source, visit, update, shape, per_weight=False):
+    """Accelerated passes over all the data (:func:`accelerated_sweep`), the first started
+    from :func:`subsample_start`.
+
+    Where components overlap, coordinate ascent creeps: many passes each move the weights and
+    the overlapping components a little. On a subsample of n rows standing for all the data
+    the same creep costs n / N of a pass per pass, and ends within the subsample's
+    statistical error of the full data's fixed point. The passes over all the data then start
+    there.
+    Every reported bound is a pass over all the data, none falls, and the fixed points are
+    batch CAVI's; the subsample only moves the start.
+    """
+    passes = accelerated_sweep(source, visit, update, shape)
+    started = False
+
+    def sweep(state):
+        nonlocal started
+        if not started:
+            started = True
+            state = subsample_start(source, visit, update, shape, state, per_weight)
+        return passes(state)
+
+    sweep.window = passes.window
+    return sweep
+
+
+def make_sweep(algorithm, source, visit, update, shape, on_visit=None, exact_first=False,
+               per_weight=False):
+    """The sweep of ``algorithm`` ('batch', 'incremental', 'accelerated' or
+    'subsample_start') for :func:`iterate` (``exact_first``: see :func:`incremental_sweep`;
+    a subsample start is then skipped: the state is already good; ``per_weight``: see
+    :func:`subsample_start`)."""
     if algorithm == "batch":
         return batch_sweep(source, visit, update)
-    if algorithm == "accelerated":
+    if algorithm == "accelerated" or (algorithm == "subsample_start" and exact_first):
         return accelerated_sweep(source, visit, update, shape)
+    if algorithm == "subsample_start":
+        return subsample_start_sweep(source, visit, update, shape, per_weight)
     return incremental_sweep(source, visit, update, shape, on_visit, exact_first)
 
 

@@ -91,10 +91,19 @@ def accelerated_cavi(X, resp_init, prior, n_iter, sample_weight=None):
     same arguments and result. An iteration that tries a step and does not keep it does two
     E-steps."""
     X = np.asarray(X, dtype=np.float64)
+    params = update(statistics(X, np.asarray(resp_init, dtype=np.float64),
+                               prior.covariance_type, sample_weight), prior)
+    params, resp, bounds = accelerated_from(X, params, prior, n_iter, sample_weight)
+    return FamilyResult(params, resp, bounds)
+
+
+def accelerated_from(X, params, prior, n_iter, sample_weight=None, tol=None):
+    """The iterations of :func:`accelerated_cavi` from q(theta) = ``params``: (q(theta),
+    the last E-step's responsibilities, the bounds). ``tol``: stop early once the bound has
+    changed by less than ``tol`` per iteration on average over the last three (more than
+    three iterations done)."""
     ctype = prior.covariance_type
-    resp = np.asarray(resp_init, dtype=np.float64)
-    params = update(statistics(X, resp, ctype, sample_weight), prior)
-    bounds, history, limit = [], [], 1.0
+    bounds, history, limit, resp = [], [], 1.0, None
 
     def iteration(q):
         r = np.exp(log_resp(X, q))
@@ -103,6 +112,8 @@ def accelerated_cavi(X, resp_init, prior, n_iter, sample_weight=None):
         return r, (stats, q.means), new, elbo(X, r, new, prior, sample_weight)
 
     for _ in range(n_iter):
+        if tol is not None and len(bounds) > 3 and abs(bounds[-1] - bounds[-4]) / 3 < tol:
+            break
         if len(history) == 3:
             step = squarem_step(history, ctype, limit)
             history = []
@@ -126,4 +137,35 @@ def accelerated_cavi(X, resp_init, prior, n_iter, sample_weight=None):
         resp, kept, params, bound = iteration(params)
         history.append(kept)
         bounds.append(bound)
-    return FamilyResult(params, resp, np.array(bounds, dtype=np.float64))
+    return params, resp, np.array(bounds, dtype=np.float64)
+
+
+def subsample_start_cavi(X, resp_init, prior, n_iter, sample_weight=None, levels=(),
+                         level_tol=1e-8, level_iter=1000, seed=0):
+    """:func:`accelerated_cavi` started from accelerated CAVI converged on nested subsamples
+    of the rows of positive weight (``levels``: their sizes, smallest first), the rows of each
+    weighted by the data's total weight over the level's, so that it stands for all the data.
+    The rows: ``sample_without_replacement`` of the largest level's count among the rows of
+    positive weight, from ``RandomState(seed)``; a level of n rows takes the first n of a
+    permutation of them drawn next from the same generator. A level stops as
+    :func:`accelerated_from` with ``tol = level_tol`` times the data's total weight, or after
+    ``level_iter`` iterations. Same result as :func:`accelerated_cavi`."""
+    from sklearn.utils.random import sample_without_replacement
+
+    X = np.asarray(X, dtype=np.float64)
+    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    params = update(statistics(X, np.asarray(resp_init, dtype=np.float64),
+                               prior.covariance_type, sample_weight), prior)
+    if levels:
+        rs = np.random.RandomState(seed)
+        positive = np.flatnonzero(w > 0)
+        rows = positive[np.sort(sample_without_replacement(len(positive), levels[-1],
+                                                           random_state=rs))]
+        order = rs.permutation(len(rows))
+        for size in levels:
+            pick = rows[np.sort(order[:size])]
+            weights = w[pick] * (w.sum() / w[pick].sum())
+            params = accelerated_from(X[pick], params, prior, level_iter, weights,
+                                      tol=level_tol * w.sum())[0]
+    params, resp, bounds = accelerated_from(X, params, prior, n_iter, sample_weight)
+    return FamilyResult(params, resp, bounds)
