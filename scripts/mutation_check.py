@@ -627,7 +627,8 @@ MUTATIONS += [Mutation(*m, GM_TESTS) for m in GM_MUTATIONS]
 MUTATIONS += [Mutation(*m, ("tests/test_moves.py",)) for m in MOVES_MUTATIONS]
 MUTATIONS += [Mutation(*m, GM_STREAM_TESTS) for m in GM_STREAM_MUTATIONS]
 MUTATIONS += [Mutation(*m, ("tests/test_accelerated.py",)) for m in ACCELERATED_MUTATIONS]
-MUTATIONS += [Mutation(*m, ("tests/test_subsample_start.py",)) for m in SUBSAMPLE_MUTATIONS]
+MUTATIONS += [Mutation(*m, ("tests/test_subsample_start.py", "tests/test_accelerated.py"))
+              for m in SUBSAMPLE_MUTATIONS]
 
 
 def copy_tree(dest):

@@ -1,7 +1,10 @@
 """algorithm='accelerated' (batch passes with SQUAREM's step, safeguarded): the fast path is
 the plain reference (fastcavi.reference.accelerated) iteration by iteration; the bound never
 falls; it ends at a fixed point of batch CAVI (and of batch EM); it needs fewer passes than
-batch where coordinate ascent is slow; every engine gives the same fit; moves run on it."""
+batch where coordinate ascent is slow; every engine gives the same fit; moves run on it.
+The tests of the bound, the fixed point and the engines also run algorithm='subsample_start'
+(accelerated passes after a start on subsamples; its own tests: test_subsample_start.py),
+its levels shrunk to a quarter of the rows (:func:`levels_for`)."""
 
 import warnings
 
@@ -24,6 +27,18 @@ def overlapping(seed=1, n=20_000, k=6):
     means = rng.uniform(-4, 4, (k, 2))
     labels = rng.choice(k, n, p=rng.dirichlet(np.full(k, 2.0)))
     return means[labels] + rng.normal(size=(n, 2)) @ np.diag([1.0, 0.6])
+
+
+ALGORITHMS = pytest.mark.parametrize("algorithm", ["accelerated", "subsample_start"])
+
+
+def levels_for(algorithm, monkeypatch, n_rows):
+    """For 'subsample_start': one level of a quarter of ``n_rows`` (65,536 rows need 524,288)."""
+    if algorithm == "subsample_start":
+        from fastcavi.inference import algorithms as A
+
+        monkeypatch.setattr(A, "SUBSAMPLE_ROWS", n_rows // 4)
+        monkeypatch.setattr(A, "SUBSAMPLE_GROWTH", 4)
 
 
 def fit(est_class, X, **kw):
@@ -49,16 +64,18 @@ def test_the_fast_path_is_the_reference_every_iteration(ctype, wtype, weighted):
     assert np.all(np.diff(want.lower_bounds) >= -1e-12 * np.abs(want.lower_bounds[1:]))
 
 
+@ALGORITHMS
 @pytest.mark.parametrize("ctype", ["full", "tied", "diag", "spherical"])
-def test_the_bound_never_falls_and_stops_where_batch_would(ctype):
+def test_the_bound_never_falls_and_stops_where_batch_would(ctype, algorithm, monkeypatch):
     """On data where batch creeps: the bound never falls; the fit stops where a batch
     iteration more would change the bound by less than tol (batch's own stopping rule), and
     at least as high as batch stops from the same start."""
     X = overlapping()
     n = len(X)
+    levels_for(algorithm, monkeypatch, n)
     kw = dict(n_components=6, covariance_type=ctype, tol=1e-8 * n, max_iter=3000,
               random_state=0)
-    est = fit(BayesianGaussianMixture, X, algorithm="accelerated", **kw)
+    est = fit(BayesianGaussianMixture, X, algorithm=algorithm, **kw)
     bounds = np.asarray(est.lower_bounds_)
     assert est.converged_
     assert np.all(np.diff(bounds) >= -1e-12 * abs(bounds[-1]))
@@ -77,15 +94,28 @@ def test_fewer_passes_than_batch_where_coordinate_ascent_is_slow(ctype, monkeypa
     """Passes over the data (counted, not timed) until the bound is within 1e-6 per point of
     the best either run reaches: at most half of batch's."""
     import fastcavi.estimators.bayesian_mixture as bm
-    from fastcavi.data.sources import ArraySource
 
     X = overlapping()
     n = len(X)
-    count, trace = [0], []
-    source_map, make_sweep = ArraySource.map, bm.make_sweep
+    runs = passes_and_bounds(monkeypatch, bm, X, BayesianGaussianMixture,
+                             ("batch", "accelerated"), n_components=6, covariance_type=ctype,
+                             tol=1e-10 * n, max_iter=4000, random_state=0)
+    passes = passes_to_reach(runs, 1e-6 * n)
+    assert passes["accelerated"] < np.inf
+    assert passes["accelerated"] <= passes["batch"] / 2, passes
+
+
+def passes_and_bounds(monkeypatch, module, X, est_class, algorithms, **kw):
+    """Per algorithm, (passes over all the data so far, bound) after each iteration: the
+    rows each map of a source reads over N (a subsample's pass counts its share). ``module``:
+    the estimator's module, whose ``make_sweep`` is traced."""
+    from fastcavi.data.sources import ArraySource
+
+    count, trace = [0.0], []
+    source_map, make_sweep = ArraySource.map, module.make_sweep
 
     def counted_map(self, *args, **kwargs):
-        count[0] += 1
+        count[0] += self.n_rows / len(X)
         return source_map(self, *args, **kwargs)
 
     def traced(*args, **kwargs):
@@ -99,41 +129,53 @@ def test_fewer_passes_than_batch_where_coordinate_ascent_is_slow(ctype, monkeypa
         return one
 
     monkeypatch.setattr(ArraySource, "map", counted_map)
-    monkeypatch.setattr(bm, "make_sweep", traced)
+    monkeypatch.setattr(module, "make_sweep", traced)
     runs = {}
-    for algorithm in ("batch", "accelerated"):
-        count[0], trace[:] = 0, []
-        fit(BayesianGaussianMixture, X, n_components=6, covariance_type=ctype,
-            algorithm=algorithm, tol=1e-10 * n, max_iter=4000, random_state=0)
+    for algorithm in algorithms:
+        count[0], trace[:] = 0.0, []
+        fit(est_class, X, algorithm=algorithm, **kw)
         runs[algorithm] = np.array(trace)
+    return runs
+
+
+def passes_to_reach(runs, within):
+    """Passes until each run is within ``within`` of the best bound any run reaches (inf
+    for a run that never gets there)."""
     best = max(float(t[:, 1].max()) for t in runs.values())
-    # (a run that never gets there counts all its passes and one more)
-    passes = {a: t[np.argmax(t[:, 1] >= best - 1e-6 * n), 0] if t[:, 1].max() >= best - 1e-6 * n
-              else t[-1, 0] + 1 for a, t in runs.items()}
-    assert runs["accelerated"][:, 1].max() >= best - 1e-6 * n
-    assert passes["accelerated"] <= passes["batch"] / 2, passes
+    return {a: t[np.argmax(t[:, 1] >= best - within), 0] if t[:, 1].max() >= best - within
+            else np.inf for a, t in runs.items()}
 
 
+@ALGORITHMS
 @pytest.mark.parametrize("engine", [e for e in ENGINES if e != "memory"])
-def test_every_engine_gives_the_fit_in_memory(engine, tmp_path):
+def test_every_engine_gives_the_fit_in_memory(engine, algorithm, tmp_path, monkeypatch):
+    """(weighted, some weights 0, for the subsample start's draw among positive weights)"""
     X = overlapping(n=3000)
-    kw = dict(n_components=4, covariance_type="full", algorithm="accelerated", max_iter=40,
+    w = np.random.default_rng(3).uniform(0, 2, len(X))
+    w[::7] = 0.0
+    levels_for(algorithm, monkeypatch, np.count_nonzero(w))
+    kw = dict(n_components=4, covariance_type="full", algorithm=algorithm, max_iter=40,
               tol=0.0, random_state=0)
-    want = fit(BayesianGaussianMixture, X, **kw)
-    Xe, _ = ENGINES[engine](X, None, str(tmp_path))
-    got = fit(BayesianGaussianMixture, Xe, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        want = BayesianGaussianMixture(**kw).fit(X, sample_weight=w)
+        Xe, we = ENGINES[engine](X, w, str(tmp_path))
+        got = BayesianGaussianMixture(**kw).fit(Xe, sample_weight=we)
     np.testing.assert_allclose(got.lower_bounds_, want.lower_bounds_, rtol=1e-10)
     np.testing.assert_allclose(got.means_, want.means_, rtol=0, atol=1e-8)
 
 
-def test_the_known_variance_model_and_em_accelerate_too():
+@ALGORITHMS
+def test_the_known_variance_model_and_em_accelerate_too(algorithm, monkeypatch):
     """GaussianMixtureCAVI and GaussianMixture (maximum likelihood: its bound is the
     log-likelihood at the parameters the iteration started from) with the same loop: the
-    bound never falls, and it stops at least as high as batch from the same start."""
-    X = overlapping(n=5000)
+    bound never falls, and it stops at least as high as batch from the same start, in fewer
+    passes over all the data."""
+    X = overlapping(n=10_000)
+    levels_for(algorithm, monkeypatch, len(X))
     for cls, kw in ((GaussianMixtureCAVI, dict(tol=1e-9)), (GaussianMixture, dict(tol=1e-9))):
         kw.update(n_components=6, max_iter=3000, random_state=0)
-        fast = fit(cls, X, algorithm="accelerated", **kw)
+        fast = fit(cls, X, algorithm=algorithm, **kw)
         batch = fit(cls, X, algorithm="batch", **kw)
         bounds = np.asarray(fast.lower_bounds_)
         assert np.all(np.diff(bounds) >= -1e-12 * np.abs(bounds[1:])), cls.__name__
@@ -141,14 +183,17 @@ def test_the_known_variance_model_and_em_accelerate_too():
         assert fast.n_iter_ < batch.n_iter_, cls.__name__
 
 
-@pytest.mark.slow
-def test_moves_run_on_accelerated_passes():
+@pytest.mark.parametrize("algorithm", [pytest.param("accelerated", marks=pytest.mark.slow),
+                                       "subsample_start"])
+def test_moves_run_on_accelerated_passes(algorithm, monkeypatch):
     """Moves between accelerated segments: every accepted move raises the bound, and three
-    well separated clusters end as three components."""
+    well separated clusters end as three components. (A subsample start: the first segment
+    starts on the subsamples, later ones, after a move, are plain accelerated passes.)"""
     rng = np.random.default_rng(0)
-    X = np.vstack([rng.normal(size=(400, 2)) * 0.5 + c for c in ([0, 0], [5, 0], [0, 5])])
+    X = np.vstack([rng.normal(size=(2000, 2)) * 0.5 + c for c in ([0, 0], [5, 0], [0, 5])])
+    levels_for(algorithm, monkeypatch, len(X))
     est = fit(BayesianGaussianMixture, X, n_components=1, moves=True, max_components=6,
-              algorithm="accelerated", random_state=0)
+              algorithm=algorithm, random_state=0)
     assert est.n_components_ == 3
     assert all(m.gain > 0 for m in est.moves_ if m.accepted)
 

@@ -16,14 +16,13 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from fastcavi import BayesianGaussianMixture, GaussianMixture, GaussianMixtureCAVI
-from fastcavi._registry import ENGINES
 from fastcavi.inference import algorithms as A
 from fastcavi.models.family_fit import cavi as fast_cavi
 from fastcavi.reference import family as F
 from fastcavi.reference.accelerated import subsample_start_cavi
 
 from .bgm_problems import GRID, WEIGHTED, assert_result, problem
-from .test_accelerated import overlapping
+from .test_accelerated import overlapping, passes_and_bounds, passes_to_reach
 
 
 def shrink_levels(monkeypatch, rows, growth):
@@ -75,66 +74,6 @@ def test_the_fast_path_is_the_reference_every_iteration(ctype, wtype, weighted, 
     assert np.all(np.diff(want.lower_bounds) >= -1e-12 * np.abs(want.lower_bounds[1:]))
 
 
-@pytest.mark.parametrize("ctype", ["full", "tied", "diag", "spherical"])
-def test_the_bound_never_falls_and_stops_at_a_batch_fixed_point(ctype, monkeypatch):
-    shrink_levels(monkeypatch, 5000, 4)
-    X = overlapping()
-    n = len(X)
-    kw = dict(n_components=6, covariance_type=ctype, tol=1e-8 * n, max_iter=3000,
-              random_state=0)
-    est = fit(BayesianGaussianMixture, X, algorithm="subsample_start", **kw)
-    bounds = np.asarray(est.lower_bounds_)
-    assert est.converged_
-    assert np.all(np.diff(bounds) >= -1e-12 * abs(bounds[-1]))
-    more = BayesianGaussianMixture(**{**kw, "max_iter": 1, "warm_start": True})
-    more.__dict__.update({k: v for k, v in est.__dict__.items() if k.endswith("_")})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        more.fit(X)
-    assert 0.0 <= more.lower_bound_ - est.lower_bound_ <= kw["tol"]
-    batch = fit(BayesianGaussianMixture, X, algorithm="batch", **kw)
-    assert est.lower_bound_ >= batch.lower_bound_ - 1e-9 * n
-
-
-def _passes(monkeypatch, module, X, est_class, algorithms, **kw):
-    """Passes over all the data (rows read over N: a subsample's pass counts its share) and
-    the bound after each iteration, per algorithm."""
-    from fastcavi.data.sources import ArraySource
-
-    count, trace = [0.0], []
-    source_map, make_sweep = ArraySource.map, module.make_sweep
-
-    def counted_map(self, *args, **kwargs):
-        count[0] += self.n_rows / len(X)
-        return source_map(self, *args, **kwargs)
-
-    def traced(*args, **kwargs):
-        sweep = make_sweep(*args, **kwargs)
-
-        def one(state):
-            state, bound = sweep(state)
-            trace.append((count[0], bound))
-            return state, bound
-
-        return one
-
-    monkeypatch.setattr(ArraySource, "map", counted_map)
-    monkeypatch.setattr(module, "make_sweep", traced)
-    runs = {}
-    for algorithm in algorithms:
-        count[0], trace[:] = 0.0, []
-        fit(est_class, X, algorithm=algorithm, **kw)
-        runs[algorithm] = np.array(trace)
-    return runs
-
-
-def _to_reach(runs, within):
-    """Passes until each run is within ``within`` of the best bound any run reaches."""
-    best = max(float(t[:, 1].max()) for t in runs.values())
-    return {a: t[np.argmax(t[:, 1] >= best - within), 0] if t[:, 1].max() >= best - within
-            else np.inf for a, t in runs.items()}
-
-
 def moderate(n, p=2, k=10, seed=0):
     """Ten clusters whose neighbours overlap moderately (as python -m fastcavi.bench.algorithms
     draws them): from a start at random rows, coordinate ascent spends hundreds of passes on
@@ -156,11 +95,11 @@ def test_fewer_passes_than_batch_and_accelerated(ctype, monkeypatch):
     shrink_levels(monkeypatch, 5000, 8)
     X = moderate(40_000)
     n = len(X)
-    runs = _passes(monkeypatch, bm, X, BayesianGaussianMixture,
-                   ("batch", "accelerated", "subsample_start"), n_components=10,
-                   covariance_type=ctype, init_params="random_from_data", tol=1e-10 * n,
-                   max_iter=4000, random_state=0)
-    passes = _to_reach(runs, 1e-6 * n)
+    runs = passes_and_bounds(monkeypatch, bm, X, BayesianGaussianMixture,
+                             ("batch", "accelerated", "subsample_start"), n_components=10,
+                             covariance_type=ctype, init_params="random_from_data",
+                             tol=1e-10 * n, max_iter=4000, random_state=0)
+    passes = passes_to_reach(runs, 1e-6 * n)
     assert passes["subsample_start"] < passes["accelerated"], passes
     assert passes["subsample_start"] <= passes["batch"] / 3, passes
 
@@ -190,22 +129,6 @@ def test_each_level_stops_by_the_documented_rule(cls, monkeypatch):
             assert np.all(change[:-1] >= 1e-8)
         else:
             assert change[-1] < 1e-8 and np.all(change[:-1] >= 1e-8), change
-
-
-@pytest.mark.parametrize("engine", [e for e in ENGINES if e != "memory"])
-def test_every_engine_gives_the_fit_in_memory(engine, tmp_path, small_levels):
-    X = overlapping(n=6000)
-    w = np.random.default_rng(3).uniform(0, 2, len(X))
-    w[::7] = 0.0
-    kw = dict(n_components=4, covariance_type="full", algorithm="subsample_start",
-              max_iter=20, tol=0.0, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        want = BayesianGaussianMixture(**kw).fit(X, sample_weight=w)
-        Xe, we = ENGINES[engine](X, w, str(tmp_path))
-        got = BayesianGaussianMixture(**kw).fit(Xe, sample_weight=we)
-    np.testing.assert_allclose(got.lower_bounds_, want.lower_bounds_, rtol=1e-10)
-    np.testing.assert_allclose(got.means_, want.means_, rtol=0, atol=1e-8)
 
 
 def test_zero_weight_rows_are_never_drawn(small_levels, monkeypatch):
@@ -244,32 +167,6 @@ def test_small_data_get_plain_accelerated_passes():
     a = fit(BayesianGaussianMixture, X, algorithm="subsample_start", **kw)
     b = fit(BayesianGaussianMixture, X, algorithm="accelerated", **kw)
     np.testing.assert_array_equal(a.lower_bounds_, b.lower_bounds_)
-
-
-def test_the_known_variance_model_and_em_start_on_subsamples_too(monkeypatch):
-    """GaussianMixtureCAVI and GaussianMixture: the bound never falls, and the fit stops at
-    least as high as batch from the same start, in fewer passes over all the data."""
-    shrink_levels(monkeypatch, 2500, 4)
-    X = overlapping(n=10_000)
-    for cls, kw in ((GaussianMixtureCAVI, dict(tol=1e-9)), (GaussianMixture, dict(tol=1e-9))):
-        kw.update(n_components=6, max_iter=3000, random_state=0)
-        fast = fit(cls, X, algorithm="subsample_start", **kw)
-        batch = fit(cls, X, algorithm="batch", **kw)
-        bounds = np.asarray(fast.lower_bounds_)
-        assert np.all(np.diff(bounds) >= -1e-12 * np.abs(bounds[1:])), cls.__name__
-        assert fast.lower_bound_ >= batch.lower_bound_ - 1e-9 * abs(batch.lower_bound_)
-        assert fast.n_iter_ < batch.n_iter_, cls.__name__
-
-
-def test_moves_run_after_a_subsample_start(small_levels):
-    """Moves: the first segment starts on the subsamples, later ones (after a move) are
-    plain accelerated passes; every accepted move raises the bound."""
-    rng = np.random.default_rng(0)
-    X = np.vstack([rng.normal(size=(2000, 2)) * 0.5 + c for c in ([0, 0], [5, 0], [0, 5])])
-    est = fit(BayesianGaussianMixture, X, n_components=1, moves=True, max_components=6,
-              algorithm="subsample_start", random_state=0)
-    assert est.n_components_ == 3
-    assert all(m.gain > 0 for m in est.moves_ if m.accepted)
 
 
 @pytest.mark.parametrize("model", ["cavi", "bgm", "gm"])
