@@ -59,10 +59,10 @@ def test_the_levels_follow_the_documented_rule(n, p, itemsize, want):
 @GRID
 @WEIGHTED
 def test_the_fast_path_is_the_reference_every_iteration(ctype, wtype, weighted, monkeypatch):
-    shrink_levels(monkeypatch, 200, 5)
+    shrink_levels(monkeypatch, 60, 4)
     X, resp, hyper, w = problem(7, 1200, 3, 4, ctype, wtype, weighted)
     levels = A.subsample_levels(int(np.count_nonzero(w > 0)) if weighted else len(X), 3, 8)
-    assert levels == [200]
+    assert levels == [60, 240]  # two levels: the second holds the first's rows
     prior = F.Prior(**hyper)
     want = subsample_start_cavi(X, resp, prior, 12, sample_weight=w, levels=levels)
     got = fast_cavi(X, resp, prior, 12, sample_weight=w, algorithm="subsample_start")
