@@ -152,9 +152,16 @@ MUTATIONS = [
         "the p s2_k / (2 lambda2) term of the fixed-variance model's logits is dropped"),
     Mutation(
         "float32-tile-accumulator", "fastcavi/kernels/fixed.py",
-        "        nk = 0.0\n        rk = 0.0\n",
-        "        nk = e[0] - e[0]\n        rk = e[0] - e[0]\n",
-        "N_k and R_k summed over a tile in X's dtype (float32) instead of float64"),
+        "    nk = 0.0\n    rk = 0.0\n",
+        "    nk = e[0] - e[0]\n    rk = e[0] - e[0]\n",
+        "N_k and R_k summed over a tile in X's dtype (float32) instead of float64 (an odd K's "
+        "last component)"),
+    Mutation(
+        "float32-pair-tile-accumulator", "fastcavi/kernels/fixed.py",
+        "    n0 = 0.0\n    n1 = 0.0\n    r0 = 0.0\n    r1 = 0.0\n",
+        "    n0 = e0[0] - e0[0]\n    n1 = e1[0] - e1[0]\n    r0 = e0[0] - e0[0]\n"
+        "    r1 = e1[0] - e1[0]\n",
+        "N_k and R_k of a pair of components summed over a tile in X's dtype (float32)"),
     # (The entropy's tile sum cannot be made float32 this way: it also adds float64 terms, so
     # Numba unifies it to float64 and the mutant would be equivalent.)
     Mutation(
