@@ -196,7 +196,8 @@ def test_engines_fit_and_predict_like_oracle(engine, case, dtype, weighted, tmp_
 def test_float32_data_is_summed_in_float64(case):
     """float32 data: per-point values in float32, every sum over points in float64.
 
-    Two clusters so far apart that phi is exactly 0 or 1 in float32, and weights that float32
+    Three clusters (a pair of components and an odd last one: the kernel's two paths) so far
+    apart that phi is exactly 0 or 1 in float32, and weights that float32
     represents exactly: N_k is then a float64 sum of float32 numbers, exact to ~1e-16, which a
     float32 running sum (~2e-8 here) cannot match. R_k and S~_k carry only the per-point
     float32 rounding, which averages out in a float64 sum (1.3e-9 and 5e-10, measured), not in
@@ -204,16 +205,17 @@ def test_float32_data_is_summed_in_float64(case):
     """
     N = CASES[case][0]
     rng = np.random.default_rng(7)
-    labels = rng.integers(2, size=N)
-    centres = np.array([[-50.0, 20.0], [50.0, -20.0]])
+    labels = rng.integers(3, size=N)
+    centres = np.array([[-50.0, 20.0], [50.0, -20.0], [0.0, 60.0]])
     X = (centres[labels] + rng.normal(size=(N, 2))).astype(np.float32)
     w = rng.uniform(0, 3, N).astype(np.float32).astype(np.float64)
     means = (centres + [4.0, -3.0]).astype(np.float32)  # off centre: S~_k is far from 0
-    stats = _cavi.block_statistics(as_kernel_array(X), means, np.array([0.3, 0.1]), 1.0, w)
+    stats = _cavi.block_statistics(as_kernel_array(X), means, np.array([0.3, 0.1, 0.2]), 1.0,
+                                   w)
     diff = X.astype(np.float64) - means.astype(np.float64)[labels]
-    n_k = np.bincount(labels, w, minlength=2)
-    r_k = np.bincount(labels, w * np.sum(diff * diff, axis=1), minlength=2)
-    s_k = np.stack([np.bincount(labels, w * diff[:, j], minlength=2) for j in range(2)], 1)
+    n_k = np.bincount(labels, w, minlength=3)
+    r_k = np.bincount(labels, w * np.sum(diff * diff, axis=1), minlength=3)
+    s_k = np.stack([np.bincount(labels, w * diff[:, j], minlength=3) for j in range(2)], 1)
     np.testing.assert_allclose(stats.n_k, n_k, rtol=1e-13)
     np.testing.assert_allclose(stats.r_k, r_k, rtol=5e-9)
     np.testing.assert_allclose(stats.s_k, s_k, rtol=5e-9)
