@@ -75,6 +75,11 @@ SUBSAMPLE_MUTATIONS = [
         "            pass",
         "the sweep never starts on the subsamples: plain accelerated passes"),
     (
+        "subsample-warm-start-runs-levels", "fastcavi/inference/algorithms.py",
+        '(algorithm == "subsample_start" and (exact_first or warm)):',
+        '(algorithm == "subsample_start" and exact_first):',
+        "a warm start from a fit is moved to the subsample's optimum and back"),
+    (
         "subsample-zero-weight-rows-drawn", "fastcavi/data/defaults.py",
         "    n_positive = source.count_positive()",
         "    n_positive = source.n_rows",

@@ -169,6 +169,28 @@ def test_small_data_get_plain_accelerated_passes():
     np.testing.assert_array_equal(a.lower_bounds_, b.lower_bounds_)
 
 
+@pytest.mark.parametrize("cls", [BayesianGaussianMixture, GaussianMixture])
+def test_a_warm_start_gets_plain_accelerated_passes(cls, small_levels, monkeypatch):
+    """A warm start continues from a fit: the levels would only move it away to the
+    subsample's optimum. Its passes are the accelerated ones from the same state, bit for
+    bit."""
+    X = overlapping(n=8000)
+    kw = dict(n_components=4, max_iter=15, tol=0.0, random_state=0, warm_start=True)
+    first = fit(cls, X, algorithm="subsample_start", **kw)
+    calls, start = [], A.subsample_start
+    monkeypatch.setattr(A, "subsample_start", lambda *a, **k: calls.append(1) or start(*a, **k))
+    a = cls(algorithm="subsample_start", **kw)
+    b = cls(algorithm="accelerated", **kw)
+    for est in (a, b):
+        est.__dict__.update({k: v for k, v in first.__dict__.items() if k.endswith("_")})
+        est._params_, est._kept = first._params_, first._kept
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X)
+    assert not calls
+    np.testing.assert_array_equal(a.lower_bounds_, b.lower_bounds_)
+
+
 @pytest.mark.parametrize("model", ["cavi", "bgm", "gm"])
 def test_the_command_line_offers_it(model, tmp_path, capsys):
     import fastcavi

@@ -36,8 +36,8 @@ STREAM_PARAMETERS = """\
         and its copy fits in 64 MiB), their statistics scaled to all the data: the slow part
         of the approach costs a fraction of a pass per pass, and the passes over all the
         data (``n_iter_`` counts only these) start near the fixed point, which is batch's;
-        data with fewer than 524,288 rows get plain accelerated passes. The same on every
-        engine.
+        data with fewer than 524,288 rows, and a warm start from a fit, get plain accelerated
+        passes. The same on every engine.
     total_samples : float, default=1e6
         :meth:`partial_fit`: the number of points the stream stands for (each batch's
         statistics are scaled up to it).

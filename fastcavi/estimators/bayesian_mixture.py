@@ -268,7 +268,8 @@ default=None
             visit, update = family_model(prior, dtype)
             update = Recorder(update)
             # A fresh sweep per run: the incremental one keeps the blocks' statistics.
-            sweep = make_sweep(self.algorithm, source, visit, update, prior.kind.stats_shape)
+            sweep = make_sweep(self.algorithm, source, visit, update, prior.kind.stats_shape,
+                               warm=not do_init)
             out = iterate(sweep, params, self.max_iter, self.tol, strict=True, dtype=dtype,
                           callback=both_callbacks(report, callback),
                           previous=None if do_init else self.lower_bound_)

@@ -135,8 +135,8 @@ class GaussianMixture(MixtureBase):
         'subsample_start': accelerated EM started from accelerated EM converged on uniform
         subsamples of the rows (65,536, then 8 times as many while the data have 8 times a
         level's rows and its copy fits in 64 MiB); the fixed points are batch EM's and
-        ``n_iter_`` counts the passes over all the data. Fewer than 524,288 rows: plain
-        accelerated EM.
+        ``n_iter_`` counts the passes over all the data. Fewer than 524,288 rows, or a warm
+        start from a fit: plain accelerated EM.
         'incremental': Neal & Hinton's incremental EM. Each iteration visits the rows in
         fixed blocks (of 262,144 rows in memory; a Dask array's row chunks) and, after every
         block's E-step, redoes the M-step from the latest sums of all blocks (in the first
@@ -234,7 +234,8 @@ class GaussianMixture(MixtureBase):
             update = Recorder(update)
             # A fresh sweep per run: the incremental one keeps the blocks' statistics.
             sweep = make_sweep(self.algorithm, source, visit, update,
-                               COVARIANCES[self.covariance_type].stats_shape, per_weight=True)
+                               COVARIANCES[self.covariance_type].stats_shape, per_weight=True,
+                               warm=not do_init)
             report = self._verbose_callback(start_time) if self.verbose else None
             out = iterate(sweep, params, self.max_iter, float(self.tol), strict=True,
                           dtype=dtype, callback=both_callbacks(report, callback),

@@ -422,14 +422,14 @@ def subsample_start_sweep(source, visit, update, shape, per_weight=False):
 
 
 def make_sweep(algorithm, source, visit, update, shape, on_visit=None, exact_first=False,
-               per_weight=False):
+               per_weight=False, warm=False):
     """The sweep of ``algorithm`` ('batch', 'incremental', 'accelerated' or
     'subsample_start') for :func:`iterate` (``exact_first``: see :func:`incremental_sweep`;
-    a subsample start is then skipped: the state is already good; ``per_weight``: see
-    :func:`subsample_start`)."""
+    a subsample start is then skipped: the state is already good, as it is with ``warm``, a
+    warm start from a fit; ``per_weight``: see :func:`subsample_start`)."""
     if algorithm == "batch":
         return batch_sweep(source, visit, update)
-    if algorithm == "accelerated" or (algorithm == "subsample_start" and exact_first):
+    if algorithm == "accelerated" or (algorithm == "subsample_start" and (exact_first or warm)):
         return accelerated_sweep(source, visit, update, shape)
     if algorithm == "subsample_start":
         return subsample_start_sweep(source, visit, update, shape, per_weight)
