@@ -84,6 +84,7 @@ def moderate(n, p=2, k=10, seed=0):
     return centres[z] + rng.normal(size=(n, p)) * (0.5 + z[:, None] / k)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ctype", ["full", "diag"])
 def test_fewer_passes_than_batch_and_accelerated(ctype, monkeypatch):
     """Passes over all the data (counted, not timed; a subsample's pass counts its share of
@@ -104,6 +105,7 @@ def test_fewer_passes_than_batch_and_accelerated(ctype, monkeypatch):
     assert passes["subsample_start"] <= passes["batch"] / 3, passes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", [BayesianGaussianMixture, GaussianMixtureCAVI, GaussianMixture])
 def test_each_level_stops_by_the_documented_rule(cls, monkeypatch):
     """A level stops at the first cycle whose mean change of the bound (scaled to the data)
@@ -150,6 +152,7 @@ def test_zero_weight_rows_are_never_drawn(small_levels, monkeypatch):
     assert len(np.unique(rows)) == 1500 and np.all(w[rows] > 0)
 
 
+@pytest.mark.slow
 def test_float32_fits_agree_with_float64(small_levels):
     X = overlapping(n=8000)
     kw = dict(n_components=4, covariance_type="full", algorithm="subsample_start",

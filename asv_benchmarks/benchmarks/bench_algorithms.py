@@ -30,7 +30,7 @@ class Algorithms:
     timeout = 600
 
     def setup(self, model, algorithm):
-        self.X = _data(1_000_000, 2, 10)
+        self.X = _data(600_000, 2, 10)  # a subsample start needs 524,288 rows
         _make(model, max_iter=2, algorithm=algorithm).fit(self.X[:5000])  # compile
 
     def _fit(self, model, algorithm):
@@ -58,7 +58,7 @@ class PartialFit:
     timeout = 300
 
     def setup(self, model):
-        self.X = _data(1_000_000, 2, 10)
+        self.X = _data(200_000, 2, 10)
         _make(model).partial_fit(self.X[:5000])  # compile
 
     def time_one_pass(self, model):
