@@ -154,36 +154,6 @@ def test_threaded_row_blocks_are_the_blocks_in_order(weighted):
             assert source.map_rows(_block_summary, threaded=True) == expected
 
 
-@pytest.mark.parametrize("weighted", [False, True])
-def test_threaded_moments_are_the_sequential_ones(weighted, monkeypatch):
-    """The data's moments (and the covariance prior's scatter) run their row blocks on
-    threads: the blocks, sums and order of the sequential pass, so the same bits on any
-    number of threads."""
-    from fastcavi.data import defaults
-    from fastcavi.models.covariance import weighted_covariance
-
-    rng = np.random.default_rng(6)
-    n = 2 * BLOCK_ROWS + 11
-    X = rng.normal(3.0, 2.0, size=(n, 4))
-    w = rng.uniform(0.0, 2.0, n) if weighted else None
-    source = ArraySource(as_kernel_array(X), w)
-    got = {}
-    for threads in (1, 2):
-        with thread_limit(threads):
-            m = defaults.moments(source)
-            got[threads] = (m.mean, m.total, m.sq_sums, m.mean_var,
-                            weighted_covariance(source, m.mean, m.total))
-    map_rows = ArraySource.map_rows  # the sequential pass, over its own blocks
-    monkeypatch.setattr(ArraySource, "map_rows", lambda self, fn, *args, threaded=False,
-                        block_rows=None: map_rows(self, fn, *args))
-    m = defaults.moments(source)
-    sequential = (m.mean, m.total, m.sq_sums, m.mean_var,
-                  weighted_covariance(source, m.mean, m.total))
-    for threads in (1, 2):
-        for a, b in zip(got[threads], sequential):
-            np.testing.assert_array_equal(a, b)
-
-
 def test_default_subsample_needs_no_o_n_memory():
     """The k-means++ / default-likelihood_var subsample of a huge N is drawn in O(size)."""
     rng = np.random.RandomState(0)

@@ -323,10 +323,10 @@ class DaskSource:
                                      args=args, hosts=hosts, cap=self._cap, pure=False)
         return wait_for(self._client, [future])[0]
 
-    def map_rows(self, fn, *args, threaded=False, block_rows=None):
+    def map_rows(self, fn, *args, threaded=False):
         """``fn(x_block, w_block, *args)`` computed where the blocks are (on the current
-        scheduler, which runs them in parallel: ``threaded`` and ``block_rows`` change nothing:
-        the blocks are the row chunks); only the results travel back."""
+        scheduler, which runs them in parallel: ``threaded`` changes nothing); only the results
+        travel back."""
         xs = self.X.to_delayed().ravel()  # one column chunk
         ws = [None] * len(xs) if self.weights is None else self.weights.to_delayed().ravel()
         return list(self._compute(*[dask.delayed(_block_call)(xb, wb, fn, args)

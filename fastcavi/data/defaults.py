@@ -12,7 +12,6 @@ import numpy as np
 from sklearn.utils.random import sample_without_replacement
 
 from .._validation import VAR_MAX, VAR_MIN
-from .sources import BLOCK_ROWS
 
 
 @dataclass
@@ -78,9 +77,7 @@ def moments(source):
     origin = source.take(np.array([0]))[0]
     total = spread = 0.0
     s = np.zeros(n_features)
-    # (on threads, over the blocks of the sequential pass: the same sums in the same order)
-    for part_w, part_s, part_spread in source.map_rows(_moment_sums, origin, threaded=True,
-                                                       block_rows=BLOCK_ROWS):
+    for part_w, part_s, part_spread in source.map_rows(_moment_sums, origin):
         total += part_w
         s += part_s
         spread = max(spread, part_spread)
@@ -93,8 +90,7 @@ def moments(source):
     # neither overflow nor underflow, whatever the data's scale.
     scale = _pow2_above(spread)
     ss, per_feature = 0.0, np.zeros(n_features)
-    for part, part_features in source.map_rows(_square_sums, mean, scale, threaded=True,
-                                               block_rows=BLOCK_ROWS):
+    for part, part_features in source.map_rows(_square_sums, mean, scale):
         ss += part
         per_feature += part_features
     var = ss / (float(total) * n_features) * scale * scale  # Python floats: inf, no warning

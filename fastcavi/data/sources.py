@@ -17,12 +17,10 @@ The interface (both implement it)::
 
     n_rows, n_features, dtype, weights (None: every row counts once), total_weight
     map(fn, *args)       [fn(X_block, w_block, *args) for each kernel block], in block order
-    map_rows(fn, *args, threaded=False, block_rows=None)
-                         the same over blocks of at most 65,536 rows (``block_rows``), for
-                         NumPy passes; ``threaded``: the blocks (of 16,384 rows unless
-                         ``block_rows`` says) run on Python threads, as many as Numba's (for
-                         passes that NumPy keeps busy outside the GIL); the results are in
-                         block order either way
+    map_rows(fn, *args, threaded=False)
+                         the same over blocks of at most 65,536 rows, for NumPy passes;
+                         ``threaded``: blocks of 16,384 rows run on Python threads, as many
+                         as Numba's (for passes that NumPy keeps busy outside the GIL)
     n_blocks, map_blocks(fn, *args), map_block(b, fn, *args)
                          the blocks of incremental CAVI, fixed by the number of rows (memory)
                          or the row chunks (Dask): all of them in order, or block b alone
@@ -98,12 +96,12 @@ class ArraySource:
         for b in blocks(self.n_rows, size):
             yield self.X[b], None if w is None else w[b]
 
-    def map_rows(self, fn, *args, threaded=False, block_rows=None):
+    def map_rows(self, fn, *args, threaded=False):
         if not threaded:
-            return [fn(xb, wb, *args) for xb, wb in self.row_blocks(block_rows or BLOCK_ROWS)]
+            return [fn(xb, wb, *args) for xb, wb in self.row_blocks()]
         from .._threads import threads_in_use  # (imports Numba: not at this module's import)
 
-        parts = list(self.row_blocks(block_rows or THREADED_BLOCK_ROWS))
+        parts = list(self.row_blocks(THREADED_BLOCK_ROWS))
         workers = min(len(parts), threads_in_use())
         if workers < 2:
             return [fn(xb, wb, *args) for xb, wb in parts]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.sources import BLOCK_ROWS
 from .names import STATS_SHAPES
 
 
@@ -210,7 +209,7 @@ def weighted_covariance(source, mean, total):
     scikit-learn's ``np.cov(X.T)``), float64, one map over row blocks (any engine)."""
     p = source.n_features
     acc = np.zeros((p, p))
-    for part in source.map_rows(_scatter_block, mean, threaded=True, block_rows=BLOCK_ROWS):
+    for part in source.map_rows(_scatter_block, mean):
         acc += part
     return np.atleast_2d(acc / (total - 1.0))
 
