@@ -22,7 +22,7 @@ from fastcavi.reference import family as F
 from fastcavi.reference.accelerated import subsample_start_cavi
 
 from .bgm_problems import GRID, WEIGHTED, assert_result, problem
-from .test_accelerated import overlapping, passes_and_bounds, passes_to_reach
+from .test_accelerated import overlapping, passes_and_bounds, passes_to_reach, reaches
 
 
 def shrink_levels(monkeypatch, rows, growth):
@@ -101,6 +101,7 @@ def test_fewer_passes_than_batch_and_accelerated(ctype, monkeypatch):
                              covariance_type=ctype, init_params="random_from_data",
                              tol=1e-10 * n, max_iter=4000, random_state=0)
     passes = passes_to_reach(runs, 1e-6 * n)
+    assert reaches(runs, "subsample_start", 1e-6 * n)
     assert passes["subsample_start"] < passes["accelerated"], passes
     assert passes["subsample_start"] <= passes["batch"] / 3, passes
 
