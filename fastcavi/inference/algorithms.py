@@ -376,12 +376,13 @@ def subsample_start(source, visit, update, shape, state, per_weight=False):
     rng = np.random.RandomState(SUBSAMPLE_SEED)
     rows = _subsample(source, levels[-1], rng)
     order = rng.permutation(len(rows))  # a level's rows: the first of this order, sorted
-    X, w = source.take(rows), source.take_weights(rows)
+    X = np.ascontiguousarray(source.take(rows), dtype=source.dtype)  # the largest level
+    w = source.take_weights(rows)
     flags = getattr(getattr(source, "X", None), "flags", None)  # (an array in this process)
     tol = SUBSAMPLE_TOL * (1.0 if per_weight else source.total_weight)
     for size in levels:
         pick = np.sort(order[:size])
-        xs = np.ascontiguousarray(X[pick], dtype=source.dtype)
+        xs = X if size == len(rows) else X[pick]  # (the largest level: all its rows, no copy)
         if flags is not None and not flags.writeable:
             xs.flags.writeable = False  # the kernels' read-only variant, as for the data
         sub = ArraySource(xs, None if w is None else w[pick])
