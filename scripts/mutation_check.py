@@ -81,9 +81,14 @@ MUTATIONS = [
         "large-p path reads weights[i] instead of the block's offset weights[t0 + i]"),
     Mutation(
         "tile-weight-offset", "fastcavi/kernels/fixed.py",
-        "w = weights[start + b] if weighted else 1.0",
-        "w = weights[b] if weighted else 1.0",
-        "small-p path reads the tile's weights from row 0"),
+        "w = weights[start + b] if weighted else 1.0\n        # H(phi_b)",
+        "w = weights[b] if weighted else 1.0\n        # H(phi_b)",
+        "small-p path reads the tile's weights from row 0 (entropy and total weight)"),
+    Mutation(
+        "tile-weight-offset-factor", "fastcavi/kernels/fixed.py",
+        "w = weights[start + b] if weighted else 1.0\n        z[b] = w / z[b]",
+        "w = weights[b] if weighted else 1.0\n        z[b] = w / z[b]",
+        "small-p path weighs phi with the weights from row 0"),
     Mutation(
         "rows-past-chunks-dropped", "fastcavi/kernels/core.py",
         "return n_chunks, (n_samples + n_chunks - 1) // n_chunks",
@@ -286,9 +291,24 @@ MUTATIONS = [
     # -- the learned-weight, learned-precision family (BayesianGaussianMixture) --
     Mutation(
         "entropy-weight-offset", "fastcavi/kernels/core.py",
-        "w = weights[start + b] if weighted else 1.0",
-        "w = weights[b] if weighted else 1.0",
-        "diag, full and tied kernels read the tile's weights from row 0", FAMILY_TESTS),
+        "w = weights[start + b] if weighted else 1.0\n        # H(phi_b)",
+        "w = weights[b] if weighted else 1.0\n        # H(phi_b)",
+        "diag, full and tied kernels' entropy and total weight from row 0's weights",
+        FAMILY_TESTS),
+    Mutation(
+        "phi-weight-offset", "fastcavi/kernels/core.py",
+        "w = weights[start + b] if weighted else 1.0\n        inv_z = 1.0 / z[b]",
+        "w = weights[b] if weighted else 1.0\n        inv_z = 1.0 / z[b]",
+        "diag, full and tied kernels weigh phi with the weights from row 0", FAMILY_TESTS),
+    Mutation(
+        "sums-with-stores", "fastcavi/kernels/core.py",
+        "        total_w += w\n    for b in range(n):\n"
+        "        w = weights[start + b] if weighted else 1.0\n        inv_z = 1.0 / z[b]\n",
+        "        total_w += w\n"
+        "        inv_z = 1.0 / z[b]\n",
+        "the entropy's sums back in the loop that stores z (LLVM's overlap check then picks "
+        "the summing order by where the arrays lie: fits 1 ulp apart from run to run)",
+        ("tests/test_kernel_determinism.py",)),
     Mutation(
         "diag-scatter-not-squared", "fastcavi/kernels/diag.py",
         "acc_r += t * diff",
@@ -356,7 +376,7 @@ MUTATIONS = [
         FAMILY_TESTS),
     Mutation(
         "diag-entropy-half-dropped", "fastcavi/kernels/core.py",
-        "entropy += w * (_log_normal(float(z[b])) - float(ea[b] * inv_z))",
+        "entropy += w * (_log_normal(float(z[b])) - float(ea[b] * (1.0 / z[b])))",
         "entropy += w * _log_normal(float(z[b]))",
         "diag kernel's entropy forgets sum_k phi a", FAMILY_TESTS),
     Mutation(
@@ -495,8 +515,10 @@ MUTATIONS = [
         "the chunks' partial scatters kept in float32", FULL_TESTS),
     Mutation(
         "tied-float32-tile-accumulator", "fastcavi/kernels/tied.py",
-        "        ph = phi[k]\n        nk = 0.0\n",
-        "        ph = phi[k]\n        nk = e[0] - e[0]\n",
+        "        nk = 0.0\n        for b in range(n):\n            nk += e[b]\n"
+        "        n_k[k] += nk\n        core.tile_centred_sums(e, xc",
+        "        nk = e[0] - e[0]\n        for b in range(n):\n            nk += e[b]\n"
+        "        n_k[k] += nk\n        core.tile_centred_sums(e, xc",
         "tied kernel: N_k summed over a tile in X's dtype (float32) instead of float64",
         FULL_TESTS),
     Mutation(

@@ -49,6 +49,17 @@ def _exp_shifted_impl(x):
     return lambda x: _exp_nonpos(x)
 
 
+# -- loops: a sum over points never shares a loop with a store (NO_SUMS_WITH_STORES) ----------
+#
+# LLVM vectorises a loop that writes an array only behind a run-time check that the arrays it
+# writes do not overlap those it reads, and keeps the scalar loop for when they might. A sum
+# (``acc += ...``) is added in another order in the two loops (lanes, then the lanes together),
+# so a loop that both stores and sums gives a result that depends on where malloc put the
+# work arrays, which differs between threads and runs: the same fit then ends 1 ulp apart.
+# So every sum over a tile's points runs in a loop that only reads; the stores get loops of
+# their own (tests/test_kernel_determinism.py checks the tile functions wherever their work
+# arrays lie).
+
 # -- chunks and their partial sums -----------------------------------------------------------
 
 # Rows per chunk never fall below _MIN_CHUNK_ROWS (the per-chunk overhead is a few K-sized
@@ -321,12 +332,14 @@ def tile_entropy(expo, top, z, ea, weights, start, n, wt, scalars):
     fold = wt.shape[0] == 0
     entropy = 0.0
     total_w = 0.0
+    for b in range(n):  # sums only, and then stores only (see NO_SUMS_WITH_STORES)
+        w = weights[start + b] if weighted else 1.0
+        # H(phi_b) = log z_b - sum_k phi_kb a_kb
+        entropy += w * (_log_normal(float(z[b])) - float(ea[b] * (1.0 / z[b])))
+        total_w += w
     for b in range(n):
         w = weights[start + b] if weighted else 1.0
         inv_z = 1.0 / z[b]
-        # H(phi_b) = log z_b - sum_k phi_kb a_kb
-        entropy += w * (_log_normal(float(z[b])) - float(ea[b] * inv_z))
-        total_w += w
         if fold:
             z[b] = w * inv_z
         else:

@@ -49,11 +49,11 @@ def _tile_statistics_diag(X, weights, means, half_prec, offsets, start, stop,
     core.tile_entropy(expo, top, z, ea, weights, start, n, z[:0], scalars)  # z <- w / z
     for k in range(n_components):
         e = expo[k]
+        for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
+            e[b] = e[b] * z[b]
         nk = 0.0
         for b in range(n):
-            wphi = e[b] * z[b]
-            e[b] = wphi
-            nk += wphi
+            nk += e[b]
         n_k[k] += nk
         for j in range(n_features):
             mkj = means[k, j]
@@ -124,6 +124,8 @@ def _gram_rows_diag(gram, weights, w_offset, sq_means, offsets, n_k, scalars):
     the logits -d_ik - o_k; accumulates n_k, the entropy and the weight."""
     n_rows, n_components = gram.shape
     weighted = weights.shape[0] > 0
+    a_row = np.empty(n_components)  # one row's a_ik and exp(a_ik), float64
+    e_row = np.empty(n_components)
     entropy = 0.0
     total_w = 0.0
     for i in range(n_rows):
@@ -134,14 +136,17 @@ def _gram_rows_diag(gram, weights, w_offset, sq_means, offsets, n_k, scalars):
             lk = -max(0.0, float(g[k]) + sq_means[k]) - offsets[k]
             g[k] = lk
             top = max(top, float(g[k]))
-        z = 0.0
-        ea = 0.0
-        for k in range(n_components):
+        for k in range(n_components):  # stores, then sums: core's NO_SUMS_WITH_STORES
             a = float(g[k]) - top
             e = _exp_nonpos(a)
             g[k] = e
-            z += e
-            ea += e * a
+            a_row[k] = a
+            e_row[k] = e
+        z = 0.0
+        ea = 0.0
+        for k in range(n_components):
+            z += e_row[k]
+            ea += e_row[k] * a_row[k]
         w = weights[w_offset + i] if weighted else 1.0
         scale = w / z
         for k in range(n_components):

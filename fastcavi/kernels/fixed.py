@@ -116,12 +116,13 @@ def _component_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k
     d = dist[k]
     off = offsets[k]
     hp = half_prec[k]
+    for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
+        e[b] = e[b] * z[b]
     nk = 0.0
     rk = 0.0
     ek = 0.0
     for b in range(n):
-        wphi = e[b] * z[b]
-        e[b] = wphi
+        wphi = e[b]
         nk += wphi
         rk += wphi * d[b]
         t = wphi * (-(d[b] * hp) - off - top[b])
@@ -144,13 +145,14 @@ def _pair_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k, r_k
     r1 = 0.0
     q0 = 0.0
     q1 = 0.0
-    for b in range(n):
+    for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
         zb = z[b]
+        e0[b] = e0[b] * zb
+        e1[b] = e1[b] * zb
+    for b in range(n):
         tb = top[b]
-        wphi0 = e0[b] * zb
-        wphi1 = e1[b] * zb
-        e0[b] = wphi0
-        e1[b] = wphi1
+        wphi0 = e0[b]
+        wphi1 = e1[b]
         n0 += wphi0
         n1 += wphi1
         r0 += wphi0 * d0[b]
@@ -192,11 +194,13 @@ def _tile_statistics(X, weights, means, half_prec, offsets, start, stop,
     weighted = weights.shape[0] > 0
     entropy = 0.0
     total_w = 0.0
-    for b in range(n):
+    for b in range(n):  # sums, then stores: core's NO_SUMS_WITH_STORES
         w = weights[start + b] if weighted else 1.0
         # H(phi_b) = log z_b - sum_k phi_kb a_kb, a_kb = l_kb - max_k l_kb; the first half here
         entropy += w * _log_normal(float(z[b]))
         total_w += w
+    for b in range(n):
+        w = weights[start + b] if weighted else 1.0
         z[b] = w / z[b]  # from now on: the factor that turns exp(a_kb) into w_b phi_kb
     for k in range(0, n_components - 1, 2):
         entropy -= _pair_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k,
@@ -286,6 +290,7 @@ def _gram_rows(xc, gram, weights, w_offset, sq_means, offsets, half_prec,
     n_rows, n_features = xc.shape
     n_components = gram.shape[1]
     weighted = weights.shape[0] > 0
+    row = np.empty(n_components)  # one row's exp(a_ik), then w_i phi_ik, float64
     entropy = 0.0
     total_w = 0.0
     for i in range(n_rows):
@@ -299,19 +304,24 @@ def _gram_rows(xc, gram, weights, w_offset, sq_means, offsets, half_prec,
             d = max(0.0, sq_x - 2.0 * g[k] + sq_means[k])
             dist[k] = d
             top = max(top, -(d * half_prec[k]) - offsets[k])
-        z = 0.0
-        for k in range(n_components):
+        for k in range(n_components):  # stores, then sums: core's NO_SUMS_WITH_STORES
             e = _exp_nonpos(-(dist[k] * half_prec[k]) - offsets[k] - top)
             g[k] = e
-            z += e
+            row[k] = e
+        z = 0.0
+        for k in range(n_components):
+            z += row[k]
         w = weights[w_offset + i] if weighted else 1.0
         scale = w / z
-        ent = 0.0
         for k in range(n_components):
             wphi = g[k] * scale
             g[k] = wphi
             n_k[k] += wphi
             r_k[k] += wphi * dist[k]
+            row[k] = wphi
+        ent = 0.0
+        for k in range(n_components):
+            wphi = row[k]
             t = wphi * (-(dist[k] * half_prec[k]) - offsets[k] - top)
             ent += t if wphi > 0.0 else 0.0
         entropy += w * _log_normal(z) - ent

@@ -59,21 +59,21 @@ def _tile_statistics_full(X, weights, means, factors, offsets, start, stop,
     core.tile_entropy(expo, top, z, ea, weights, start, n, z[:0], scalars)  # z <- w / z
     for k in range(n_components):
         e = expo[k]
+        for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
+            we[b] = float(e[b] * z[b])
         nk = 0.0
         for b in range(n):
-            wphi = float(e[b] * z[b])
-            we[b] = wphi
-            nk += wphi
+            nk += we[b]
         n_k[k] += nk
         for j in range(n_features):
             mkj = float(means[k, j])
             xj = xt[j]
             uj = u64[j]
+            for b in range(n):
+                uj[b] = float(xj[b]) - mkj
             acc_s = 0.0
             for b in range(n):
-                d = float(xj[b]) - mkj
-                uj[b] = d
-                acc_s += we[b] * d
+                acc_s += we[b] * uj[b]
             s_k[k, j] += acc_s
         core.tile_scatter(we, u64, n, n_features, tw, r_k[k])
 

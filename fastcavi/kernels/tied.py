@@ -62,13 +62,13 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
     for k in range(n_components):
         e = expo[k]
         ph = phi[k]
-        nk = 0.0
-        for b in range(n):
+        for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
             v = e[b] * z[b]
             ph[b] = v
-            wv = v * wt[b]
-            e[b] = wv
-            nk += wv
+            e[b] = v * wt[b]
+        nk = 0.0
+        for b in range(n):
+            nk += e[b]
         n_k[k] += nk
         core.tile_centred_sums(e, xc, centred_means[k], n, s_k[k])
     for k in range(n_components):  # M_km, 4 components m at a time
