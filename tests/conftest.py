@@ -1,6 +1,9 @@
 """Shared test fixtures: one registry of ready-to-call CAVI implementations (as numbagg's
 COMPARISONS), used by the equivalence tests and the benchmarks alike."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -23,6 +26,20 @@ def random_problem(rng, n_samples=None, n_features=None, n_components=None):
     means_init = X[rng.choice(N, K, replace=False)] + rng.normal(0, 0.1, (K, p))
     mean_vars_init = rng.uniform(0.05, 2, K)
     return X, means_init, mean_vars_init, hyper
+
+
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _nothing_written_into_the_checkout():
+    """A test writes its files under tmp_path, never into the checkout (a command run
+    without ``-o`` once left its model.npz there); hidden folders (pytest's and hypothesis's
+    caches) aside."""
+    before = {n for n in os.listdir(_CHECKOUT) if not n.startswith(".")}
+    yield
+    after = {n for n in os.listdir(_CHECKOUT) if not n.startswith(".")}
+    assert after <= before, f"the test wrote {sorted(after - before)} into {_CHECKOUT}"
 
 
 @pytest.fixture

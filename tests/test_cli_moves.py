@@ -46,8 +46,8 @@ def test_fit_from_one_component_finds_four_and_predict_uses_them(four, capsys):
 def test_moves_by_name_and_a_cap(four, capsys):
     d, _, _ = four
     status, out, err = call(["fit", d / "four.csv", "--model", "bgm", "-k", "1", "--moves",
-                             "birth", "--max-components", "2", "--random-state", "0", "-q"],
-                            capsys)
+                             "birth", "--max-components", "2", "--random-state", "0", "-q",
+                             "-o", d / "capped.npz"], capsys)
     assert status == 0, err
     assert "K = 2," in out and "moves made: 1 birth," in out
 
