@@ -8,6 +8,8 @@ import numpy as np
 
 from fastcavi import BayesianGaussianMixture, GaussianMixtureCAVI
 
+from . import rows
+
 
 def _data(n_samples, n_features, n_components, seed=0):
     rng = np.random.default_rng(seed)
@@ -30,7 +32,7 @@ class Algorithms:
     timeout = 600
 
     def setup(self, model, algorithm):
-        self.X = _data(600_000, 2, 10)  # a subsample start needs 524,288 rows
+        self.X = _data(rows(600_000), 2, 10)  # a subsample start needs 524,288 rows
         _make(model, max_iter=2, algorithm=algorithm).fit(self.X[:5000])  # compile
 
     def _fit(self, model, algorithm):
@@ -58,7 +60,7 @@ class PartialFit:
     timeout = 300
 
     def setup(self, model):
-        self.X = _data(200_000, 2, 10)
+        self.X = _data(rows(200_000), 2, 10)
         _make(model).partial_fit(self.X[:5000])  # compile
 
     def time_one_pass(self, model):

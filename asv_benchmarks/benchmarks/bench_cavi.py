@@ -24,6 +24,8 @@ import numpy as np
 
 from fastcavi import GaussianMixtureCAVI
 
+from . import rows
+
 try:
     from fastcavi.models.fixed import Hyper, block_statistics, update_and_elbo
 except ImportError:  # commits before the package was laid out in folders
@@ -78,7 +80,7 @@ class Sweep:
         numba.set_num_threads(n_threads)
         tiny = make_problem(64, n_features, n_components, dtype)
         self._sweep(*tiny)  # compile (or load from the cache) outside the timing
-        self.problem = make_problem(n_samples, n_features, n_components, dtype)
+        self.problem = make_problem(rows(n_samples), n_features, n_components, dtype)
 
     @staticmethod
     def _sweep(X, means, mean_vars, hyper):
@@ -106,7 +108,8 @@ class Fit:
         check_case(n_features, n_components)
         X, means, _, hyper = make_problem(64, n_features, n_components, dtype)
         GaussianMixtureCAVI(**fit_kwargs(X, means, hyper, False), tol=0, max_iter=2).fit(X)
-        self.X, means, _, hyper = make_problem(n_samples, n_features, n_components, dtype)
+        self.X, means, _, hyper = make_problem(rows(n_samples), n_features, n_components,
+                                               dtype)
         self.kwargs = dict(fit_kwargs(self.X, means, hyper, False), tol=0, max_iter=10)
 
     def time_fit(self, n_samples, n_features, n_components, dtype):

@@ -5,6 +5,8 @@ import numpy as np
 
 from fastcavi import BayesianGaussianMixture
 
+from . import rows
+
 try:
     from fastcavi.bench.family import family_problem
     from fastcavi.data.sources import ArraySource
@@ -32,7 +34,7 @@ class FamilyIteration:
     shape = (200_000, 2, 10)
 
     def setup(self, covariance_type, dtype):
-        X = as_kernel_array(_data(*self.shape).astype(dtype))
+        X = as_kernel_array(_data(rows(self.shape[0]), *self.shape[1:]).astype(dtype))
         prior, self.start = family_problem(X, self.shape[2], covariance_type)
         self.sweep = family_sweep(ArraySource(X), prior)
         self.sweep(self.start)  # compile or load the kernels outside the timing
@@ -47,7 +49,7 @@ class FamilyFit:
     timeout = 300
 
     def setup(self, covariance_type):
-        self.X = _data(100_000, 2, 5)
+        self.X = _data(rows(100_000), 2, 5)
         self.kw = dict(n_components=5, covariance_type=covariance_type, random_state=0,
                        init_params="random", tol=0, max_iter=10)
         BayesianGaussianMixture(**dict(self.kw, max_iter=1)).fit(self.X[:1000])

@@ -2,6 +2,8 @@
 data and the M-step) at the three shapes of ``python -m fastcavi.bench.gm``: N=1e6, p=2, K=10
 and N=3e5, p=16, K=16 for every covariance type, and p=64, K=64 for 'full' (at N=1e5)."""
 
+from . import rows
+
 try:
     from fastcavi.bench.cavi import make_problem
     from fastcavi.bench.gm import fastcavi_iteration, start
@@ -18,7 +20,7 @@ class _GMIteration:
         if make_problem is None:
             raise NotImplementedError("no GaussianMixture benchmark in this commit")
         n, p, k = self.shape
-        X = make_problem(n, p, k)[0]
+        X = make_problem(rows(n), p, k)[0]
         self.iteration = fastcavi_iteration(as_kernel_array(X.astype(dtype)), k,
                                             covariance_type, start(X, k, covariance_type))
         self.iteration()  # compile or load the kernels outside the timing
