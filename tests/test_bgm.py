@@ -490,8 +490,10 @@ def test_diag_blas_path_matches_the_oracle(weighted, dtype):
     got = fast_cavi(X, resp, F.Prior(**hyper), 3, sample_weight=w)
     if dtype == np.float64:
         assert_result(got, want, 1e-10, 1e-11)
-    else:  # float32 logits from expanded squares: measured 2.2e-5 on r, 4x that allowed
-        assert_result(got, want, **dict(TOL32[False], resp_atol=1e-4))
+    else:  # float32 logits from expanded squares, summed by float32 BLAS: largest measured
+        # errors 4.2e-5 on r, 7.6e-5 on psi (weighted), 4e-7 on the bounds, 2.4e-6 on the
+        # means (AMD EPYC, OpenBLAS 0.3.31); about 2.5x those allowed
+        assert_result(got, want, rtol=2e-4, resp_atol=1e-4, bounds_rtol=1e-6, means_rtol=6e-6)
 
 
 @pytest.mark.slow
