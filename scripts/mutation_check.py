@@ -140,6 +140,11 @@ MUTATIONS = [
         "min(stop - 1, t0 + size), xt, dist",
         "off by one at the end of a tile: the last row of every chunk is dropped"),
     Mutation(
+        "gram-entropy-half-dropped", "fastcavi/kernels/fixed.py",
+        "entropy += w * (_log_normal(z) - ea / z)",
+        "entropy += w * _log_normal(z)",
+        "large-p path's entropy forgets sum_k phi a"),
+    Mutation(
         "gram-last-block-skipped", "fastcavi/kernels/fixed.py",
         "for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):",
         "for t0 in range(c * chunk, max(c * chunk + 1, stop - _GRAM_BLOCK_ROWS),"

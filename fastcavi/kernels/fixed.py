@@ -290,7 +290,6 @@ def _gram_rows(xc, gram, weights, w_offset, sq_means, offsets, half_prec,
     n_rows, n_features = xc.shape
     n_components = gram.shape[1]
     weighted = weights.shape[0] > 0
-    row = np.empty(n_components)  # one row's exp(a_ik), then w_i phi_ik, float64
     entropy = 0.0
     total_w = 0.0
     for i in range(n_rows):
@@ -305,12 +304,14 @@ def _gram_rows(xc, gram, weights, w_offset, sq_means, offsets, half_prec,
             dist[k] = d
             top = max(top, -(d * half_prec[k]) - offsets[k])
         for k in range(n_components):  # stores, then sums: core's NO_SUMS_WITH_STORES
-            e = _exp_nonpos(-(dist[k] * half_prec[k]) - offsets[k] - top)
-            g[k] = e
-            row[k] = e
+            g[k] = _exp_nonpos(-(dist[k] * half_prec[k]) - offsets[k] - top)
         z = 0.0
+        ea = 0.0  # sum_k exp(a_ik) a_ik, a_ik = l_ik - max_k l_ik
         for k in range(n_components):
-            z += row[k]
+            e = float(g[k])
+            z += e
+            a = -(dist[k] * half_prec[k]) - offsets[k] - top
+            ea += e * a if e > 0.0 else 0.0  # 0 log 0 = 0
         w = weights[w_offset + i] if weighted else 1.0
         scale = w / z
         for k in range(n_components):
@@ -318,13 +319,8 @@ def _gram_rows(xc, gram, weights, w_offset, sq_means, offsets, half_prec,
             g[k] = wphi
             n_k[k] += wphi
             r_k[k] += wphi * dist[k]
-            row[k] = wphi
-        ent = 0.0
-        for k in range(n_components):
-            wphi = row[k]
-            t = wphi * (-(dist[k] * half_prec[k]) - offsets[k] - top)
-            ent += t if wphi > 0.0 else 0.0
-        entropy += w * _log_normal(z) - ent
+        # w_i H(phi_i) = w_i (log z_i - sum_k phi_ik a_ik)
+        entropy += w * (_log_normal(z) - ea / z)
         total_w += w
     scalars[0] += entropy
     scalars[1] += total_w
