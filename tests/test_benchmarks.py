@@ -301,6 +301,7 @@ def test_shapes_bench_reports_every_type_against_its_floor(capsys):
 
     assert shapes.floor_flops("full", 10, 3, 2) == 4 * 10 * 2 * 9
     assert shapes.floor_flops("diag", 10, 3, 2) == 8 * 10 * 3 * 2
+    assert shapes.floor_flops("kmeans", 10, 3, 2) == 2 * 10 * 3 * 2
     assert shapes.main(["--n", "2000", "--p", "4", "--k", "3", "--repeats", "1"]) == 0
     lines = capsys.readouterr().out.split("Per iteration")[1].splitlines()
     for ctype in ("full", "tied", "diag", "spherical"):
@@ -318,5 +319,8 @@ def test_family_bench_reports_both_types_even_when_a_time_is_noise(capsys):
     assert family.main(["--n", "3000", "--p", "3", "--k", "3", "--repeats", "1"]) == 0
     text = capsys.readouterr().out
     assert "spherical: " in text and "diag: " in text and "faster than scikit-learn" in text
+    # each type against its products at the BLAS rate, and those against KMeans' distances
+    assert text.count("its products at the BLAS rate") == 2
+    assert "those are 2x KMeans' distances" in text and "those are 4x KMeans' distances" in text
     with pytest.raises(SystemExit):
         family.main(["--n", "2", "--k", "3"])

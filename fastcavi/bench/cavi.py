@@ -232,6 +232,24 @@ def blas_floor(X, means, repeats):
 
 # --- the run ------------------------------------------------------------------------------------
 
+def floor_flops(covariance_type, n, p, k):
+    """Flops of a ``BayesianGaussianMixture`` pass written as dense products (2 per multiply-add;
+    :mod:`fastcavi.bench.shapes` says which products); ``"kmeans"``: a KMeans lloyd iteration's
+    distances, 2 N p K."""
+    return {"full": 4.0 * n * k * p * p, "tied": 4.0 * n * p * p + 4.0 * n * p * k,
+            "diag": 8.0 * n * p * k, "spherical": 4.0 * n * p * k,
+            "kmeans": 2.0 * n * p * k}[covariance_type]
+
+
+def blas_rate(repeats, dtype=np.float64):
+    """Flops per second of a square product (side 1536) in ``dtype``: the median of
+    ``repeats``."""
+    side = 1536
+    a = np.random.default_rng(1).standard_normal((side, side)).astype(dtype)
+    seconds, _ = measure(lambda: a @ a, max(repeats, 3))
+    return 2.0 * side ** 3 / seconds
+
+
 def shape_parser(prog, doc, p, k, repeats, types, types_help=None, threads_help=None):
     """The options of the per-iteration benchmarks: ``--n --p --k --repeats --threads --types``
     (``types``: the default covariance types), with these defaults."""

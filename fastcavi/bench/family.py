@@ -8,6 +8,9 @@ Rows (medians; ratios to fastcavi's float64 iteration of the first type asked fo
 fastcavi's iteration (the pass over the data, the M-step and the exact ELBO) for each
 covariance type asked for (spherical and diag by default), float64 and float32; the
 fixed-variance model's sweep at the same shape (the floor a learned model should stay near);
+the floors of :mod:`fastcavi.bench.shapes` (each type's pass written as dense products, at the
+BLAS rate measured in the same run) and KMeans' own (2 N p K: its distances), so that the
+ratio to a KMeans iteration can be read against what each must compute;
 scikit-learn's ``BayesianGaussianMixture`` per iteration with the same
 ``covariance_type`` (by the difference of warm-started fits, see
 :func:`fastcavi.bench.cavi.sklearn_bgm_per_iter`); and a ``KMeans`` lloyd iteration (about one pass
@@ -68,6 +71,10 @@ def run(n_samples, n_features, n_components, repeats=5, n_threads=None, log=prin
         Xk = as_kernel_array(X)
         add("fastcavi fixed-variance sweep float64",
             bench.measure(lambda: bench.fast_sweep(Xk, means, mean_vars, hyper), repeats))
+        rate = bench.blas_rate(repeats)
+        for ctype in types + ("kmeans",):
+            add(f"floor {ctype} float64",
+                (bench.floor_flops(ctype, n_samples, n_features, n_components) / rate, 0))
     for ctype in types:
         add(f"sklearn BayesianGaussianMixture {ctype}, per iter",
             bench.sklearn_bgm_per_iter(X, n_components, repeats, covariance_type=ctype))
@@ -92,6 +99,11 @@ def report(rows, shape, types=("spherical", "diag")):
                      f"{_ratio(ours, floor, '.2f')} the fixed-variance sweep; "
                      f"{_ratio(ours, km, '.2f')} a KMeans iteration; "
                      f"float32 {_ratio(ours, f32, '.2f')} faster")
+        # what a KMeans iteration is against: the E-step's products outnumber its distances
+        mine, theirs_floor = by[f"floor {ctype} float64"], by["floor kmeans float64"]
+        lines.append(f"  {_ratio(ours, mine, '.2f')} its products at the BLAS rate; those are "
+                     f"{_ratio(mine, theirs_floor, '.0f')} KMeans' distances, and KMeans runs "
+                     f"at {_ratio(km, theirs_floor, '.2f')} its own")
     return "\n".join(lines)
 
 

@@ -33,22 +33,8 @@ from ..data.sources import ArraySource
 from ..models.family_fit import family_sweep
 from ..models.names import COVARIANCE_TYPES
 from . import cavi as bench
+from .cavi import blas_rate, floor_flops
 from .family import family_problem
-
-
-def floor_flops(covariance_type, n, p, k):
-    """Flops of the pass written as dense products (see the module docstring)."""
-    return {"full": 4.0 * n * k * p * p, "tied": 4.0 * n * p * p + 4.0 * n * p * k,
-            "diag": 8.0 * n * p * k, "spherical": 4.0 * n * p * k}[covariance_type]
-
-
-def blas_rate(repeats, dtype=np.float64):
-    """Flops per second of a square product (side 1536) in ``dtype``: the median of
-    ``repeats``."""
-    side = 1536
-    a = np.random.default_rng(1).standard_normal((side, side)).astype(dtype)
-    seconds, _ = bench.measure(lambda: a @ a, max(repeats, 3))
-    return 2.0 * side ** 3 / seconds
 
 
 def run(n_samples, n_features, n_components, types=COVARIANCE_TYPES, repeats=3,
