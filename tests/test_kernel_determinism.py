@@ -101,37 +101,28 @@ def test_tile_entropy(dtype, weighted):
 
 
 @WEIGHTED
+@pytest.mark.parametrize("kind", ["diag", "spherical"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
-def test_tile_statistics_diag(dtype, weighted):
+def test_tile_statistics_small_p(dtype, kind, weighted):
+    """The direct paths of per-feature (diag) and scalar (spherical, the known-variance
+    model) precisions."""
     p = 3
     rng, X, w, means = inputs(dtype, weighted, p)
-    half_prec = rng.uniform(0.2, 1.0, (K, p)).astype(dtype)
+    diagonal = kind == "diag"
+    half_prec = rng.uniform(0.2, 1.0, (K, p) if diagonal else K).astype(dtype)
     offsets = rng.uniform(-1, 1, K).astype(dtype)
     size = core.tile_rows(K)
-    specs = [((p, size + core.TILE_PAD), dtype, 0), ((K, size), dtype, 0), ((size,), dtype, 0),
-             ((size,), dtype, 0), ((size,), dtype, 0), ((K,), np.float64, 0),
-             ((K, p), np.float64, 0), ((K, p), np.float64, 0), ((2,), np.float64, 0)]
+    point, tile = ((size,), dtype, 0), ((K, size), dtype, 0)
+    # diag: xt, expo, top, z, ea; spherical: xt, dist, expo, top, z
+    work = [((p, size + core.TILE_PAD), dtype, 0)] + (
+        [tile, point, point, point] if diagonal else [tile, tile, point, point])
+    sums = [((K,), np.float64, 0), (((K, p) if diagonal else (K,)), np.float64, 0),
+            ((K, p), np.float64, 0), ((2,), np.float64, 0)]
+    tile_statistics = diag._tile_statistics_diag if diagonal else fixed._tile_statistics
     same_bits_everywhere(
-        lambda *a: diag._tile_statistics_diag(X, a[-1], means, half_prec, offsets, START,
-                                              tile_stop(size), *a[:-1]),
-        specs, [5, 6, 7, 8], w)
-
-
-@WEIGHTED
-@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
-def test_tile_statistics_spherical(dtype, weighted):
-    p = 3
-    rng, X, w, means = inputs(dtype, weighted, p)
-    half_prec = rng.uniform(0.2, 1.0, K).astype(dtype)
-    offsets = rng.uniform(-1, 1, K).astype(dtype)
-    size = core.tile_rows(K)
-    specs = [((p, size + core.TILE_PAD), dtype, 0), ((K, size), dtype, 0), ((K, size), dtype, 0),
-             ((size,), dtype, 0), ((size,), dtype, 0), ((K,), np.float64, 0),
-             ((K,), np.float64, 0), ((K, p), np.float64, 0), ((2,), np.float64, 0)]
-    same_bits_everywhere(
-        lambda *a: fixed._tile_statistics(X, a[-1], means, half_prec, offsets, START,
-                                          tile_stop(size), *a[:-1]),
-        specs, [5, 6, 7, 8], w)
+        lambda *a: tile_statistics(X, a[-1], means, half_prec, offsets, START,
+                                   tile_stop(size), *a[:-1]),
+        work + sums, [5, 6, 7, 8], w)
 
 
 def lower_factors(rng, n, p, dtype):
