@@ -339,8 +339,8 @@ MUTATIONS = [
         "odd K: the last component's logits are never computed"),
     Mutation(
         "pair-sums-second-scatter", "fastcavi/kernels/fixed.py",
-        "a1 += (e1[b] * zb) * (xj[b] - m1)",
-        "a1 += (e1[b] * zb) * (xj[b] - m0)",
+        "a1 += e1[b] * (xj[b] - m1)",
+        "a1 += e1[b] * (xj[b] - m0)",
         "the second component of a pair is centred on the first's mean in S~_k"),
     Mutation(
         "odd-component-sums-skipped", "fastcavi/kernels/fixed.py",

@@ -136,8 +136,8 @@ def _component_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k
 @cached_njit(**_JIT)
 def _pair_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k, r_k, s_k):
     """:func:`_component_sums` for components k and k + 1 together (one read of z, top and
-    each row of xt for the two; the same arithmetic per component), except that expo is left
-    as it is; returns the sum of the two entropy parts."""
+    each row of xt for the two; the same arithmetic per component); returns the sum of the
+    two entropy parts."""
     e0, e1, d0, d1, off0, off1, hp0, hp1 = _pair_rows(expo, dist, offsets, half_prec, k)
     n0 = 0.0
     n1 = 0.0
@@ -145,13 +145,14 @@ def _pair_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k, r_k
     r1 = 0.0
     q0 = 0.0
     q1 = 0.0
-    # w_b phi_kb = exp(a_kb) z_b, formed where it is used: no store (core's
-    # NO_SUMS_WITH_STORES), and no pass to store it
-    for b in range(n):
+    for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
         zb = z[b]
+        e0[b] = e0[b] * zb
+        e1[b] = e1[b] * zb
+    for b in range(n):
         tb = top[b]
-        wphi0 = e0[b] * zb
-        wphi1 = e1[b] * zb
+        wphi0 = e0[b]
+        wphi1 = e1[b]
         n0 += wphi0
         n1 += wphi1
         r0 += wphi0 * d0[b]
@@ -171,9 +172,8 @@ def _pair_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k, r_k
         a0 = 0.0
         a1 = 0.0
         for b in range(n):
-            zb = z[b]
-            a0 += (e0[b] * zb) * (xj[b] - m0)
-            a1 += (e1[b] * zb) * (xj[b] - m1)
+            a0 += e0[b] * (xj[b] - m0)
+            a1 += e1[b] * (xj[b] - m1)
         s_k[k, j] += a0
         s_k[k + 1, j] += a1
     return q0 + q1
