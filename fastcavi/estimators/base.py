@@ -94,6 +94,15 @@ def sample_mixture(est, n_samples):
     return np.vstack(parts), labels
 
 
+def keep_arguments(est, arguments):
+    """Store each argument of ``est.__init__`` unchanged as the attribute of its name, as
+    scikit-learn requires of an estimator's ``__init__`` (no checks, no derived values: those
+    happen in ``fit``). ``arguments`` is ``locals()`` taken first thing in ``__init__``."""
+    for name, value in arguments.items():
+        if name != "self":
+            setattr(est, name, value)
+
+
 def both_callbacks(first, second):
     """One callback ``(iteration, bound)`` that calls ``first`` then ``second`` (either may be
     None)."""

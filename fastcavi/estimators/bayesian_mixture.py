@@ -33,7 +33,13 @@ from ..models.family_fit import (
 from ..models.family_full import covariance_attributes
 from ..models.moves import check_moves, run_with_moves
 from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
-from .base import MixtureBase, both_callbacks, sample_mixture, with_stream_parameters
+from .base import (
+    MixtureBase,
+    both_callbacks,
+    keep_arguments,
+    sample_mixture,
+    with_stream_parameters,
+)
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -178,30 +184,7 @@ default=None
                  warm_start=False, verbose=0, verbose_interval=10, n_threads=None,
                  algorithm="batch", total_samples=1e6, learning_offset=10.0,
                  learning_decay=0.7, moves=None, max_components=None):
-        self.n_components = n_components
-        self.covariance_type = covariance_type
-        self.tol = tol
-        self.reg_covar = reg_covar
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.init_params = init_params
-        self.weight_concentration_prior_type = weight_concentration_prior_type
-        self.weight_concentration_prior = weight_concentration_prior
-        self.mean_precision_prior = mean_precision_prior
-        self.mean_prior = mean_prior
-        self.degrees_of_freedom_prior = degrees_of_freedom_prior
-        self.covariance_prior = covariance_prior
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.verbose_interval = verbose_interval
-        self.n_threads = n_threads
-        self.algorithm = algorithm
-        self.moves = moves
-        self.max_components = max_components
-        self.total_samples = total_samples
-        self.learning_offset = learning_offset
-        self.learning_decay = learning_decay
+        keep_arguments(self, locals())
 
     # -- validation ------------------------------------------------------------------------
 

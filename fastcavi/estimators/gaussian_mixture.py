@@ -38,7 +38,13 @@ from ..models.em import (
 from ..models.em_types import EM_TYPES
 from ..models.family_fit import _resp_sums, initial_statistics, kmeans_labels, shared
 from ..models.names import COVARIANCE_TYPES
-from .base import MixtureBase, batch_parameters, both_callbacks, sample_mixture
+from .base import (
+    MixtureBase,
+    batch_parameters,
+    both_callbacks,
+    keep_arguments,
+    sample_mixture,
+)
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -170,24 +176,7 @@ class GaussianMixture(MixtureBase):
                  means_init=None, precisions_init=None, random_state=None, warm_start=False,
                  verbose=0, verbose_interval=10, n_threads=None, algorithm="batch",
                  learning_offset=10.0, learning_decay=0.7):
-        self.n_components = n_components
-        self.covariance_type = covariance_type
-        self.tol = tol
-        self.reg_covar = reg_covar
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.init_params = init_params
-        self.weights_init = weights_init
-        self.means_init = means_init
-        self.precisions_init = precisions_init
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.verbose_interval = verbose_interval
-        self.n_threads = n_threads
-        self.algorithm = algorithm
-        self.learning_offset = learning_offset
-        self.learning_decay = learning_decay
+        keep_arguments(self, locals())
 
     def _check_params(self):
         check_mixture_params(self, COVARIANCE_TYPES, INIT_PARAMS, algorithm=ALGORITHMS)

@@ -33,7 +33,11 @@ from ..data.defaults import (
 from ..data.scale import fit_standardize
 from ..inference.algorithms import ALGORITHMS
 from ..models.fixed import Hyper, check_hyper, fixed_model, run_sweeps
-from .base import MixtureBase, with_stream_parameters
+from .base import (
+    MixtureBase,
+    keep_arguments,
+    with_stream_parameters,
+)
 from .predict import predict_block
 
 _INIT_PARAMS = ("kmeans++", "random_from_data", "random")
@@ -141,24 +145,7 @@ class GaussianMixtureCAVI(MixtureBase):
                  max_iter=100, tol=1e-4, random_state=None, n_threads=None, verbose=0,
                  standardize=False, algorithm="batch", total_samples=1e6, learning_offset=10.0,
                  learning_decay=0.7):
-        self.n_components = n_components
-        self.prior_mean = prior_mean
-        self.prior_var = prior_var
-        self.likelihood_var = likelihood_var
-        self.init_params = init_params
-        self.means_init = means_init
-        self.mean_vars_init = mean_vars_init
-        self.n_init = n_init
-        self.max_iter = max_iter
-        self.tol = tol
-        self.random_state = random_state
-        self.n_threads = n_threads
-        self.verbose = verbose
-        self.standardize = standardize
-        self.algorithm = algorithm
-        self.total_samples = total_samples
-        self.learning_offset = learning_offset
-        self.learning_decay = learning_decay
+        keep_arguments(self, locals())
 
     # -- validation ------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_choice_params, check_int_params
 from ..models.names import COVARIANCE_TYPES, SELECTION_MODELS, WEIGHT_PRIORS
+from .base import keep_arguments
 from .bayesian_mixture import BayesianGaussianMixture
 
 #: A component counts as kept when its weight is above this.
@@ -143,23 +144,7 @@ covariance_prior
                  weight_concentration_prior=None, mean_precision_prior=None, mean_prior=None,
                  degrees_of_freedom_prior=None, covariance_prior=None, random_state=None,
                  n_threads=None, verbose=0, models="bgm"):
-        self.n_components = n_components
-        self.covariance_types = covariance_types
-        self.weight_concentration_prior_type = weight_concentration_prior_type
-        self.n_init = n_init
-        self.max_iter = max_iter
-        self.tol = tol
-        self.reg_covar = reg_covar
-        self.init_params = init_params
-        self.weight_concentration_prior = weight_concentration_prior
-        self.mean_precision_prior = mean_precision_prior
-        self.mean_prior = mean_prior
-        self.degrees_of_freedom_prior = degrees_of_freedom_prior
-        self.covariance_prior = covariance_prior
-        self.random_state = random_state
-        self.n_threads = n_threads
-        self.verbose = verbose
-        self.models = models
+        keep_arguments(self, locals())
 
     def _grid(self):
         grid = _n_components_grid(self.n_components)
