@@ -19,6 +19,12 @@ VAR_MIN = float(np.finfo(np.float64).tiny)  # 2.2e-308
 VAR_MAX = float(np.finfo(np.float64).max) / (2.0 * math.pi)  # 2.9e307
 
 
+def model_name(estimator):
+    """The estimator's name in messages and model files: the public class's name
+    (``GaussianMixtureCAVI`` also for the command line's scikit-learn-free form of it)."""
+    return getattr(estimator, "_MODEL_NAME", None) or type(estimator).__name__
+
+
 def is_dask_array(a):
     """Whether ``a`` is a Dask array (detected without importing Dask)."""
     return type(a).__module__.startswith("dask") and hasattr(a, "chunks")
@@ -60,6 +66,22 @@ def check_finite(X, name="X"):
                          f"{X.dtype}.")
 
 
+def _plain_float_array(X, ensure_min_samples):
+    """Whether X is a NumPy array that scikit-learn's ``validate_data`` would pass unchanged
+    (float32/float64 in native byte order, 2-D, finite, enough rows, a feature at least)."""
+    return (type(X) in (np.ndarray, np.memmap) and X.dtype in _FLOAT_DTYPES and X.ndim == 2
+            and X.shape[0] >= max(1, ensure_min_samples) and X.shape[1] >= 1
+            and _sums_finite(X))
+
+
+_FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _sums_finite(X):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.sum(X, dtype=np.float64)))
+
+
 def validate_X(estimator, X, *, reset, ensure_min_samples=1):
     """X in memory (or memory-mapped) for ``estimator``'s fit (``reset=True``) or predict:
     scikit-learn's checks and messages (``n_features_in_``, ``feature_names_in_``), then the
@@ -68,22 +90,61 @@ def validate_X(estimator, X, *, reset, ensure_min_samples=1):
     float32 stays float32; every other real or boolean dtype becomes float64 (as
     ``check_array`` does). Arrays of strings are refused rather than parsed: check_array with a
     list of dtypes would turn "1.5" into 1.5.
+
+    A plain finite float NumPy array (what the command line reads from a file) is checked
+    here without scikit-learn, with what ``validate_data`` would do to it (it would pass it
+    unchanged): importing scikit-learn takes about a second, most of a command's start.
+    Everything else (other types and dtypes, names, NaN, a fitted model with feature names)
+    goes through ``validate_data``.
     """
+    if _plain_float_array(X, ensure_min_samples):
+        if reset:
+            estimator.n_features_in_ = X.shape[1]
+            if hasattr(estimator, "feature_names_in_"):
+                del estimator.feature_names_in_
+            return as_kernel_array(X)
+        if hasattr(estimator, "n_features_in_") and not hasattr(estimator, "feature_names_in_"):
+            check_n_features(estimator, X.shape[1])
+            return as_kernel_array(X)
     from sklearn.utils.validation import validate_data
 
     kind = getattr(getattr(X, "dtype", None), "kind", None)
     if kind is None and isinstance(X, (list, tuple)):
         kind = np.asarray(X).dtype.kind
     if kind in ("U", "S"):
-        raise ValueError(f"X is an array of strings or bytes; {type(estimator).__name__} needs "
+        raise ValueError(f"X is an array of strings or bytes; {model_name(estimator)} needs "
                          "real numbers. Convert your data to numeric values explicitly "
                          "instead.")
+    checked = _as_sklearn_estimator(estimator)
     # scikit-learn's finiteness check sums X first: values near the float64 maximum make that
     # sum inf - inf (a RuntimeWarning), and then it checks element by element.
-    with np.errstate(over="ignore", invalid="ignore"):
-        X = validate_data(estimator, X, dtype=[np.float64, np.float32], order="C", reset=reset,
-                          ensure_all_finite=True, ensure_min_samples=ensure_min_samples)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = validate_data(checked, X, dtype=[np.float64, np.float32], order="C",
+                              reset=reset, ensure_all_finite=True,
+                              ensure_min_samples=ensure_min_samples)
+    finally:
+        for name in ("n_features_in_", "feature_names_in_"):  # back onto a stand-in's model
+            if checked is not estimator and hasattr(checked, name):
+                setattr(estimator, name, getattr(checked, name))
+            elif checked is not estimator and hasattr(estimator, name):
+                delattr(estimator, name)
     return as_kernel_array(X)
+
+
+def _as_sklearn_estimator(estimator):
+    """``estimator``, or for a model without scikit-learn's base classes (the command line's)
+    a scikit-learn estimator of the same name holding its ``n_features_in_`` and
+    ``feature_names_in_``, for ``validate_data``."""
+    if hasattr(estimator, "__sklearn_tags__"):
+        return estimator
+    from sklearn.base import BaseEstimator
+
+    stand_in = type(model_name(estimator), (BaseEstimator,), {})()
+    for name in ("n_features_in_", "feature_names_in_"):
+        if hasattr(estimator, name):
+            setattr(stand_in, name, getattr(estimator, name))
+    return stand_in
 
 
 def check_dask_array(X, name="X"):
@@ -118,8 +179,32 @@ def check_dask_array(X, name="X"):
 def check_n_features(estimator, n_features):
     """predict's X must have the fitted number of features (scikit-learn's message)."""
     if n_features != estimator.n_features_in_:
-        raise ValueError(f"X has {n_features} features, but {type(estimator).__name__} is "
+        raise ValueError(f"X has {n_features} features, but {model_name(estimator)} is "
                          f"expecting {estimator.n_features_in_} features as input.")
+
+
+def check_random_state(seed):
+    """scikit-learn's ``check_random_state`` (same results, same error), without importing
+    scikit-learn: None (or ``np.random``) -> NumPy's global RandomState, an int -> a new
+    ``RandomState(seed)``, a RandomState -> itself."""
+    if seed is None or seed is np.random:
+        return np.random.mtrand._rand
+    if isinstance(seed, numbers.Integral):
+        return np.random.RandomState(seed)
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    raise ValueError(f"{seed!r} cannot be used to seed a numpy.random.RandomState instance")
+
+
+def check_fitted(estimator):
+    """Raise scikit-learn's ``NotFittedError``, in ``check_is_fitted``'s words, unless
+    ``estimator`` is fitted (``__sklearn_is_fitted__``); scikit-learn is imported only to
+    raise it."""
+    if not estimator.__sklearn_is_fitted__():
+        from sklearn.exceptions import NotFittedError
+
+        raise NotFittedError(f"This {model_name(estimator)} instance is not fitted yet. Call "
+                             "'fit' with appropriate arguments before using this estimator.")
 
 
 def check_n_samples(n_samples, n_components):
@@ -248,7 +333,7 @@ def check_mean_vars(mean_vars, n_components, name="mean_vars_init"):
 # -- the estimators' parameters, in scikit-learn's wording -----------------------------------
 
 def _invalid(estimator, name, expected, error=ValueError):
-    return error(f"The '{name}' parameter of {type(estimator).__name__} must be {expected}. "
+    return error(f"The '{name}' parameter of {model_name(estimator)} must be {expected}. "
                  f"Got {getattr(estimator, name)!r} instead.")
 
 
@@ -312,7 +397,7 @@ def check_stream_params(estimator):
     """``partial_fit``'s settings: total_samples > 0, learning_offset >= 0 and learning_decay
     in (0.5, 1] (where the stochastic steps provably converge); total_samples only where the
     estimator has it (maximum-likelihood EM keeps its sums per unit weight)."""
-    if "total_samples" in estimator.get_params():
+    if hasattr(estimator, "total_samples"):
         check_real_params(estimator, ("total_samples",), positive=True)
     check_real_params(estimator, ("learning_offset",))
     check_real_params(estimator, ("learning_decay",), positive=True)

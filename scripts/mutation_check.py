@@ -59,6 +59,8 @@ GM_TESTS = ("tests/test_gm.py::test_small_problem_matches_the_reference",
             "tests/test_gm.py::test_integer_weights_are_repeated_rows_and_zero_weights_dropped_rows",
             "tests/test_gm.py::test_the_likelihood_never_falls",
             "tests/test_gm_sklearn.py", "tests/test_sklearn_suite_gm.py")
+# The command line's scikit-learn-free path against scikit-learn.
+WITHOUT_SKLEARN_TESTS = ("tests/test_without_sklearn.py",)
 # Its incremental EM and partial_fit.
 GM_STREAM_TESTS = ("tests/test_gm_incremental.py", "tests/test_gm_partial_fit.py")
 
@@ -289,7 +291,7 @@ MUTATIONS = [
         "log_k = 0.0",
         "score_samples forgets the 1/K weight of each component"),
     Mutation(
-        "random-init-ignores-weights", "fastcavi/estimators/gaussian_mixture_cavi.py",
+        "random-init-ignores-weights", "fastcavi/estimators/known_variance.py",
         "            if wb is not None:\n                r *= wb[:, None]\n",
         "",
         "init_params='random' ignores sample_weight"),
@@ -656,6 +658,38 @@ MUTATIONS = [
         "        if False:\n",
         "a GaussianMixture file's parameters are not checked against K, p and the covariance "
         "type", ("tests/test_io.py",)),
+    # -- what stands in for scikit-learn on the command line's path --
+    Mutation(
+        "kmeanspp-one-trial-fewer", "fastcavi/data/defaults.py",
+        "n_local_trials = 2 + int(np.log(n_clusters))",
+        "n_local_trials = 1 + int(np.log(n_clusters))",
+        "the k-means++ seeding tries one candidate fewer per centre than scikit-learn's",
+        WITHOUT_SKLEARN_TESTS),
+    Mutation(
+        "kmeanspp-distances-to-the-last-centre", "fastcavi/data/defaults.py",
+        "        np.minimum(closest_dist_sq, distance_to_candidates, out=distance_to_candidates)\n",
+        "",
+        "the seeding weighs points by their distance to the last centre, not the nearest",
+        WITHOUT_SKLEARN_TESTS),
+    Mutation(
+        "plain-check-keeps-old-names", "fastcavi/_validation.py",
+        "            if hasattr(estimator, \"feature_names_in_\"):\n"
+        "                del estimator.feature_names_in_\n",
+        "",
+        "a refit on a bare array keeps the feature names of an earlier DataFrame fit",
+        WITHOUT_SKLEARN_TESTS),
+    Mutation(
+        "plain-check-width-unchecked", "fastcavi/_validation.py",
+        "            check_n_features(estimator, X.shape[1])\n",
+        "",
+        "predict on a plain array of another width is not refused",
+        WITHOUT_SKLEARN_TESTS),
+    Mutation(
+        "stand-in-names-not-copied-back", "fastcavi/_validation.py",
+        "                setattr(estimator, name, getattr(checked, name))",
+        "                pass",
+        "the command line's model does not get n_features_in_ from scikit-learn's check",
+        WITHOUT_SKLEARN_TESTS),
 ]
 MUTATIONS += [Mutation(*m, GM_TESTS) for m in GM_MUTATIONS]
 MUTATIONS += [Mutation(*m, ("tests/test_moves.py",)) for m in MOVES_MUTATIONS]

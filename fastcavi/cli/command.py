@@ -140,9 +140,11 @@ def _estimator(args, n_features, means_init, scaled=None):
 
         return BayesianGaussianMixture(n_components=args.n_components, **common,
                                        **bgm_params(args, n_features, scaled))
-    from ..estimators.gaussian_mixture_cavi import GaussianMixtureCAVI
+    # GaussianMixtureCAVI without scikit-learn's base classes: the same fit and model file,
+    # and no second spent importing scikit-learn.
+    from ..estimators.known_variance import KnownVarianceMixture
 
-    return GaussianMixtureCAVI(
+    return KnownVarianceMixture(
         args.n_components, prior_mean=args.prior_mean, prior_var=args.prior_var,
         likelihood_var=args.likelihood_var, means_init=means_init,
         mean_vars_init=args.mean_vars_init, standardize=bool(args.standardize), **common)
@@ -315,13 +317,34 @@ def cmd_fit(args):
 
 # -- fastcavi predict ------------------------------------------------------------------------
 
+class _ModelClasses:
+    """The classes model files load into, by name, for ``fastcavi predict``: a
+    GaussianMixtureCAVI file as :class:`~fastcavi.estimators.known_variance.KnownVarianceMixture`
+    (the same model without scikit-learn's base classes, so that scikit-learn is not
+    imported), the others as :func:`fastcavi.load` loads them."""
+
+    def __contains__(self, name):
+        from ..estimators.io import LAYOUT_NAMES
+
+        return name in LAYOUT_NAMES
+
+    def __getitem__(self, name):
+        if name == "GaussianMixtureCAVI":
+            from ..estimators.known_variance import KnownVarianceMixture
+
+            return KnownVarianceMixture
+        from ..estimators.load import CLASSES
+
+        return CLASSES[name]
+
+
 def cmd_predict(args):
-    from ..estimators.load import load
+    from ..estimators.io import read_model
     from .progress import notice_for
 
     out_path = args.output or ("proba.npy" if args.proba else "labels.npy")
     _check_suffix(out_path, ARRAY_OUT_SUFFIXES, "-o")
-    est = load(args.model)
+    est = read_model(args.model, _ModelClasses())
     names = getattr(est, "feature_names_in_", None)
     names = None if names is None else [str(n) for n in names]
     table = _read(args, names, f", which the model {args.model} was fitted on")

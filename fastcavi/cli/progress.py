@@ -287,9 +287,9 @@ class Progress:
 def _maximum_likelihood(est):
     """Whether ``est`` is GaussianMixture (EM): its bound is the mean log-likelihood per point,
     and it predicts in NumPy."""
-    from ..estimators.gaussian_mixture import GaussianMixture
+    from .._validation import model_name
 
-    return isinstance(est, GaussianMixture)
+    return model_name(est) == "GaussianMixture"
 
 
 def bound_name(est):
@@ -318,12 +318,11 @@ def _warm_up(est, X):
     when that copy could not be fitted (the real fit then compiles, as without it)."""
     import warnings
 
-    from sklearn.base import clone
-
     rows = X[:min(X.shape[0], max(16, 2 * X.shape[1]))]
-    copy = clone(est).set_params(n_components=1, n_init=1, max_iter=2, verbose=0)
+    changes = dict(n_components=1, n_init=1, max_iter=2, verbose=0)
     if not hasattr(est, "covariance_type"):
-        copy.set_params(means_init=None, mean_vars_init=None)
+        changes.update(means_init=None, mean_vars_init=None)
+    copy = est._fresh_copy(**changes)
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():

@@ -9,7 +9,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.utils.random import sample_without_replacement
 
 from .._validation import VAR_MAX, VAR_MIN
 
@@ -144,13 +143,48 @@ def _kmeans_plusplus(sub, n_clusters, rng, sample_weight=None):
     the distances between unit-spread points are rounding noise). Centring first makes the
     choice translation-equivariant; returning rows of ``sub`` keeps the seeds exact data points.
     """
-    # Imported here: sklearn.cluster costs ~0.5 s at import, a third of a cold start.
-    from sklearn.cluster import kmeans_plusplus
-
     centred = _centred(sub, "the k-means++ seeding")
     centred /= _pow2_above(float(np.abs(centred).max()))  # exact; no overflow at any scale
-    _, idx = kmeans_plusplus(centred, n_clusters, random_state=rng, sample_weight=sample_weight)
-    return sub[idx]
+    return sub[kmeans_plusplus_indices(centred, n_clusters, rng, sample_weight)]
+
+
+def kmeans_plusplus_indices(X, n_clusters, rng, sample_weight=None):
+    """The rows of X (float64, C-ordered) that scikit-learn's ``sklearn.cluster.kmeans_plusplus``
+    picks with the same random state: the same greedy k-means++ (``2 + log K`` trials per
+    centre, the one that lowers the weighted potential most kept), the same arithmetic in the
+    same order, so the same seeds bit for bit (a test holds it to scikit-learn's).
+
+    Written out (after scikit-learn's ``_kmeans_plusplus``, BSD-3-Clause) so that a fit does
+    not import scikit-learn: its import takes about a second, most of a command's start.
+    """
+    n_samples = X.shape[0]
+    if sample_weight is None:
+        sample_weight = np.ones(n_samples, dtype=X.dtype)
+    n_local_trials = 2 + int(np.log(n_clusters))
+    x_squared_norms = np.einsum("ij,ij->i", X, X)
+
+    def squared_distances(rows):  # scikit-learn's _euclidean_distances(rows, X, squared=True)
+        d = -2 * (rows @ X.T)
+        d += np.einsum("ij,ij->i", rows, rows)[:, None]
+        d += x_squared_norms.reshape(1, -1)
+        return np.maximum(d, 0, out=d)
+
+    indices = np.full(n_clusters, -1, dtype=int)
+    indices[0] = rng.choice(n_samples, p=sample_weight / sample_weight.sum())
+    closest_dist_sq = squared_distances(X[indices[0], np.newaxis])
+    current_pot = closest_dist_sq @ sample_weight
+    for c in range(1, n_clusters):
+        rand_vals = rng.uniform(size=n_local_trials) * current_pot
+        candidate_ids = np.searchsorted(np.cumsum(sample_weight * closest_dist_sq), rand_vals)
+        np.clip(candidate_ids, None, closest_dist_sq.size - 1, out=candidate_ids)
+        distance_to_candidates = squared_distances(X[candidate_ids])
+        np.minimum(closest_dist_sq, distance_to_candidates, out=distance_to_candidates)
+        candidates_pot = distance_to_candidates @ sample_weight.reshape(-1, 1)
+        best = np.argmin(candidates_pot)
+        current_pot = candidates_pot[best]
+        closest_dist_sq = distance_to_candidates[best]
+        indices[c] = candidate_ids[best]
+    return indices
 
 
 def _subsample(source, size, rng):
@@ -164,6 +198,8 @@ def _subsample(source, size, rng):
     if n_positive <= size:
         ranks = np.arange(n_positive)
     else:
+        from sklearn.utils.random import sample_without_replacement
+
         ranks = np.sort(sample_without_replacement(n_positive, size, random_state=rng))
     return source.positive_rows(ranks)
 

@@ -1,17 +1,20 @@
 """What every fastcavi estimator shares, written once (as scikit-learn's
 ``sklearn/mixture/_base.py``): the guarded ``fit`` and ``partial_fit``, prediction, scoring and
 saving. Each estimator supplies the model: its parameters, defaults, start and update, through
-the hooks listed in :class:`MixtureBase`."""
+the hooks listed in :class:`Mixture`.
+
+Nothing here imports scikit-learn: :class:`Mixture` is the skeleton, and
+:class:`fastcavi.estimators.estimator.MixtureBase` makes it a scikit-learn estimator. The
+command line fits the known-variance model on the skeleton alone, without the second or so
+that importing scikit-learn takes."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils.validation import check_is_fitted
 
 from .._interrupt import unchanged_on_failure
 from .._threads import thread_limit
-from .._validation import check_n_samples, check_stream_params
+from .._validation import check_fitted, check_n_samples, check_random_state, check_stream_params
 from ..data.scale import standardizer
 from ..data.sources import open_source, predict_rows
 from ..inference.algorithms import svi_step
@@ -75,11 +78,9 @@ def sample_mixture(est, n_samples):
     (X, component labels)."""
     import numbers
 
-    from sklearn.utils import check_random_state
-
     from ..models.covariance import COVARIANCES
 
-    check_is_fitted(est)
+    check_fitted(est)
     if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) \
             or n_samples < 1:
         raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
@@ -123,8 +124,8 @@ def with_stream_parameters(cls):
     return cls
 
 
-class MixtureBase(DensityMixin, BaseEstimator):
-    """The estimator skeleton. A subclass supplies:
+class Mixture:
+    """The estimator skeleton (without scikit-learn's base classes). A subclass supplies:
 
     - ``_check_params()``: every parameter that can be checked without the data;
     - ``_fit_source(source, callback)``: the starts and the iterations on a checked data
@@ -146,6 +147,25 @@ class MixtureBase(DensityMixin, BaseEstimator):
 
     _MIN_SAMPLES = 1
     _FITTED = "lower_bounds_"
+
+    def __sklearn_is_fitted__(self):
+        """Whether the model is fitted (scikit-learn's ``check_is_fitted`` asks this)."""
+        return hasattr(self, self._FITTED)
+
+    def _init_arguments(self):
+        """``{name: value}`` of the ``__init__`` parameters (``get_params(deep=False)``)."""
+        import inspect
+
+        return {name: getattr(self, name)
+                for name in inspect.signature(type(self).__init__).parameters
+                if name != "self"}
+
+    def _fresh_copy(self, **changes):
+        """An unfitted copy with the same parameters but ``changes`` (as scikit-learn's
+        ``clone`` followed by ``set_params``)."""
+        import copy
+
+        return type(self)(**{**copy.deepcopy(self._init_arguments()), **changes})
 
     # -- fitting -------------------------------------------------------------------------------
 
@@ -281,7 +301,7 @@ class MixtureBase(DensityMixin, BaseEstimator):
     def _predict(self, X, kind):
         """``_predict_block`` on X in memory, or mapped over the row blocks of a Dask array
         (lazily)."""
-        check_is_fitted(self)
+        check_fitted(self)
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         tail, dtype = output_spec(kind, self.means_.shape[0])

@@ -34,12 +34,12 @@ from ..models.family_full import covariance_attributes
 from ..models.moves import check_moves, run_with_moves
 from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
 from .base import (
-    MixtureBase,
     both_callbacks,
     keep_arguments,
     sample_mixture,
     with_stream_parameters,
 )
+from .estimator import MixtureBase
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 

@@ -39,12 +39,12 @@ from ..models.em_types import EM_TYPES
 from ..models.family_fit import _resp_sums, initial_statistics, kmeans_labels, shared
 from ..models.names import COVARIANCE_TYPES
 from .base import (
-    MixtureBase,
     batch_parameters,
     both_callbacks,
     keep_arguments,
     sample_mixture,
 )
+from .estimator import MixtureBase
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 

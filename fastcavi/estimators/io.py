@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._interrupt import register_temporary, renaming, unregister_temporary
+from .._validation import check_fitted, model_name
 
 FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
@@ -254,15 +255,14 @@ def _plain(value):
 def _model_arrays(estimator, feature_names=None):
     """The dict of arrays that make up a model file (see the module docstring);
     ``feature_names`` (the command line's column names) stands in for ``feature_names_in_``."""
-    from sklearn.utils.validation import check_is_fitted
-
     from .. import __version__
 
-    check_is_fitted(estimator)
-    if type(estimator).__name__ not in _LAYOUTS:
-        raise TypeError(f"cannot save a {type(estimator).__name__}: not a fastcavi model")
+    model = model_name(estimator)
+    if model not in _LAYOUTS:
+        raise TypeError(f"cannot save a {model}: not a fastcavi model")
+    check_fitted(estimator)
     params, arrays = {}, {}
-    for name, value in estimator.get_params(deep=False).items():
+    for name, value in estimator._init_arguments().items():
         try:
             params[name] = _plain(value)
             continue
@@ -276,7 +276,6 @@ def _model_arrays(estimator, feature_names=None):
             raise TypeError(f"cannot save parameter {name}={value!r}: it is neither a plain "
                             "scalar or string nor an array of real numbers")
         arrays[_ARRAY_PREFIX + name] = arr.astype(np.float64)
-    model = type(estimator).__name__
     arrays.update({
         "format_version": np.int64(FORMAT_VERSION),
         "model": np.str_(model),
@@ -413,7 +412,7 @@ def _set_fitted(est, z, array_names, scalar_names, fspath):
 
 
 def _check_consistent(est, path):
-    _LAYOUTS[type(est).__name__].check(est, path)
+    _LAYOUTS[model_name(est)].check(est, path)
 
 
 # -- each class's entries: GaussianMixtureCAVI ---------------------------------------------------
@@ -526,3 +525,6 @@ _LAYOUTS = {
     "GaussianMixture": _Layout(("lower_bounds_",), _GM_SCALARS, _gm_derived, _gm_restore,
                                _check_gm),
 }
+
+#: The models a file can hold, by name.
+LAYOUT_NAMES = tuple(_LAYOUTS)

@@ -12,7 +12,7 @@ from .gaussian_mixture import GaussianMixture
 from .gaussian_mixture_cavi import GaussianMixtureCAVI
 from .io import read_model
 
-_CLASSES = {cls.__name__: cls for cls in (GaussianMixtureCAVI, BayesianGaussianMixture,
+CLASSES = {cls.__name__: cls for cls in (GaussianMixtureCAVI, BayesianGaussianMixture,
                                                  GaussianMixture)}
 
 
@@ -25,4 +25,4 @@ def load(path):
     ``ValueError`` for a file that is not a fastcavi model or has an unknown
     ``format_version``, and ``OSError`` when the file cannot be read.
     """
-    return read_model(path, _CLASSES)
+    return read_model(path, CLASSES)
