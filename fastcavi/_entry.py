@@ -30,4 +30,20 @@ def main():
     exit_on_sigint("fastcavi")
     from .cli.command import main as cli_main
 
-    return cli_main()
+    return _end(cli_main())
+
+
+def _end(status):
+    """End the process with ``status`` once the command has returned. Its files are written
+    and closed by then, so what is left is the interpreter's teardown (unloading Numba and
+    NumPy, joining the threading layer's pool): about 0.2 s of a small fit's 0.9 s, skipped
+    here by ``os._exit`` after flushing the two output streams. A stream that cannot be
+    flushed (a closed pipe, as under ``| head``) gives Python's own status for that, 120."""
+    import sys
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        status = status or 120
+    _exit(status)
