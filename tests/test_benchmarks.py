@@ -306,7 +306,9 @@ def test_shapes_bench_reports_every_type_against_its_floor(capsys):
     lines = capsys.readouterr().out.split("Per iteration")[1].splitlines()
     for ctype in ("full", "tied", "diag", "spherical"):
         row = next(line for line in lines if line.startswith(ctype))
-        assert row.count("x") == 2
+        ratios = [float(cell[:-1]) for cell in row.split() if cell.endswith("x")]
+        # per dtype: over the products, then over the products and the exps (a larger floor)
+        assert len(ratios) == 4 and ratios[1] < ratios[0] and ratios[3] < ratios[2]
     with pytest.raises(SystemExit):
         shapes.main(["--k", "0"])
 
@@ -321,6 +323,8 @@ def test_family_bench_reports_both_types_even_when_a_time_is_noise(capsys):
     assert "spherical: " in text and "diag: " in text and "faster than scikit-learn" in text
     # each type against its products at the BLAS rate, and those against KMeans' distances
     assert text.count("its products at the BLAS rate") == 2
-    assert "those are 2x KMeans' distances" in text and "those are 4x KMeans' distances" in text
+    assert text.count("those and its N K exps") == 2
+    assert "products are 2x KMeans' distances" in text
+    assert "products are 4x KMeans' distances" in text
     with pytest.raises(SystemExit):
         family.main(["--n", "2", "--k", "3"])
