@@ -498,6 +498,36 @@ MUTATIONS = [
         "tied kernel: every fourth co-responsibility M_km of a block never accumulated",
         FULL_TESTS),
     Mutation(
+        "tied-distance-second-of-pair", "fastcavi/kernels/tied.py",
+        "                e1[b] -= (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)\n",
+        "                e1[b] -= (d0 * d0 + d1 * d1) + d2 * d2\n",
+        "tied logits: the second component of each pair misses a feature of every four",
+        FULL_TESTS),
+    Mutation(
+        "tied-distance-last-component", "fastcavi/kernels/tied.py",
+        "                d2, d3 = z2[b] - a2, z3[b] - a3\n",
+        "                d2, d3 = z2[b] - a2, z3[b] - a2\n",
+        "tied logits: an odd K's last component measured against a wrong mean coordinate",
+        FULL_TESTS),
+    Mutation(
+        "tied-centred-sums-block-entry", "fastcavi/kernels/tied.py",
+        "                a21 += f * (y1 - m21)\n",
+        "",
+        "tied S_k: one entry of each 4 x 4 block of components x features never accumulated",
+        FULL_TESTS),
+    Mutation(
+        "tied-centred-sums-remainder", "fastcavi/kernels/tied.py",
+        "        for j in range(j4 if k < k4 else 0, n_features):\n",
+        "        for j in range(j4, n_features):\n",
+        "tied S_k: the components past the 4 x 4 blocks keep only the last features' sums",
+        FULL_TESTS),
+    Mutation(
+        "tied-residual-block-term-dropped", "fastcavi/kernels/tied.py",
+        "                y3[b] -= (f0 * m03 + f1 * m13) + (f2 * m23 + f3 * m33)\n",
+        "                y3[b] -= (f0 * m03 + f1 * m13) + f2 * m23\n",
+        "tied pooled scatter: y = x - sum_k r_k m_k misses a component in every fourth feature",
+        FULL_TESTS),
+    Mutation(
         "full-scatter-not-symmetrised", "fastcavi/kernels/core.py",
         "                flat[k, i, j] = flat[k, j, i]\n",
         "                pass\n",
@@ -520,14 +550,6 @@ MUTATIONS = [
         "part_r = np.zeros((n_chunks, n_components, n_features, n_features))",
         "part_r = np.zeros((n_chunks, n_components, n_features, n_features), dtype=np.float32)",
         "the chunks' partial scatters kept in float32", FULL_TESTS),
-    Mutation(
-        "tied-float32-tile-accumulator", "fastcavi/kernels/tied.py",
-        "        nk = 0.0\n        for b in range(n):\n            nk += e[b]\n"
-        "        n_k[k] += nk\n        core.tile_centred_sums(e, xc",
-        "        nk = e[0] - e[0]\n        for b in range(n):\n            nk += e[b]\n"
-        "        n_k[k] += nk\n        core.tile_centred_sums(e, xc",
-        "tied kernel: N_k summed over a tile in X's dtype (float32) instead of float64",
-        FULL_TESTS),
     Mutation(
         "tied-weights-dropped", "fastcavi/kernels/core.py",
         "            wt[b] = w\n",

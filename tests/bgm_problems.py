@@ -39,13 +39,15 @@ WEIGHTED = pytest.mark.parametrize("weighted", [False, True], ids=["unweighted",
 # (N, p, K), N odd or prime in each, run by every type: chunks that the tiles do not divide;
 # small tiles (large K); large p (spherical's BLAS path from p >= 16 and K >= 8, with blocks that
 # do not divide a chunk; diag's tiles at large p; the matrix kernels' 4 x 4 blocks and smaller
-# tiles); the matrix kernels' 4 x 4 blocks with padding (p not a multiple of 4); the 64-chunk
-# cap. tests/test_bgm.py::test_cases_cross_every_boundary checks each claim.
+# tiles); the matrix kernels' 4 x 4 blocks with padding (p not a multiple of 4), with an odd K
+# that is not a multiple of 4 (the tied kernel's blocks of components leave a remainder, and its
+# components in pairs leave one); the 64-chunk cap.
+# tests/test_bgm.py::test_cases_cross_every_boundary checks each claim.
 CASES = {
     "chunks-tiles": (5003, 3, 5),
     "small-tiles": (5003, 2, 40),
     "large-p": (3001, 20, 10),
-    "padded-blocks": (4099, 9, 6),
+    "padded-blocks": (4099, 9, 7),
     "chunk-cap": (140_009, 2, 3),
 }
 

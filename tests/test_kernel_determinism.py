@@ -161,21 +161,21 @@ def test_tile_statistics_tied(dtype, weighted, p):
     factor64 = lower_factors(rng, 1, p, np.float64)[0]
     centre = means.astype(np.float64).mean(axis=0)
     centred = means.astype(np.float64) - centre
-    white = (centred @ factor64.T).astype(dtype)
+    white = tied._padded_columns((centred @ factor64.T).astype(dtype), padded)
     factor = core.padded_factors(factor64.astype(dtype).reshape(1, p, p), padded)[0]
     offsets = rng.uniform(-1, 1, K).astype(dtype)
     size = core.matrix_tile_rows(K, p)
     wide = size + core.TILE_PAD
     specs = [((padded, wide), dtype, 0), ((padded, wide), dtype, 0), ((K, size), dtype, 0),
-             ((K, size), dtype, 0), ((size,), dtype, 0), ((size,), dtype, 0),
-             ((size,), dtype, 0), ((size,), dtype, 0), ((size,), np.float64, 0),
-             ((K,), np.float64, 0), ((K, p), np.float64, 0), ((p, p), np.float64, 0),
-             ((K, K), np.float64, 0), ((2,), np.float64, 0)]
+             ((K, size), np.float64, 0), ((K, size), np.float64, 0), ((size,), dtype, 0),
+             ((size,), dtype, 0), ((size,), dtype, 0), ((size,), dtype, 0),
+             ((size,), np.float64, 0), ((K,), np.float64, 0), ((K, p), np.float64, 0),
+             ((p, p), np.float64, 0), ((K, K), np.float64, 0), ((2,), np.float64, 0)]
+    centred = tied._padded_columns(centred.astype(dtype), padded)
     same_bits_everywhere(
-        lambda *a: tied._tile_statistics_tied(X, a[-1], centred.astype(dtype),
-                                              centre.astype(dtype), factor, white, offsets,
-                                              START, tile_stop(size), *a[:-1]),
-        specs, [9, 10, 11, 12, 13], w)
+        lambda *a: tied._tile_statistics_tied(X, a[-1], centred, centre.astype(dtype), factor,
+                                              white, offsets, START, tile_stop(size), *a[:-1]),
+        specs, [10, 11, 12, 13, 14], w)
 
 
 @WEIGHTED

@@ -24,55 +24,149 @@ _JIT = KERNEL_OPTIONS
 def _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top):
     """xc[j, b] = x_bj - c_j; zt = A xc (the whitened rows); expo[k, b] = l_kb =
     -|z_b - A (m_k - c)|^2 - o_k; top[b] = max_k l_kb, for rows start:start+n. A is padded to
-    P = ``core.padded_features(p)`` rows, and xc (whose rows past p stay 0) and zt have P rows."""
-    n_components, n_features = white_means.shape
+    P = ``core.padded_features(p)`` rows, and xc (whose rows past p stay 0), zt and the
+    whitened means (K, P) (:func:`_padded_columns`) have P rows or columns."""
+    n_features = X.shape[1]
     for b in range(n):
         for j in range(n_features):
             xc[j, b] = X[start + b, j] - centre[j]
         top[b] = -np.inf
     core.tile_triangle(factor, xc, zt, top, n, False)  # zt = A xc (top: unused here)
     core.tile_offsets(expo, offsets, n)
-    for k in range(n_components):
-        e = expo[k]
-        for j in range(n_features):
-            mkj = white_means[k, j]
-            zj = zt[j]
-            for b in range(n):
-                diff = zj[b] - mkj
-                e[b] -= diff * diff
-        core.tile_max(e, top, n)
+    _tile_distances(zt, white_means, expo, top, n)
 
 
 @cached_njit(**_JIT)
-def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means, offsets,
-                          start, stop, xc, zt, expo, phi, top, z, ea, wt, tw,
-                          n_k, s_k, r_y, co, scalars):
-    """Accumulate into the float64 buffers, for rows start:stop (one tile), with
-    ``mc_k = m_k - c`` (``centred_means``) and ``xc_i = x_i - c``:
+def _tile_distances(zt, white_means, expo, top, n):
+    """expo[k, b] -= |z_b - wm_k|^2 over the P rows of zt, two components and four features
+    at a time (one load of a point's four features serves both components, and each logit is
+    loaded and stored once per four features); then top[b] = max(top[b], expo[k, b]) while
+    the two rows are still in L1."""
+    n_components, padded = white_means.shape
+    j4 = padded - padded % 4
+    k = 0
+    while k + 2 <= n_components:
+        e0, e1 = expo[k], expo[k + 1]
+        for j0 in range(0, j4, 4):
+            z0, z1, z2, z3 = zt[j0], zt[j0 + 1], zt[j0 + 2], zt[j0 + 3]
+            a0, a1 = white_means[k, j0], white_means[k, j0 + 1]
+            a2, a3 = white_means[k, j0 + 2], white_means[k, j0 + 3]
+            c0, c1 = white_means[k + 1, j0], white_means[k + 1, j0 + 1]
+            c2, c3 = white_means[k + 1, j0 + 2], white_means[k + 1, j0 + 3]
+            for b in range(n):
+                x0, x1, x2, x3 = z0[b], z1[b], z2[b], z3[b]
+                d0, d1, d2, d3 = x0 - a0, x1 - a1, x2 - a2, x3 - a3
+                e0[b] -= (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)
+                d0, d1, d2, d3 = x0 - c0, x1 - c1, x2 - c2, x3 - c3
+                e1[b] -= (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)
+        for j in range(j4, padded):
+            zj = zt[j]
+            a, c = white_means[k, j], white_means[k + 1, j]
+            for b in range(n):
+                d = zj[b] - a
+                e0[b] -= d * d
+                d = zj[b] - c
+                e1[b] -= d * d
+        core.tile_max(e0, top, n)
+        core.tile_max(e1, top, n)
+        k += 2
+    if k < n_components:
+        e0 = expo[k]
+        for j0 in range(0, j4, 4):
+            z0, z1, z2, z3 = zt[j0], zt[j0 + 1], zt[j0 + 2], zt[j0 + 3]
+            a0, a1 = white_means[k, j0], white_means[k, j0 + 1]
+            a2, a3 = white_means[k, j0 + 2], white_means[k, j0 + 3]
+            for b in range(n):
+                d0, d1 = z0[b] - a0, z1[b] - a1
+                d2, d3 = z2[b] - a2, z3[b] - a3
+                e0[b] -= (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)
+        for j in range(j4, padded):
+            zj = zt[j]
+            a = white_means[k, j]
+            for b in range(n):
+                d = zj[b] - a
+                e0[b] -= d * d
+        core.tile_max(e0, top, n)
 
-    n_k[k] += w_i phi_ik;  s_k[k, j] += w_i phi_ik (xc_ij - mc_kj);
-    r_y[j, i] += w_i y_ij y_ii (i <= j), y_i = xc_i - sum_k phi_ik mc_k;
-    co[k, l] += w_i phi_ik phi_il (k < l);  scalars += (w_i H(phi_i), w_i)
-    """
-    n_components, n_features = centred_means.shape
-    n = stop - start
-    _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top)
-    # expo <- exp(a), z[b] <- 1 / z_b, wt[b] <- w_b
-    core.tile_entropy(expo, top, z, ea, weights, start, n, wt, scalars)
+
+@cached_njit(**_JIT)
+def _tile_centred_sums(we, xc, centred_means, n, s_k):
+    """s_k[k, j] += sum_b we[k, b] (xc[j, b] - mc_kj) for j < p (float64 sums), four
+    components by four features at a time (``centred_means`` (K, P), padded with zeros)."""
+    n_components, n_features = s_k.shape
+    k4 = n_components - n_components % 4
+    j4 = n_features - n_features % 4
+    for k0 in range(0, k4, 4):
+        e0, e1, e2, e3 = we[k0], we[k0 + 1], we[k0 + 2], we[k0 + 3]
+        for j0 in range(0, j4, 4):
+            x0, x1, x2, x3 = xc[j0], xc[j0 + 1], xc[j0 + 2], xc[j0 + 3]
+            m00, m01 = centred_means[k0, j0], centred_means[k0, j0 + 1]
+            m02, m03 = centred_means[k0, j0 + 2], centred_means[k0, j0 + 3]
+            m10, m11 = centred_means[k0 + 1, j0], centred_means[k0 + 1, j0 + 1]
+            m12, m13 = centred_means[k0 + 1, j0 + 2], centred_means[k0 + 1, j0 + 3]
+            m20, m21 = centred_means[k0 + 2, j0], centred_means[k0 + 2, j0 + 1]
+            m22, m23 = centred_means[k0 + 2, j0 + 2], centred_means[k0 + 2, j0 + 3]
+            m30, m31 = centred_means[k0 + 3, j0], centred_means[k0 + 3, j0 + 1]
+            m32, m33 = centred_means[k0 + 3, j0 + 2], centred_means[k0 + 3, j0 + 3]
+            a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = 0.0
+            a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = 0.0
+            for b in range(n):
+                y0, y1, y2, y3 = x0[b], x1[b], x2[b], x3[b]
+                f = e0[b]
+                a00 += f * (y0 - m00)
+                a01 += f * (y1 - m01)
+                a02 += f * (y2 - m02)
+                a03 += f * (y3 - m03)
+                f = e1[b]
+                a10 += f * (y0 - m10)
+                a11 += f * (y1 - m11)
+                a12 += f * (y2 - m12)
+                a13 += f * (y3 - m13)
+                f = e2[b]
+                a20 += f * (y0 - m20)
+                a21 += f * (y1 - m21)
+                a22 += f * (y2 - m22)
+                a23 += f * (y3 - m23)
+                f = e3[b]
+                a30 += f * (y0 - m30)
+                a31 += f * (y1 - m31)
+                a32 += f * (y2 - m32)
+                a33 += f * (y3 - m33)
+            s_k[k0, j0] += a00
+            s_k[k0, j0 + 1] += a01
+            s_k[k0, j0 + 2] += a02
+            s_k[k0, j0 + 3] += a03
+            s_k[k0 + 1, j0] += a10
+            s_k[k0 + 1, j0 + 1] += a11
+            s_k[k0 + 1, j0 + 2] += a12
+            s_k[k0 + 1, j0 + 3] += a13
+            s_k[k0 + 2, j0] += a20
+            s_k[k0 + 2, j0 + 1] += a21
+            s_k[k0 + 2, j0 + 2] += a22
+            s_k[k0 + 2, j0 + 3] += a23
+            s_k[k0 + 3, j0] += a30
+            s_k[k0 + 3, j0 + 1] += a31
+            s_k[k0 + 3, j0 + 2] += a32
+            s_k[k0 + 3, j0 + 3] += a33
+    for k in range(n_components):  # what the blocks left: the last features, the last comps
+        e = we[k]
+        for j in range(j4 if k < k4 else 0, n_features):
+            xj = xc[j]
+            mkj = centred_means[k, j]
+            acc = 0.0
+            for b in range(n):
+                acc += e[b] * (xj[b] - mkj)
+            s_k[k, j] += acc
+
+
+@cached_njit(**_JIT)
+def _tile_co_responsibilities(we, phi, n, co):
+    """co[k, l] += sum_b we[k, b] phi[l, b] for k < l (float64 sums), four l at a time.
+    (Blocks of 4 k x 4 l were no quicker in float64 and slower in float32, whose 16 float64
+    sums do not fit in the registers.)"""
+    n_components = co.shape[0]
     for k in range(n_components):
-        e = expo[k]
-        ph = phi[k]
-        for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
-            v = e[b] * z[b]
-            ph[b] = v
-            e[b] = v * wt[b]
-        nk = 0.0
-        for b in range(n):
-            nk += e[b]
-        n_k[k] += nk
-        core.tile_centred_sums(e, xc, centred_means[k], n, s_k[k])
-    for k in range(n_components):  # M_km, 4 components m at a time
-        e = expo[k]
+        e = we[k]
         m = k + 1
         while m + 4 <= n_components:
             p0, p1, p2, p3 = phi[m], phi[m + 1], phi[m + 2], phi[m + 3]
@@ -94,11 +188,54 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
             for b in range(n):
                 acc += e[b] * pm[b]
             co[k, m] += acc
-    for j in range(n_features):  # zt <- y = xc - sum_k phi_k mc_k, 4 components at a time
-        yj = zt[j]
-        xj = xc[j]
-        for b in range(n):
-            yj[b] = xj[b]
+
+
+@cached_njit(**_JIT)
+def _tile_residuals(xc, phi, centred_means, n, y):
+    """y[j, b] = xc[j, b] - sum_k phi[k, b] mc_kj for the P rows (past p: 0), four features
+    at a time and four components per pass (each sum in the order of the component blocks)."""
+    n_components, padded = centred_means.shape
+    j4 = padded - padded % 4
+    for j0 in range(0, padded, 4):
+        rows = min(4, padded - j0)
+        for a in range(rows):
+            yj = y[j0 + a]
+            xj = xc[j0 + a]
+            for b in range(n):
+                yj[b] = xj[b]
+        if rows < 4:
+            break
+        y0, y1, y2, y3 = y[j0], y[j0 + 1], y[j0 + 2], y[j0 + 3]
+        k0 = 0
+        while k0 + 4 <= n_components:
+            p0, p1, p2, p3 = phi[k0], phi[k0 + 1], phi[k0 + 2], phi[k0 + 3]
+            m00, m10 = centred_means[k0, j0], centred_means[k0 + 1, j0]
+            m20, m30 = centred_means[k0 + 2, j0], centred_means[k0 + 3, j0]
+            m01, m11 = centred_means[k0, j0 + 1], centred_means[k0 + 1, j0 + 1]
+            m21, m31 = centred_means[k0 + 2, j0 + 1], centred_means[k0 + 3, j0 + 1]
+            m02, m12 = centred_means[k0, j0 + 2], centred_means[k0 + 1, j0 + 2]
+            m22, m32 = centred_means[k0 + 2, j0 + 2], centred_means[k0 + 3, j0 + 2]
+            m03, m13 = centred_means[k0, j0 + 3], centred_means[k0 + 1, j0 + 3]
+            m23, m33 = centred_means[k0 + 2, j0 + 3], centred_means[k0 + 3, j0 + 3]
+            for b in range(n):
+                f0, f1, f2, f3 = p0[b], p1[b], p2[b], p3[b]
+                y0[b] -= (f0 * m00 + f1 * m10) + (f2 * m20 + f3 * m30)
+                y1[b] -= (f0 * m01 + f1 * m11) + (f2 * m21 + f3 * m31)
+                y2[b] -= (f0 * m02 + f1 * m12) + (f2 * m22 + f3 * m32)
+                y3[b] -= (f0 * m03 + f1 * m13) + (f2 * m23 + f3 * m33)
+            k0 += 4
+        for k in range(k0, n_components):
+            ph = phi[k]
+            m0, m1 = centred_means[k, j0], centred_means[k, j0 + 1]
+            m2, m3 = centred_means[k, j0 + 2], centred_means[k, j0 + 3]
+            for b in range(n):
+                f = ph[b]
+                y0[b] -= f * m0
+                y1[b] -= f * m1
+                y2[b] -= f * m2
+                y3[b] -= f * m3
+    for j in range(j4, padded):  # the last rows (P not a multiple of 4: p < 8)
+        yj = y[j]
         k0 = 0
         while k0 + 4 <= n_components:
             m0, m1 = centred_means[k0, j], centred_means[k0 + 1, j]
@@ -112,7 +249,59 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
             ph = phi[k]
             for b in range(n):
                 yj[b] -= ph[b] * mkj
-    core.tile_scatter(wt, zt, n, n_features, tw, r_y)  # zt's rows past p are 0 (padded A)
+
+
+@cached_njit(**_JIT)
+def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means, offsets,
+                          start, stop, xc, zt, expo, phi, wphi, top, z, ea, wt, tw,
+                          n_k, s_k, r_y, co, scalars):
+    """Accumulate into the float64 buffers, for rows start:stop (one tile), with
+    ``mc_k = m_k - c`` (``centred_means``, (K, P) padded with zeros) and ``xc_i = x_i - c``:
+
+    n_k[k] += w_i phi_ik;  s_k[k, j] += w_i phi_ik (xc_ij - mc_kj);
+    r_y[j, i] += w_i y_ij y_ii (i <= j), y_i = xc_i - sum_k phi_ik mc_k;
+    co[k, l] += w_i phi_ik phi_il (k < l);  scalars += (w_i H(phi_i), w_i)
+
+    ``phi`` and ``wphi`` (w_i phi_ik) are float64 work tiles whatever X's dtype: the sums
+    above multiply them K p + K^2 / 2 times per point, and float32 operands would each be
+    converted to float64 there (float32 was 1.9x slower than float64 at p = K = 64; at p = 2
+    the wider tiles cost float32 about 15%).
+    """
+    n_components = centred_means.shape[0]
+    n_features = X.shape[1]
+    n = stop - start
+    _tile_logits_tied(X, centre, factor, white_means, offsets, start, n, xc, zt, expo, top)
+    # expo <- exp(a), z[b] <- 1 / z_b, wt[b] <- w_b
+    core.tile_entropy(expo, top, z, ea, weights, start, n, wt, scalars)
+    for k in range(n_components):
+        e = expo[k]
+        ph = phi[k]
+        we = wphi[k]
+        for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
+            v = float(e[b] * z[b])
+            ph[b] = v
+            we[b] = v * wt[b]
+        nk = 0.0
+        for b in range(n):
+            nk += we[b]
+        n_k[k] += nk
+        if n_features < 4:  # no blocks of four features: each row while it is in L1 (P = p)
+            core.tile_centred_sums(we, xc, centred_means[k], n, s_k[k])
+    if n_features >= 4:
+        _tile_centred_sums(wphi, xc, centred_means, n, s_k)
+    _tile_co_responsibilities(wphi, phi, n, co)
+    _tile_residuals(xc, phi, centred_means, n, zt)  # zt <- y
+    core.tile_scatter(wt, zt, n, n_features, tw, r_y)  # zt's rows past p are 0
+
+
+@cached_njit(**_JIT)
+def _padded_columns(a, padded):
+    """a (K, p) in a zero (K, P) array of a's dtype (a copy even when P = p)."""
+    out = np.zeros((a.shape[0], padded), dtype=a.dtype)
+    for k in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[k, j] = a[k, j]
+    return out
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -126,6 +315,8 @@ def _sweep_statistics_tied(X, weights, centred_means, centre, factor, white_mean
     n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features,
                                                      per_chunk)
     factor = core.padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
+    centred_means = _padded_columns(centred_means, padded)
+    white_means = _padded_columns(white_means, padded)
     part_n = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_r = np.zeros((n_chunks, n_features, n_features))
@@ -134,15 +325,16 @@ def _sweep_statistics_tied(X, weights, centred_means, centre, factor, white_mean
     for c in prange(n_chunks):
         xc, zt = core.padded_work(X, padded, size)  # xc's rows past p stay 0
         expo, top, z, ea = core.tile_work(X, n_components, size)
-        phi = np.empty((n_components, size), dtype=X.dtype)
+        phi = np.empty((n_components, size))  # float64 whatever X's dtype: see the tile
+        wphi = np.empty((n_components, size))
         wt = np.empty(size, dtype=X.dtype)
         tw = np.empty(size)
         stop = core.chunk_stop(c, chunk, n_samples)
         for t0 in range(c * chunk, stop, size):
             _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means,
-                                  offsets, t0, min(stop, t0 + size), xc, zt, expo, phi, top,
-                                  z, ea, wt, tw, part_n[c], part_s[c], part_r[c], part_co[c],
-                                  part_scalars[c])
+                                  offsets, t0, min(stop, t0 + size), xc, zt, expo, phi, wphi,
+                                  top, z, ea, wt, tw, part_n[c], part_s[c], part_r[c],
+                                  part_co[c], part_scalars[c])
     r_y = core.sum_partials(part_r)
     core.symmetrise(r_y)
     n_k, s_k, co = core.sum_partials(part_n), core.sum_partials(part_s), core.sum_partials(part_co)
@@ -157,6 +349,7 @@ def _predict_tied(X, centre, factor, white_means, offsets, mode, proba, labels):
     n_components = white_means.shape[0]
     n_chunks, chunk, size, padded = core.matrix_plan(n_samples, n_components, n_features, 0)
     factor = core.padded_factors(factor.reshape((1, n_features, n_features)), padded)[0]
+    white_means = _padded_columns(white_means, padded)
     no_log_norm = np.empty(0)
     for c in prange(n_chunks):
         xc, zt = core.padded_work(X, padded, size)  # xc's rows past p stay 0
