@@ -328,3 +328,26 @@ def test_family_bench_reports_both_types_even_when_a_time_is_noise(capsys):
     assert "products are 4x KMeans' distances" in text
     with pytest.raises(SystemExit):
         family.main(["--n", "2", "--k", "3"])
+
+
+def test_asv_timeraw_benchmarks_print_nothing(tmp_path):
+    """asv times a ``timeraw_`` benchmark in a fresh process and reads that process's output as
+    the time: the timed code and its setup must print nothing (the command line's fit prints a
+    summary; its benchmark sends it to a buffer)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "asv_benchmarks"))
+    try:
+        from benchmarks.bench_cavi import ColdStart
+    finally:
+        sys.path.pop(0)
+    names = [name for name in dir(ColdStart) if name.startswith("timeraw_")]
+    assert "timeraw_command_fit" in names
+    for name in names:
+        code, setup = getattr(ColdStart(), name)()
+        done = subprocess.run([sys.executable, "-c", setup + "\n" + code], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "", (name, done.stdout)
