@@ -307,8 +307,17 @@ def test_shapes_bench_reports_every_type_against_its_floor(capsys):
     for ctype in ("full", "tied", "diag", "spherical"):
         row = next(line for line in lines if line.startswith(ctype))
         ratios = [float(cell[:-1]) for cell in row.split() if cell.endswith("x")]
-        # per dtype: over the products, then over the products and the exps (a larger floor)
-        assert len(ratios) == 4 and ratios[1] < ratios[0] and ratios[3] < ratios[2]
+        # per dtype: over the products, then over the products and the exps (a larger floor;
+        # equal where the exps round away), each ratio a number of its own at any width
+        assert len(ratios) == 4 and ratios[1] <= ratios[0] and ratios[3] <= ratios[2]
+    # ratios far wider than their columns (a tiny shape's floor) still read as numbers
+    rows = [dict(name="exps", seconds=1e-6)] + [
+        dict(name=f"{who} {ctype} {dt}", seconds=0.5 if who == "fastcavi" else 1e-7)
+        for ctype in ("full", "tied", "diag", "spherical") for dt in ("float64", "float32")
+        for who in ("fastcavi", "floor")]
+    row = shapes.report(rows, (2000, 4, 3)).splitlines()[2]
+    assert [float(c[:-1]) for c in row.split() if c.endswith("x")] == [
+        5e6, pytest.approx(454545.45), 5e6, pytest.approx(454545.45)]
     with pytest.raises(SystemExit):
         shapes.main(["--k", "0"])
 

@@ -84,12 +84,13 @@ def report(rows, shape, types=COVARIANCE_TYPES):
         cells = ""
         for dt in ("float64", "float32"):
             ours, floor = by[f"fastcavi {ctype} {dt}"], by[f"floor {ctype} {dt}"]
-            cells += (f"{ours:>12.3f}{floor:>10.3f}{ours / floor:>7.2f}x"
-                      f"{ours / (floor + exps):>7.2f}x")
+            # a space before each ratio: at a tiny shape a ratio can be wider than its column
+            cells += (f"{ours:>12.3f}{floor:>10.3f} {ours / floor:>6.2f}x"
+                      f" {ours / (floor + exps):>6.2f}x")
         if f"sklearn {ctype}" in by:
             theirs = by[f"sklearn {ctype}"]  # None: noise made the difference not positive
             cells += ("           n/a       n/a" if theirs is None else
-                      f"{theirs:>14.2f}{theirs / by[f'fastcavi {ctype} float64']:>9.1f}x")
+                      f"{theirs:>14.2f} {theirs / by[f'fastcavi {ctype} float64']:>8.1f}x")
         lines.append(f"{ctype:10s}{cells}")
     return "\n".join(lines)
 
