@@ -54,11 +54,17 @@ def as_kernel_array(X, name="X"):
     return view
 
 
+def _sums_finite(X):
+    """Whether X's float64 sum is finite: then every value is (the cheap first test of
+    finiteness; values near the float64 maximum can overflow it, so False is not proof)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.sum(X, dtype=np.float64)))
+
+
 def check_finite(X, name="X"):
     """Raise a ValueError if X has NaN or infinity (a sum is the cheap first test)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(X, dtype=np.float64)):
-            return
+    if _sums_finite(X):
+        return
     if np.isnan(X).any():
         raise ValueError(f"Input {name} contains NaN.")
     if not np.isfinite(X).all():
@@ -75,11 +81,6 @@ def _plain_float_array(X, ensure_min_samples):
 
 
 _FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
-
-
-def _sums_finite(X):
-    with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(np.sum(X, dtype=np.float64)))
 
 
 def validate_X(estimator, X, *, reset, ensure_min_samples=1):
@@ -124,11 +125,8 @@ def validate_X(estimator, X, *, reset, ensure_min_samples=1):
                               reset=reset, ensure_all_finite=True,
                               ensure_min_samples=ensure_min_samples)
     finally:
-        for name in ("n_features_in_", "feature_names_in_"):  # back onto a stand-in's model
-            if checked is not estimator and hasattr(checked, name):
-                setattr(estimator, name, getattr(checked, name))
-            elif checked is not estimator and hasattr(estimator, name):
-                delattr(estimator, name)
+        if checked is not estimator:  # back onto the model the stand-in checked for
+            _copy_fitted_names(checked, estimator)
     return as_kernel_array(X)
 
 
@@ -141,10 +139,18 @@ def _as_sklearn_estimator(estimator):
     from sklearn.base import BaseEstimator
 
     stand_in = type(model_name(estimator), (BaseEstimator,), {})()
-    for name in ("n_features_in_", "feature_names_in_"):
-        if hasattr(estimator, name):
-            setattr(stand_in, name, getattr(estimator, name))
+    _copy_fitted_names(estimator, stand_in)
     return stand_in
+
+
+def _copy_fitted_names(source, target):
+    """``n_features_in_`` and ``feature_names_in_`` of ``source`` onto ``target``, each removed
+    from ``target`` where ``source`` has none."""
+    for name in ("n_features_in_", "feature_names_in_"):
+        if hasattr(source, name):
+            setattr(target, name, getattr(source, name))
+        elif hasattr(target, name):
+            delattr(target, name)
 
 
 def check_dask_array(X, name="X"):

@@ -708,9 +708,15 @@ MUTATIONS = [
         WITHOUT_SKLEARN_TESTS),
     Mutation(
         "stand-in-names-not-copied-back", "fastcavi/_validation.py",
-        "                setattr(estimator, name, getattr(checked, name))",
-        "                pass",
+        "            _copy_fitted_names(checked, estimator)\n",
+        "            pass\n",
         "the command line's model does not get n_features_in_ from scikit-learn's check",
+        WITHOUT_SKLEARN_TESTS),
+    Mutation(
+        "stand-in-names-not-copied-in", "fastcavi/_validation.py",
+        "    _copy_fitted_names(estimator, stand_in)\n",
+        "",
+        "scikit-learn checks predict's X against a stand-in that forgot the fitted width",
         WITHOUT_SKLEARN_TESTS),
 ]
 MUTATIONS += [Mutation(*m, GM_TESTS) for m in GM_MUTATIONS]
