@@ -623,6 +623,29 @@ MUTATIONS = [
         "r_k[c] += d[mine].T @ d[mine]",
         "the kmeans start's p x p scatter ignores sample_weight", FULL_TESTS),
     Mutation(
+        "mclust-prior-ignores-the-cap", "fastcavi/estimators/bayesian_mixture.py",
+        "if mclust and (self._moves or self.max_components is not None):",
+        "if mclust and self._moves:",
+        "default_prior='mclust' without moves scales to n_components, not max_components "
+        "(the selection grid's fits no longer share one prior)",
+        ("tests/test_default_prior.py",)),
+    Mutation(
+        "mclust-prior-unscaled", "fastcavi/estimators/bayesian_mixture.py",
+        "psi0 = psi0 / float(clusters) ** (2.0 / n_features)",
+        "psi0 = psi0 / float(clusters)",
+        "mclust's covariance prior divided by G, not G^(2/p)", ("tests/test_default_prior.py",)),
+    Mutation(
+        "mclust-prior-degrees", "fastcavi/estimators/bayesian_mixture.py",
+        "n0 = n_features + (MCLUST_EXTRA_DEGREES if mclust else 0.0)",
+        "n0 = n_features + (1.0 if mclust else 0.0)",
+        "mclust's degrees of freedom p + 1, not p + 2", ("tests/test_default_prior.py",)),
+    Mutation(
+        "selection-prior-per-k", "fastcavi/estimators/selection.py",
+        "common.update(max_components=max(_n_components_grid(self.n_components)))",
+        "common.update(max_components=k)",
+        "the selection grid scales mclust's prior to each K (a prior that changes with K)",
+        ("tests/test_default_prior.py", "tests/test_selection.py")),
+    Mutation(
         "warm-start-forgets-its-bound", "fastcavi/estimators/bayesian_mixture.py",
         "previous=None if do_init else self.lower_bound_)",
         "previous=None)",

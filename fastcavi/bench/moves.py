@@ -204,21 +204,42 @@ def _bgm_kwargs(n, covariance_type, seed):
         "dirichlet_process"), random_state=seed, max_iter=MAX_ITER, tol=TOL_PER_POINT * n)
 
 
-def fit_fastcavi(X, k0, seed, covariance_type="full", moves=False, max_components=None):
-    """fastcavi's Dirichlet-process fit from K0 components, with or without moves."""
+def fit_fastcavi(X, k0, seed, covariance_type="full", moves=False, max_components=None,
+                 prior="scikit-learn"):
+    """fastcavi's Dirichlet-process fit from K0 components, with or without moves, its prior's
+    defaults from ``prior`` (``default_prior``)."""
     from ..estimators.bayesian_mixture import BayesianGaussianMixture
 
     extra = dict(moves=True, max_components=max_components) if moves else {}
+    if prior != "scikit-learn":
+        extra["default_prior"] = prior
     return _quiet_fit(BayesianGaussianMixture(
         n_components=k0, **_bgm_kwargs(len(X), covariance_type, seed), **extra), X)
 
 
-def fit_sklearn_dp(X, k, seed, covariance_type="full", n_init=1):
-    """scikit-learn's Dirichlet-process fit at K components."""
+def mclust_prior(X, n_clusters, covariance_type="full"):
+    """R's mclust's default prior for G = ``n_clusters`` (Fraley & Raftery 2007), in
+    scikit-learn's parameters, computed here from X alone: the means' precision 0.01, p + 2
+    degrees of freedom, and the covariance of X (divisor n - 1) divided by G^(2/p) as the
+    covariance prior (its diagonal for 'diag', their mean for 'spherical')."""
+    X = np.asarray(X, dtype=float)
+    p = X.shape[1]
+    cov = np.atleast_2d(np.cov(X, rowvar=False)) / n_clusters ** (2.0 / p)
+    psi0 = {"full": cov, "tied": cov, "diag": np.diag(cov).copy(),
+            "spherical": float(np.mean(np.diag(cov)))}[covariance_type]
+    return dict(mean_precision_prior=0.01, degrees_of_freedom_prior=p + 2.0,
+                covariance_prior=psi0, weight_concentration_prior=1.0 / n_clusters)
+
+
+def fit_sklearn_dp(X, k, seed, covariance_type="full", n_init=1, prior="scikit-learn"):
+    """scikit-learn's Dirichlet-process fit at K components, with its own default prior or
+    (``prior='mclust'``) :func:`mclust_prior` for G = K given explicitly."""
     from sklearn.mixture import BayesianGaussianMixture
 
+    given = mclust_prior(X, k, covariance_type) if prior == "mclust" else {}
     return _quiet_fit(BayesianGaussianMixture(
-        n_components=k, n_init=n_init, **_bgm_kwargs(len(X), covariance_type, seed)), X)
+        n_components=k, n_init=n_init, **_bgm_kwargs(len(X), covariance_type, seed), **given),
+        X)
 
 
 def bic_choice(X, k_max, seed, covariance_type="full"):
@@ -240,10 +261,20 @@ def n_kept(model):
 
 # --------------------------------------------------------------------------- parts
 
-def synthetic(quick=False, separation=3.0, covariance_type="full", log=print):
+def _sklearn_arms(prior):
+    """scikit-learn's DP arms: its own default prior, and with ``prior`` 'mclust' also the
+    same prior as fastcavi's, given explicitly (marked '(m)')."""
+    return ["scikit-learn"] + (["mclust"] if prior == "mclust" else [])
+
+
+_MARK = {"scikit-learn": "", "mclust": " (m)"}
+
+
+def synthetic(quick=False, separation=3.0, covariance_type="full", prior="mclust", log=print):
     """Part 1: the number of clusters each method finds; returns the table as text."""
     have_moves = moves_available()
-    names = ["moves K0=1", "moves K0=2K", "fastcavi DP", "sklearn DP", "sklearn BIC"]
+    dp_arms = {f"sklearn DP{_MARK[a]}": a for a in _sklearn_arms(prior)}
+    names = ["moves K0=1", "moves K0=2K", "fastcavi DP", *dp_arms, "sklearn BIC"]
     rows = []
     for K, p, seed in synthetic_problems(quick):
         X, _, _ = make_mixture(K, p, seed, separation,
@@ -251,28 +282,33 @@ def synthetic(quick=False, separation=3.0, covariance_type="full", log=print):
         t0 = time.perf_counter()
         found = {}
         if have_moves:
-            found["moves K0=1"] = n_kept(fit_fastcavi(X, 1, seed, covariance_type, True, 2 * K))
+            found["moves K0=1"] = n_kept(fit_fastcavi(X, 1, seed, covariance_type, True, 2 * K,
+                                                      prior))
             found["moves K0=2K"] = n_kept(fit_fastcavi(X, 2 * K, seed, covariance_type, True,
-                                                       2 * K))
-        found["fastcavi DP"] = n_kept(fit_fastcavi(X, 2 * K, seed, covariance_type))
-        found["sklearn DP"] = n_kept(fit_sklearn_dp(X, 2 * K, seed, covariance_type))
+                                                       2 * K, prior))
+        found["fastcavi DP"] = n_kept(fit_fastcavi(X, 2 * K, seed, covariance_type,
+                                                   prior=prior))
+        for name, arm in dp_arms.items():
+            found[name] = n_kept(fit_sklearn_dp(X, 2 * K, seed, covariance_type, prior=arm))
         found["sklearn BIC"] = bic_choice(X, 2 * K, seed, covariance_type)
         rows.append((K, p, len(X), found))
         log(f"  synthetic K={K} p={p} N={len(X)}: {found} ({time.perf_counter() - t0:.1f} s)")
-    lines = [f"Synthetic recovery ({covariance_type}, separation c = {separation}): "
-             f"clusters found",
-             f"{'K':>3} {'p':>3} {'N':>6} " + " ".join(f"{n:>12}" for n in names)]
+    lines = [f"Synthetic recovery ({covariance_type}, separation c = {separation}, fastcavi's "
+             f"default_prior={prior!r}): clusters found",
+             f"{'K':>3} {'p':>3} {'N':>6} " + " ".join(f"{n:>14}" for n in names)]
     for K, p, n, found in rows:
         lines.append(f"{K:>3} {p:>3} {n:>6} " + " ".join(
-            f"{found.get(name, 'n/a'):>12}" for name in names))
+            f"{found.get(name, 'n/a'):>14}" for name in names))
     right = {name: [f[name] == K for K, _, _, f in rows if name in f] for name in names}
     error = {name: [abs(f[name] - K) for K, _, _, f in rows if name in f] for name in names}
     lines.append(f"{'exactly right':>14} " + " ".join(
-        f"{np.mean(r):>12.0%}" if r else f"{'n/a':>12}" for r in right.values()))
+        f"{np.mean(r):>14.0%}" if r else f"{'n/a':>14}" for r in right.values()))
     lines.append(f"{'mean |error|':>14} " + " ".join(
-        f"{np.mean(e):>12.2f}" if e else f"{'n/a':>12}" for e in error.values()))
+        f"{np.mean(e):>14.2f}" if e else f"{'n/a':>14}" for e in error.values()))
     if not have_moves:
         lines.append("(this fastcavi has no moves: those columns are n/a)")
+    if len(dp_arms) > 1:
+        lines.append("(m): scikit-learn's fit given mclust's prior, the one fastcavi's fits use")
     return "\n".join(lines)
 
 
@@ -296,17 +332,19 @@ def real_set(name, seed):
     return Xtr, Xte, ytr, yte, len(np.unique(y))
 
 
-def real(quick=False, seeds=(0, 1), covariance_types=("full",), log=print):
+def real(quick=False, seeds=(0, 1), covariance_types=("full",), prior="mclust", log=print):
     """Part 2: held-out plug-in log-likelihood, ARI and components kept; the table as text."""
     from sklearn.metrics import adjusted_rand_score
 
     have_moves = moves_available()
     sets, seeds = (("iris",), seeds[:1]) if quick else (REAL_SETS, seeds)
     covariance_types = covariance_types[:1] if quick else covariance_types
-    arms = (["moves 3C"] if have_moves else []) + ["fastcavi DP 3C", "sklearn DP 3C",
+    dp_arms = {f"sklearn DP 3C{_MARK[a]}": a for a in _sklearn_arms(prior)}
+    arms = (["moves 3C"] if have_moves else []) + ["fastcavi DP 3C", *dp_arms,
                                                    "sklearn DP C x10"]
     lines = [f"Real data: held-out mean log-likelihood (plug-in), ARI on the held-out part, "
-             f"components kept; mean over seeds {list(seeds)}",
+             f"components kept; mean over seeds {list(seeds)}; fastcavi's "
+             f"default_prior={prior!r}",
              f"{'set':>14} {'type':>5} {'n':>5} {'p':>3} {'C':>3} {'method':>17} "
              f"{'loglik':>9} {'ARI':>6} {'kept':>5}"]
     for name in sets:
@@ -315,11 +353,13 @@ def real(quick=False, seeds=(0, 1), covariance_types=("full",), log=print):
             for seed in seeds:
                 Xtr, Xte, _, yte, C = real_set(name, seed)
                 t0 = time.perf_counter()
-                fits = {"fastcavi DP 3C": fit_fastcavi(Xtr, 3 * C, seed, ctype),
-                        "sklearn DP 3C": fit_sklearn_dp(Xtr, 3 * C, seed, ctype),
+                fits = {"fastcavi DP 3C": fit_fastcavi(Xtr, 3 * C, seed, ctype, prior=prior),
+                        **{name: fit_sklearn_dp(Xtr, 3 * C, seed, ctype, prior=arm)
+                           for name, arm in dp_arms.items()},
                         "sklearn DP C x10": fit_sklearn_dp(Xtr, C, seed, ctype, n_init=10)}
                 if have_moves:
-                    fits["moves 3C"] = fit_fastcavi(Xtr, 3 * C, seed, ctype, True, 3 * C)
+                    fits["moves 3C"] = fit_fastcavi(Xtr, 3 * C, seed, ctype, True, 3 * C,
+                                                    prior)
                 for arm in arms:
                     m = fits[arm]
                     scores[arm].append((float(np.mean(model_log_density(m, Xte))),
@@ -332,10 +372,12 @@ def real(quick=False, seeds=(0, 1), covariance_types=("full",), log=print):
                              f"{kept:>5.1f}")
     if not have_moves:
         lines.append("(this fastcavi has no moves: that row is left out)")
+    if len(dp_arms) > 1:
+        lines.append("(m): scikit-learn's fit given mclust's prior, the one fastcavi's fits use")
     return "\n".join(lines)
 
 
-def timing(quick=False, log=print):
+def timing(quick=False, prior="mclust", log=print):
     """Part 3: seconds of a fit with moves, a plain fit and the selection grid; as text."""
     from ..estimators.selection import MixtureSelection
 
@@ -357,15 +399,17 @@ def timing(quick=False, log=print):
         rows.append((label, seconds, cpu, model))
         log(f"  timed {label}: {seconds:.2f} s (median of {repeats})")
 
-    timed(f"plain fit, K0={k0}", lambda: fit_fastcavi(X, k0, 0), repeats=5)
+    timed(f"plain fit, K0={k0}", lambda: fit_fastcavi(X, k0, 0, prior=prior), repeats=5)
     if moves_available():
         fit_fastcavi(X[:500], k0, 0, moves=True)
-        timed(f"fit with moves, K0={k0}", lambda: fit_fastcavi(X, k0, 0, moves=True),
-              repeats=5)
+        timed(f"fit with moves, K0={k0}", lambda: fit_fastcavi(X, k0, 0, moves=True,
+                                                               prior=prior), repeats=5)
     timed(f"MixtureSelection K=1..{k_grid} x 4 types", lambda: _quiet_fit(MixtureSelection(
-        range(1, k_grid + 1), random_state=0, max_iter=MAX_ITER, tol=TOL_PER_POINT * n), X))
+        range(1, k_grid + 1), random_state=0, max_iter=MAX_ITER, tol=TOL_PER_POINT * n,
+        default_prior=prior), X))
     base, cpu_base = rows[0][1], rows[0][2]
-    lines = [f"Time: N = {n:,}, p = {p}, {k_true} true clusters, full covariances",
+    lines = [f"Time: N = {n:,}, p = {p}, {k_true} true clusters, full covariances, "
+             f"default_prior={prior!r}",
              f"{'':40s} {'seconds':>8} {'ratio':>6} {'CPU s':>8} {'ratio':>6} "
              f"{'iterations':>10} {'found':>6}"]
     for label, seconds, cpu, model in rows:
@@ -396,6 +440,9 @@ def main(argv=None):
                     help="covariance types of the real-data part")
     ap.add_argument("--separation", type=float, default=3.0,
                     help="pooled Mahalanobis separation c of the synthetic means")
+    ap.add_argument("--prior", choices=["mclust", "scikit-learn"], default="mclust",
+                    help="default_prior of fastcavi's fits (default: mclust); with mclust, "
+                         "scikit-learn's DP fits are run with their own prior and with mclust's")
     args = ap.parse_args(argv)
     if args.separation <= 0:
         ap.error(f"--separation must be positive, got {args.separation}")
@@ -404,8 +451,9 @@ def main(argv=None):
     quiet = (lambda *a, **k: None) if args.quick else (
         lambda line: print(line, file=sys.stderr, flush=True))
     for part in args.parts:
-        kw = {"real": dict(covariance_types=tuple(args.types)),
-              "synthetic": dict(separation=args.separation)}.get(part, {})
+        kw = {"real": dict(covariance_types=tuple(args.types), prior=args.prior),
+              "synthetic": dict(separation=args.separation, prior=args.prior),
+              "time": dict(prior=args.prior)}.get(part, {})
         with threadpool_limits(1, user_api="blas"):  # scikit-learn's BLAS oversubscribes
             print(PARTS[part](quick=args.quick, log=quiet, **kw))
         print()

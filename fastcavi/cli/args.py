@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
+from ..models.names import COVARIANCE_TYPES, PRIOR_DEFAULTS, WEIGHT_PRIORS
 from .data import CLIError, parse_columns
 
 # The models of the command line: name -> the estimator it fits.
@@ -85,6 +85,7 @@ MODEL_OPTIONS = {
     "reg_covar": ("--reg-covar", ("bgm", "gm")),
     "moves": ("--moves", ("bgm",)),
     "max_components": ("--max-components", ("bgm",)),
+    "default_prior": ("--default-prior", ("bgm",)),
 }
 _HINTS = {
     "likelihood_var": ": --model bgm and --model gm learn each cluster's variance",
@@ -92,7 +93,8 @@ _HINTS = {
 }
 _GM_HINT = ": --model gm (maximum likelihood) has no prior; --model bgm has one"
 _PRIORS = ("prior_var", "prior_mean", "weight_prior", "weight_concentration",
-           "mean_precision_prior", "degrees_of_freedom_prior", "covariance_prior")
+           "mean_precision_prior", "degrees_of_freedom_prior", "covariance_prior",
+           "default_prior")
 
 
 # -- option types ------------------------------------------------------------------------------
@@ -247,7 +249,16 @@ def add_bgm_options(parser):
     group.add_argument("--max-components", type=count, metavar="K",
                        help="with --moves, the most components the fit may reach (default: "
                             "the larger of 2 x K and 20)")
+    group.add_argument("--default-prior", choices=PRIOR_DEFAULTS,
+                       help=DEFAULT_PRIOR_HELP + " (default: scikit-learn)")
     return group
+
+
+DEFAULT_PRIOR_HELP = (
+    "where the prior options not given take their values: scikit-learn's defaults, or R's "
+    "mclust's, which scale the covariance prior to one of K clusters (with --moves, "
+    "--max-components) and widen the means' prior; mclust's finds the number of clusters "
+    "better when there are many in few dimensions")
 
 
 def moves_list(text):

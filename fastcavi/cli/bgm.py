@@ -19,7 +19,7 @@ _PLAIN = (("weight_prior", "weight_concentration_prior_type"),
           ("mean_precision_prior", "mean_precision_prior"),
           ("degrees_of_freedom_prior", "degrees_of_freedom_prior"),
           ("reg_covar", "reg_covar"), ("moves", "moves"),
-          ("max_components", "max_components"))
+          ("max_components", "max_components"), ("default_prior", "default_prior"))
 
 
 def covariance_type(args):

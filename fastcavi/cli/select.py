@@ -9,8 +9,9 @@ import contextlib
 import sys
 import time
 
-from ..models.names import COVARIANCE_TYPES, SELECTION_MODELS, WEIGHT_PRIORS
+from ..models.names import COVARIANCE_TYPES, PRIOR_DEFAULTS, SELECTION_MODELS, WEIGHT_PRIORS
 from .args import (
+    DEFAULT_PRIOR_HELP,
     DEFAULT_TOL,
     add_data_options,
     count,
@@ -80,6 +81,9 @@ def add_select_parser(sub):
                                        "(default: all four)")
     p.add_argument("--weight-prior", choices=WEIGHT_PRIORS, default="dirichlet_distribution",
                    help="the weights' prior (default: dirichlet_distribution)")
+    p.add_argument("--default-prior", choices=PRIOR_DEFAULTS, default="mclust",
+                   help=DEFAULT_PRIOR_HELP.replace("--max-components", "the largest K")
+                   + " (default: mclust)")
     p.add_argument("--models", type=model_list, default=["bgm"], metavar="M,M",
                    help="what to fit at every K and type: bgm (BayesianGaussianMixture, by its "
                         "ELBO; the default), gm (GaussianMixture, maximum likelihood, by BIC, "
@@ -161,7 +165,8 @@ def cmd_select(args):
                            n_init=args.n_init, max_iter=args.max_iter,
                            tol=estimator_tol("bgm", args.tol, n),
                            random_state=args.random_state, n_threads=args.threads,
-                           verbose=0 if args.quiet else 1, models=args.models)
+                           verbose=0 if args.quiet else 1, models=args.models,
+                           default_prior=args.default_prior)
     print(f"data: {args.data}: N = {n:,} points, p = {p} features; "
           f"{tol_text('bgm', args.tol, n)}")
     with StagedFiles() as out:

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._threads import check_n_threads
 from .._validation import (
     check_bool_params,
+    check_choice_params,
     check_mixture_params,
     check_real_params,
     is_real,
@@ -32,7 +33,7 @@ from ..models.family_fit import (
 )
 from ..models.family_full import covariance_attributes
 from ..models.moves import check_moves, run_with_moves
-from ..models.names import COVARIANCE_TYPES, WEIGHT_PRIORS
+from ..models.names import COVARIANCE_TYPES, PRIOR_DEFAULTS, WEIGHT_PRIORS
 from .base import (
     both_callbacks,
     keep_arguments,
@@ -42,6 +43,10 @@ from .base import (
 from .estimator import MixtureBase
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+#: ``default_prior='mclust'``: the means' prior precision relative to a cluster's (mclust's
+#: "shrinkage") and the degrees of freedom beyond the number of features.
+MCLUST_MEAN_PRECISION = 0.01
+MCLUST_EXTRA_DEGREES = 2.0
 
 
 @dataclass
@@ -117,20 +122,22 @@ class BayesianGaussianMixture(MixtureBase):
     weight_concentration_prior_type : {'dirichlet_process', 'dirichlet_distribution'}, \
 default='dirichlet_process'
     weight_concentration_prior : float, default=None
-        g0 (None: 1 / n_components).
+        g0 (None: 1 / n_components; 1 / G with ``default_prior='mclust'``).
     mean_precision_prior : float, default=None
-        b0 (None: 1).
+        b0 (None: 1; 0.01 with ``default_prior='mclust'``).
     mean_prior : array of shape (n_features,), default=None
         m0 (None: the (weighted) mean of X).
     degrees_of_freedom_prior : float, default=None
-        n0 (None: n_features); must exceed n_features - 1.
+        n0 (None: n_features; n_features + 2 with ``default_prior='mclust'``); must exceed
+        n_features - 1.
     covariance_prior : float or array of shape (n_features,) or (n_features, n_features), \
 default=None
         Psi0 (None: the (weighted) covariance matrix of X with ddof=1 for 'full' and 'tied',
         the per-feature variance for 'diag', its average for 'spherical'; where that is
         singular, as with a constant feature or fewer points than features, the nearest
         proper prior, 1e-6 x each feature's variance added to its diagonal, with a warning:
-        see ``covariance_prior_`` and the documentation).
+        see ``covariance_prior_`` and the documentation; divided by G^(2 / n_features) with
+        ``default_prior='mclust'``).
     random_state : int, RandomState instance or None, default=None
     warm_start : bool, default=False
         Start from the last fit's solution (one start); the first iteration's change of the
@@ -149,7 +156,22 @@ default=None
         ``n_components_`` the number kept. See the documentation's model selection page.
     max_components : int, default=None
         With ``moves``: the most components a fit may have (None: ``max(2 * n_components,
-        20)``).
+        20)``). With ``default_prior='mclust'``, also the number of clusters G its prior is
+        scaled for, with or without ``moves`` (None without ``moves``: ``n_components``), so
+        that fits of different ``n_components`` can share one prior.
+    default_prior : {'scikit-learn', 'mclust'}, default='scikit-learn'
+        The values the prior parameters left at None take. 'scikit-learn': scikit-learn's, as
+        above (the mean of each component within about one cluster width of the data's mean,
+        each covariance drawn towards the covariance of all the data). 'mclust': those of R's
+        mclust (Fraley & Raftery 2007) for G clusters, G = ``max_components`` (None:
+        ``n_components`` without ``moves``): the means' prior 100 times wider (b0 = 0.01),
+        n0 = n_features + 2, and Psi0 the data's covariance divided by G^(2 / n_features),
+        the covariance of one of G clusters that share the data's volume; g0 = 1 / G.
+        scikit-learn's prior
+        pulls every cluster towards the size of all the data, which makes the bound prefer
+        fewer, wider components than the data hold when there are many clusters in few
+        dimensions; choose 'mclust' to find the number of clusters (``moves``,
+        :class:`~fastcavi.MixtureSelection`). See the documentation's model selection page.
     {stream_parameters}
     Attributes
     ----------
@@ -183,7 +205,8 @@ default=None
                  degrees_of_freedom_prior=None, covariance_prior=None, random_state=None,
                  warm_start=False, verbose=0, verbose_interval=10, n_threads=None,
                  algorithm="batch", total_samples=1e6, learning_offset=10.0,
-                 learning_decay=0.7, moves=None, max_components=None):
+                 learning_decay=0.7, moves=None, max_components=None,
+                 default_prior="scikit-learn"):
         keep_arguments(self, locals())
 
     # -- validation ------------------------------------------------------------------------
@@ -192,6 +215,7 @@ default=None
         check_mixture_params(self, COVARIANCE_TYPES, INIT_PARAMS,
                              weight_concentration_prior_type=WEIGHT_PRIORS,
                              algorithm=ALGORITHMS)
+        check_choice_params(self, {"default_prior": PRIOR_DEFAULTS})
         check_real_params(self, ("weight_concentration_prior", "mean_precision_prior"),
                           positive=True, optional=True)
         check_bool_params(self, ("warm_start",))
@@ -200,20 +224,27 @@ default=None
         self._max_components = _check_max_components(self.max_components, self.n_components)
 
     def _prior(self, source):
-        """The prior with scikit-learn's defaults (weighted moments with sample_weight)."""
+        """The prior, the parameters left at None from ``default_prior`` (weighted moments
+        with sample_weight)."""
         n_features = source.n_features
         m = shared(getattr(self, "_shared_start", None), "moments", lambda: moments(source))
         mean, var, total = m.mean, m.variances(ddof=1), m.total
-        g0 = (1.0 / self.n_components if self.weight_concentration_prior is None
+        mclust = self.default_prior == "mclust"
+        # mclust's G: the clusters the prior is scaled for, the most the fit may consider
+        clusters = self.n_components
+        if mclust and (self._moves or self.max_components is not None):
+            clusters = self._max_components
+        g0 = (1.0 / clusters if self.weight_concentration_prior is None
               else float(self.weight_concentration_prior))
-        b0 = 1.0 if self.mean_precision_prior is None else float(self.mean_precision_prior)
+        b0 = (MCLUST_MEAN_PRECISION if mclust else 1.0) if self.mean_precision_prior is None \
+            else float(self.mean_precision_prior)
         m0 = mean if self.mean_prior is None else np.asarray(self.mean_prior, dtype=np.float64)
         if m0.shape != (n_features,) or not np.all(np.isfinite(m0)):
             raise ValueError(f"The parameter 'means' should have the shape of ({n_features},), "
                              f"but got {np.shape(self.mean_prior)}")
         n0 = self.degrees_of_freedom_prior
         if n0 is None:
-            n0 = float(n_features)
+            n0 = n_features + (MCLUST_EXTRA_DEGREES if mclust else 0.0)
         elif not (is_real(n0) and n0 > n_features - 1.0):
             got = f"{n0:.3f}" if is_real(n0) else repr(n0)
             raise ValueError(f"The parameter 'degrees_of_freedom_prior' should be greater than "
@@ -221,6 +252,8 @@ default=None
         psi0 = COVARIANCES[self.covariance_type].prior(self.covariance_prior, source, mean, var,
                                                        total)
         if self.covariance_prior is None:
+            if mclust:  # the covariance of one of G clusters that share the data's volume
+                psi0 = psi0 / float(clusters) ** (2.0 / n_features)
             psi0 = _proper_default_prior(psi0, total, self.covariance_type)
         return FamilyPrior(self.covariance_type, self.weight_concentration_prior_type, g0, b0,
                            m0, float(n0), psi0, float(self.reg_covar))

@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_choice_params, check_int_params
-from ..models.names import COVARIANCE_TYPES, SELECTION_MODELS, WEIGHT_PRIORS
+from ..models.names import COVARIANCE_TYPES, PRIOR_DEFAULTS, SELECTION_MODELS, WEIGHT_PRIORS
 from .base import keep_arguments
 from .bayesian_mixture import BayesianGaussianMixture
 
@@ -113,6 +113,14 @@ covariance_prior
         :class:`~fastcavi.BayesianGaussianMixture`). A given ``covariance_prior`` must suit
         every covariance type of the grid (a number for spherical, one per feature for diag,
         a matrix for full and tied): give it with one type at a time.
+    default_prior : {'mclust', 'scikit-learn'}, default='mclust'
+        The values the prior parameters left at None take (see
+        :class:`~fastcavi.BayesianGaussianMixture`): 'mclust' scales the covariance prior to
+        the size of one of G clusters, as R's mclust does, with G the largest K of the grid
+        for every fit (``max_components``), so that all the bounds of the table are bounds
+        under one prior; 'scikit-learn' pulls every component towards the covariance of all
+        the data, which makes the bound prefer fewer components than the data hold when there
+        are many clusters in few dimensions.
     verbose : int, default=0
         1: a line per fit.
 
@@ -143,7 +151,7 @@ covariance_prior
                  max_iter=100, tol=1e-3, reg_covar=1e-6, init_params="kmeans",
                  weight_concentration_prior=None, mean_precision_prior=None, mean_prior=None,
                  degrees_of_freedom_prior=None, covariance_prior=None, random_state=None,
-                 n_threads=None, verbose=0, models="bgm"):
+                 n_threads=None, verbose=0, models="bgm", default_prior="mclust"):
         keep_arguments(self, locals())
 
     def _grid(self):
@@ -155,7 +163,8 @@ covariance_prior
             raise ValueError(f"The 'covariance_types' parameter of MixtureSelection must be "
                              f"distinct names among {COVARIANCE_TYPES}, got "
                              f"{self.covariance_types!r}")
-        check_choice_params(self, {"weight_concentration_prior_type": WEIGHT_PRIORS})
+        check_choice_params(self, {"weight_concentration_prior_type": WEIGHT_PRIORS,
+                                   "default_prior": PRIOR_DEFAULTS})
         check_int_params(self, {"verbose": 0})
         return types, grid, _models(self.models)
 
@@ -238,12 +247,14 @@ covariance_prior
             return GaussianMixture(tol=self.tol / max(total_weight, 1.0), **common)
         if model == "moves":
             common.update(moves=True, max_components=k)
+        elif self.default_prior == "mclust":  # one prior for the whole grid, as for the moves
+            common.update(max_components=max(_n_components_grid(self.n_components)))
         return BayesianGaussianMixture(
             tol=self.tol, weight_concentration_prior_type=self.weight_concentration_prior_type,
             weight_concentration_prior=self.weight_concentration_prior,
             mean_precision_prior=self.mean_precision_prior, mean_prior=self.mean_prior,
             degrees_of_freedom_prior=self.degrees_of_freedom_prior,
-            covariance_prior=self.covariance_prior, **common)
+            covariance_prior=self.covariance_prior, default_prior=self.default_prior, **common)
 
     def _criterion(self, model, est, k, X, sample_weight):
         """(bound, criterion) of a fitted estimator: the ELBO and ELBO + label symmetry, or

@@ -11,6 +11,10 @@ MATRIX_TYPES = ("full", "tied")
 STATS_SHAPES = {"full": "full", "tied": "tied", "diag": "diag", "spherical": "scalar"}
 #: scikit-learn's ``weight_concentration_prior_type`` values.
 WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
+#: Where the prior parameters left at None take their values (``default_prior``):
+#: scikit-learn's defaults, or those of R's mclust (Fraley & Raftery 2007), scaled to the
+#: size of a cluster.
+PRIOR_DEFAULTS = ("scikit-learn", "mclust")
 #: What a selection grid can fit (``MixtureSelection(models=...)``, ``fastcavi select
 #: --models``): the variational mixture at every K, maximum-likelihood EM at every K, and one
 #: variational fit per covariance type whose moves choose K.
