@@ -324,3 +324,33 @@ def test_an_edit_of_a_kernel_source_recompiles_the_kernels_that_call_it(tmp_path
     core.write_text(edited)
     assert total_weight() == 11.0  # one tile: one more
     assert len(list((tmp_path / "cache").iterdir())) == 2  # a folder per state of the sources
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tol = 0
+def test_a_bgm_fit_holds_blas_to_one_thread_and_gives_it_back():
+    """BayesianGaussianMixture sets BLAS to one thread once for the whole fit (its p x p
+    algebra at every iteration; a limit per call costs more than the call), and restores it
+    when the fit ends, also when it ends by an exception."""
+    from threadpoolctl import threadpool_info
+
+    from fastcavi import BayesianGaussianMixture
+
+    def blas():
+        return [(i["filepath"], i["num_threads"]) for i in threadpool_info()
+                if i["user_api"] == "blas"]
+
+    X = np.random.default_rng(0).normal(size=(300, 3))
+    before, seen = blas(), []
+
+    def look(it, bound):
+        seen.append([n for _, n in blas()])
+        if it == 2:
+            raise KeyboardInterrupt
+
+    est = BayesianGaussianMixture(n_components=3, max_iter=5, tol=0.0, random_state=0)
+    est._fit(X, callback=lambda it, bound: seen.append([n for _, n in blas()]))
+    assert seen and all(n == 1 for s in seen for n in s)
+    assert blas() == before
+    with pytest.raises(KeyboardInterrupt):
+        est._fit(X, callback=look)
+    assert blas() == before

@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._threads import check_n_threads
+from .._threads import check_n_threads, single_threaded_blas
 from .._validation import (
     check_bool_params,
     check_choice_params,
@@ -295,8 +295,11 @@ default=None
                 print(f"Initialization {state}. lower bound {bound:.5f}.")
             return (out, update.last, None), bound
 
-        (out, self._kept, moves), bound, _ = self._best_of_runs(self.n_init if do_init else 1,
-                                                                 one_run)
+        # BLAS on one thread for the whole fit: set once here, not at each of the iterations'
+        # p x p factorisations (a limit costs tens of microseconds; the nested ones only count)
+        with single_threaded_blas():
+            (out, self._kept, moves), bound, _ = self._best_of_runs(
+                self.n_init if do_init else 1, one_run)
         if moves is None:
             self.__dict__.pop("moves_", None)
         else:
