@@ -23,6 +23,16 @@ MOVES_MUTATIONS = [
         "        return np.where(total > 0, rest, even)",
         "a deleted component's mass vanishes instead of going to the others"),
     (
+        "moves-delete-old-rows-kept", _PATH,
+        "    old = column_sums(Xm, wm, rm[:, keep], cen, matrix)",
+        "    old = column_sums(Xm, wm, 0.0 * rm[:, keep], cen, matrix)",
+        "a delete adds the changed rows' new columns without taking their old ones out"),
+    (
+        "moves-delete-coarse-rows", _PATH,
+        "    moved = r[:, j] > UNCHANGED",
+        "    moved = r[:, j] > 1e-3",
+        "a delete leaves rows unchanged where r_ij is small but not round-off"),
+    (
         "moves-birth-second-child", _PATH,
         "np.hstack([rj * s[:, None], rj * (1.0 - s)[:, None]])",
         "np.hstack([rj * s[:, None], rj * s[:, None]])",

@@ -19,7 +19,15 @@ from fastcavi.data.sources import BLOCK_ROWS, ArraySource
 from fastcavi.inference.algorithms import Recorder, batch_sweep
 from fastcavi.models.family import FamilyParams
 from fastcavi.models.family_fit import family_model
-from fastcavi.models.moves import EMPTY, TRIAL_SWEEPS, _trials, score_round
+from fastcavi.models.moves import (
+    EMPTY,
+    TRIAL_SWEEPS,
+    UNCHANGED,
+    _trials,
+    column_sums,
+    deleted_columns,
+    score_round,
+)
 from fastcavi.models.proposals import MIN_GAIN, fit_split, responsibilities
 from fastcavi.reference import family as F
 from fastcavi.reference import moves as RM
@@ -146,6 +154,51 @@ def test_gains_across_row_blocks():
     for move in records:
         want = _oracle_bound(X, _moved(r, move, splits, X), hyper, w) - base
         assert move.gain == pytest.approx(want, rel=1e-7, abs=1e-9 * abs(base)), move
+
+
+def _plain_columns(X, w, r, centres, matrix):
+    """n_k, s_k, the scatters (p x p or per feature) about ``centres`` and -sum w r log r, by
+    one loop over the rows."""
+    k, p = r.shape[1], X.shape[1]
+    n, s = np.zeros(k), np.zeros((k, p))
+    sq, h = np.zeros((k, p, p) if matrix else (k, p)), np.zeros(k)
+    for x, wi, row in zip(X, w, r):
+        for c in range(k):
+            d = x - centres[c]
+            n[c] += wi * row[c]
+            s[c] += wi * row[c] * d
+            sq[c] += wi * row[c] * (np.outer(d, d) if matrix else d * d)
+            h[c] -= wi * row[c] * np.log(row[c]) if row[c] > 0 else 0.0
+    return n, s, sq, h
+
+
+@pytest.mark.parametrize("matrix", [True, False])
+@pytest.mark.parametrize("case", ["few rows move", "most rows move", "none moves", "alone"])
+def test_a_deleted_components_columns_from_the_rows_that_change(case, matrix):
+    """The columns of r with column j deleted (the reference's delete: its mass to the others
+    in proportion, evenly where a row has nothing else), summed plainly over every row: equal,
+    to round-off, to what :func:`deleted_columns` gets from the base columns and the rows
+    whose r_ij is above UNCHANGED; with rows where j holds everything (r_ij = 1)."""
+    rng = np.random.default_rng(11)
+    n, p, k, j = 400, 3, 4, 2
+    X = rng.normal(size=(n, p)) * 3.0
+    w = rng.uniform(0.5, 2.0, n)
+    r = rng.dirichlet(np.ones(k), size=n)
+    if case != "most rows move":  # j holds a few rows, and nothing (or round-off) elsewhere
+        r[:, j] = np.where(np.arange(n) % 40 == 0, rng.uniform(0.1, 0.9, n),
+                           rng.uniform(0.0, UNCHANGED, n))
+        if case == "none moves":
+            r[:, j] = rng.uniform(0.0, UNCHANGED, n)
+    if case == "alone":
+        r[:5] = np.eye(k)[j]
+    r /= r.sum(axis=1, keepdims=True)
+    centres = rng.normal(size=(k, p))
+    got = deleted_columns(X, w, r, column_sums(X, w, r, centres, matrix), centres, j, matrix)
+    want = _plain_columns(X, w, np.array(RM.delete(r, j)), np.delete(centres, j, axis=0),
+                          matrix)
+    for a, b in zip((got.n_k, got.s_k, got.r_k, got.h_k), want):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())
+    assert got.total_weight == pytest.approx(w.sum(), rel=1e-15)
 
 
 def _with_empty_component(params, prior, far):

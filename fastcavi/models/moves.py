@@ -177,9 +177,36 @@ def round_block(X, w, params, prior, centres, pairs, births, deletes):
             rj = r[:, j:j + 1]
             born.append(column_sums(X, w, np.hstack([rj * s[:, None], rj * (1.0 - s)[:, None]]),
                                     centres[[j, j]], matrix))
-        gone = [column_sums(X, w, delete_responsibilities(r, j), np.delete(centres, j, axis=0),
-                            matrix) for j in deletes]
+        gone = [deleted_columns(X, w, r, base, centres, j, matrix) for j in deletes]
     return RoundSums(base, pair_h, born, gone)
+
+
+#: A row whose r_ij is at most this keeps its other columns as they are when j is deleted:
+#: r_il / (1 - r_ij) is r_il to within half an ulp.
+UNCHANGED = np.finfo(np.float64).eps / 2
+
+
+def deleted_columns(X, w, r, base, centres, j, matrix):
+    """The :class:`Columns` of ``delete_responsibilities(r, j)``, from ``base`` (those of r):
+    only the rows where r_ij is above :data:`UNCHANGED` change, so when they are fewer than
+    half the rows, only they are summed again (their old columns out, their new ones in);
+    otherwise every row is."""
+    cen = np.delete(centres, j, axis=0)
+    moved = r[:, j] > UNCHANGED
+    n_moved = int(np.count_nonzero(moved))
+    if 2 * n_moved >= len(r):
+        return column_sums(X, w, delete_responsibilities(r, j), cen, matrix)
+    keep = np.arange(r.shape[1]) != j
+    out = Columns(base.n_k[keep], base.s_k[keep], base.r_k[keep], base.h_k[keep],
+                  base.total_weight)
+    if n_moved == 0:
+        return out
+    Xm, wm, rm = X[moved], w[moved], r[moved]
+    new = column_sums(Xm, wm, delete_responsibilities(rm, j), cen, matrix)
+    old = column_sums(Xm, wm, rm[:, keep], cen, matrix)
+    return Columns(out.n_k + (new.n_k - old.n_k), out.s_k + (new.s_k - old.s_k),
+                   out.r_k + (new.r_k - old.r_k), out.h_k + (new.h_k - old.h_k),
+                   base.total_weight)
 
 
 # -- from columns to the model's statistics ----------------------------------------------------
