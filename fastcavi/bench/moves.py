@@ -346,7 +346,7 @@ def real(quick=False, seeds=(0, 1), covariance_types=("full",), prior="mclust", 
              f"components kept; mean over seeds {list(seeds)}; fastcavi's "
              f"default_prior={prior!r}",
              f"{'set':>14} {'type':>5} {'n':>5} {'p':>3} {'C':>3} {'method':>17} "
-             f"{'loglik':>9} {'ARI':>6} {'kept':>5}"]
+             f"{'loglik':>9} {'ARI':>6} {'kept':>5} {'ELBO/pt':>9}"]
     for name in sets:
         for ctype in covariance_types:
             scores = {a: [] for a in arms}
@@ -363,18 +363,30 @@ def real(quick=False, seeds=(0, 1), covariance_types=("full",), prior="mclust", 
                 for arm in arms:
                     m = fits[arm]
                     scores[arm].append((float(np.mean(model_log_density(m, Xte))),
-                                        adjusted_rand_score(yte, m.predict(Xte)), n_kept(m)))
+                                        adjusted_rand_score(yte, m.predict(Xte)), n_kept(m),
+                                        _bound_per_point(m, len(Xtr))))
                 log(f"  real {name} {ctype} seed {seed}: {time.perf_counter() - t0:.1f} s")
             for arm in arms:
-                ll, ari, kept = np.mean(scores[arm], axis=0)
+                ll, ari, kept, bound = np.mean(scores[arm], axis=0)
                 lines.append(f"{name:>14} {ctype:>5} {len(Xtr) + len(Xte):>5} "
                              f"{Xtr.shape[1]:>3} {C:>3} {arm:>17} {ll:>9.3f} {ari:>6.3f} "
-                             f"{kept:>5.1f}")
+                             f"{kept:>5.1f} " + (f"{bound:>9.3f}" if np.isfinite(bound)
+                                                 else f"{'':>9}"))
     if not have_moves:
         lines.append("(this fastcavi has no moves: that row is left out)")
     if len(dp_arms) > 1:
         lines.append("(m): scikit-learn's fit given mclust's prior, the one fastcavi's fits use")
+    lines.append("ELBO/pt: fastcavi's exact bound per training point (the evidence of the "
+                 "model and its prior; scikit-learn's bound leaves out constants)")
     return "\n".join(lines)
+
+
+def _bound_per_point(model, n):
+    """fastcavi's exact ELBO per training point; NaN for scikit-learn's fits, whose bound
+    leaves out constants."""
+    if not type(model).__module__.startswith("fastcavi"):
+        return float("nan")
+    return float(model.lower_bound_) / n
 
 
 def timing(quick=False, prior="mclust", log=print):
