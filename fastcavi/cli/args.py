@@ -257,7 +257,7 @@ def add_bgm_options(parser):
 DEFAULT_PRIOR_HELP = (
     "where the prior options not given take their values: scikit-learn's defaults, or R's "
     "mclust's, which scale the covariance prior to one of K clusters (with --moves, "
-    "--max-components) and widen the means' prior; mclust's finds the number of clusters "
+    "--max-components) and widen the means' prior tenfold; mclust's finds the number of clusters "
     "better when there are many in few dimensions")
 
 

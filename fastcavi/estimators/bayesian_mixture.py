@@ -164,12 +164,12 @@ default=None
         above (the mean of each component within about one cluster width of the data's mean,
         each covariance drawn towards the covariance of all the data). 'mclust': those of R's
         mclust (Fraley & Raftery 2007) for G clusters, G = ``max_components`` (None:
-        ``n_components`` without ``moves``): the means' prior 100 times wider (b0 = 0.01),
-        n0 = n_features + 2, and Psi0 the data's covariance divided by G^(2 / n_features),
-        the covariance of one of G clusters that share the data's volume; g0 = 1 / G.
-        scikit-learn's prior
-        pulls every cluster towards the size of all the data, which makes the bound prefer
-        fewer, wider components than the data hold when there are many clusters in few
+        ``n_components`` without ``moves``): the means' prior with 100 times the variance
+        (b0 = 0.01), n0 = n_features + 2, and Psi0 the data's covariance divided by
+        G^(2 / n_features), the covariance of one of G clusters that share the data's
+        volume; g0 = 1 / G. scikit-learn's prior pulls every cluster towards the size of all
+        the data, which makes the bound prefer fewer, wider components than the data hold
+        when there are many clusters in few
         dimensions; choose 'mclust' to find the number of clusters (``moves``,
         :class:`~fastcavi.MixtureSelection`). See the documentation's model selection page.
     {stream_parameters}
