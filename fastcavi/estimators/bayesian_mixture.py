@@ -169,9 +169,9 @@ default=None
         G^(2 / n_features), the covariance of one of G clusters that share the data's
         volume; g0 = 1 / G. scikit-learn's prior pulls every cluster towards the size of all
         the data, which makes the bound prefer fewer, wider components than the data hold
-        when there are many clusters in few
-        dimensions; choose 'mclust' to find the number of clusters (``moves``,
-        :class:`~fastcavi.MixtureSelection`). See the documentation's model selection page.
+        when there are many clusters in few dimensions; choose 'mclust' to find the number
+        of clusters (``moves``, :class:`~fastcavi.MixtureSelection`). See the
+        documentation's model selection page.
     {stream_parameters}
     Attributes
     ----------
