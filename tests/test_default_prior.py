@@ -161,6 +161,42 @@ def test_selection_fits_every_k_under_one_prior():
             assert sel.results_["lower_bound"][i] == alone.lower_bound_
 
 
+def test_selection_under_both_priors_lets_the_bound_choose():
+    """``default_prior=('scikit-learn', 'mclust')``: every fit under each prior (each row the
+    standalone fit under its prior), the best the highest criterion over both, named in
+    best_params_; the table shows the prior."""
+    rng = np.random.default_rng(8)
+    X = np.vstack([rng.normal(size=(60, 2)) * 0.3 + c for c in
+                   rng.uniform(-10, 10, size=(8, 2))])
+    kw = dict(random_state=0, max_iter=300)
+    sel = MixtureSelection([4, 8], ["full"], default_prior=("scikit-learn", "mclust"),
+                           **kw).fit(X)
+    r = sel.results_
+    assert list(r["default_prior"]) == ["scikit-learn"] * 2 + ["mclust"] * 2
+    for i, (prior, k) in enumerate([("scikit-learn", 4), ("scikit-learn", 8), ("mclust", 4),
+                                    ("mclust", 8)]):
+        extra = dict(max_components=8) if prior == "mclust" else {}
+        alone = BayesianGaussianMixture(
+            n_components=k, weight_concentration_prior_type="dirichlet_distribution",
+            default_prior=prior, **extra, **kw).fit(X)
+        assert r["lower_bound"][i] == alone.lower_bound_
+    best = int(np.argmax(r["criterion"]))
+    assert sel.best_index_ == best
+    assert sel.best_params_ == {"n_components": int(r["n_components"][best]),
+                                "covariance_type": "full",
+                                "default_prior": str(r["default_prior"][best])}
+    assert sel.best_estimator_.default_prior == sel.best_params_["default_prior"]
+    # 8 small clusters: scikit-learn's prior prefers 4 components, mclust's finds the 8, with
+    # a bound hundreds of nats higher, so the bound chooses mclust's prior and K = 8
+    assert r["criterion"][0] > r["criterion"][1]
+    assert sel.best_params_["n_components"] == 8
+    assert sel.best_params_["default_prior"] == "mclust"
+    assert r["criterion"][3] > r["criterion"][0] + 100
+    assert " prior " in sel.table().splitlines()[0]
+    assert all(line.split()[1] in ("scikit-learn", "mclust")
+               for line in sel.table().splitlines()[1:])
+
+
 def test_the_command_line_takes_it(tmp_path, capsys):
     rng = np.random.default_rng(7)
     X = np.vstack([rng.normal(size=(200, 2)) + c for c in ([0, 0], [6, 0], [0, 6])])
@@ -183,5 +219,11 @@ def test_the_command_line_takes_it(tmp_path, capsys):
                            "-o", tmp_path / "never.npz"], capsys)
     assert_clean_error((status, err), "--default-prior is an option of --model bgm, not of "
                                       "--model cavi", tmp_path, before)
+    status, out, err = call(["select", tmp_path / "x.csv", "-k", "2,3", "--covariance-types",
+                             "diag", "--default-prior", "scikit-learn,mclust", "-q",
+                             "-o", tmp_path / "b.npz"], capsys)
+    assert status == 0, err
+    assert sum(" scikit-learn " in line for line in out.splitlines()) == 2
+    assert "best bgm: covariance_type = diag, default_prior = " in out
     status, _, err = call(["select", tmp_path / "x.csv", "--default-prior", "R"], capsys)
-    assert status == 2 and "invalid choice: 'R'" in err
+    assert status == 2 and "--default-prior takes distinct names among" in err

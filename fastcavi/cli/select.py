@@ -65,6 +65,16 @@ def model_list(text):
     return names
 
 
+def prior_list(text):
+    """--default-prior: comma-separated among mclust, scikit-learn."""
+    names = [t.strip() for t in text.split(",")]
+    if any(n not in PRIOR_DEFAULTS for n in names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"--default-prior takes distinct names among "
+                                         f"{', '.join(PRIOR_DEFAULTS)}, comma-separated: "
+                                         f"got {text!r}")
+    return names
+
+
 def add_select_parser(sub):
     """The ``select`` subcommand and its options."""
     p = sub.add_parser(
@@ -81,9 +91,10 @@ def add_select_parser(sub):
                                        "(default: all four)")
     p.add_argument("--weight-prior", choices=WEIGHT_PRIORS, default="dirichlet_distribution",
                    help="the weights' prior (default: dirichlet_distribution)")
-    p.add_argument("--default-prior", choices=PRIOR_DEFAULTS, default="mclust",
+    p.add_argument("--default-prior", type=prior_list, default=["mclust"], metavar="P,P",
                    help=DEFAULT_PRIOR_HELP.replace("--max-components", "the largest K")
-                   + " (default: mclust)")
+                   + " (default: mclust); both, as 'mclust,scikit-learn': every fit under "
+                     "each, so that the bound chooses the prior too")
     p.add_argument("--models", type=model_list, default=["bgm"], metavar="M,M",
                    help="what to fit at every K and type: bgm (BayesianGaussianMixture, by its "
                         "ELBO; the default), gm (GaussianMixture, maximum likelihood, by BIC, "
@@ -166,7 +177,7 @@ def cmd_select(args):
                            tol=estimator_tol("bgm", args.tol, n),
                            random_state=args.random_state, n_threads=args.threads,
                            verbose=0 if args.quiet else 1, models=args.models,
-                           default_prior=args.default_prior)
+                           default_prior=tuple(args.default_prior))
     print(f"data: {args.data}: N = {n:,} points, p = {p} features; "
           f"{tol_text('bgm', args.tol, n)}")
     with StagedFiles() as out:
@@ -190,7 +201,9 @@ def cmd_select(args):
         for model, i in sel.best_by_model_.items():
             what = (f"BIC{of} {-2 * r['criterion'][i]:.10g}" if model == "gm" else
                     f"ELBO{of} {r['lower_bound'][i]:.10g}")
-            print(f"best {model}: covariance_type = {r['covariance_type'][i]}, K = "
+            prior = (f", default_prior = {r['default_prior'][i]}"
+                     if len(args.default_prior) > 1 and model != "gm" else "")
+            print(f"best {model}: covariance_type = {r['covariance_type'][i]}{prior}, K = "
                   f"{r['n_components'][i]} ({r['n_kept'][i]} with weight > 1%), {what}")
         print(f"{len(r['n_components'])} fits in {fmt_time(seconds)}; saved: the best "
               f"{args.models[0]}")

@@ -22,8 +22,8 @@ from .bayesian_mixture import BayesianGaussianMixture
 #: A component counts as kept when its weight is above this.
 KEPT_WEIGHT = 0.01
 
-_COLUMNS = ("model", "covariance_type", "n_components", "lower_bound", "criterion", "n_kept",
-            "n_iter", "converged", "fit_time")
+_COLUMNS = ("model", "covariance_type", "default_prior", "n_components", "lower_bound",
+            "criterion", "n_kept", "n_iter", "converged", "fit_time")
 #: The estimators a grid can fit: the variational mixture, judged by its exact ELBO;
 #: maximum-likelihood EM, judged by BIC; the variational mixture with moves, by its ELBO.
 MODELS = SELECTION_MODELS
@@ -55,6 +55,15 @@ def _models(value):
     if not names or len(set(names)) != len(names) or any(n not in MODELS for n in names):
         raise ValueError(f"The 'models' parameter of MixtureSelection must be distinct names "
                          f"among {MODELS}, got {value!r}")
+    return names
+
+
+def _priors(value):
+    """The distinct names of ``default_prior`` (one name or an iterable), in the order given."""
+    names = [value] if isinstance(value, str) else list(value)
+    if not names or len(set(names)) != len(names) or any(n not in PRIOR_DEFAULTS for n in names):
+        raise ValueError(f"The 'default_prior' parameter of MixtureSelection must be distinct "
+                         f"names among {PRIOR_DEFAULTS} (one or several), got {value!r}")
     return names
 
 
@@ -113,14 +122,16 @@ covariance_prior
         :class:`~fastcavi.BayesianGaussianMixture`). A given ``covariance_prior`` must suit
         every covariance type of the grid (a number for spherical, one per feature for diag,
         a matrix for full and tied): give it with one type at a time.
-    default_prior : {'mclust', 'scikit-learn'}, default='mclust'
+    default_prior : {'mclust', 'scikit-learn'} or an iterable of both, default='mclust'
         The values the prior parameters left at None take (see
         :class:`~fastcavi.BayesianGaussianMixture`): 'mclust' scales the covariance prior to
         the size of one of G clusters, as R's mclust does, with G the largest K of the grid
         for every fit (``max_components``), so that all the bounds of the table are bounds
         under one prior; 'scikit-learn' pulls every component towards the covariance of all
         the data, which makes the bound prefer fewer components than the data hold when there
-        are many clusters in few dimensions.
+        are many clusters in few dimensions. Both, as ``('mclust', 'scikit-learn')``: every
+        'bgm' and 'moves' fit under each prior, so that the bound chooses the prior too (it
+        is the evidence of the model with its prior); twice the fits.
     verbose : int, default=0
         1: a line per fit.
 
@@ -163,10 +174,9 @@ covariance_prior
             raise ValueError(f"The 'covariance_types' parameter of MixtureSelection must be "
                              f"distinct names among {COVARIANCE_TYPES}, got "
                              f"{self.covariance_types!r}")
-        check_choice_params(self, {"weight_concentration_prior_type": WEIGHT_PRIORS,
-                                   "default_prior": PRIOR_DEFAULTS})
+        check_choice_params(self, {"weight_concentration_prior_type": WEIGHT_PRIORS})
         check_int_params(self, {"verbose": 0})
-        return types, grid, _models(self.models)
+        return types, grid, _models(self.models), _priors(self.default_prior)
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit every (covariance type, K) of the grid to X and keep the best.
@@ -181,7 +191,7 @@ covariance_prior
         -------
         self
         """
-        types, grid, models = self._grid()
+        types, grid, models, priors = self._grid()
         total = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
         rows = {c: [] for c in _COLUMNS}
         fits, late = [], []
@@ -190,34 +200,37 @@ covariance_prior
         # again (models.family_fit.shared).
         shared = {} if (self.init_params == "kmeans" and self.n_init == 1
                         and isinstance(self.random_state, numbers.Integral)) else None
-        for model in models:
-            for ctype in types:
-                for k in (grid if model != "moves" else [max(grid)]):
-                    est = self._estimator(model, ctype, k, total)
-                    # (a fit with moves draws births from random_state after its start)
-                    if model != "moves" and shared is not None:
-                        est._shared_start = shared
-                    t0 = time.perf_counter()
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", ConvergenceWarning)
-                        est.fit(X, sample_weight=sample_weight)
-                    seconds = time.perf_counter() - t0
-                    est.__dict__.pop("_shared_start", None)
-                    k = est.n_components_ if model == "moves" else k
-                    bound, criterion = self._criterion(model, est, k, X, sample_weight)
-                    row = (model, ctype, k, bound, criterion,
-                           int(np.sum(est.weights_ > KEPT_WEIGHT)), est.n_iter_,
-                           est.converged_, seconds)
-                    for c, v in zip(_COLUMNS, row):
-                        rows[c].append(v)
-                    if not est.converged_:
-                        late.append((f"{model} " if len(models) > 1 else "") + f"{ctype} K={k}")
-                    if self.verbose:
-                        what = "log-likelihood" if model == "gm" else "ELBO"
-                        print(f"{model:>5} {ctype:>9} K={k:<3} {what} {bound:.6g}  "
-                              f"criterion {criterion:.6g}  kept {row[5]}  iterations "
-                              f"{row[6]}  {seconds:.2f} s")
-                    fits.append(est)
+        cells = [(model, prior, ctype) for model in models
+                 for prior in (priors if model != "gm" else [""]) for ctype in types]
+        for model, prior, ctype in cells:
+            for k in (grid if model != "moves" else [max(grid)]):
+                est = self._estimator(model, ctype, k, total, prior, max(grid))
+                # (a fit with moves draws births from random_state after its start)
+                if model != "moves" and shared is not None:
+                    est._shared_start = shared
+                t0 = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    est.fit(X, sample_weight=sample_weight)
+                seconds = time.perf_counter() - t0
+                est.__dict__.pop("_shared_start", None)
+                k = est.n_components_ if model == "moves" else k
+                bound, criterion = self._criterion(model, est, k, X, sample_weight)
+                row = (model, ctype, prior, k, bound, criterion,
+                       int(np.sum(est.weights_ > KEPT_WEIGHT)), est.n_iter_,
+                       est.converged_, seconds)
+                for c, v in zip(_COLUMNS, row):
+                    rows[c].append(v)
+                shown = f" ({prior})" if len(priors) > 1 and prior else ""
+                if not est.converged_:
+                    late.append((f"{model} " if len(models) > 1 else "") + f"{ctype}{shown} "
+                                f"K={k}")
+                if self.verbose:
+                    what = "log-likelihood" if model == "gm" else "ELBO"
+                    print(f"{model:>5} {ctype:>9}{shown} K={k:<3} {what} {bound:.6g}  "
+                          f"criterion {criterion:.6g}  kept {row[6]}  iterations "
+                          f"{row[7]}  {seconds:.2f} s")
+                fits.append(est)
         self.results_ = {c: np.array(v) for c, v in rows.items()}
         crit = self.results_["criterion"]
         self.best_by_model_ = {m: int(np.flatnonzero(self.results_["model"] == m)[
@@ -227,6 +240,9 @@ covariance_prior
         self.best_params_ = {"n_components": int(self.results_["n_components"][self.best_index_]),
                              "covariance_type": str(self.results_["covariance_type"][
                                  self.best_index_])}
+        if len(priors) > 1 and models[0] != "gm":
+            self.best_params_["default_prior"] = str(
+                self.results_["default_prior"][self.best_index_])
         self.n_features_in_ = self.best_estimator_.n_features_in_
         if late:
             warnings.warn(f"{len(late)} of {len(fits)} fits did not converge ({', '.join(late)}"
@@ -234,9 +250,10 @@ covariance_prior
                           "max_iter or tol", ConvergenceWarning, stacklevel=2)
         return self
 
-    def _estimator(self, model, ctype, k, total_weight):
-        """The unfitted estimator of one point of the grid (GaussianMixture's tol is a change
-        of the mean log-likelihood: ``tol`` / the total weight)."""
+    def _estimator(self, model, ctype, k, total_weight, prior, k_max):
+        """The unfitted estimator of one point of the grid, under ``default_prior`` ``prior``
+        (mclust's for G = ``k_max``, the grid's largest K); GaussianMixture's tol is a change
+        of the mean log-likelihood: ``tol`` / the total weight."""
         common = dict(n_components=k, covariance_type=ctype, n_init=self.n_init,
                       max_iter=self.max_iter, reg_covar=self.reg_covar,
                       init_params=self.init_params, random_state=self.random_state,
@@ -247,14 +264,14 @@ covariance_prior
             return GaussianMixture(tol=self.tol / max(total_weight, 1.0), **common)
         if model == "moves":
             common.update(moves=True, max_components=k)
-        elif self.default_prior == "mclust":  # one prior for the whole grid, as for the moves
-            common.update(max_components=max(_n_components_grid(self.n_components)))
+        elif prior == "mclust":  # one prior for the whole grid, as for the moves
+            common.update(max_components=k_max)
         return BayesianGaussianMixture(
             tol=self.tol, weight_concentration_prior_type=self.weight_concentration_prior_type,
             weight_concentration_prior=self.weight_concentration_prior,
             mean_precision_prior=self.mean_precision_prior, mean_prior=self.mean_prior,
             degrees_of_freedom_prior=self.degrees_of_freedom_prior,
-            covariance_prior=self.covariance_prior, default_prior=self.default_prior, **common)
+            covariance_prior=self.covariance_prior, default_prior=prior, **common)
 
     def _criterion(self, model, est, k, X, sample_weight):
         """(bound, criterion) of a fitted estimator: the ELBO and ELBO + label symmetry, or
@@ -273,9 +290,11 @@ covariance_prior
         check_is_fitted(self)
         r = self.results_
         several = len(self.best_by_model_) > 1
+        priors = len(set(r["default_prior"]) - {""}) > 1
         bound = "ELBO / loglik" if several and "gm" in self.best_by_model_ else \
             "loglik" if "gm" in self.best_by_model_ else "ELBO"
-        lines = [("model " if several else "") + f"{'covariance':>10} {'K':>4} {bound:>14} "
+        lines = [("model " if several else "") + f"{'covariance':>10} " +
+                 (f"{'prior':>12} " if priors else "") + f"{'K':>4} {bound:>14} "
                  f"{'criterion':>14} {'kept':>5} {'iterations':>10} {'seconds':>8}"]
         best = {i: m for m, i in self.best_by_model_.items()}
         for i in range(len(r["n_components"])):
@@ -283,7 +302,9 @@ covariance_prior
             if i in best:
                 mark = "  <- best" + ("" if not several else f" {_BEST_BY[best[i]]}")
             lines.append((f"{r['model'][i]:>5} " if several else "") +
-                         f"{r['covariance_type'][i]:>10} {r['n_components'][i]:>4} "
+                         f"{r['covariance_type'][i]:>10} " +
+                         (f"{r['default_prior'][i]:>12} " if priors else "") +
+                         f"{r['n_components'][i]:>4} "
                          f"{r['lower_bound'][i]:>14.6g} {r['criterion'][i]:>14.6g} "
                          f"{r['n_kept'][i]:>5} {r['n_iter'][i]:>10} "
                          f"{r['fit_time'][i]:>8.2f}{mark}")
@@ -299,14 +320,22 @@ covariance_prior
             ax = plt.figure(figsize=(6, 4)).add_subplot()
         r = self.results_
         several = len(self.best_by_model_) > 1
+        priors = list(dict.fromkeys(r["default_prior"]))
         for model in self.best_by_model_:
-            for ctype in dict.fromkeys(r["covariance_type"]):
-                mine = (r["covariance_type"] == ctype) & (r["model"] == model)
-                ax.plot(r["n_components"][mine], r["criterion"][mine],
-                        marker="s" if model == "moves" else "o",
-                        linestyle=_LINES[model],
-                        label=ctype if not several or model == "bgm" else
-                        f"{ctype} ({'-BIC/2' if model == 'gm' else 'moves'})")
+            for prior in priors:
+                for ctype in dict.fromkeys(r["covariance_type"]):
+                    mine = ((r["covariance_type"] == ctype) & (r["model"] == model)
+                            & (r["default_prior"] == prior))
+                    if not np.any(mine):
+                        continue
+                    label = ctype if not several or model == "bgm" else \
+                        f"{ctype} ({'-BIC/2' if model == 'gm' else 'moves'})"
+                    if len(set(priors) - {""}) > 1 and prior:
+                        label += f", {prior}"
+                    ax.plot(r["n_components"][mine], r["criterion"][mine],
+                            marker="s" if model == "moves" else "o",
+                            linestyle=_LINES[model] if prior != "scikit-learn"
+                            or len(priors) == 1 else ":", label=label)
         best = self.best_index_
         ax.plot([r["n_components"][best]], [r["criterion"][best]], marker="*", markersize=14,
                 color="k", linestyle="none", label="best")
