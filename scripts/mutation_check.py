@@ -646,6 +646,11 @@ MUTATIONS = [
         "the selection grid scales mclust's prior to each K (a prior that changes with K)",
         ("tests/test_default_prior.py", "tests/test_selection.py")),
     Mutation(
+        "selection-one-prior-for-all", "fastcavi/estimators/selection.py",
+        "covariance_prior=self.covariance_prior, default_prior=prior, **common)",
+        "covariance_prior=self.covariance_prior, default_prior=\"mclust\", **common)",
+        "a grid under both priors fits every row under mclust's", ("tests/test_default_prior.py",)),
+    Mutation(
         "warm-start-forgets-its-bound", "fastcavi/estimators/bayesian_mixture.py",
         "previous=None if do_init else self.lower_bound_)",
         "previous=None)",
