@@ -641,7 +641,7 @@ MUTATIONS = [
         "mclust's degrees of freedom p + 1, not p + 2", ("tests/test_default_prior.py",)),
     Mutation(
         "selection-prior-per-k", "fastcavi/estimators/selection.py",
-        "common.update(max_components=max(_n_components_grid(self.n_components)))",
+        "common.update(max_components=k_max)",
         "common.update(max_components=k)",
         "the selection grid scales mclust's prior to each K (a prior that changes with K)",
         ("tests/test_default_prior.py", "tests/test_selection.py")),
