@@ -49,21 +49,13 @@ def label_symmetry(n_components, weight_concentration_prior_type):
     return 0.0
 
 
-def _models(value):
-    """The distinct names of ``models`` (one name or an iterable), in the order given."""
+def _names(value, parameter, allowed):
+    """The distinct names of a parameter that takes one name or an iterable of names among
+    ``allowed``, in the order given."""
     names = [value] if isinstance(value, str) else list(value)
-    if not names or len(set(names)) != len(names) or any(n not in MODELS for n in names):
-        raise ValueError(f"The 'models' parameter of MixtureSelection must be distinct names "
-                         f"among {MODELS}, got {value!r}")
-    return names
-
-
-def _priors(value):
-    """The distinct names of ``default_prior`` (one name or an iterable), in the order given."""
-    names = [value] if isinstance(value, str) else list(value)
-    if not names or len(set(names)) != len(names) or any(n not in PRIOR_DEFAULTS for n in names):
-        raise ValueError(f"The 'default_prior' parameter of MixtureSelection must be distinct "
-                         f"names among {PRIOR_DEFAULTS} (one or several), got {value!r}")
+    if not names or len(set(names)) != len(names) or any(n not in allowed for n in names):
+        raise ValueError(f"The '{parameter}' parameter of MixtureSelection must be distinct "
+                         f"names among {allowed} (one or several), got {value!r}")
     return names
 
 
@@ -176,7 +168,8 @@ covariance_prior
                              f"{self.covariance_types!r}")
         check_choice_params(self, {"weight_concentration_prior_type": WEIGHT_PRIORS})
         check_int_params(self, {"verbose": 0})
-        return types, grid, _models(self.models), _priors(self.default_prior)
+        return (types, grid, _names(self.models, "models", MODELS),
+                _names(self.default_prior, "default_prior", PRIOR_DEFAULTS))
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit every (covariance type, K) of the grid to X and keep the best.
