@@ -54,25 +54,22 @@ def type_list(text):
     return names
 
 
-def model_list(text):
-    """--models: comma-separated among bgm, gm, moves."""
-    names = [t.strip() for t in text.split(",")]
-    bad = [n for n in names if n not in SELECTION_MODELS]
-    if bad or len(set(names)) != len(names):
-        raise argparse.ArgumentTypeError(f"--models takes distinct names among "
-                                         f"{', '.join(SELECTION_MODELS)}, comma-separated: "
-                                         f"got {text!r}")
-    return names
+def _names_list(option, allowed):
+    """The argparse type of an option that takes distinct names among ``allowed``,
+    comma-separated."""
+    def names_list(text):
+        names = [t.strip() for t in text.split(",")]
+        if any(n not in allowed for n in names) or len(set(names)) != len(names):
+            raise argparse.ArgumentTypeError(f"{option} takes distinct names among "
+                                             f"{', '.join(allowed)}, comma-separated: "
+                                             f"got {text!r}")
+        return names
+
+    return names_list
 
 
-def prior_list(text):
-    """--default-prior: comma-separated among mclust, scikit-learn."""
-    names = [t.strip() for t in text.split(",")]
-    if any(n not in PRIOR_DEFAULTS for n in names) or len(set(names)) != len(names):
-        raise argparse.ArgumentTypeError(f"--default-prior takes distinct names among "
-                                         f"{', '.join(PRIOR_DEFAULTS)}, comma-separated: "
-                                         f"got {text!r}")
-    return names
+model_list = _names_list("--models", SELECTION_MODELS)
+prior_list = _names_list("--default-prior", PRIOR_DEFAULTS)
 
 
 def add_select_parser(sub):
