@@ -114,6 +114,10 @@ class Columns:
         return Columns(self.n_k + other.n_k, self.s_k + other.s_k, self.r_k + other.r_k,
                        self.h_k + other.h_k, self.total_weight + other.total_weight)
 
+    def __sub__(self, other):
+        return Columns(self.n_k - other.n_k, self.s_k - other.s_k, self.r_k - other.r_k,
+                       self.h_k - other.h_k, self.total_weight - other.total_weight)
+
 
 def _neg_xlogx(r):
     """-r log r elementwise, 0 where r = 0 (scipy's ``entr``: one pass, no temporaries)."""
@@ -204,9 +208,7 @@ def deleted_columns(X, w, r, base, centres, j, matrix):
     Xm, wm, rm = X[moved], w[moved], r[moved]
     new = column_sums(Xm, wm, delete_responsibilities(rm, j), cen, matrix)
     old = column_sums(Xm, wm, rm[:, keep], cen, matrix)
-    return Columns(out.n_k + (new.n_k - old.n_k), out.s_k + (new.s_k - old.s_k),
-                   out.r_k + (new.r_k - old.r_k), out.h_k + (new.h_k - old.h_k),
-                   base.total_weight)
+    return out + (new - old)  # the moved rows' weight cancels exactly: the same wm sums
 
 
 # -- from columns to the model's statistics ----------------------------------------------------
