@@ -227,3 +227,25 @@ def test_the_command_line_takes_it(tmp_path, capsys):
     assert "best bgm: covariance_type = diag, default_prior = " in out
     status, _, err = call(["select", tmp_path / "x.csv", "--default-prior", "R"], capsys)
     assert status == 2 and "--default-prior takes distinct names among" in err
+
+
+def test_the_plot_draws_a_line_per_prior():
+    """Under both priors each covariance type has a line per prior (scikit-learn's dotted);
+    under one prior the lines are as before, whatever the other models."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rng = np.random.default_rng(9)
+    X = np.vstack([rng.normal(size=(100, 2)) + c for c in ([0, 0], [6, 0])])
+    kw = dict(random_state=0, models=("bgm", "gm", "moves"))
+    both = MixtureSelection([1, 2], ["diag"], default_prior=("mclust", "scikit-learn"),
+                            **kw).fit(X)
+    lines = {line.get_label(): line.get_linestyle() for line in both.plot().lines}
+    assert lines == {"diag, mclust": "-", "diag, scikit-learn": ":", "diag (-BIC/2)": "--",
+                     "diag (moves), mclust": "None", "diag (moves), scikit-learn": "None",
+                     "best": "None"}
+    one = MixtureSelection([1, 2], ["diag"], default_prior="scikit-learn", **kw).fit(X)
+    lines = {line.get_label(): line.get_linestyle() for line in one.plot().lines}
+    assert lines == {"diag": "-", "diag (-BIC/2)": "--", "diag (moves)": "None",
+                     "best": "None"}

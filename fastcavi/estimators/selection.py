@@ -278,12 +278,16 @@ covariance_prior
         loglik = float(np.sum(logp) if w is None else logp @ w)
         return loglik, loglik - 0.5 * est._n_parameters() * math.log(n)
 
+    def _several_priors(self):
+        """Whether the grid's fits were made under more than one prior."""
+        return len(set(self.results_["default_prior"]) - {""}) > 1
+
     def table(self):
         """The results as text, one line per fit, best first within each covariance type."""
         check_is_fitted(self)
         r = self.results_
         several = len(self.best_by_model_) > 1
-        priors = len(set(r["default_prior"]) - {""}) > 1
+        priors = self._several_priors()
         bound = "ELBO / loglik" if several and "gm" in self.best_by_model_ else \
             "loglik" if "gm" in self.best_by_model_ else "ELBO"
         lines = [("model " if several else "") + f"{'covariance':>10} " +
@@ -313,9 +317,9 @@ covariance_prior
             ax = plt.figure(figsize=(6, 4)).add_subplot()
         r = self.results_
         several = len(self.best_by_model_) > 1
-        priors = list(dict.fromkeys(r["default_prior"]))
+        several_priors = self._several_priors()
         for model in self.best_by_model_:
-            for prior in priors:
+            for prior in dict.fromkeys(r["default_prior"]):
                 for ctype in dict.fromkeys(r["covariance_type"]):
                     mine = ((r["covariance_type"] == ctype) & (r["model"] == model)
                             & (r["default_prior"] == prior))
@@ -323,12 +327,12 @@ covariance_prior
                         continue
                     label = ctype if not several or model == "bgm" else \
                         f"{ctype} ({'-BIC/2' if model == 'gm' else 'moves'})"
-                    if len(set(priors) - {""}) > 1 and prior:
+                    if several_priors and prior:
                         label += f", {prior}"
+                    dotted = several_priors and model == "bgm" and prior == "scikit-learn"
                     ax.plot(r["n_components"][mine], r["criterion"][mine],
                             marker="s" if model == "moves" else "o",
-                            linestyle=_LINES[model] if prior != "scikit-learn"
-                            or len(priors) == 1 else ":", label=label)
+                            linestyle=":" if dotted else _LINES[model], label=label)
         best = self.best_index_
         ax.plot([r["n_components"][best]], [r["criterion"][best]], marker="*", markersize=14,
                 color="k", linestyle="none", label="best")
