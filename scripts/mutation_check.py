@@ -517,8 +517,8 @@ MUTATIONS = [
         FULL_TESTS),
     Mutation(
         "tied-centred-sums-remainder", "fastcavi/kernels/tied.py",
-        "        j = j4 if k < k4 else 0\n",
-        "        j = j4\n",
+        "        for j in range(j4 if k < k4 else 0, n_features):\n",
+        "        for j in range(j4, n_features):\n",
         "tied S_k: the components past the 4 x 4 blocks keep only the last features' sums",
         FULL_TESTS),
     Mutation(

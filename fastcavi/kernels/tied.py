@@ -149,8 +149,14 @@ def _tile_centred_sums(we, xc, centred_means, n, s_k):
             s_k[k0 + 3, j0 + 2] += a32
             s_k[k0 + 3, j0 + 3] += a33
     for k in range(n_components):  # what the blocks left: the last features, the last comps
-        j = j4 if k < k4 else 0
-        core.tile_centred_sums(we[k], xc[j:], centred_means[k, j:n_features], n, s_k[k, j:])
+        e = we[k]
+        for j in range(j4 if k < k4 else 0, n_features):
+            xj = xc[j]
+            mkj = centred_means[k, j]
+            acc = 0.0
+            for b in range(n):
+                acc += e[b] * (xj[b] - mkj)
+            s_k[k, j] += acc
 
 
 @cached_njit(**_JIT)
@@ -190,8 +196,15 @@ def _tile_residuals(xc, phi, centred_means, n, y):
     at a time and four components per pass (each sum in the order of the component blocks)."""
     n_components, padded = centred_means.shape
     j4 = padded - padded % 4
-    for j0 in range(0, j4, 4):
-        y[j0:j0 + 4, :n] = xc[j0:j0 + 4, :n]
+    for j0 in range(0, padded, 4):
+        rows = min(4, padded - j0)
+        for a in range(rows):
+            yj = y[j0 + a]
+            xj = xc[j0 + a]
+            for b in range(n):
+                yj[b] = xj[b]
+        if rows < 4:
+            break
         y0, y1, y2, y3 = y[j0], y[j0 + 1], y[j0 + 2], y[j0 + 3]
         k0 = 0
         while k0 + 4 <= n_components:
@@ -223,7 +236,6 @@ def _tile_residuals(xc, phi, centred_means, n, y):
                 y3[b] -= f * m3
     for j in range(j4, padded):  # the last rows (P not a multiple of 4: p < 8)
         yj = y[j]
-        yj[:n] = xc[j, :n]
         k0 = 0
         while k0 + 4 <= n_components:
             m0, m1 = centred_means[k0, j], centred_means[k0 + 1, j]
