@@ -78,9 +78,9 @@ class Mutation:
 MUTATIONS = [
     Mutation(
         "gram-weight-offset", "fastcavi/kernels/fixed.py",
-        "_gram_rows(xb, gb, weights, t0, sq_means",
-        "_gram_rows(xb, gb, weights, 0, sq_means",
-        "large-p path reads weights[i] instead of the block's offset weights[t0 + i]"),
+        "_tile_sums(weights, centred_means, half_prec, offsets, t0, n, no_rows",
+        "_tile_sums(weights, centred_means, half_prec, offsets, 0, n, no_rows",
+        "large-p path reads weights[b] instead of the block's offset weights[t0 + b]"),
     Mutation(
         "tile-weight-offset", "fastcavi/kernels/fixed.py",
         "w = weights[start + b] if weighted else 1.0\n        # H(phi_b)",
@@ -91,6 +91,17 @@ MUTATIONS = [
         "w = weights[start + b] if weighted else 1.0\n        z[b] = w / z[b]",
         "w = weights[b] if weighted else 1.0\n        z[b] = w / z[b]",
         "small-p path weighs phi with the weights from row 0"),
+    Mutation(
+        "gram-blocks-not-shrunk", "fastcavi/kernels/core.py",
+        "min(GRAM_BLOCK_ROWS, GRAM_BLOCK_VALUES // max(1, n_components))",
+        "min(GRAM_BLOCK_ROWS, GRAM_BLOCK_VALUES)",
+        "the large-p paths' blocks keep 512 rows at any K (8 MiB per thread at K = 1024)"),
+    Mutation(
+        "diag-gram-constant-in-float32", "fastcavi/kernels/diag.py",
+        "    sq_means = np.zeros(n_components)\n",
+        "    sq_means = np.zeros(n_components, dtype=X.dtype)\n",
+        "diag's BLAS path keeps the means' constant in X's dtype (float32 data lose digits to "
+        "the cancellation with the products)", FAMILY_TESTS),
     Mutation(
         "rows-past-chunks-dropped", "fastcavi/kernels/core.py",
         "return n_chunks, (n_samples + n_chunks - 1) // n_chunks",
@@ -142,20 +153,32 @@ MUTATIONS = [
         "min(stop - 1, t0 + size), xt, dist",
         "off by one at the end of a tile: the last row of every chunk is dropped"),
     Mutation(
-        "gram-entropy-half-dropped", "fastcavi/kernels/fixed.py",
-        "entropy += w * (_log_normal(z) - ea / z)",
-        "entropy += w * _log_normal(z)",
-        "large-p path's entropy forgets sum_k phi a"),
+        "gram-cross-term", "fastcavi/kernels/fixed.py",
+        "d[b] = max(0.0, sq_x[b] - 2.0 * float(d[b]) + sq_m)",
+        "d[b] = max(0.0, sq_x[b] - float(d[b]) + sq_m)",
+        "large-p path: the expanded distance's cross term without its factor 2"),
+    Mutation(
+        "gram-top-not-reset", "fastcavi/kernels/fixed.py",
+        "    for b in range(n):\n        top[b] = -np.inf\n    for k in range(dist.shape[0]):",
+        "    for k in range(dist.shape[0]):",
+        "large-p path: each block's max over k starts from the last block's"),
+    Mutation(
+        "gram-squares-in-float32", "fastcavi/kernels/fixed.py",
+        "        sq_x = np.empty(size)\n",
+        "        sq_x = np.empty(size, dtype=X.dtype)\n",
+        "large-p path: |xc|^2 kept in X's dtype, so float32 data expand the distance in "
+        "float32 (its terms are larger than the result)"),
     Mutation(
         "gram-last-block-skipped", "fastcavi/kernels/fixed.py",
-        "for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):",
-        "for t0 in range(c * chunk, max(c * chunk + 1, stop - _GRAM_BLOCK_ROWS),"
-        " _GRAM_BLOCK_ROWS):",
+        "for t0 in range(c * chunk, stop, size):\n            n = min(size, stop - t0)\n"
+        "            xb = rows[:n]",
+        "for t0 in range(c * chunk, max(c * chunk + 1, stop - size), size):\n"
+        "            n = min(size, stop - t0)\n            xb = rows[:n]",
         "large-p path: the last BLAS block of every chunk is skipped"),
     Mutation(
         "gram-not-centred", "fastcavi/kernels/fixed.py",
-        "xb[i, j] = X[t0 + i, j] - centre[j]",
-        "xb[i, j] = X[t0 + i, j]",
+        "v = X[start + b, j] - centre[j]",
+        "v = X[start + b, j]",
         "large-p path forgets to centre the rows on the means' centroid"),
     Mutation(
         "logit-variance-term-dropped", "fastcavi/models/fixed.py",
@@ -395,8 +418,8 @@ MUTATIONS = [
         "diag kernel: each chunk starts at the wrong row (rows counted twice)", FAMILY_TESTS),
     Mutation(
         "diag-gram-cross-term", "fastcavi/kernels/diag.py",
-        "w_mat[n_features + j, k] = -2.0 * h * m",
-        "w_mat[n_features + j, k] = -h * m",
+        "w_mat[k, n_features + j] = -2.0 * h * m",
+        "w_mat[k, n_features + j] = -h * m",
         "diag's BLAS path: the cross term of the expanded square without its factor 2",
         FAMILY_TESTS),
     Mutation(
@@ -412,18 +435,17 @@ MUTATIONS = [
         "diag's BLAS path: R about the means' centroid, not about each mean", FAMILY_TESTS),
     Mutation(
         "diag-gram-weight-offset", "fastcavi/kernels/diag.py",
-        "_gram_rows_diag(gb, weights, t0, sq_means",
-        "_gram_rows_diag(gb, weights, 0, sq_means",
+        "core.tile_entropy(expo, top, z, ea, weights, t0, n",
+        "core.tile_entropy(expo, top, z, ea, weights, 0, n",
         "diag's BLAS path reads weights[i] instead of the block's weights[t0 + i]",
         FAMILY_TESTS),
     Mutation(
         "diag-gram-last-block-skipped", "fastcavi/kernels/diag.py",
-        "        for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):\n"
-        "            n = min(_GRAM_BLOCK_ROWS, stop - t0)\n"
+        "        for t0 in range(c * chunk, stop, size):\n"
+        "            n = min(size, stop - t0)\n"
         "            fb = feats[:n]",
-        "        for t0 in range(c * chunk, max(c * chunk + 1, stop - _GRAM_BLOCK_ROWS),"
-        " _GRAM_BLOCK_ROWS):\n"
-        "            n = min(_GRAM_BLOCK_ROWS, stop - t0)\n"
+        "        for t0 in range(c * chunk, max(c * chunk + 1, stop - size), size):\n"
+        "            n = min(size, stop - t0)\n"
         "            fb = feats[:n]",
         "diag's BLAS path: the last BLAS block of every chunk is skipped", FAMILY_TESTS),
     Mutation(

@@ -21,7 +21,6 @@ import fastcavi
 from fastcavi import BayesianGaussianMixture
 from fastcavi._registry import ENGINES, FAMILY_IMPLEMENTATIONS
 from fastcavi.kernels import core as _core
-from fastcavi.kernels import fixed as _kernels
 from fastcavi.models import fixed as _cavi
 from fastcavi.models.covariance import COVARIANCES
 from fastcavi.reference import family as F
@@ -77,7 +76,7 @@ def test_cases_cross_every_boundary(case):
     for tile in (_core.tile_rows(k), _core.matrix_tile_rows(k, p)):
         assert chunk > tile and chunk % tile != 0
     if case == "large-p":
-        assert _cavi.uses_blas(p, k) and chunk % _kernels._GRAM_BLOCK_ROWS != 0
+        assert _cavi.uses_blas(p, k) and chunk % _core.gram_block_rows(k) != 0
         assert p >= _core._BLOCKED_MIN_FEATURES
     if case == "padded-blocks":
         assert p >= _core._BLOCKED_MIN_FEATURES and p % 4 != 0 and k % 2 == 1 and k > 4
@@ -476,14 +475,14 @@ def test_diag_blas_path_matches_the_oracle(weighted, dtype):
     (expanded squares about the means' centroid, two products per block of rows): the oracle's
     fit, at a size whose chunks hold several blocks and end inside one, on data far from the
     origin."""
-    from fastcavi.kernels import diag as _kernels_diag
     from fastcavi.models.family_fit import DIAG_BLAS_MIN_FEATURES
 
     n, p, k = 3001, DIAG_BLAS_MIN_FEATURES + 1, 6
     n_chunks = _core.n_chunks_for(n, k * (2 * p + 1) + 2)
     chunk = -(-n // n_chunks)
-    assert n_chunks > 1 and chunk > _kernels_diag._GRAM_BLOCK_ROWS
-    assert chunk % _kernels_diag._GRAM_BLOCK_ROWS != 0 and n % chunk != 0
+    block = _core.gram_block_rows(k)
+    assert n_chunks > 1 and chunk > block
+    assert chunk % block != 0 and n % chunk != 0
     X, resp, hyper, w = problem(4, n, p, k, "diag", "dirichlet_process", weighted, dtype)
     assert np.abs(X.mean(axis=0)).max() > 5 * X.std(axis=0).min()  # far from the origin
     want = oracle_result(X, resp, hyper, 3, w)
@@ -494,6 +493,35 @@ def test_diag_blas_path_matches_the_oracle(weighted, dtype):
         # errors 4.2e-5 on r, 7.6e-5 on psi (weighted), 4e-7 on the bounds, 2.4e-6 on the
         # means (AMD EPYC, OpenBLAS 0.3.31); about 2.5x those allowed
         assert_result(got, want, rtol=2e-4, resp_atol=1e-4, bounds_rtol=1e-6, means_rtol=6e-6)
+
+
+def test_blas_blocks_shrink_at_large_k():
+    """The large-p paths' blocks hold GRAM_BLOCK_ROWS rows up to 256 components, then as many
+    as GRAM_BLOCK_VALUES products allow (each thread holds two such blocks), and never fewer
+    than _GRAM_MIN_ROWS."""
+    for k in (1, 8, 64, 256):
+        assert _core.gram_block_rows(k) == _core.GRAM_BLOCK_ROWS
+    for k in (257, 300, 1024, 2048):
+        rows = _core.gram_block_rows(k)
+        assert rows * k <= _core.GRAM_BLOCK_VALUES < (rows + 1) * k
+    assert _core.gram_block_rows(10**6) == _core._GRAM_MIN_ROWS
+
+
+@pytest.mark.parametrize("ctype, p", [("spherical", 16), ("diag", 33)])
+def test_blas_path_with_many_components_matches_the_oracle(ctype, p):
+    """Above 256 components the BLAS blocks are shorter than GRAM_BLOCK_ROWS: the oracle's
+    fit where the chunks hold several of them and end inside one (weighted)."""
+    n, k = 5003, 300
+    block = _core.gram_block_rows(k)
+    n_chunks = _core.n_chunks_for(n, k * (2 * p + 1) + 2)
+    chunk = -(-n // n_chunks)
+    assert block < _core.GRAM_BLOCK_ROWS and n_chunks > 1 and chunk > 2 * block
+    assert chunk % block != 0 and n % chunk != 0
+    assert _core.n_chunks_for(n, k * (p + 2) + 2) == n_chunks  # spherical's chunks too
+    X, resp, hyper, w = problem(5, n, p, k, ctype, "dirichlet_process", True)
+    want = oracle_result(X, resp, hyper, 2, w)
+    got = fast_cavi(X, resp, F.Prior(**hyper), 2, sample_weight=w)
+    assert_result(got, want, 1e-10, 1e-11)
 
 
 @pytest.mark.slow

@@ -16,7 +16,6 @@ from fastcavi import GaussianMixtureCAVI
 from fastcavi._registry import ENGINES, IMPLEMENTATIONS
 from fastcavi._validation import as_kernel_array
 from fastcavi.kernels import core as _core
-from fastcavi.kernels import fixed as _kernels
 from fastcavi.models import fixed as _cavi
 
 from . import oracles
@@ -76,7 +75,7 @@ def test_cases_cross_every_boundary(case):
     chunk = -(-N // n_chunks)
     assert n_chunks > 1 and N % chunk != 0
     if _cavi.uses_blas(p, K):
-        block = _kernels._GRAM_BLOCK_ROWS
+        block = _core.gram_block_rows(K)
         assert chunk > block and chunk % block != 0
     else:
         tile = _core.tile_rows(K)

@@ -197,13 +197,13 @@ def test_diag_with_many_features_equals_scikit_learns():
     """Diagonal precisions from DIAG_BLAS_MIN_FEATURES features on take the BLAS path (the
     squares expanded about the means' centroid, two products per block of rows): the same
     fit as scikit-learn's, at a size whose two chunks end inside a block."""
-    from fastcavi.kernels import core, diag
+    from fastcavi.kernels import core
     from fastcavi.models.family_fit import DIAG_BLAS_MIN_FEATURES
 
     n, p = 2101, DIAG_BLAS_MIN_FEATURES + 1
     n_chunks = core.n_chunks_for(n, 4 * (2 * p + 1) + 2)
     chunk = -(-n // n_chunks)
-    assert n_chunks == 2 and chunk % diag._GRAM_BLOCK_ROWS and n % chunk
+    assert n_chunks == 2 and chunk % core.gram_block_rows(4) and n % chunk
     X = blobs(8, n=n, p=p, k=4)
     theirs, ours = fit_both(X, n_components=4, covariance_type="diag", random_state=2,
                             max_iter=20, tol=1e-6)

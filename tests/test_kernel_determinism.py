@@ -180,25 +180,35 @@ def test_tile_statistics_tied(dtype, weighted, p):
 
 @WEIGHTED
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
-def test_gram_rows(dtype, weighted):
-    """The large-p paths (diag and spherical): a block's rows after its BLAS product."""
+def test_gram_blocks(dtype, weighted):
+    """The large-p paths (diag and spherical): a block's per-point work after its first BLAS
+    product, in the tile layout (K, n), n off the vector width."""
     p, n = 40, 203
     rng, X, w, means = inputs(dtype, weighted, p)
     rows = X[START:START + n]
     xc = np.ascontiguousarray(rows - rows.mean(axis=0)).astype(dtype)
-    gram = (xc @ means.T.astype(dtype)).astype(dtype)
+    gram = (means.astype(dtype) @ xc.T).astype(dtype)
+    sq_x = (xc.astype(np.float64) ** 2).sum(axis=1)
     sq_means = rng.uniform(0.0, 1.0, K)
     offsets = rng.uniform(-1, 1, K).astype(dtype)
     half_prec = rng.uniform(0.01, 0.05, K).astype(dtype)
     scale = np.abs(gram).max()
-    specs = [((n, K), dtype, -gram / scale), ((K,), np.float64, 0), ((2,), np.float64, 0)]
-    same_bits_everywhere(
-        lambda g, n_k, scalars, w: diag._gram_rows_diag(g, w, START, sq_means, offsets, n_k,
-                                                        scalars),
-        specs, [0, 1, 2], w)
-    specs = [((n, K), dtype, gram), ((K,), np.float64, 0), ((K,), np.float64, 0),
-             ((K,), np.float64, 0), ((2,), np.float64, 0)]
-    same_bits_everywhere(
-        lambda g, dist, n_k, r_k, scalars, w: fixed._gram_rows(
-            xc, g, w, START, sq_means, offsets, half_prec, dist, n_k, r_k, scalars),
-        specs, [0, 2, 3, 4], w)
+
+    def diag_block(expo, top, z, ea, n_k, scalars, w):
+        diag._gram_logits_diag(expo, sq_means, offsets, n, top)
+        core.tile_entropy(expo, top, z, ea, w, START, n, z[:0], scalars)
+        diag._weighted_counts(expo, z, n, n_k)
+
+    specs = [((K, n), dtype, -gram / scale), ((n,), dtype, 0), ((n,), dtype, 0),
+             ((n,), dtype, 0), ((K,), np.float64, 0), ((2,), np.float64, 0)]
+    same_bits_everywhere(diag_block, specs, [0, 4, 5], w)
+
+    def spherical_block(dist, expo, top, z, n_k, r_k, s_k, scalars, w):
+        fixed._gram_logits(dist, sq_x, sq_means, half_prec, offsets, n, expo, top)
+        fixed._tile_sums(w, means, half_prec, offsets, START, n, np.empty((0, 0), dtype),
+                         dist, expo, top, z, n_k, r_k, s_k, scalars)
+
+    specs = [((K, n), dtype, gram), ((K, n), dtype, 0), ((n,), dtype, 0), ((n,), dtype, 0),
+             ((K,), np.float64, 0), ((K,), np.float64, 0), ((K, p), np.float64, 0),
+             ((2,), np.float64, 0)]
+    same_bits_everywhere(spherical_block, specs, [0, 1, 4, 5, 6, 7], w)

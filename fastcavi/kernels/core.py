@@ -125,8 +125,24 @@ def symmetrise(r):
 
 # Rows per BLAS call in the large-p paths (fixed's and diag's): a block of the centred rows
 # and of their products with the means (512 x 64 doubles = 256 KiB each) stays in L2 between
-# the two products.
+# the two products. At large K fewer rows, so that a block's K x B products stay within
+# GRAM_BLOCK_VALUES values (1 MiB of float64 at K = 1024, B = 128): each thread holds two.
 GRAM_BLOCK_ROWS = 512
+GRAM_BLOCK_VALUES = 1 << 17
+_GRAM_MIN_ROWS = 64
+
+
+@cached_njit(**_JIT)
+def gram_block_rows(n_components):
+    """Rows per BLAS block of the large-p paths for K components."""
+    return max(_GRAM_MIN_ROWS, min(GRAM_BLOCK_ROWS, GRAM_BLOCK_VALUES // max(1, n_components)))
+
+
+@cached_njit(**_JIT)
+def gram_block(work, n_components, n):
+    """The first K n values of a flat work array as a C-contiguous (K, n) block: one
+    component's values of n points per row (the tile layout), contiguous for BLAS whatever n."""
+    return work[:n_components * n].reshape((n_components, n))
 
 
 # -- tiles -------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import numpy as np
 from numba import prange
 
 from . import core
-from .fastexp import _exp_nonpos, _log_normal
 from .jit import KERNEL_OPTIONS, cached_njit
 
 _JIT = KERNEL_OPTIONS
@@ -114,50 +113,37 @@ def _predict_diag(X, means, half_prec, offsets, mode, proba, labels):
             core.tile_outputs(expo, top, z, t0, n, mode, proba, labels, no_log_norm)
 
 
-_GRAM_BLOCK_ROWS = core.GRAM_BLOCK_ROWS
+@cached_njit(**_JIT)
+def _gram_logits_diag(expo, sq_means, offsets, n, top):
+    """From a block's products expo[k, b] = sum_j h_kj (xc_bj^2 - 2 mc_kj xc_bj) (the tile
+    layout): expo[k, b] <- l_kb = -d_kb - o_k with d_kb = expo[k, b] + sum_j h_kj mc_kj^2 =
+    sum_j h_kj (x_bj - m_kj)^2 (formed in float64, ``sq_means`` float64; clipped at 0, where
+    the expansion rounds below), and
+    top[b] = max_k l_kb, for the first n points."""
+    for b in range(n):
+        top[b] = -np.inf
+    for k in range(expo.shape[0]):
+        e = expo[k]
+        sq_m = sq_means[k]
+        off = offsets[k]
+        for b in range(n):  # the sum in float64: its terms are larger than the result
+            lk = -max(0.0, float(e[b]) + sq_m) - off
+            e[b] = lk
+            top[b] = max(top[b], lk)
 
 
 @cached_njit(**_JIT)
-def _gram_rows_diag(gram, weights, w_offset, sq_means, offsets, n_k, scalars):
-    """Rows of a block: gram[i, k] = sum_j h_kj (xc_ij^2 - 2 mc_kj xc_ij) in, w_i phi_ik out
-    (in place), with d_ik = gram[i, k] + sum_j h_kj mc_kj^2 = sum_j h_kj (x_ij - m_kj)^2 and
-    the logits -d_ik - o_k; accumulates n_k, the entropy and the weight."""
-    n_rows, n_components = gram.shape
-    weighted = weights.shape[0] > 0
-    a_row = np.empty(n_components)  # one row's a_ik and exp(a_ik), float64
-    e_row = np.empty(n_components)
-    entropy = 0.0
-    total_w = 0.0
-    for i in range(n_rows):
-        g = gram[i]
-        top = -np.inf
-        for k in range(n_components):
-            # a sum of squares: >= 0 (the expanded form can round below)
-            lk = -max(0.0, float(g[k]) + sq_means[k]) - offsets[k]
-            g[k] = lk
-            top = max(top, float(g[k]))
-        for k in range(n_components):  # stores, then sums: core's NO_SUMS_WITH_STORES
-            a = float(g[k]) - top
-            e = _exp_nonpos(a)
-            g[k] = e
-            a_row[k] = a
-            e_row[k] = e
-        z = 0.0
-        ea = 0.0
-        for k in range(n_components):
-            z += e_row[k]
-            ea += e_row[k] * a_row[k]
-        w = weights[w_offset + i] if weighted else 1.0
-        scale = w / z
-        for k in range(n_components):
-            wphi = g[k] * scale
-            g[k] = wphi
-            n_k[k] += wphi
-        # H(phi_i) = log z_i - sum_k phi_ik a_ik
-        entropy += w * (_log_normal(z) - ea / z)
-        total_w += w
-    scalars[0] += entropy
-    scalars[1] += total_w
+def _weighted_counts(expo, z, n, n_k):
+    """expo[k, b] <- expo[k, b] z[b] (exp(a_kb) into w_b phi_kb) and n_k[k] += its sum over
+    the first n points (in float64)."""
+    for k in range(expo.shape[0]):
+        e = expo[k]
+        for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
+            e[b] = e[b] * z[b]
+        nk = 0.0
+        for b in range(n):
+            nk += e[b]
+        n_k[k] += nk
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -165,9 +151,9 @@ def _gram_sweep_statistics_diag(X, weights, centred_means, centre, half_prec, of
     """The large-p sweep: as :func:`_sweep_statistics_diag`, with the K p multiply-adds per
     point done by two BLAS products per block of rows, centred on ``centre`` (the means'
     centroid, so that the expanded squares lose no digits far from the origin):
-    G = [xc^2 | xc] W with W = [h^T ; -2 (h mc)^T] (2p, K) gives the logits, and
-    [xc^2 | xc]^T (w phi) gives per component sum w phi xc^2 and sum w phi xc, from which
-    S_k and R_k about the means follow. Each chunk calls BLAS from its own thread; the
+    G = W [xc^2 | xc]^T with W = [h | -2 h mc] (K, 2p) gives the logits in the tile layout
+    [k, b], and (w phi) [xc^2 | xc] gives per component sum w phi xc^2 and sum w phi xc, from
+    which S_k and R_k about the means follow. Each chunk calls BLAS from its own thread; the
     caller keeps BLAS single-threaded so there is one thread pool.
 
     Returns (n_k, r_k, s_k, entropy, total_weight) as :func:`_sweep_statistics_diag`."""
@@ -175,34 +161,40 @@ def _gram_sweep_statistics_diag(X, weights, centred_means, centre, half_prec, of
     n_components = centred_means.shape[0]
     per_chunk = n_components * (2 * n_features + 1) + 2  # partial sums per chunk
     n_chunks, chunk = core.chunking(n_samples, per_chunk)
-    w_mat = np.empty((2 * n_features, n_components), dtype=X.dtype)
+    size = core.gram_block_rows(n_components)
+    w_mat = np.empty((n_components, 2 * n_features), dtype=X.dtype)
     sq_means = np.zeros(n_components)
     for k in range(n_components):
         for j in range(n_features):
             h = float(half_prec[k, j])
             m = float(centred_means[k, j])
-            w_mat[j, k] = h
-            w_mat[n_features + j, k] = -2.0 * h * m
+            w_mat[k, j] = h
+            w_mat[k, n_features + j] = -2.0 * h * m
             sq_means[k] += h * m * m
     part_n = np.zeros((n_chunks, n_components))
     part_a = np.zeros((n_chunks, n_components, 2 * n_features))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
-        feats = np.empty((_GRAM_BLOCK_ROWS, 2 * n_features), dtype=X.dtype)
-        gram = np.empty((_GRAM_BLOCK_ROWS, n_components), dtype=X.dtype)
+        feats = np.empty((size, 2 * n_features), dtype=X.dtype)
+        expo_work = np.empty(n_components * size, dtype=X.dtype)
+        top = np.empty(size, dtype=X.dtype)
+        z = np.empty(size, dtype=X.dtype)
+        ea = np.empty(size, dtype=X.dtype)
         stop = core.chunk_stop(c, chunk, n_samples)
-        for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):
-            n = min(_GRAM_BLOCK_ROWS, stop - t0)
+        for t0 in range(c * chunk, stop, size):
+            n = min(size, stop - t0)
             fb = feats[:n]
-            gb = gram[:n]
+            expo = core.gram_block(expo_work, n_components, n)
             for i in range(n):
                 for j in range(n_features):
                     xc = X[t0 + i, j] - centre[j]
                     fb[i, j] = xc * xc
                     fb[i, n_features + j] = xc
-            np.dot(fb, w_mat, gb)
-            _gram_rows_diag(gb, weights, t0, sq_means, offsets, part_n[c], part_scalars[c])
-            part_a[c] += np.dot(gb.T, fb)
+            np.dot(w_mat, fb.T, expo)
+            _gram_logits_diag(expo, sq_means, offsets, n, top)
+            core.tile_entropy(expo, top, z, ea, weights, t0, n, z[:0], part_scalars[c])
+            _weighted_counts(expo, z, n, part_n[c])  # z = w / z: into w phi
+            part_a[c] += np.dot(expo, fb)
     n_k = core.sum_partials(part_n)
     a = core.sum_partials(part_a)
     scalars = core.sum_partials(part_scalars)

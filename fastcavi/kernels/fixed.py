@@ -31,7 +31,7 @@ from numba import prange
 
 from . import core
 from .core import PREDICT_LABELS, PREDICT_LOG_NORM, PREDICT_PROBA  # noqa: F401 (the model's)
-from .fastexp import _exp_nonpos, _log_normal
+from .fastexp import _log_normal
 from .jit import KERNEL_OPTIONS, cached_njit
 
 _JIT = KERNEL_OPTIONS
@@ -110,8 +110,9 @@ def _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top):
 @cached_njit(**_JIT)
 def _component_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k, r_k, s_k):
     """Component k's sums over the first n points of a tile: expo[k, b] <- w_b phi_kb
-    (expo holding exp(a_kb) and z[b] = w_b / z_b), n_k[k], r_k[k] and s_k[k] added to; returns
-    sum_b w_b phi_kb a_kb (a_kb = l_kb - max_k l_kb, its part of the entropy)."""
+    (expo holding exp(a_kb) and z[b] = w_b / z_b), n_k[k], r_k[k] and (when xt has rows; the
+    large-p path's product sums it) s_k[k] added to; returns sum_b w_b phi_kb a_kb
+    (a_kb = l_kb - max_k l_kb, its part of the entropy)."""
     e = expo[k]
     d = dist[k]
     off = offsets[k]
@@ -129,7 +130,8 @@ def _component_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k
         ek += t if wphi > 0.0 else 0.0  # 0 log 0 = 0
     n_k[k] += nk
     r_k[k] += rk
-    core.tile_centred_sums(e, xt, means[k], n, s_k[k])
+    if xt.shape[0] > 0:
+        core.tile_centred_sums(e, xt, means[k], n, s_k[k])
     return ek
 
 
@@ -165,7 +167,7 @@ def _pair_sums(means, half_prec, offsets, k, n, xt, dist, expo, top, z, n_k, r_k
     n_k[k + 1] += n1
     r_k[k] += r0
     r_k[k + 1] += r1
-    for j in range(means.shape[1]):
+    for j in range(xt.shape[0]):  # no rows: the caller sums S_k itself (the large-p path)
         m0 = means[k, j]
         m1 = means[k + 1, j]
         xj = xt[j]
@@ -187,9 +189,20 @@ def _tile_statistics(X, weights, means, half_prec, offsets, start, stop,
     The logits come from :func:`_tile_logits` (the [k, b] layout); every sum over points is
     accumulated in float64.
     """
-    n_components = means.shape[0]
     n = stop - start
     _tile_logits(X, means, half_prec, offsets, start, n, xt, dist, expo, top)
+    _tile_sums(weights, means, half_prec, offsets, start, n, xt, dist, expo, top, z, n_k, r_k,
+               s_k, scalars)
+
+
+@cached_njit(**_JIT)
+def _tile_sums(weights, means, half_prec, offsets, start, n, xt, dist, expo, top, z,
+               n_k, r_k, s_k, scalars):
+    """From a tile's distances dist[k, b], logits expo[k, b] = -h_k dist[k, b] - o_k and
+    top[b] = max_k (rows start + b): expo[k, b] <- w_b phi_kb, and n_k, r_k, the entropy and
+    the weight added to; s_k too when xt holds the tile's rows (``xt[j, b] = x_bj``), else
+    (no rows) the caller sums it from w phi."""
+    n_components = expo.shape[0]
     core.tile_exp(expo, top, z, n)
     weighted = weights.shape[0] > 0
     entropy = 0.0
@@ -279,59 +292,50 @@ def _predict(X, means, half_prec, offsets, mode, proba, labels, log_norm):
             core.tile_outputs(expo, top, z, t0, n, mode, proba, labels, log_norm)
 
 
-_GRAM_BLOCK_ROWS = core.GRAM_BLOCK_ROWS
+@cached_njit(**_JIT)
+def _gram_rows(X, start, n, centre, xb, sq_x):
+    """xb[b] = x_b - centre (X's dtype) and sq_x[b] = |x_b - centre|^2 (float64) for rows
+    start:start+n."""
+    n_features = X.shape[1]
+    for b in range(n):
+        acc = 0.0
+        for j in range(n_features):
+            v = X[start + b, j] - centre[j]
+            xb[b, j] = v
+            acc += float(v) * float(v)
+        sq_x[b] = acc
 
 
 @cached_njit(**_JIT)
-def _gram_rows(xc, gram, weights, w_offset, sq_means, offsets, half_prec,
-               dist, n_k, r_k, scalars):
-    """Rows of a centred block: turn gram[i, k] = xc_i . mc_k into w_i phi_ik in place, and
-    accumulate n_k, r_k, the entropy and the weight (the large-p path; S_k comes from BLAS)."""
-    n_rows, n_features = xc.shape
-    n_components = gram.shape[1]
-    weighted = weights.shape[0] > 0
-    entropy = 0.0
-    total_w = 0.0
-    for i in range(n_rows):
-        sq_x = 0.0
-        for j in range(n_features):
-            sq_x += xc[i, j] * xc[i, j]
-        g = gram[i]
-        top = -np.inf
-        for k in range(n_components):
-            # |x - m|^2 = |xc|^2 - 2 xc.mc + |mc|^2 >= 0; centring keeps the terms small.
-            d = max(0.0, sq_x - 2.0 * g[k] + sq_means[k])
-            dist[k] = d
-            top = max(top, -(d * half_prec[k]) - offsets[k])
-        for k in range(n_components):  # stores, then sums: core's NO_SUMS_WITH_STORES
-            g[k] = _exp_nonpos(-(dist[k] * half_prec[k]) - offsets[k] - top)
-        z = 0.0
-        ea = 0.0  # sum_k exp(a_ik) a_ik, a_ik = l_ik - max_k l_ik
-        for k in range(n_components):
-            e = float(g[k])
-            z += e
-            a = -(dist[k] * half_prec[k]) - offsets[k] - top
-            ea += e * a if e > 0.0 else 0.0  # 0 log 0 = 0
-        w = weights[w_offset + i] if weighted else 1.0
-        scale = w / z
-        for k in range(n_components):
-            wphi = g[k] * scale
-            g[k] = wphi
-            n_k[k] += wphi
-            r_k[k] += wphi * dist[k]
-        # w_i H(phi_i) = w_i (log z_i - sum_k phi_ik a_ik)
-        entropy += w * (_log_normal(z) - ea / z)
-        total_w += w
-    scalars[0] += entropy
-    scalars[1] += total_w
+def _gram_logits(dist, sq_x, sq_means, half_prec, offsets, n, expo, top):
+    """From a block's products dist[k, b] = mc_k . xc_b (rows and means centred on one point):
+    dist[k, b] <- |x_b - m_k|^2 = |xc_b|^2 - 2 mc_k . xc_b + |mc_k|^2 (formed in float64 from
+    the float64 squares sq_x and sq_means; clipped at 0, where the expansion rounds below),
+    expo[k, b] = l_kb = -h_k dist[k, b] - o_k and
+    top[b] = max_k l_kb, for the first n points; the tile layout of :func:`_tile_logits`."""
+    for b in range(n):
+        top[b] = -np.inf
+    for k in range(dist.shape[0]):
+        d = dist[k]
+        e = expo[k]
+        sq_m = sq_means[k]
+        hp = half_prec[k]
+        off = offsets[k]
+        for b in range(n):  # the expansion in float64: its terms are larger than the result
+            d[b] = max(0.0, sq_x[b] - 2.0 * float(d[b]) + sq_m)
+            lk = -(d[b] * hp) - off
+            e[b] = lk
+            top[b] = max(top[b], lk)
 
 
 @cached_njit(parallel=True, **_JIT)
 def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets):
     """The large-p sweep: like ``_sweep_statistics`` but the two K p products per point are
     BLAS GEMMs on blocks of rows centred on ``centre`` (the means' centroid, so the expanded
-    distance has no cancellation far from the origin). Each chunk calls BLAS from its own
-    thread; the caller keeps BLAS single-threaded so there is one thread pool.
+    distance has no cancellation far from the origin): D = Mc Xc^T gives the distances in the
+    tile layout [k, b] (so every per-point loop runs over contiguous points, as the small-p
+    kernel's), and (w phi) Xc the sums S_k. Each chunk calls BLAS from its own thread; the
+    caller keeps BLAS single-threaded so there is one thread pool.
 
     Returns (n_k, r_k, s_k, entropy, total_weight) with s_k centred on the means
     (``centred_means + centre``), exactly as ``_sweep_statistics``.
@@ -340,7 +344,7 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
     n_components = centred_means.shape[0]
     per_chunk = n_components * (n_features + 2) + 2  # partial sums per chunk
     n_chunks, chunk = core.chunking(n_samples, per_chunk)
-    mc_t = centred_means.T
+    size = core.gram_block_rows(n_components)
     sq_means = np.zeros(n_components)
     for k in range(n_components):
         for j in range(n_features):
@@ -350,21 +354,25 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_scalars = np.zeros((n_chunks, 2))
     for c in prange(n_chunks):
-        xc = np.empty((_GRAM_BLOCK_ROWS, n_features), dtype=X.dtype)
-        gram = np.empty((_GRAM_BLOCK_ROWS, n_components), dtype=X.dtype)
-        dist = np.empty(n_components)
+        rows = np.empty((size, n_features), dtype=X.dtype)
+        dist_work = np.empty(n_components * size, dtype=X.dtype)
+        expo_work = np.empty(n_components * size, dtype=X.dtype)
+        sq_x = np.empty(size)
+        top = np.empty(size, dtype=X.dtype)
+        z = np.empty(size, dtype=X.dtype)
+        no_rows = np.empty((0, 0), dtype=X.dtype)
         stop = core.chunk_stop(c, chunk, n_samples)
-        for t0 in range(c * chunk, stop, _GRAM_BLOCK_ROWS):
-            n = min(_GRAM_BLOCK_ROWS, stop - t0)
-            xb = xc[:n]
-            gb = gram[:n]
-            for i in range(n):
-                for j in range(n_features):
-                    xb[i, j] = X[t0 + i, j] - centre[j]
-            np.dot(xb, mc_t, gb)
-            _gram_rows(xb, gb, weights, t0, sq_means, offsets, half_prec, dist,
-                       part_n[c], part_r[c], part_scalars[c])
-            part_s[c] += np.dot(gb.T, xb)
+        for t0 in range(c * chunk, stop, size):
+            n = min(size, stop - t0)
+            xb = rows[:n]
+            dist = core.gram_block(dist_work, n_components, n)
+            expo = core.gram_block(expo_work, n_components, n)
+            _gram_rows(X, t0, n, centre, xb, sq_x)
+            np.dot(centred_means, xb.T, dist)
+            _gram_logits(dist, sq_x, sq_means, half_prec, offsets, n, expo, top)
+            _tile_sums(weights, centred_means, half_prec, offsets, t0, n, no_rows, dist, expo,
+                       top, z, part_n[c], part_r[c], part_s[c], part_scalars[c])
+            part_s[c] += np.dot(expo, xb)
     n_k = core.sum_partials(part_n)
     s_c = core.sum_partials(part_s)
     scalars = core.sum_partials(part_scalars)
