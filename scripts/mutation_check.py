@@ -95,13 +95,8 @@ MUTATIONS = [
         "gram-blocks-not-shrunk", "fastcavi/kernels/core.py",
         "min(GRAM_BLOCK_ROWS, GRAM_BLOCK_VALUES // max(1, n_components))",
         "min(GRAM_BLOCK_ROWS, GRAM_BLOCK_VALUES)",
-        "the large-p paths' blocks keep 512 rows at any K (8 MiB per thread at K = 1024)"),
-    Mutation(
-        "diag-gram-constant-in-float32", "fastcavi/kernels/diag.py",
-        "    sq_means = np.zeros(n_components)\n",
-        "    sq_means = np.zeros(n_components, dtype=X.dtype)\n",
-        "diag's BLAS path keeps the means' constant in X's dtype (float32 data lose digits to "
-        "the cancellation with the products)", FAMILY_TESTS),
+        "the large-p paths' blocks keep 512 rows at any K (8 MiB per thread at K = 1024)",
+        tests=("tests/test_boundaries.py::test_blas_blocks_shrink_at_large_k",)),
     Mutation(
         "rows-past-chunks-dropped", "fastcavi/kernels/core.py",
         "return n_chunks, (n_samples + n_chunks - 1) // n_chunks",
@@ -164,10 +159,10 @@ MUTATIONS = [
         "large-p path: each block's max over k starts from the last block's"),
     Mutation(
         "gram-squares-in-float32", "fastcavi/kernels/fixed.py",
-        "        sq_x = np.empty(size)\n",
-        "        sq_x = np.empty(size, dtype=X.dtype)\n",
-        "large-p path: |xc|^2 kept in X's dtype, so float32 data expand the distance in "
-        "float32 (its terms are larger than the result)"),
+        "    sq_means = np.zeros(n_components)  # float64",
+        "    sq_means = np.zeros(n_components, dtype=X.dtype)  # float64",
+        "large-p path: |xc|^2 and |mc|^2 kept in X's dtype, so float32 data lose their "
+        "rounding in the expanded distance (its terms are larger than the result)"),
     Mutation(
         "gram-last-block-skipped", "fastcavi/kernels/fixed.py",
         "for t0 in range(c * chunk, stop, size):\n            n = min(size, stop - t0)\n"

@@ -495,18 +495,6 @@ def test_diag_blas_path_matches_the_oracle(weighted, dtype):
         assert_result(got, want, rtol=2e-4, resp_atol=1e-4, bounds_rtol=1e-6, means_rtol=6e-6)
 
 
-def test_blas_blocks_shrink_at_large_k():
-    """The large-p paths' blocks hold GRAM_BLOCK_ROWS rows up to 256 components, then as many
-    as GRAM_BLOCK_VALUES products allow (each thread holds two such blocks), and never fewer
-    than _GRAM_MIN_ROWS."""
-    for k in (1, 8, 64, 256):
-        assert _core.gram_block_rows(k) == _core.GRAM_BLOCK_ROWS
-    for k in (257, 300, 1024, 2048):
-        rows = _core.gram_block_rows(k)
-        assert rows * k <= _core.GRAM_BLOCK_VALUES < (rows + 1) * k
-    assert _core.gram_block_rows(10**6) == _core._GRAM_MIN_ROWS
-
-
 @pytest.mark.parametrize("ctype, p", [("spherical", 16), ("diag", 33)])
 def test_blas_path_with_many_components_matches_the_oracle(ctype, p):
     """Above 256 components the BLAS blocks are shorter than GRAM_BLOCK_ROWS: the oracle's

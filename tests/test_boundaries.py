@@ -84,6 +84,18 @@ def test_cases_cross_every_boundary(case):
         assert n_chunks == _core._MAX_CHUNKS and chunk > _core._MIN_CHUNK_ROWS
 
 
+def test_blas_blocks_shrink_at_large_k():
+    """The large-p paths' blocks hold GRAM_BLOCK_ROWS rows up to 256 components, then as many
+    as GRAM_BLOCK_VALUES products allow (each thread holds two such blocks), and never fewer
+    than _GRAM_MIN_ROWS."""
+    for k in (1, 8, 64, 256):
+        assert _core.gram_block_rows(k) == _core.GRAM_BLOCK_ROWS
+    for k in (257, 300, 1024, 2048):
+        rows = _core.gram_block_rows(k)
+        assert rows * k <= _core.GRAM_BLOCK_VALUES < (rows + 1) * k
+    assert _core.gram_block_rows(10**6) == _core._GRAM_MIN_ROWS
+
+
 @settings(max_examples=300, deadline=None)
 @given(n=st.integers(1, 10**10), per_chunk=st.one_of(
     st.integers(0, 2 * _core._PARTIALS_DOUBLES),
