@@ -149,8 +149,8 @@ MUTATIONS = [
         "off by one at the end of a tile: the last row of every chunk is dropped"),
     Mutation(
         "gram-cross-term", "fastcavi/kernels/fixed.py",
-        "d[b] = max(0.0, sq_x[b] - 2.0 * float(d[b]) + sq_m)",
-        "d[b] = max(0.0, sq_x[b] - float(d[b]) + sq_m)",
+        "v = max(0.0, sq_x[b] - 2.0 * float(d[b]) + sq_m)",
+        "v = max(0.0, sq_x[b] - float(d[b]) + sq_m)",
         "large-p path: the expanded distance's cross term without its factor 2"),
     Mutation(
         "gram-top-not-reset", "fastcavi/kernels/fixed.py",
@@ -158,11 +158,12 @@ MUTATIONS = [
         "    for k in range(dist.shape[0]):",
         "large-p path: each block's max over k starts from the last block's"),
     Mutation(
-        "gram-squares-in-float32", "fastcavi/kernels/fixed.py",
-        "    sq_means = np.zeros(n_components)  # float64",
-        "    sq_means = np.zeros(n_components, dtype=X.dtype)  # float64",
-        "large-p path: |xc|^2 and |mc|^2 kept in X's dtype, so float32 data lose their "
-        "rounding in the expanded distance (its terms are larger than the result)"),
+        "gram-logits-from-unrounded-distance", "fastcavi/kernels/fixed.py",
+        "            lk = -(d[b] * hp) - off",
+        "            lk = -(v * hp) - off",
+        "large-p path: the logits from the float64 distance while the entropy forms them "
+        "again from the stored one (float32 data: l - max is off by a rounding for the "
+        "largest)"),
     Mutation(
         "gram-last-block-skipped", "fastcavi/kernels/fixed.py",
         "for t0 in range(c * chunk, stop, size):\n            n = min(size, stop - t0)\n"

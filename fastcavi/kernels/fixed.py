@@ -311,8 +311,11 @@ def _gram_logits(dist, sq_x, sq_means, half_prec, offsets, n, expo, top):
     """From a block's products dist[k, b] = mc_k . xc_b (rows and means centred on one point):
     dist[k, b] <- |x_b - m_k|^2 = |xc_b|^2 - 2 mc_k . xc_b + |mc_k|^2 (formed in float64 from
     the float64 squares sq_x and sq_means; clipped at 0, where the expansion rounds below),
-    expo[k, b] = l_kb = -h_k dist[k, b] - o_k and
-    top[b] = max_k l_kb, for the first n points; the tile layout of :func:`_tile_logits`."""
+    expo[k, b] = l_kb = -h_k dist[k, b] - o_k from that stored distance (in X's dtype: the
+    entropy's l_kb - max_k l_kb, formed again from dist by :func:`_tile_sums`, is then 0 for
+    the largest, where logits from the float64 distance left float32 data a rounding error per
+    point) and top[b] = max_k l_kb, for the first n points; the tile layout of
+    :func:`_tile_logits`."""
     for b in range(n):
         top[b] = -np.inf
     for k in range(dist.shape[0]):
@@ -322,7 +325,9 @@ def _gram_logits(dist, sq_x, sq_means, half_prec, offsets, n, expo, top):
         hp = half_prec[k]
         off = offsets[k]
         for b in range(n):  # the expansion in float64: its terms are larger than the result
-            d[b] = max(0.0, sq_x[b] - 2.0 * float(d[b]) + sq_m)
+            v = max(0.0, sq_x[b] - 2.0 * float(d[b]) + sq_m)
+            d[b] = v
+            # from the stored distance (X's dtype), as _tile_sums forms l - max for the entropy
             lk = -(d[b] * hp) - off
             e[b] = lk
             top[b] = max(top[b], lk)
@@ -345,7 +350,7 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
     per_chunk = n_components * (n_features + 2) + 2  # partial sums per chunk
     n_chunks, chunk = core.chunking(n_samples, per_chunk)
     size = core.gram_block_rows(n_components)
-    sq_means = np.zeros(n_components)  # float64, as sq_x: the expansion's terms
+    sq_means = np.zeros(n_components)  # float64, as sq_x
     for k in range(n_components):
         for j in range(n_features):
             sq_means[k] += float(centred_means[k, j]) ** 2
