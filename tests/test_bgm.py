@@ -468,16 +468,32 @@ def test_fast_matches_the_oracle_across_boundaries(ctype, wtype, weighted, case,
         assert_result(got, want, **TOL32[COVARIANCES[ctype].matrix])
 
 
-@pytest.mark.parametrize("dtype", [np.float64, pytest.param(np.float32, marks=pytest.mark.slow)])
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-def test_diag_blas_path_matches_the_oracle(weighted, dtype):
-    """Diagonal precisions from DIAG_BLAS_MIN_FEATURES features on take the BLAS path
-    (expanded squares about the means' centroid, two products per block of rows): the oracle's
-    fit, at a size whose chunks hold several blocks and end inside one, on data far from the
-    origin."""
-    from fastcavi.models.family_fit import DIAG_BLAS_MIN_FEATURES
+def test_diag_takes_the_blas_path_where_it_was_measured_faster():
+    """float32 from 16 features and 8 components (and from 32 features at any K); float64 only
+    from 32 features and 64 components (family_fit's comment has the measurements)."""
+    from fastcavi.models.family_fit import diag_uses_blas
 
-    n, p, k = 3001, DIAG_BLAS_MIN_FEATURES + 1, 6
+    for p, k, f32, f64 in [(15, 64, False, False), (16, 7, False, False), (16, 8, True, False),
+                           (31, 4, False, False), (32, 2, True, False), (32, 63, True, False),
+                           (32, 64, True, True), (31, 300, True, False), (128, 64, True, True)]:
+        assert diag_uses_blas(p, k, np.float32) == f32, (p, k)
+        assert diag_uses_blas(p, k, np.float64) == f64, (p, k)
+
+
+@pytest.mark.parametrize("dtype, p, k", [
+    (np.float64, 33, 64),
+    pytest.param(np.float32, 33, 6, marks=pytest.mark.slow),
+    pytest.param(np.float32, 16, 8, marks=pytest.mark.slow)],
+    ids=["float64", "float32", "float32-p16"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_diag_blas_path_matches_the_oracle(weighted, dtype, p, k):
+    """Diagonal precisions' BLAS path (expanded squares about the means' centroid, two products
+    per block of rows), where each dtype starts to take it: the oracle's fit, at a size whose
+    chunks hold several blocks and end inside one, on data far from the origin."""
+    from fastcavi.models.family_fit import diag_uses_blas
+
+    n = 3001
+    assert diag_uses_blas(p, k, dtype)
     n_chunks = _core.n_chunks_for(n, k * (2 * p + 1) + 2)
     chunk = -(-n // n_chunks)
     block = _core.gram_block_rows(k)

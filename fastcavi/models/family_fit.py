@@ -25,13 +25,29 @@ from .fixed import gram_statistics, in_dtype, kernel_means, scalar_predict, scal
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
 
-# From this many features on, diagonal precisions take the BLAS path (two products per block
-# of rows, kernels.diag._gram_sweep_statistics_diag). Measured on 2 cores against the direct
-# kernel, N = 3e5 (float64 / float32): p = 16, K = 16: 1.07x / 1.08x; p = 24, K = 24: 0.98x /
-# 1.18x; p = 32, K = 1 to 32: 1.04-1.27x / 1.23-1.82x; p = 48, K = 8: 1.75x / 2.90x; p = 64,
-# K = 64: 1.21x / 2.10x; p = 128, K = 4: 2.10x / 3.28x. Below 24 features it loses (p = 20,
-# K = 10: 0.80x; p = 8, K = 16: 0.76x).
+# When diagonal precisions take the BLAS path (two products per block of rows,
+# kernels.diag._gram_sweep_statistics_diag) rather than the direct kernel: measured on 2 cores,
+# N = 2e5-3e5, direct time over the BLAS path's (above 1: BLAS faster). float32: p = 16, K = 8 /
+# 16 / 32 / 64: 1.24x / 1.57x / 1.84x / 2.05x; p = 20-32, K = 8-16: 1.25-1.97x; p = 32, K = 2 /
+# 4: 1.51x / 1.07x; p = 48, K = 4: 1.26x; but p = 16-24, K = 4: 0.94x. float64: the direct
+# kernel matches or beats it below K = 64 (p = 32-128, K = 4-16: 0.70-0.93x; K = 24-32:
+# 0.90-1.22x) and it gains a little at p = 64, K = 64 (1.08x). So the BLAS path is float32's
+# from 16 features (8 components) and float64's only with many of both.
 DIAG_BLAS_MIN_FEATURES = 32
+DIAG_BLAS_MIN_FEATURES_FLOAT32 = 16
+DIAG_BLAS_MIN_COMPONENTS_FLOAT32 = 8
+DIAG_BLAS_MIN_COMPONENTS_FLOAT64 = 64
+
+
+def diag_uses_blas(n_features, n_components, dtype):
+    """Whether a diagonal-precision pass over data of this shape and dtype takes the BLAS
+    path."""
+    if np.dtype(dtype) == np.float32:
+        return n_features >= DIAG_BLAS_MIN_FEATURES or (
+            n_features >= DIAG_BLAS_MIN_FEATURES_FLOAT32
+            and n_components >= DIAG_BLAS_MIN_COMPONENTS_FLOAT32)
+    return (n_features >= DIAG_BLAS_MIN_FEATURES
+            and n_components >= DIAG_BLAS_MIN_COMPONENTS_FLOAT64)
 
 
 def block_statistics(X, means, half_prec, offsets, covariance_type, sample_weight=None):
@@ -48,7 +64,7 @@ def block_statistics(X, means, half_prec, offsets, covariance_type, sample_weigh
     weights = _NO_WEIGHTS if sample_weight is None else sample_weight
     half_prec, offsets = in_dtype(X.dtype, half_prec, offsets)
     with parallel_guard():
-        if X.shape[1] >= DIAG_BLAS_MIN_FEATURES:  # the squares expanded, by BLAS
+        if diag_uses_blas(X.shape[1], means.shape[0], X.dtype):  # squares expanded, by BLAS
             n_k, r_k, s_k, entropy, total_w = gram_statistics(
                 _kernels_diag._gram_sweep_statistics_diag, X, means, half_prec, offsets,
                 weights)
