@@ -350,7 +350,7 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
     per_chunk = n_components * (n_features + 2) + 2  # partial sums per chunk
     n_chunks, chunk = core.chunking(n_samples, per_chunk)
     size = core.gram_block_rows(n_components)
-    sq_means = np.zeros(n_components)  # float64, as sq_x
+    sq_means = np.zeros(n_components)  # float64: the expansion's terms, as sq_x
     for k in range(n_components):
         for j in range(n_features):
             sq_means[k] += float(centred_means[k, j]) ** 2
@@ -362,7 +362,7 @@ def _gram_sweep_statistics(X, weights, centred_means, centre, half_prec, offsets
         rows = np.empty((size, n_features), dtype=X.dtype)
         dist_work = np.empty(n_components * size, dtype=X.dtype)
         expo_work = np.empty(n_components * size, dtype=X.dtype)
-        sq_x = np.empty(size, dtype=sq_means.dtype)
+        sq_x = np.empty(size)
         top = np.empty(size, dtype=X.dtype)
         z = np.empty(size, dtype=X.dtype)
         no_rows = np.empty((0, 0), dtype=X.dtype)
