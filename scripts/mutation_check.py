@@ -37,6 +37,7 @@ from mutations_gm import (  # scripts/ is on sys.path when this file runs
     GM_STREAM_MUTATIONS,
 )
 from mutations_moves import MOVES_MUTATIONS
+from mutations_tied import TIED_BLAS_MUTATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -775,6 +776,7 @@ MUTATIONS += [Mutation(*m, GM_TESTS) for m in GM_MUTATIONS]
 MUTATIONS += [Mutation(*m, ("tests/test_moves.py",)) for m in MOVES_MUTATIONS]
 MUTATIONS += [Mutation(*m, GM_STREAM_TESTS) for m in GM_STREAM_MUTATIONS]
 MUTATIONS += [Mutation(*m, ("tests/test_accelerated.py",)) for m in ACCELERATED_MUTATIONS]
+MUTATIONS += [Mutation(*m, ("tests/test_bgm_full.py",)) for m in TIED_BLAS_MUTATIONS]
 MUTATIONS += [Mutation(*m, ("tests/test_subsample_start.py", "tests/test_accelerated.py"))
               for m in SUBSAMPLE_MUTATIONS]
 

@@ -30,6 +30,7 @@ from .bgm_problems import (
     CASES,
     GRID,
     PRIORS,
+    TOL32,
     TYPE,
     TYPES,
     WEIGHTED,
@@ -429,16 +430,6 @@ def test_fast_matches_the_reference_every_iteration_across_chunks(ctype, wtype, 
     prior = F.Prior(**hyper)
     assert_result(fast_cavi(X, resp, prior, 3, sample_weight=w),
                   F.cavi(X, resp, prior, 3, sample_weight=w), 1e-10, 1e-11)
-
-
-# What float32 per-point math (float64 sums) achieves against the float64 oracle on the same
-# rounded numbers after 3 iterations, worst over the cases (measured). Per-variance kernels:
-# ELBO 1.4e-7, means 1.6e-6 of their scale, the other parameters 1.3e-5 (diag's Psi at large
-# p), phi 6.7e-6. Matrix kernels: ELBO 6e-9, means 2.1e-7 of their scale, Psi 9e-7 of its
-# scale, b_k and the other parameters 1.2e-6, r 3.3e-6. The differences of the first E-step grow
-# through the iterations; tolerances sit a few times above.
-TOL32 = {False: dict(rtol=4e-5, resp_atol=2e-5, bounds_rtol=5e-7, means_rtol=5e-6),
-         True: dict(rtol=5e-6, resp_atol=1.5e-5, bounds_rtol=3e-8, means_rtol=1e-6)}
 
 
 def _oracle_grid():

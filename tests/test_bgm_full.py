@@ -16,11 +16,22 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture as SkBGM
 
 from fastcavi import BayesianGaussianMixture
+from fastcavi.kernels import core as _core
 from fastcavi.models.family_fit import cavi as fast_cavi
+from fastcavi.models.family_full_fit import tied_uses_blas
 from fastcavi.models.names import MATRIX_TYPES
 from fastcavi.reference import family as F
 
-from .bgm_problems import PRIORS, TYPE, assert_result, correlated_blobs, problem
+from .bgm_problems import (
+    PRIORS,
+    TOL32,
+    TYPE,
+    assert_result,
+    correlated_blobs,
+    hyper_for,
+    oracle_result,
+    problem,
+)
 
 
 @pytest.mark.parametrize("p", [3, 9])
@@ -83,6 +94,81 @@ def test_tied_counts_every_point_once_in_its_degrees_of_freedom():
     assert gm.covariances_.shape == gm.precisions_.shape == gm.precisions_cholesky_.shape \
         == (3, 3)
     np.testing.assert_allclose(gm.precisions_ @ gm.covariances_, np.eye(3), atol=1e-10)
+
+
+def test_tied_takes_the_blas_path_where_it_was_measured_faster():
+    """float64 from 16 components; float32 from 16 components or 16 features
+    (family_full_fit's comment has the measurements)."""
+    for p, k, f32, f64 in [(2, 15, False, False), (2, 16, True, True), (15, 8, False, False),
+                           (16, 2, True, False), (128, 15, True, False), (3, 1024, True, True)]:
+        assert tied_uses_blas(p, k, np.float32) == f32, (p, k)
+        assert tied_uses_blas(p, k, np.float64) == f64, (p, k)
+
+
+def _tied_blas_problem(n, p, k, dtype, weighted, spread):
+    """Correlated clusters ``spread`` apart, far from the origin, the start's responsibilities
+    near the clusters' labels (so that the means are as far apart as the clusters from the
+    first pass), weights with zeros."""
+    rng = np.random.default_rng(n + p + k)
+    centres = rng.normal(scale=spread, size=(k, p)) + rng.normal(0, 8 * spread, p)
+    mix = rng.normal(scale=0.5, size=(p, p)) + np.eye(p)
+    labels = rng.integers(k, size=n)
+    X = (centres[labels] + rng.normal(size=(n, p)) @ mix.T).astype(dtype)
+    resp = 0.02 * rng.dirichlet(np.ones(k), size=n)
+    resp[np.arange(n), labels] += 0.98
+    hyper = hyper_for(rng, p, "tied", "dirichlet_process")
+    hyper["mean_prior"] = hyper["mean_prior"] + X.astype(np.float64).mean(axis=0)
+    w = None
+    if weighted:
+        w = rng.uniform(0, 3, n)
+        w[rng.random(n) < 0.1] = 0.0
+    return X, resp, hyper, w
+
+
+@pytest.mark.parametrize("dtype, p, k, spread", [
+    (np.float64, 5, 16, 3.0),
+    (np.float64, 20, 300, 3.0),
+    pytest.param(np.float32, 17, 3, 3.0, id="float32-features"),
+    pytest.param(np.float32, 3, 16, 30.0, id="float32-separated")],
+    ids=["float64", "float64-many-components", None, None])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_tied_blas_path_matches_the_oracle(weighted, dtype, p, k, spread):
+    """The tied BLAS path: the oracle's fit at a size whose chunks hold several blocks and end
+    inside one, on data far from the origin; above 256 components on shorter blocks. float64
+    expands the pooled scatter about the means' centroid (its terms cancel by the squared ratio
+    of the clusters' spread to their width, ~1e-16 of it here); float32 keeps the residuals,
+    whose terms do not cancel: on clusters 30 widths apart its Psi stays within 1e-7 of its
+    scale of the oracle's (expanded as float64 is, it was 2.6e-5 off)."""
+    n = 3001 if k < 100 else 5003
+    assert tied_uses_blas(p, k, dtype)
+    n_chunks = _core.n_chunks_for(n, k * (p + k + 1) + p * p + 2)
+    chunk = -(-n // n_chunks)
+    block = _core.gram_block_rows(k)
+    assert n_chunks > 1 and chunk > block
+    assert chunk % block != 0 and n % chunk != 0
+    if k > 256:
+        assert block < _core.GRAM_BLOCK_ROWS
+    X, resp, hyper, w = _tied_blas_problem(n, p, k, dtype, weighted, spread)
+    want = oracle_result(X, resp, hyper, 3, w)
+    got = fast_cavi(X, resp, F.Prior(**hyper), 3, sample_weight=w)
+    if dtype == np.float64:
+        assert_result(got, want, 1e-10, 1e-11)
+    else:  # float32 products sum 512 rows in float32 (the direct kernel sums each point's
+        # products in float64): largest measured errors 2.9e-7 on Psi, 2.8e-7 on the bounds,
+        # 1.5e-8 on the means, 1.1e-6 on r; about 3x those allowed
+        assert_result(got, want, rtol=1e-6, resp_atol=1.5e-5, bounds_rtol=1e-6,
+                      means_rtol=TOL32[True]["means_rtol"])
+
+
+@pytest.mark.parametrize("dtype, p, k", [(np.float64, 3, 16), (np.float32, 16, 3)])
+def test_tied_blas_path_is_bit_identical_across_thread_counts(dtype, p, k):
+    X = correlated_blobs(np.random.default_rng(8), 30_011, p, k).astype(dtype)
+    assert tied_uses_blas(p, k, dtype)
+    fits = [BayesianGaussianMixture(n_components=k, covariance_type="tied", random_state=0,
+                                    tol=0, max_iter=4, n_threads=t).fit(X) for t in (1, -1)]
+    np.testing.assert_array_equal(fits[0].lower_bounds_, fits[1].lower_bounds_)
+    np.testing.assert_array_equal(fits[0].means_, fits[1].means_)
+    np.testing.assert_array_equal(fits[0].covariances_, fits[1].covariances_)
 
 
 @pytest.mark.slow

@@ -197,7 +197,7 @@ def test_gram_blocks(dtype, weighted):
     def diag_block(expo, top, z, ea, n_k, scalars, w):
         diag._gram_logits_diag(expo, sq_means, offsets, n, top)
         core.tile_entropy(expo, top, z, ea, w, START, n, z[:0], scalars)
-        diag._weighted_counts(expo, z, n, n_k)
+        core.weighted_counts(expo, z, n, n_k)
 
     specs = [((K, n), dtype, -gram / scale), ((n,), dtype, 0), ((n,), dtype, 0),
              ((n,), dtype, 0), ((K,), np.float64, 0), ((2,), np.float64, 0)]
@@ -212,3 +212,29 @@ def test_gram_blocks(dtype, weighted):
              ((K,), np.float64, 0), ((K,), np.float64, 0), ((K, p), np.float64, 0),
              ((2,), np.float64, 0)]
     same_bits_everywhere(spherical_block, specs, [0, 1, 4, 5, 6, 7], w)
+
+
+@WEIGHTED
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_gram_blocks_tied(dtype, weighted):
+    """The tied BLAS path: a block's per-point work after its first product [A; V] Xc^T (the
+    logits from the whitened rows, then phi and w phi with N_k), n off the vector width."""
+    p, n = 9, 203
+    rng, X, w, means = inputs(dtype, weighted, p)
+    rows = X[START:START + n].astype(np.float64)
+    xc = rows - rows.mean(axis=0)
+    factor = lower_factors(rng, 1, p, dtype)[0]
+    white = (means.astype(np.float64) @ factor.astype(np.float64).T).astype(dtype)
+    stacked, sq_white = tied._gram_inputs(factor, white)
+    gram = (stacked.astype(np.float64) @ xc.T).astype(dtype)
+    offsets = rng.uniform(-1, 1, K).astype(dtype)
+
+    def tied_block(block, sq_z, top, z, ea, wt, wphi, n_k, scalars, w):
+        tied._gram_logits_tied(block, p, sq_white, offsets, n, sq_z, top)
+        core.tile_entropy(block[p:], top, z, ea, w, START, n, wt, scalars)
+        tied._phi_and_weighted(block[p:], z, wt, n, wphi, n_k)
+
+    specs = [((p + K, n), dtype, gram), ((n,), np.float64, 0), ((n,), dtype, 0),
+             ((n,), dtype, 0), ((n,), dtype, 0), ((n,), dtype, 0), ((K, n), dtype, 0),
+             ((K,), np.float64, 0), ((2,), np.float64, 0)]
+    same_bits_everywhere(tied_block, specs, [0, 6, 7, 8], w)

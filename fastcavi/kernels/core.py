@@ -365,6 +365,26 @@ def tile_entropy(expo, top, z, ea, weights, start, n, wt, scalars):
     scalars[1] += total_w
 
 
+@cached_njit(**_JIT)
+def weighted_count(e, z, n):
+    """One component's row of a tile: e[b] <- e[b] z[b] (exp(a_kb) into w_b phi_kb, z[b] holding
+    w_b / z_b) for the first n points; returns their sum (in float64)."""
+    for b in range(n):  # stores, then sums: NO_SUMS_WITH_STORES
+        e[b] = e[b] * z[b]
+    nk = 0.0
+    for b in range(n):
+        nk += e[b]
+    return nk
+
+
+@cached_njit(**_JIT)
+def weighted_counts(expo, z, n, n_k):
+    """expo[k, b] <- expo[k, b] z[b] (exp(a_kb) into w_b phi_kb) and n_k[k] += its sum over
+    the first n points, for every component."""
+    for k in range(expo.shape[0]):
+        n_k[k] += weighted_count(expo[k], z, n)
+
+
 # What :func:`tile_outputs` computes for each row.
 PREDICT_PROBA = 0      # phi_ik, into proba (N, K), X's dtype
 PREDICT_LABELS = 1     # argmax_k phi_ik (the first maximum, as np.argmax), into labels (N,)

@@ -35,18 +35,6 @@ def _tile_logits_diag(X, means, half_prec, offsets, start, n, xt, expo, top):
 
 
 @cached_njit(**_JIT)
-def _weighted_count(e, z, n):
-    """One component's row of a tile: e[b] <- e[b] z[b] (exp(a_kb) into w_b phi_kb, z[b] holding
-    w_b / z_b) for the first n points; returns their sum (in float64)."""
-    for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
-        e[b] = e[b] * z[b]
-    nk = 0.0
-    for b in range(n):
-        nk += e[b]
-    return nk
-
-
-@cached_njit(**_JIT)
 def _tile_statistics_diag(X, weights, means, half_prec, offsets, start, stop,
                           xt, expo, top, z, ea, n_k, r_k, s_k, scalars):
     """Accumulate into the float64 buffers, for rows start:stop (one tile):
@@ -60,7 +48,7 @@ def _tile_statistics_diag(X, weights, means, half_prec, offsets, start, stop,
     core.tile_entropy(expo, top, z, ea, weights, start, n, z[:0], scalars)  # z <- w / z
     for k in range(n_components):
         e = expo[k]
-        n_k[k] += _weighted_count(e, z, n)
+        n_k[k] += core.weighted_count(e, z, n)
         for j in range(n_features):
             mkj = means[k, j]
             xj = xt[j]
@@ -139,14 +127,6 @@ def _gram_logits_diag(expo, sq_means, offsets, n, top):
             top[b] = max(top[b], lk)
 
 
-@cached_njit(**_JIT)
-def _weighted_counts(expo, z, n, n_k):
-    """expo[k, b] <- expo[k, b] z[b] (exp(a_kb) into w_b phi_kb) and n_k[k] += its sum over
-    the first n points, for every component."""
-    for k in range(expo.shape[0]):
-        n_k[k] += _weighted_count(expo[k], z, n)
-
-
 @cached_njit(parallel=True, **_JIT)
 def _gram_sweep_statistics_diag(X, weights, centred_means, centre, half_prec, offsets):
     """The large-p sweep: as :func:`_sweep_statistics_diag`, with the K p multiply-adds per
@@ -194,7 +174,7 @@ def _gram_sweep_statistics_diag(X, weights, centred_means, centre, half_prec, of
             np.dot(w_mat, fb.T, expo)
             _gram_logits_diag(expo, sq_means, offsets, n, top)
             core.tile_entropy(expo, top, z, ea, weights, t0, n, z[:0], part_scalars[c])
-            _weighted_counts(expo, z, n, part_n[c])  # z = w / z: into w phi
+            core.weighted_counts(expo, z, n, part_n[c])  # z = w / z: into w phi
             part_a[c] += np.dot(expo, fb)
     n_k = core.sum_partials(part_n)
     a = core.sum_partials(part_a)

@@ -359,3 +359,183 @@ def _predict_tied(X, centre, factor, white_means, offsets, mode, proba, labels):
             n = min(stop - t0, size)
             _tile_logits_tied(X, centre, factor, white_means, offsets, t0, n, xc, zt, expo, top)
             core.tile_outputs(expo, top, z, t0, n, mode, proba, labels, no_log_norm)
+
+
+# -- the large-p pass: BLAS products on blocks of rows ----------------------------------------
+
+@cached_njit(**_JIT)
+def _gram_inputs(factor, white_means):
+    """[A; V] (p + K, p) in the factor's dtype, V_k = A^T wm_k (so xc . V_k = z . wm_k for
+    z = A xc), and |wm_k|^2 (float64), from the whitened means as the kernels hold them."""
+    n_features = factor.shape[0]
+    n_components = white_means.shape[0]
+    stacked = np.zeros((n_features + n_components, n_features), dtype=factor.dtype)
+    sq_white = np.zeros(n_components)
+    for i in range(n_features):
+        for j in range(n_features):
+            stacked[i, j] = factor[i, j]
+    for k in range(n_components):
+        for i in range(n_features):
+            wm = float(white_means[k, i])
+            sq_white[k] += wm * wm
+        for j in range(n_features):
+            acc = 0.0
+            for i in range(j, n_features):  # A lower triangular: A[i, j] = 0 for i < j
+                acc += float(factor[i, j]) * float(white_means[k, i])
+            stacked[n_features + k, j] = acc
+    return stacked, sq_white
+
+
+@cached_njit(**_JIT)
+def _gram_logits_tied(gram, n_features, sq_white, offsets, n, sq_z, top):
+    """From a block's product gram = [A; V] xc^T ((p + K, n): z_b = A xc_b in its first p rows,
+    then xc_b . V_k = z_b . wm_k): gram[p + k, b] <- l_kb = -d_kb - o_k with
+    d_kb = |z_b|^2 - 2 z_b . wm_k + |wm_k|^2 = |A (x_b - m_k)|^2 (formed in float64: its terms
+    are larger than the result; clipped at 0, where the expansion rounds below), and
+    top[b] = max_k l_kb, for the first n points."""
+    for b in range(n):
+        sq_z[b] = 0.0
+        top[b] = -np.inf
+    for j in range(n_features):
+        g = gram[j]
+        for b in range(n):
+            v = float(g[b])
+            sq_z[b] += v * v
+    for k in range(sq_white.shape[0]):
+        e = gram[n_features + k]
+        sq_w = sq_white[k]
+        off = offsets[k]
+        for b in range(n):
+            lk = -max(0.0, sq_z[b] - 2.0 * float(e[b]) + sq_w) - off
+            e[b] = lk
+            top[b] = max(top[b], e[b])
+
+
+@cached_njit(parallel=True, **_JIT)
+def _gram_sweep_statistics_tied(X, weights, centred_means, centre, factor, white_means,
+                                offsets, residuals):
+    """The large-p sweep: the arguments of :func:`_sweep_statistics_tied`, with every
+    per-point product a BLAS GEMM on a block of rows centred on ``centre`` (the means'
+    centroid). [A; V] Xc^T gives the whitened rows and their products with the whitened means
+    (the logits, in the tile layout [k, b]) and (w phi) Xc the sums S'_k = sum w phi xc. The
+    pooled scatter about the means R (see :mod:`fastcavi.models.family_full`) comes
+
+    * with ``residuals`` False, from the rows' scatter T = Xc^T W Xc about the centre:
+      ``R = T - sum_k (S'_k mc_k^T + mc_k S'_k^T) + sum_k N_k mc_k mc_k^T``, one p x p product
+      per point, expanded as the squares of the spherical and diag BLAS paths: its terms
+      cancel by about the square of the ratio of the means' spread to the clusters' width,
+      harmless in float64;
+    * with ``residuals`` True, as the direct kernel forms it, from non-negative terms only:
+      ``y = xc - sum_k phi_k mc_k`` (Y = Xc - Phi^T Mc), Y^T W Y and the co-responsibilities
+      (w Phi) Phi^T, two more products per point (K p and K^2) but no cancellation, which
+      float32 products could not afford.
+
+    Each chunk calls BLAS from its own thread; the caller keeps BLAS single-threaded so there
+    is one thread pool. Returns (n_k, s_k, r, co, entropy, total_weight): s_k centred on the
+    means as :func:`_sweep_statistics_tied`'s; without ``residuals`` r is R itself and co is
+    0, with them r and co are the direct kernel's (sum w y y^T, and M_kl for k < l), float64.
+    """
+    n_samples, n_features = X.shape
+    n_components = centred_means.shape[0]
+    per_chunk = n_components * (n_features + n_components + 1) + n_features * n_features + 2
+    n_chunks, chunk = core.chunking(n_samples, per_chunk)
+    size = core.gram_block_rows(n_components)
+    stacked, sq_white = _gram_inputs(factor, white_means)
+    weighted = weights.shape[0] > 0
+    rows_out = n_features + n_components
+    part_n = np.zeros((n_chunks, n_components))
+    part_s = np.zeros((n_chunks, n_components, n_features))
+    part_t = np.zeros((n_chunks, n_features, n_features))
+    part_co = np.zeros((n_chunks, n_components if residuals else 0, n_components))
+    part_scalars = np.zeros((n_chunks, 2))
+    for c in prange(n_chunks):
+        rows = np.empty((size, n_features), dtype=X.dtype)
+        wrows = np.empty((size if weighted or residuals else 0, n_features), dtype=X.dtype)
+        resid = np.empty((size if residuals else 0, n_features), dtype=X.dtype)
+        wphi_work = np.empty(n_components * size if residuals else 0, dtype=X.dtype)
+        gram_work = np.empty(rows_out * size, dtype=X.dtype)
+        sq_z = np.empty(size)
+        top = np.empty(size, dtype=X.dtype)
+        z = np.empty(size, dtype=X.dtype)
+        ea = np.empty(size, dtype=X.dtype)
+        wt = np.empty(size if residuals else 0, dtype=X.dtype)
+        stop = core.chunk_stop(c, chunk, n_samples)
+        for t0 in range(c * chunk, stop, size):
+            n = min(size, stop - t0)
+            xb = rows[:n]
+            for b in range(n):
+                for j in range(n_features):
+                    xb[b, j] = X[t0 + b, j] - centre[j]
+            gram = core.gram_block(gram_work, rows_out, n)
+            np.dot(stacked, xb.T, gram)
+            expo = gram[n_features:]  # (K, n), C-contiguous: the logits, then (w) phi
+            _gram_logits_tied(gram, n_features, sq_white, offsets, n, sq_z, top)
+            # residuals: z = 1 / z and wt = w (expo into phi); else z = w / z (into w phi)
+            core.tile_entropy(expo, top, z, ea, weights, t0, n, wt[:n], part_scalars[c])
+            if residuals:
+                wphi = core.gram_block(wphi_work, n_components, n)
+                _phi_and_weighted(expo, z, wt, n, wphi, part_n[c])
+                part_s[c] += np.dot(wphi, xb)
+                part_co[c] += np.dot(wphi, expo.T)
+                yb = resid[:n]
+                np.dot(expo.T, centred_means, yb)  # sum_k phi_k mc_k
+                wb = wrows[:n]
+                for b in range(n):
+                    for j in range(n_features):
+                        y = xb[b, j] - yb[b, j]
+                        yb[b, j] = y
+                        wb[b, j] = y * wt[b]
+                part_t[c] += np.dot(wb.T, yb)
+            else:
+                core.weighted_counts(expo, z, n, part_n[c])
+                part_s[c] += np.dot(expo, xb)
+                if weighted:
+                    wb = wrows[:n]
+                    for b in range(n):
+                        w = weights[t0 + b]
+                        for j in range(n_features):
+                            wb[b, j] = xb[b, j] * w
+                    part_t[c] += np.dot(wb.T, xb)
+                else:
+                    part_t[c] += np.dot(xb.T, xb)
+    n_k = core.sum_partials(part_n)
+    s_c = core.sum_partials(part_s)
+    r = core.sum_partials(part_t)
+    co = np.zeros((n_components, n_components))
+    if residuals:
+        co_all = core.sum_partials(part_co)
+        for k in range(n_components):
+            for m in range(k + 1, n_components):
+                co[k, m] = co_all[k, m]
+    else:
+        for i in range(n_features):  # R's lower triangle
+            for j in range(i + 1):
+                acc = 0.0
+                for k in range(n_components):
+                    mi = float(centred_means[k, i])
+                    mj = float(centred_means[k, j])
+                    acc += n_k[k] * mi * mj - (s_c[k, i] * mj + mi * s_c[k, j])
+                r[i, j] += acc
+    core.symmetrise(r)  # from the lower triangle (a product's own rounding is not symmetric)
+    scalars = core.sum_partials(part_scalars)
+    for k in range(n_components):  # S~_k = sum w phi (xc - mc_k) = S'_k - N_k mc_k
+        for j in range(n_features):
+            s_c[k, j] -= n_k[k] * float(centred_means[k, j])
+    return n_k, s_c, r, co, scalars[0], scalars[1]
+
+
+@cached_njit(**_JIT)
+def _phi_and_weighted(expo, z, wt, n, wphi, n_k):
+    """expo[k, b] <- phi_kb = exp(a_kb) z[b] (z[b] = 1 / z_b), wphi[k, b] = w_b phi_kb and
+    n_k[k] += sum_b wphi[k, b], for the first n points."""
+    for k in range(expo.shape[0]):
+        e = expo[k]
+        we = wphi[k]
+        for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
+            v = e[b] * z[b]
+            e[b] = v
+            we[b] = v * wt[b]
+        nk = 0.0
+        for b in range(n):
+            nk += we[b]
+        n_k[k] += nk

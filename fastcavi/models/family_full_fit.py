@@ -29,6 +29,27 @@ from .fixed import in_dtype, kernel_means
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
 
+# Which tied pass (kernels.tied) a block takes: the direct kernel, whose co-responsibilities
+# cost K (K - 1)/2 multiply-adds per point in scalar-width loops, or the BLAS path
+# (_gram_sweep_statistics_tied). Measured on 2 cores (N = 2e5, best of 5 calls; the direct
+# kernel's time over the BLAS path's, above 1 meaning BLAS faster):
+#   float64 (the pooled scatter from the rows' scatter about the centre):
+#     K = 2-4: 0.78-0.94 at every p;  K = 8: 0.85-1.11;  K = 16: 1.16-1.42 for p <= 32,
+#     0.97 at p = 64, 1.15 at p = 128;  K = 32-128: 1.17-3.57
+#   float32 (the pooled scatter from the residuals, as the direct kernel):
+#     p <= 8: 0.74-0.96 below K = 16, 1.06-1.53 from it;  p = 12: 1.02-1.16 at K = 2-8;
+#     p >= 16: 1.09-1.25 at K = 2-8, 1.37-2.48 from K = 16
+# So float64 takes it from 16 components, float32 from 16 components or 16 features.
+TIED_BLAS_MIN_COMPONENTS = 16
+TIED_BLAS_MIN_FEATURES_FLOAT32 = 16
+
+
+def tied_uses_blas(n_features, n_components, dtype):
+    """Whether a tied pass over data of this shape and dtype takes the BLAS path."""
+    if n_components >= TIED_BLAS_MIN_COMPONENTS:
+        return True
+    return np.dtype(dtype) == np.float32 and n_features >= TIED_BLAS_MIN_FEATURES_FLOAT32
+
 
 def _tied_inputs(means, factor, dtype):
     """What the tied kernels take besides the factor A: the centre c (the means' centroid, in
@@ -54,13 +75,23 @@ def block_statistics(X, means, factors, offsets, covariance_type, sample_weight=
                 X, weights, means, np.ascontiguousarray(factors), offsets)
         return FamilyStats(n_k, s_k, r_k, float(entropy), float(total_w))
     centre, centred, white = _tied_inputs(means, factors, X.dtype)
+    factor = np.ascontiguousarray(factors)
+    # float64 on the BLAS path: R from the rows' scatter about the centre; otherwise from the
+    # residuals y and the co-responsibilities, every term non-negative (no cancellation)
+    residuals = True
     with parallel_guard():
-        n_k, s_k, r_y, co, entropy, total_w = _kernels_tied._sweep_statistics_tied(
-            X, weights, centred, centre, np.ascontiguousarray(factors), white, offsets)
-    # R = sum_i w y y^T + sum_{k<l} M_kl (m_k - m_l)(m_k - m_l)^T (see _family_full)
-    mc = centred.astype(np.float64)
-    delta = mc[:, None, :] - mc[None, :, :]                                  # (K, K, p)
-    r_k = r_y + np.einsum("kl,kli,klj->ij", np.triu(co, 1), delta, delta)
+        if tied_uses_blas(X.shape[1], means.shape[0], X.dtype):
+            residuals = X.dtype == np.float32
+            n_k, s_k, r_y, co, entropy, total_w = _kernels_tied._gram_sweep_statistics_tied(
+                X, weights, centred, centre, factor, white, offsets, residuals)
+        else:
+            n_k, s_k, r_y, co, entropy, total_w = _kernels_tied._sweep_statistics_tied(
+                X, weights, centred, centre, factor, white, offsets)
+    r_k = r_y
+    if residuals:  # R = sum_i w y y^T + sum_{k<l} M_kl (m_k - m_l)(m_k - m_l)^T (_family_full)
+        mc = centred.astype(np.float64)
+        delta = mc[:, None, :] - mc[None, :, :]                              # (K, K, p)
+        r_k = r_y + np.einsum("kl,kli,klj->ij", np.triu(co, 1), delta, delta)
     return FamilyStats(n_k, s_k, r_k, float(entropy), float(total_w))
 
 
