@@ -592,8 +592,8 @@ MUTATIONS = [
         "tied pooled scatter: y = x - sum_k r_k m_k misses every fourth component", FULL_TESTS),
     Mutation(
         "tied-between-term-dropped", "fastcavi/models/family_full_fit.py",
-        'r_k = r_y + np.einsum("kl,kli,klj->ij", np.triu(co, 1), delta, delta)',
-        "r_k = r_y",
+        "        r_k = r_y + pair_scatter(co, centred)",
+        "        r_k = r_y",
         "tied pooled scatter forgets sum_(k<l) M_kl (m_k - m_l)(m_k - m_l)^T", FULL_TESTS),
     Mutation(
         "full-predict-chunk-offset", "fastcavi/kernels/full.py",

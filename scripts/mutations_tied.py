@@ -56,6 +56,11 @@ TIED_BLAS_MUTATIONS = [
         "            xb = rows[:n]",
         "the last BLAS block of every chunk is skipped"),
     (
+        "tied-pair-scatter-one-sided", _FIT,
+        "    m = m + m.T\n",
+        "",
+        "the pairs' scatter from the Laplacian of M's upper triangle alone (not symmetric)"),
+    (
         "tied-float32-scatter-expanded", _FIT,
         "            residuals = X.dtype == np.float32",
         "            residuals = False",

@@ -141,7 +141,8 @@ def test_tied_blas_path_matches_the_oracle(weighted, dtype, p, k, spread):
     scale of the oracle's (expanded as float64 is, it was 2.6e-5 off)."""
     n = 3001 if k < 100 else 5003
     assert tied_uses_blas(p, k, dtype)
-    n_chunks = _core.n_chunks_for(n, k * (p + k + 1) + p * p + 2)
+    n_chunks = _core.n_chunks_for(n, k * (p + 1) + p * p + 2 + (k * k if dtype == np.float32
+                                                                  else 0))
     chunk = -(-n // n_chunks)
     block = _core.gram_block_rows(k)
     assert n_chunks > 1 and chunk > block

@@ -213,3 +213,24 @@ def test_diag_with_many_features_equals_scikit_learns(monkeypatch):
     theirs, ours = fit_both(X, n_components=4, covariance_type="diag", random_state=2,
                             max_iter=20, tol=1e-6)
     assert_same_fit(ours, theirs, X)
+
+
+def test_tied_blas_path_equals_scikit_learns(monkeypatch):
+    """The tied BLAS path (the rows' scatter about the means' centroid in float64): the same
+    fit as scikit-learn's, at a size whose chunks end inside a block. float64 takes the path
+    from 16 components, where the fit against scikit-learn's is not a stable comparison, so
+    the path is asked for at K = 4 (its arithmetic does not depend on K)."""
+    from fastcavi.kernels import core
+    from fastcavi.models import family_full_fit
+
+    n, p, k = 2101, 5, 4
+    assert not family_full_fit.tied_uses_blas(p, k, np.float64)
+    monkeypatch.setattr(family_full_fit, "TIED_BLAS_MIN_COMPONENTS", 1)
+    assert family_full_fit.tied_uses_blas(p, k, np.float64)
+    n_chunks = core.n_chunks_for(n, k * (p + 1) + p * p + 2)
+    chunk = -(-n // n_chunks)
+    assert n_chunks > 1 and chunk % core.gram_block_rows(k) and n % chunk
+    X = blobs(8, n=n, p=p, k=k)
+    theirs, ours = fit_both(X, n_components=k, covariance_type="tied", random_state=2,
+                            max_iter=20, tol=1e-6)
+    assert_same_fit(ours, theirs, X)

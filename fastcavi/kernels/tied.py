@@ -437,7 +437,9 @@ def _gram_sweep_statistics_tied(X, weights, centred_means, centre, factor, white
     """
     n_samples, n_features = X.shape
     n_components = centred_means.shape[0]
-    per_chunk = n_components * (n_features + n_components + 1) + n_features * n_features + 2
+    # the float64 partial sums below, per chunk (the co-responsibilities only with residuals)
+    per_chunk = (n_components * (n_features + 1) + n_features * n_features + 2
+                 + (n_components * n_components if residuals else 0))
     n_chunks, chunk = core.chunking(n_samples, per_chunk)
     size = core.gram_block_rows(n_components)
     stacked, sq_white = _gram_inputs(factor, white_means)
