@@ -8,9 +8,14 @@ _FIT = "fastcavi/models/family_full_fit.py"
 TIED_BLAS_MUTATIONS = [
     (
         "tied-gram-cross-term", _KERNEL,
-        "lk = -max(0.0, sq_z[b] - 2.0 * float(e[b]) + sq_w) - off",
-        "lk = -max(0.0, sq_z[b] - float(e[b]) + sq_w) - off",
-        "the expanded distance's cross term without its factor 2"),
+        "e[b] = (2.0 * float(e[b]) - sq_w - off) - top64[b]",
+        "e[b] = (float(e[b]) - sq_w - off) - top64[b]",
+        "the logits' cross term 2 z . wm_k without its factor 2"),
+    (
+        "tied-gram-constant-dropped", _KERNEL,
+        "e[b] = (2.0 * float(e[b]) - sq_w - off) - top64[b]",
+        "e[b] = (2.0 * float(e[b]) - off) - top64[b]",
+        "the logits lose |wm_k|^2, a constant per component"),
     (
         "tied-gram-products-diagonal-dropped", _KERNEL,
         "            for i in range(j, n_features):  # A lower triangular",
@@ -67,8 +72,9 @@ TIED_BLAS_MUTATIONS = [
         "float32 expands the pooled scatter as float64 does (2.6e-5 of Psi's scale off on "
         "clusters 30 widths apart)"),
     (
-        "tied-blas-rule-ignores-dtype", _FIT,
-        "    return np.dtype(dtype) == np.float32 and n_features >= TIED_BLAS_MIN_FEATURES_FLOAT32",
-        "    return False",
-        "float32 passes with 16 features and fewer than 16 components keep the direct kernel"),
+        "tied-blas-rule-features-only", _FIT,
+        "            or n_components >= TIED_BLAS_MIN_COMPONENTS[name])",
+        "            or False)",
+        "passes with many components and few features keep the direct kernel (1.1-2.4x "
+        "slower there)"),
 ]

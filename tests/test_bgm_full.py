@@ -17,15 +17,17 @@ from sklearn.mixture import BayesianGaussianMixture as SkBGM
 
 from fastcavi import BayesianGaussianMixture
 from fastcavi.kernels import core as _core
+from fastcavi.models import family_full_fit
 from fastcavi.models.family_fit import cavi as fast_cavi
 from fastcavi.models.family_full_fit import tied_uses_blas
 from fastcavi.models.names import MATRIX_TYPES
 from fastcavi.reference import family as F
 
 from .bgm_problems import (
+    CASES,
     PRIORS,
     TOL32,
-    TYPE,
+    TYPES,
     assert_result,
     correlated_blobs,
     hyper_for,
@@ -34,12 +36,24 @@ from .bgm_problems import (
 )
 
 
+def force_tied_path(monkeypatch, blas):
+    """Send every tied pass to the BLAS path (``blas``) or to the direct kernel, whatever the
+    shape: each is tested where the other would be taken."""
+    for table in (family_full_fit.TIED_BLAS_MIN_FEATURES,
+                  family_full_fit.TIED_BLAS_MIN_COMPONENTS):
+        for name in list(table):
+            monkeypatch.setitem(table, name, 0 if blas else 1 << 30)
+
+
 @pytest.mark.parametrize("p", [3, 9])
-@TYPE
-def test_small_problem_matches_the_reference(ctype, p):
+@pytest.mark.parametrize(("ctype", "tied_path"), [
+    (c, None) for c in TYPES if c != "tied"] + [("tied", "direct"), ("tied", "blas")])
+def test_small_problem_matches_the_reference(ctype, tied_path, p, monkeypatch):
     """One tile, one chunk: small enough to run the kernel bodies as plain Python too
     (tests/test_nojit.py), the matrix kernels' 4 x 4 blocks included (p = 9); every type, so
-    that the per-variance kernels run there as well."""
+    that the per-variance kernels run there as well, and tied by both its paths."""
+    if tied_path is not None:
+        force_tied_path(monkeypatch, tied_path == "blas")
     X, resp, hyper, w = problem(11, 60, p, 3, ctype, "dirichlet_process", True)
     prior = F.Prior(**hyper)
     assert_result(fast_cavi(X, resp, prior, 2, sample_weight=w),
@@ -97,10 +111,11 @@ def test_tied_counts_every_point_once_in_its_degrees_of_freedom():
 
 
 def test_tied_takes_the_blas_path_where_it_was_measured_faster():
-    """float64 from 16 components; float32 from 16 components or 16 features
+    """float64 from 8 features or 8 components; float32 from 12 features or 16 components
     (family_full_fit's comment has the measurements)."""
-    for p, k, f32, f64 in [(2, 15, False, False), (2, 16, True, True), (15, 8, False, False),
-                           (16, 2, True, False), (128, 15, True, False), (3, 1024, True, True)]:
+    for p, k, f32, f64 in [(2, 7, False, False), (7, 2, False, False), (2, 8, False, True),
+                           (8, 2, False, True), (11, 15, False, True), (12, 2, True, True),
+                           (2, 16, True, True), (128, 1, True, True)]:
         assert tied_uses_blas(p, k, np.float32) == f32, (p, k)
         assert tied_uses_blas(p, k, np.float64) == f64, (p, k)
 
@@ -159,6 +174,23 @@ def test_tied_blas_path_matches_the_oracle(weighted, dtype, p, k, spread):
         # 1.5e-8 on the means, 1.1e-6 on r; about 3x those allowed
         assert_result(got, want, rtol=1e-6, resp_atol=1.5e-5, bounds_rtol=1e-6,
                       means_rtol=TOL32[True]["means_rtol"])
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=() if c == "padded-blocks" else
+                                                 pytest.mark.slow) for c in CASES])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_direct_tied_kernel_matches_the_oracle_across_boundaries(case, dtype, monkeypatch):
+    """The direct tied kernel at every case of test_bgm's oracle grid, where the BLAS path
+    would now take most of them (weighted, the process prior)."""
+    force_tied_path(monkeypatch, False)
+    n, p, k = CASES[case]
+    X, resp, hyper, w = problem(2, n, p, k, "tied", "dirichlet_process", True, dtype)
+    want = oracle_result(X, resp, hyper, 3, w)
+    got = fast_cavi(X, resp, F.Prior(**hyper), 3, sample_weight=w)
+    if dtype == np.float64:
+        assert_result(got, want, 1e-10, 1e-11)
+    else:
+        assert_result(got, want, **TOL32[True])
 
 
 @pytest.mark.parametrize("dtype, p, k", [(np.float64, 3, 16), (np.float32, 16, 3)])

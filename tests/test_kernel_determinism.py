@@ -217,24 +217,24 @@ def test_gram_blocks(dtype, weighted):
 @WEIGHTED
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 def test_gram_blocks_tied(dtype, weighted):
-    """The tied BLAS path: a block's per-point work after its first product [A; V] Xc^T (the
-    logits from the whitened rows, then phi and w phi with N_k), n off the vector width."""
+    """The tied BLAS path: a block's per-point work after its first product V Xc^T (the
+    shifted logits, then phi and w phi with N_k), n off the vector width."""
     p, n = 9, 203
     rng, X, w, means = inputs(dtype, weighted, p)
     rows = X[START:START + n].astype(np.float64)
     xc = rows - rows.mean(axis=0)
     factor = lower_factors(rng, 1, p, dtype)[0]
     white = (means.astype(np.float64) @ factor.astype(np.float64).T).astype(dtype)
-    stacked, sq_white = tied._gram_inputs(factor, white)
-    gram = (stacked.astype(np.float64) @ xc.T).astype(dtype)
+    products, sq_white = tied._gram_inputs(factor, white)
+    gram = (products.astype(np.float64) @ xc.T).astype(dtype)
     offsets = rng.uniform(-1, 1, K).astype(dtype)
 
-    def tied_block(block, sq_z, top, z, ea, wt, wphi, n_k, scalars, w):
-        tied._gram_logits_tied(block, p, sq_white, offsets, n, sq_z, top)
-        core.tile_entropy(block[p:], top, z, ea, w, START, n, wt, scalars)
-        tied._phi_and_weighted(block[p:], z, wt, n, wphi, n_k)
+    def tied_block(expo, top64, top, z, ea, wt, wphi, n_k, scalars, w):
+        tied._gram_logits_tied(expo, sq_white, offsets, n, top64, top)
+        core.tile_entropy(expo, top, z, ea, w, START, n, wt, scalars)
+        tied._phi_and_weighted(expo, z, wt, n, wphi, n_k)
 
-    specs = [((p + K, n), dtype, gram), ((n,), np.float64, 0), ((n,), dtype, 0),
+    specs = [((K, n), dtype, gram), ((n,), np.float64, 0), ((n,), dtype, 0),
              ((n,), dtype, 0), ((n,), dtype, 0), ((n,), dtype, 0), ((K, n), dtype, 0),
              ((K,), np.float64, 0), ((2,), np.float64, 0)]
     same_bits_everywhere(tied_block, specs, [0, 6, 7, 8], w)

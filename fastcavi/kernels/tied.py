@@ -365,15 +365,12 @@ def _predict_tied(X, centre, factor, white_means, offsets, mode, proba, labels):
 
 @cached_njit(**_JIT)
 def _gram_inputs(factor, white_means):
-    """[A; V] (p + K, p) in the factor's dtype, V_k = A^T wm_k (so xc . V_k = z . wm_k for
-    z = A xc), and |wm_k|^2 (float64), from the whitened means as the kernels hold them."""
+    """V (K, p) in the factor's dtype, V_k = A^T wm_k (so xc . V_k = z . wm_k for z = A xc),
+    and |wm_k|^2 (float64), from the whitened means as the kernels hold them."""
     n_features = factor.shape[0]
     n_components = white_means.shape[0]
-    stacked = np.zeros((n_features + n_components, n_features), dtype=factor.dtype)
+    products = np.zeros((n_components, n_features), dtype=factor.dtype)
     sq_white = np.zeros(n_components)
-    for i in range(n_features):
-        for j in range(n_features):
-            stacked[i, j] = factor[i, j]
     for k in range(n_components):
         for i in range(n_features):
             wm = float(white_means[k, i])
@@ -382,33 +379,35 @@ def _gram_inputs(factor, white_means):
             acc = 0.0
             for i in range(j, n_features):  # A lower triangular: A[i, j] = 0 for i < j
                 acc += float(factor[i, j]) * float(white_means[k, i])
-            stacked[n_features + k, j] = acc
-    return stacked, sq_white
+            products[k, j] = acc
+    return products, sq_white
 
 
 @cached_njit(**_JIT)
-def _gram_logits_tied(gram, n_features, sq_white, offsets, n, sq_z, top):
-    """From a block's product gram = [A; V] xc^T ((p + K, n): z_b = A xc_b in its first p rows,
-    then xc_b . V_k = z_b . wm_k): gram[p + k, b] <- l_kb = -d_kb - o_k with
-    d_kb = |z_b|^2 - 2 z_b . wm_k + |wm_k|^2 = |A (x_b - m_k)|^2 (formed in float64: its terms
-    are larger than the result; clipped at 0, where the expansion rounds below), and
-    top[b] = max_k l_kb, for the first n points."""
+def _gram_logits_tied(expo, sq_white, offsets, n, top64, top):
+    """From a block's product expo[k, b] = xc_b . V_k = z_b . wm_k (the tile layout):
+    expo[k, b] <- a_kb = l_kb - max_k l_kb with l_kb = 2 z_b . wm_k - |wm_k|^2 - o_k, and
+    top[b] = 0, for the first n points. l_kb is the logit -|z_b - wm_k|^2 - o_k plus |z_b|^2,
+    the same for every component, which neither the responsibilities nor their entropy see: so
+    no product whitens the rows. It is formed in float64 and shifted by the point's largest
+    before it is stored (in X's dtype), as small as the logits' differences."""
+    n_components = expo.shape[0]
     for b in range(n):
-        sq_z[b] = 0.0
-        top[b] = -np.inf
-    for j in range(n_features):
-        g = gram[j]
-        for b in range(n):
-            v = float(g[b])
-            sq_z[b] += v * v
-    for k in range(sq_white.shape[0]):
-        e = gram[n_features + k]
+        top64[b] = -np.inf
+    for k in range(n_components):
+        e = expo[k]
         sq_w = sq_white[k]
-        off = offsets[k]
+        off = float(offsets[k])
         for b in range(n):
-            lk = -max(0.0, sq_z[b] - 2.0 * float(e[b]) + sq_w) - off
-            e[b] = lk
-            top[b] = max(top[b], e[b])
+            top64[b] = max(top64[b], 2.0 * float(e[b]) - sq_w - off)
+    for k in range(n_components):
+        e = expo[k]
+        sq_w = sq_white[k]
+        off = float(offsets[k])
+        for b in range(n):
+            e[b] = (2.0 * float(e[b]) - sq_w - off) - top64[b]
+    for b in range(n):
+        top[b] = 0.0
 
 
 @cached_njit(parallel=True, **_JIT)
@@ -416,8 +415,9 @@ def _gram_sweep_statistics_tied(X, weights, centred_means, centre, factor, white
                                 offsets, residuals):
     """The large-p sweep: the arguments of :func:`_sweep_statistics_tied`, with every
     per-point product a BLAS GEMM on a block of rows centred on ``centre`` (the means'
-    centroid). [A; V] Xc^T gives the whitened rows and their products with the whitened means
-    (the logits, in the tile layout [k, b]) and (w phi) Xc the sums S'_k = sum w phi xc. The
+    centroid). V Xc^T gives the rows' products with the whitened means, z . wm_k = xc . V_k
+    (the logits less |z|^2, which no responsibility sees: :func:`_gram_logits_tied`; in the
+    tile layout [k, b]) and (w phi) Xc the sums S'_k = sum w phi xc. The
     pooled scatter about the means R (see :mod:`fastcavi.models.family_full`) comes
 
     * with ``residuals`` False, from the rows' scatter T = Xc^T W Xc about the centre:
@@ -442,9 +442,8 @@ def _gram_sweep_statistics_tied(X, weights, centred_means, centre, factor, white
                  + (n_components * n_components if residuals else 0))
     n_chunks, chunk = core.chunking(n_samples, per_chunk)
     size = core.gram_block_rows(n_components)
-    stacked, sq_white = _gram_inputs(factor, white_means)
+    products, sq_white = _gram_inputs(factor, white_means)
     weighted = weights.shape[0] > 0
-    rows_out = n_features + n_components
     part_n = np.zeros((n_chunks, n_components))
     part_s = np.zeros((n_chunks, n_components, n_features))
     part_t = np.zeros((n_chunks, n_features, n_features))
@@ -455,8 +454,8 @@ def _gram_sweep_statistics_tied(X, weights, centred_means, centre, factor, white
         wrows = np.empty((size if weighted or residuals else 0, n_features), dtype=X.dtype)
         resid = np.empty((size if residuals else 0, n_features), dtype=X.dtype)
         wphi_work = np.empty(n_components * size if residuals else 0, dtype=X.dtype)
-        gram_work = np.empty(rows_out * size, dtype=X.dtype)
-        sq_z = np.empty(size)
+        expo_work = np.empty(n_components * size, dtype=X.dtype)
+        top64 = np.empty(size)
         top = np.empty(size, dtype=X.dtype)
         z = np.empty(size, dtype=X.dtype)
         ea = np.empty(size, dtype=X.dtype)
@@ -468,10 +467,9 @@ def _gram_sweep_statistics_tied(X, weights, centred_means, centre, factor, white
             for b in range(n):
                 for j in range(n_features):
                     xb[b, j] = X[t0 + b, j] - centre[j]
-            gram = core.gram_block(gram_work, rows_out, n)
-            np.dot(stacked, xb.T, gram)
-            expo = gram[n_features:]  # (K, n), C-contiguous: the logits, then (w) phi
-            _gram_logits_tied(gram, n_features, sq_white, offsets, n, sq_z, top)
+            expo = core.gram_block(expo_work, n_components, n)  # then (w) phi
+            np.dot(products, xb.T, expo)
+            _gram_logits_tied(expo, sq_white, offsets, n, top64, top)
             # residuals: z = 1 / z and wt = w (expo into phi); else z = w / z (into w phi)
             core.tile_entropy(expo, top, z, ea, weights, t0, n, wt[:n], part_scalars[c])
             if residuals:

@@ -27,9 +27,10 @@ covariance of a discrete distribution written over pairs). Summed over the point
 ``M_kl = sum_i w_i r_ik r_il``: one p x p product and K (K - 1)/2 products per point, every term
 non-negative (no cancellation), translation-invariant (``y`` is formed from coordinates centred on
 the means' centroid). The sum over pairs is then taken once per block as ``mc^T L mc``, L the
-Laplacian of M (:func:`fastcavi.models.family_full_fit.pair_scatter`). From 16 components (and
-in float32 from 16 features) the kernel's products are BLAS products on blocks of rows; in
-float64 that path takes R from the rows' scatter about the centre instead
+Laplacian of M (:func:`fastcavi.models.family_full_fit.pair_scatter`). Beyond a few features
+or components (:func:`~fastcavi.models.family_full_fit.tied_uses_blas`) the kernel's products
+are BLAS products on blocks of rows; in float64 that path takes R from the rows' scatter about
+the centre instead
 (:func:`fastcavi.kernels.tied._gram_sweep_statistics_tied`).
 
 Then ``C_k = R_k - S_k S_k^T / N_k`` and the update (:func:`m_step`), and at the new means the

@@ -31,24 +31,26 @@ _NO_WEIGHTS = np.empty(0, dtype=np.float64)
 
 # Which tied pass (kernels.tied) a block takes: the direct kernel, whose co-responsibilities
 # cost K (K - 1)/2 multiply-adds per point in scalar-width loops, or the BLAS path
-# (_gram_sweep_statistics_tied). Measured on 2 cores (N = 2e5, best of 5 calls; the direct
-# kernel's time over the BLAS path's, above 1 meaning BLAS faster):
+# (_gram_sweep_statistics_tied: no whitening product, the logits from V Xc^T). Measured on 2
+# cores (N = 2e5, best of 5 calls; the direct kernel's time over the BLAS path's, above 1
+# meaning BLAS faster):
 #   float64 (the pooled scatter from the rows' scatter about the centre):
-#     K = 2-4: 0.78-0.94 at every p;  K = 8: 0.85-1.11;  K = 16: 1.16-1.42 for p <= 32,
-#     0.97 at p = 64, 1.15 at p = 128;  K = 32-128: 1.17-3.57
-#   float32 (the pooled scatter from the residuals, as the direct kernel):
-#     p <= 8: 0.74-0.96 below K = 16, 1.06-1.53 from it;  p = 12: 1.02-1.16 at K = 2-8;
-#     p >= 16: 1.09-1.25 at K = 2-8, 1.37-2.48 from K = 16
-# So float64 takes it from 16 components, float32 from 16 components or 16 features.
-TIED_BLAS_MIN_COMPONENTS = 16
-TIED_BLAS_MIN_FEATURES_FLOAT32 = 16
+#     p = 2-4: 0.89-1.12 at K = 2-4, 1.08-1.19 at K = 8, 1.30-2.42 from K = 16;
+#     p = 6: 1.12-1.26 at K = 2-8;  p >= 8: 1.05-2.36 at every K
+#   float32 (the pooled scatter from the residuals, as the direct kernel forms it):
+#     p <= 8: 0.36-0.96 at K = 2-8, 1.04-1.37 from K = 16;  p = 12: 1.13-1.22 at K = 2-8;
+#     p >= 16: 1.24-3.77 at every K
+# So float64 takes it from 8 features or 8 components, float32 from 12 features or 16
+# components.
+TIED_BLAS_MIN_FEATURES = {"float64": 8, "float32": 12}
+TIED_BLAS_MIN_COMPONENTS = {"float64": 8, "float32": 16}
 
 
 def tied_uses_blas(n_features, n_components, dtype):
     """Whether a tied pass over data of this shape and dtype takes the BLAS path."""
-    if n_components >= TIED_BLAS_MIN_COMPONENTS:
-        return True
-    return np.dtype(dtype) == np.float32 and n_features >= TIED_BLAS_MIN_FEATURES_FLOAT32
+    name = np.dtype(dtype).name
+    return (n_features >= TIED_BLAS_MIN_FEATURES[name]
+            or n_components >= TIED_BLAS_MIN_COMPONENTS[name])
 
 
 def _tied_inputs(means, factor, dtype):
