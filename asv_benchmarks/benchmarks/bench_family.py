@@ -69,8 +69,8 @@ class FamilyFit:
 
 class FamilyIterationLargeShape(FamilyIteration):
     """One iteration at a large shape (N = 1e5, p = 64, K = 64), where the pass is dense
-    products (diagonal precisions by BLAS from 32 features on); ``python -m
-    fastcavi.bench.shapes`` sets each against its floor at N = 1e6."""
+    products (spherical, diag and tied by BLAS there); ``python -m fastcavi.bench.shapes`` sets
+    each against its floor at N = 1e6."""
 
     timeout = 600
     shape = (100_000, 64, 64)
