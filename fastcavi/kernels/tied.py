@@ -277,14 +277,7 @@ def _tile_statistics_tied(X, weights, centred_means, centre, factor, white_means
         e = expo[k]
         ph = phi[k]
         we = wphi[k]
-        for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
-            v = float(e[b] * z[b])
-            ph[b] = v
-            we[b] = v * wt[b]
-        nk = 0.0
-        for b in range(n):
-            nk += we[b]
-        n_k[k] += nk
+        n_k[k] += _phi_row(e, z, wt, n, ph, we)
         if n_features < 4:  # no blocks of four features: each row while it is in L1 (P = p)
             core.tile_centred_sums(we, xc, centred_means[k], n, s_k[k])
     if n_features >= 4:
@@ -525,17 +518,23 @@ def _gram_sweep_statistics_tied(X, weights, centred_means, centre, factor, white
 
 
 @cached_njit(**_JIT)
+def _phi_row(e, z, wt, n, ph, we):
+    """One component's row of a tile: ph[b] = phi_kb = exp(a_kb) z[b] (z[b] = 1 / z_b; ``ph``
+    may be ``e`` itself) and we[b] = w_b phi_kb for the first n points; returns the sum of
+    the we[b] (float64)."""
+    for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
+        v = float(e[b] * z[b])
+        ph[b] = v
+        we[b] = v * wt[b]
+    nk = 0.0
+    for b in range(n):
+        nk += we[b]
+    return nk
+
+
+@cached_njit(**_JIT)
 def _phi_and_weighted(expo, z, wt, n, wphi, n_k):
     """expo[k, b] <- phi_kb = exp(a_kb) z[b] (z[b] = 1 / z_b), wphi[k, b] = w_b phi_kb and
     n_k[k] += sum_b wphi[k, b], for the first n points."""
     for k in range(expo.shape[0]):
-        e = expo[k]
-        we = wphi[k]
-        for b in range(n):  # stores, then sums: core's NO_SUMS_WITH_STORES
-            v = e[b] * z[b]
-            e[b] = v
-            we[b] = v * wt[b]
-        nk = 0.0
-        for b in range(n):
-            nk += we[b]
-        n_k[k] += nk
+        n_k[k] += _phi_row(expo[k], z, wt, n, expo[k], wphi[k])
