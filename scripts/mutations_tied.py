@@ -66,9 +66,14 @@ TIED_BLAS_MUTATIONS = [
         "",
         "the pairs' scatter from the Laplacian of M's upper triangle alone (not symmetric)"),
     (
+        "tied-pair-scatter-whole-co", _FIT,
+        "    m = np.triu(co, 1)\n",
+        "    m = co.copy()\n",
+        "float32: every pair counted twice (the BLAS path returns M_kl for every k, l)"),
+    (
         "tied-float32-scatter-expanded", _FIT,
-        "            residuals = X.dtype == np.float32",
-        "            residuals = False",
+        "    residuals = not blas or X.dtype == np.float32",
+        "    residuals = not blas",
         "float32 expands the pooled scatter as float64 does (2.6e-5 of Psi's scale off on "
         "clusters 30 widths apart)"),
     (

@@ -215,18 +215,16 @@ def test_diag_with_many_features_equals_scikit_learns(monkeypatch):
     assert_same_fit(ours, theirs, X)
 
 
-def test_tied_blas_path_equals_scikit_learns(monkeypatch):
+def test_tied_blas_path_equals_scikit_learns():
     """The tied BLAS path (the rows' scatter about the means' centroid in float64): the same
-    fit as scikit-learn's, at a size whose chunks end inside a block, at p = 5, K = 4, where
-    the path is asked for (float64 takes it from 8 features or 8 components; its arithmetic
-    does not depend on the shape)."""
+    fit as scikit-learn's, at a size whose chunks end inside a block, from the fewest features
+    that take it."""
     from fastcavi.kernels import core
     from fastcavi.models import family_full_fit
 
-    n, p, k = 2101, 5, 4
-    assert not family_full_fit.tied_uses_blas(p, k, np.float64)
-    monkeypatch.setitem(family_full_fit.TIED_BLAS_MIN_COMPONENTS, "float64", 1)
+    n, p, k = 2101, family_full_fit.TIED_BLAS_MIN_FEATURES["float64"], 4
     assert family_full_fit.tied_uses_blas(p, k, np.float64)
+    assert not family_full_fit.tied_uses_blas(p - 1, k, np.float64)
     n_chunks = core.n_chunks_for(n, k * (p + 1) + p * p + 2)
     chunk = -(-n // n_chunks)
     assert n_chunks > 1 and chunk % core.gram_block_rows(k) and n % chunk

@@ -426,7 +426,8 @@ def _gram_sweep_statistics_tied(X, weights, centred_means, centre, factor, white
     Each chunk calls BLAS from its own thread; the caller keeps BLAS single-threaded so there
     is one thread pool. Returns (n_k, s_k, r, co, entropy, total_weight): s_k centred on the
     means as :func:`_sweep_statistics_tied`'s; without ``residuals`` r is R itself and co is
-    0, with them r and co are the direct kernel's (sum w y y^T, and M_kl for k < l), float64.
+    0, with them r is the direct kernel's sum w y y^T and co holds M_kl for every k, l (the
+    direct kernel's only for k < l, the part that is used), float64.
     """
     n_samples, n_features = X.shape
     n_components = centred_means.shape[0]
@@ -494,13 +495,10 @@ def _gram_sweep_statistics_tied(X, weights, centred_means, centre, factor, white
     n_k = core.sum_partials(part_n)
     s_c = core.sum_partials(part_s)
     r = core.sum_partials(part_t)
-    co = np.zeros((n_components, n_components))
     if residuals:
-        co_all = core.sum_partials(part_co)
-        for k in range(n_components):
-            for m in range(k + 1, n_components):
-                co[k, m] = co_all[k, m]
+        co = core.sum_partials(part_co)
     else:
+        co = np.zeros((n_components, n_components))
         for i in range(n_features):  # R's lower triangle
             for j in range(i + 1):
                 acc = 0.0

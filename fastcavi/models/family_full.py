@@ -30,8 +30,7 @@ the means' centroid). The sum over pairs is then taken once per block as ``mc^T 
 Laplacian of M (:func:`fastcavi.models.family_full_fit.pair_scatter`). Beyond a few features
 or components (:func:`~fastcavi.models.family_full_fit.tied_uses_blas`) the kernel's products
 are BLAS products on blocks of rows; in float64 that path takes R from the rows' scatter about
-the centre instead
-(:func:`fastcavi.kernels.tied._gram_sweep_statistics_tied`).
+the centre instead (:func:`fastcavi.kernels.tied._gram_sweep_statistics_tied`).
 
 Then ``C_k = R_k - S_k S_k^T / N_k`` and the update (:func:`m_step`), and at the new means the
 likelihood term of :func:`elbo`. The updates and the ELBO, with every constant, are those of

@@ -78,12 +78,12 @@ def block_statistics(X, means, factors, offsets, covariance_type, sample_weight=
         return FamilyStats(n_k, s_k, r_k, float(entropy), float(total_w))
     centre, centred, white = _tied_inputs(means, factors, X.dtype)
     factor = np.ascontiguousarray(factors)
+    blas = tied_uses_blas(X.shape[1], means.shape[0], X.dtype)
     # float64 on the BLAS path: R from the rows' scatter about the centre; otherwise from the
     # residuals y and the co-responsibilities, every term non-negative (no cancellation)
-    residuals = True
+    residuals = not blas or X.dtype == np.float32
     with parallel_guard():
-        if tied_uses_blas(X.shape[1], means.shape[0], X.dtype):
-            residuals = X.dtype == np.float32
+        if blas:
             n_k, s_k, r_y, co, entropy, total_w = _kernels_tied._gram_sweep_statistics_tied(
                 X, weights, centred, centre, factor, white, offsets, residuals)
         else:
