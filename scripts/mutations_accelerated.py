@@ -29,6 +29,16 @@ ACCELERATED_MUTATIONS = [
         "        if step is None:",
         "a step to a negative weight or variance is proposed (and clipped by the update)"),
     (
+        "accelerated-past-empty-dropped", "fastcavi/inference/algorithms.py",
+        "        gone = new[\"n_k\"] < 0.0  # carried past empty",
+        "        gone = new[\"n_k\"] < -np.inf  # carried past empty",
+        "a step that carries a component's weight below zero is dropped, not emptied"),
+    (
+        "accelerated-past-empty-keeps-scatter", "fastcavi/inference/algorithms.py",
+        "        for f in fields[:2] if shape == \"tied\" else fields:",
+        "        for f in fields[:2]:",
+        "an emptied component keeps its extrapolated scatter"),
+    (
         "accelerated-judged-per-iteration", "fastcavi/inference/algorithms.py",
         "    sweep.window = 3  # a cycle: judge convergence by the mean change over one",
         "    sweep.window = 1  # a cycle: judge convergence by the mean change over one",
@@ -71,7 +81,7 @@ SUBSAMPLE_MUTATIONS = [
         "after one cycle"),
     (
         "subsample-start-skipped", "fastcavi/inference/algorithms.py",
-        "            state = subsample_start(source, visit, update, shape, state, per_weight)",
+        "            state = subsample_start(source, visit, update, shape, state, per_weight, emptying)",
         "            pass",
         "the sweep never starts on the subsamples: plain accelerated passes"),
     (

@@ -105,6 +105,109 @@ def test_fewer_passes_than_batch_where_coordinate_ascent_is_slow(ctype, monkeypa
     assert passes["accelerated"] <= passes["batch"] / 2, passes
 
 
+def draining(n=2000, share=0.3, seed=0):
+    """Three separated clusters in a plane, and a start that gives a fourth component a share
+    of the first cluster's points: the two compete for one cluster, and plain passes drain the
+    fourth a little each pass (the slow mode of a component on its way out)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(3, size=n)
+    X = np.array([[0.0, 0.0], [12.0, 0.0], [0.0, 12.0]])[labels] + rng.normal(size=(n, 2))
+    take = (labels == 0) & (rng.uniform(size=n) < share)
+    resp = np.zeros((n, 4))
+    resp[np.arange(n), np.where(take, 3, labels)] = 1.0
+    return X, resp
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ctype", ["full", "tied", "diag", "spherical"])
+def test_a_component_the_step_carries_past_empty_is_emptied(ctype, monkeypatch):
+    """SQUAREM's step along a draining component's path carries its weight below zero; the
+    step then makes it empty (its statistics zero) rather than being dropped. The fast path is
+    the reference iteration by iteration there, and the reference's passes (counted E-steps)
+    reach the best bound within 1e-6 per point in at most half of batch's (without the
+    emptying: 0.76-0.83 of batch's for full, diag and spherical; tied's gain, to 0.26, is the
+    step's own)."""
+    import fastcavi.reference.accelerated as RA
+
+    X, resp = draining()
+    n = len(X)
+    prior = F.default_prior(X, ctype, n_components=4)
+    emptied, passes = [], [0]
+    step, log_resp = RA.squarem_step, RA.log_resp
+
+    def counted_step(*args):
+        out = step(*args)
+        emptied.append(out is not None and bool(np.any(out[0][0] == 0.0)))
+        return out
+
+    def counted_resp(*args):
+        passes[0] += 1
+        return log_resp(*args)
+
+    monkeypatch.setattr(RA, "squarem_step", counted_step)
+    monkeypatch.setattr(RA, "log_resp", counted_resp)
+    want = RA.accelerated_cavi(X, resp, prior, 30)
+    assert any(emptied)
+    got = fast_cavi(X, resp, prior, 30, algorithm="accelerated")
+    assert_result(got, want, 1e-7, 1.0, bounds_rtol=1e-10, name=ctype)
+    bounds = want.lower_bounds
+    assert np.all(np.diff(bounds) >= -1e-12 * np.abs(bounds[1:]))
+    batch = F.cavi(X, resp, prior, 100).lower_bounds
+    target = max(batch.max(), bounds.max()) - 1e-6 * n
+    batch_passes = int(np.argmax(batch >= target)) + 1  # one E-step per iteration
+    passes[0] = 0
+    short = RA.accelerated_cavi(X, resp, prior, batch_passes // 2)
+    assert short.lower_bounds.max() >= target
+    assert passes[0] <= batch_passes / 2, (passes[0], batch_passes)
+
+
+@pytest.mark.parametrize("shape", ["full", "tied", "diag", "scalar"])
+def test_the_step_projected_onto_weights_at_least_zero(shape):
+    """Three passes in which component 0 drains faster each pass (its weight 40, 25, 12) while
+    the others move along straight lines: SQUAREM's step (written out here; its length at the
+    bound 4) takes that weight below zero. With emptying, its weight, first moments and (but
+    for tied's one pooled scatter) scatter are zero and every other number is the step's;
+    without (EM's passes), the step is impossible."""
+    from fastcavi.inference.algorithms import _extrapolate, _impossible
+    from fastcavi.models.family import FamilyStats
+
+    rng = np.random.default_rng(0)
+    k, p = 3, 2
+    r_shape = {"full": (k, p, p), "tied": (p, p), "diag": (k, p), "scalar": (k,)}[shape]
+    centre = rng.normal(size=(k, p))
+    s_start, s_move = rng.normal(size=(k, p)), rng.normal(size=(k, p))
+    r_start, r_move = rng.uniform(50, 60, r_shape), rng.uniform(0, 5, r_shape)
+    if shape in ("full", "tied"):
+        r_start = r_start + np.swapaxes(r_start, -1, -2) + 200 * np.eye(p)
+        r_move = r_move + np.swapaxes(r_move, -1, -2)
+    history = []
+    for t, n0 in enumerate((40.0, 25.0, 12.0)):
+        n = np.array([n0, 60.0 + 10 * t, 50.0 + 3 * t])
+        history.append((FamilyStats(n, s_start + t * s_move, r_start + t * r_move, 0.0,
+                                    n.sum()), centre))
+    (s0, _), (s1, _), (s2, _) = history
+    fields = ("n_k", "s_k", "r_k")
+    dr = {f: getattr(s1, f) - getattr(s0, f) for f in fields}
+    dv = {f: getattr(s2, f) - 2 * getattr(s1, f) + getattr(s0, f) for f in fields}
+    a = -min(np.sqrt(sum(np.sum(x ** 2) for x in dr.values())
+                     / sum(np.sum(x ** 2) for x in dv.values())), 4.0)
+    want = {f: getattr(s0, f) - 2 * a * dr[f] + a * a * dv[f] for f in fields}
+    assert want["n_k"][0] < 0 < want["n_k"][1:].min()
+    plain, _, length = _extrapolate(history, shape, 4.0, emptying=False)
+    assert length == pytest.approx(-a, rel=1e-12)
+    for f in fields:
+        np.testing.assert_allclose(getattr(plain, f), want[f], rtol=1e-12)
+    assert _impossible(plain, centre, shape)
+    emptied = _extrapolate(history, shape, 4.0)[0]
+    for f in fields:
+        got = getattr(emptied, f)
+        if f == "r_k" and shape == "tied":
+            np.testing.assert_allclose(got, want[f], rtol=1e-12)
+            continue
+        assert np.all(got[0] == 0.0), f
+        np.testing.assert_allclose(got[1:], want[f][1:], rtol=1e-12)
+
+
 def passes_and_bounds(monkeypatch, module, X, est_class, algorithms, **kw):
     """Per algorithm, (passes over all the data so far, bound) after each iteration: the
     rows each map of a source reads over N (a subsample's pass counts its share). ``module``:

@@ -224,7 +224,7 @@ class GaussianMixture(MixtureBase):
             # A fresh sweep per run: the incremental one keeps the blocks' statistics.
             sweep = make_sweep(self.algorithm, source, visit, update,
                                COVARIANCES[self.covariance_type].stats_shape, per_weight=True,
-                               warm=not do_init)
+                               warm=not do_init, emptying=False)
             report = self._verbose_callback(start_time) if self.verbose else None
             out = iterate(sweep, params, self.max_iter, float(self.tol), strict=True,
                           dtype=dtype, callback=both_callbacks(report, callback),

@@ -38,7 +38,12 @@ pass is a fixed-point map on the statistics of the data, ``s -> G(s)`` (q(theta)
     r = s1 - s0,   v = s2 - 2 s1 + s0,   a = -|r| / |v|   (|a| clipped to [1, bound]),
     s' = s0 - 2 a r + a^2 v
 
-extrapolates along the path the passes took (``a = -1`` gives ``s2`` back: a plain pass). The
+extrapolates along the path the passes took (``a = -1`` gives ``s2`` back: a plain pass).
+Where the passes drain a component (two sharing one cluster, the fuller taking over: the other
+slow mode, each pass moving its weight a little towards zero), the step carries its weight
+below zero; the step then makes it empty (its statistics zero, so that its q is the prior's),
+the projection of the step onto weights >= 0, rather than being dropped (EM, whose empty
+component would have no prior to fall back to and stay dead, keeps dropping it). The
 extrapolated statistics are those of no responsibilities, so they only propose: the next pass
 starts from the q(theta) of ``s'``, computes the real statistics there, and the bound it
 reports is exact. The proposal is kept when that bound is at least the last one reported;
@@ -260,10 +265,12 @@ def incremental_sweep(source, visit, update, shape, on_visit=None, exact_first=F
 MAX_STEP, MAX_STEP_GROWTH = 1024.0, 4.0
 
 
-def _extrapolate(history, shape, limit):
+def _extrapolate(history, shape, limit, emptying=True):
     """(statistics s', centre, step length |a|) of SQUAREM's step from three passes
     ``[(s, centre)] * 3``, all re-centred on the last centre, with ``|a| <= limit``; None when
-    the path has not moved."""
+    the path has not moved. ``emptying``: a component whose weight the step carries below zero
+    is made empty (its statistics zero; tied's pooled scatter is kept), the projection of the
+    step onto weights >= 0; without it such a step is impossible (:func:`_impossible`)."""
     centre = history[-1][1]
     s0, s1, s2 = (recentre(s, c, centre, shape) for s, c in history)
     fields = ("n_k", "s_k", "r_k")
@@ -275,6 +282,10 @@ def _extrapolate(history, shape, limit):
         return None
     a = -min(max(rn / vn, 1.0), limit)
     new = {f: getattr(s0, f) - 2.0 * a * x + a * a * y for f, x, y in zip(fields, r, v)}
+    if emptying:
+        gone = new["n_k"] < 0.0  # carried past empty
+        for f in fields[:2] if shape == "tied" else fields:
+            new[f][gone] = 0.0
     return dataclasses.replace(s2, **new), centre, -a
 
 
@@ -288,10 +299,11 @@ def _impossible(stats, centre, shape):
     return bool(np.any(SCATTER_VARIANCES[shape](own) < 0.0))
 
 
-def accelerated_sweep(source, visit, update, shape):
+def accelerated_sweep(source, visit, update, shape, emptying=True):
     """Batch passes with SQUAREM's step every third pass (see the module docstring): the
     ``sweep(state) -> (state, bound)`` of :func:`iterate`. ``shape``: the statistics' scatter
-    form, for :func:`recentre`."""
+    form, for :func:`recentre`; ``emptying``: see :func:`_extrapolate` (for models whose empty
+    component is the prior's; EM's would be a dead one)."""
     history = []  # (statistics, centre) of consecutive passes, each from the last's update
     last = None  # the last bound reported
     limit = 1.0  # the step bound
@@ -300,7 +312,7 @@ def accelerated_sweep(source, visit, update, shape):
         """(q(theta) of the extrapolated statistics, step length), or None: no step, or one
         to statistics no responsibilities have (:func:`_impossible`) or whose update fails
         (a Psi that is not positive definite)."""
-        step = _extrapolate(history, shape, limit)
+        step = _extrapolate(history, shape, limit, emptying)
         if step is None or _impossible(*step[:2], shape):
             return None
         try:
@@ -358,14 +370,15 @@ def subsample_levels(n_rows, n_features, itemsize):
     return levels
 
 
-def subsample_start(source, visit, update, shape, state, per_weight=False):
+def subsample_start(source, visit, update, shape, state, per_weight=False, emptying=True):
     """The state that accelerated passes reach on nested uniform subsamples of the rows of
     positive weight, from ``state``: the start of the passes over all the data. Each level's
     statistics are scaled to the data's total weight, so that the prior weighs against the
     level's rows as it does against all the data and the passes follow the path that passes
     over all the data would take, up to the subsample's noise (fitted as the data it is, a
     subsample of n << N rows lets the prior prune components that all the data support).
-    ``per_weight``: ``update`` reports its bound per unit of weight (EM), not in total."""
+    ``per_weight``: ``update`` reports its bound per unit of weight (EM), not in total;
+    ``emptying``: see :func:`accelerated_sweep`."""
     from ..data.defaults import _subsample
     from ..data.sources import ArraySource
 
@@ -391,12 +404,12 @@ def subsample_start(source, visit, update, shape, state, per_weight=False):
         def sub_update(stats, centre, scale=scale):
             return update(scaled(stats, scale), centre)
 
-        state = iterate(accelerated_sweep(sub, visit, sub_update, shape), state, SUBSAMPLE_SWEEPS,
-                        tol, strict=True, dtype=source.dtype).state
+        state = iterate(accelerated_sweep(sub, visit, sub_update, shape, emptying), state,
+                        SUBSAMPLE_SWEEPS, tol, strict=True, dtype=source.dtype).state
     return state
 
 
-def subsample_start_sweep(source, visit, update, shape, per_weight=False):
+def subsample_start_sweep(source, visit, update, shape, per_weight=False, emptying=True):
     """Accelerated passes over all the data (:func:`accelerated_sweep`), the first started
     from :func:`subsample_start`.
 
@@ -408,14 +421,14 @@ def subsample_start_sweep(source, visit, update, shape, per_weight=False):
     Every reported bound is a pass over all the data, none falls, and the fixed points are
     batch CAVI's; the subsample only moves the start.
     """
-    passes = accelerated_sweep(source, visit, update, shape)
+    passes = accelerated_sweep(source, visit, update, shape, emptying)
     started = False
 
     def sweep(state):
         nonlocal started
         if not started:
             started = True
-            state = subsample_start(source, visit, update, shape, state, per_weight)
+            state = subsample_start(source, visit, update, shape, state, per_weight, emptying)
         return passes(state)
 
     sweep.window = passes.window
@@ -423,17 +436,18 @@ def subsample_start_sweep(source, visit, update, shape, per_weight=False):
 
 
 def make_sweep(algorithm, source, visit, update, shape, on_visit=None, exact_first=False,
-               per_weight=False, warm=False):
+               per_weight=False, warm=False, emptying=True):
     """The sweep of ``algorithm`` ('batch', 'incremental', 'accelerated' or
     'subsample_start') for :func:`iterate` (``exact_first``: see :func:`incremental_sweep`;
     a subsample start is then skipped: the state is already good, as it is with ``warm``, a
-    warm start from a fit; ``per_weight``: see :func:`subsample_start`)."""
+    warm start from a fit; ``per_weight``: see :func:`subsample_start`; ``emptying``: see
+    :func:`accelerated_sweep`)."""
     if algorithm == "batch":
         return batch_sweep(source, visit, update)
     if algorithm == "accelerated" or (algorithm == "subsample_start" and (exact_first or warm)):
-        return accelerated_sweep(source, visit, update, shape)
+        return accelerated_sweep(source, visit, update, shape, emptying)
     if algorithm == "subsample_start":
-        return subsample_start_sweep(source, visit, update, shape, per_weight)
+        return subsample_start_sweep(source, visit, update, shape, per_weight, emptying)
     return incremental_sweep(source, visit, update, shape, on_visit, exact_first)
 
 

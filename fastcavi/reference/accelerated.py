@@ -9,7 +9,9 @@ scatters R_k, in the covariance type's shape), the step ::
     r = s1 - s0,   v = s2 - 2 s1 + s0,   a = -min(max(|r| / |v|, 1), limit)
     s' = s0 - 2 a r + a^2 v
 
-proposes q(theta) = update(s'). The iteration then does its E-step at that q(theta) and keeps
+proposes q(theta) = update(s'), after making empty (N_k, S_k and R_k zero; tied's R is one
+pooled matrix and stays) every component whose N_k the step takes below zero. The iteration
+then does its E-step at that q(theta) and keeps
 the result when its ELBO is at least the last one; else it does the E-step at the q(theta)
 of the plain iterations. ``limit`` starts at 1, grows 4-fold after a kept step that reached
 it (at most 1024) and shrinks 4-fold after a step that was not kept.
@@ -74,6 +76,9 @@ def squarem_step(history, covariance_type, limit):
         return None
     a = -min(max(r_norm / v_norm, 1.0), limit)
     step = [x0 - 2.0 * a * x + a * a * y for x0, x, y in zip(s0, r, v)]
+    gone = step[0] < 0.0  # a component the step carries past empty is made empty
+    for x in step[:2] if covariance_type == "tied" else step:  # (tied: one pooled scatter)
+        x[gone] = 0.0
     return from_centred(*step, centre, covariance_type), -a
 
 
