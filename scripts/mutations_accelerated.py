@@ -81,7 +81,8 @@ SUBSAMPLE_MUTATIONS = [
         "after one cycle"),
     (
         "subsample-start-skipped", "fastcavi/inference/algorithms.py",
-        "            state = subsample_start(source, visit, update, shape, state, per_weight, emptying)",
+        "            state = subsample_start(source, visit, update, shape, state, per_weight, "
+        "emptying)",
         "            pass",
         "the sweep never starts on the subsamples: plain accelerated passes"),
     (
