@@ -260,8 +260,11 @@ def test_time_to_fit_bench_reports_every_algorithm(capsys):
     rows = bench.run(4000, (2,), 4, 12, 1000, log=print, tol=0.0)
     out = capsys.readouterr().out
     assert len(rows) == 3 and out.count("within 1e-06/point of batch's best ELBO") == 3
+    assert out.count("floor: batch's first pass ends at") == 3
     for row in rows:
         assert row["batch_s"] is not None and row["batch_end_per_point"] <= 0.0
+        # the floor: batch's first pass, which no run can beat to a bound
+        assert 0.0 < row["first_pass_s"] <= row["batch_s"]
         for a in bench.ALGORITHMS:
             assert row[f"{a}_iterations"] == 12
             assert row[f"{a}_s"] is None or row[f"{a}_s"] <= row[f"{a}_total_s"]
@@ -310,6 +313,9 @@ def test_shapes_bench_reports_every_type_against_its_floor(capsys):
         # per dtype: over the products, then over the products and the exps (a larger floor;
         # equal where the exps round away), each ratio a number of its own at any width
         assert len(ratios) == 4 and ratios[1] <= ratios[0] and ratios[3] <= ratios[2]
+    for ctype in ("spherical", "diag"):  # and the floor at their skinny products' own rate
+        line = next(line for line in lines if line.startswith(f"{ctype} at its products'"))
+        assert line.count("x it with the exps") == 2, line
     # ratios far wider than their columns (a tiny shape's floor) still read as numbers
     rows = [dict(name="exps", seconds=1e-6)] + [
         dict(name=f"{who} {ctype} {dt}", seconds=0.5 if who == "fastcavi" else 1e-7)

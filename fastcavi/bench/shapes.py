@@ -20,7 +20,12 @@ spherical   4 N p K: x times the K means, and back
 A ratio near 1 means the pass runs at the BLAS rate. The second floor adds what no product
 does: the N K exps of the responsibilities, at the rate of the kernels' exp over values in L1
 (:func:`fastcavi.bench.cavi.exp_floors`), measured in the same process. The M-step and the ELBO
-come on top of both. scikit-learn's iteration (``--sklearn``) takes minutes at the default
+come on top of both. The BLAS paths of spherical and diag do their products per block of B rows
+(``core.gram_block_rows``), (K x q)(q x B) and (K x B)(B x q) with q = p and 2 p: skinny
+products, whose inner or outer dimension is p, not a square's 1536. So the third floor,
+"shapes", is the first at the rate of those two products as the kernels call them (Numba's
+``np.dot``, one thread each), the ratio of the two rates measured on one thread in the same
+process, plus the exps. scikit-learn's iteration (``--sklearn``) takes minutes at the default
 shape.
 """
 
@@ -31,7 +36,7 @@ import sys
 import numba
 import numpy as np
 
-from .._threads import thread_limit
+from .._threads import single_threaded_blas, thread_limit
 from .._validation import as_kernel_array
 from ..data.sources import ArraySource
 from ..models.family_fit import family_sweep
@@ -39,6 +44,48 @@ from ..models.names import COVARIANCE_TYPES
 from . import cavi as bench
 from .cavi import blas_rate, exp_floors, floor_flops
 from .family import family_problem
+
+#: The types whose BLAS path does two skinny products per block: q, the products' width.
+BLOCK_WIDTH = {"spherical": 1, "diag": 2}
+
+
+@numba.njit
+def _square(a, out):
+    np.dot(a, a, out)
+
+
+@numba.njit
+def _block(w, f, e, logits, sums, reps):
+    """``reps`` times a block's two products as the kernels do them (Numba's np.dot, the BLAS
+    they call): logits <- w f^T, (K x q)(q x B), and sums <- e f, (K x B)(B x q); f is the
+    block's (B, q) rows."""
+    for _ in range(reps):
+        np.dot(w, f.T, logits)
+        np.dot(e, f, sums)
+
+
+def block_rate_ratio(n_features, n_components, dtype, repeats):
+    """How many times slower, on one thread, the two products per block of a spherical or diag
+    BLAS pass run (``q`` = p or 2p wide: (K x q)(q x B) and (K x B)(B x q)) than a square
+    product of side 1536: {q: ratio} for both widths."""
+    from ..kernels.core import gram_block_rows
+
+    rng = np.random.default_rng(2)
+    side, b, k = 1536, int(gram_block_rows(n_components)), n_components
+    sq = rng.standard_normal((side, side)).astype(dtype)
+    square = bench.measure(lambda: _square(sq, np.empty_like(sq)),
+                           max(repeats, 3))[0] / (2.0 * side ** 3)
+    ratios = {}
+    for width in set(BLOCK_WIDTH.values()):
+        q = width * n_features
+        w, f = rng.standard_normal((k, q)).astype(dtype), rng.standard_normal((b, q)).astype(dtype)
+        e = rng.standard_normal((k, b)).astype(dtype)
+        logits, sums = np.empty((k, b), dtype), np.empty((k, q), dtype)
+        reps = max(1, int(2e8 / (4.0 * k * q * b)))
+        pair = bench.measure(lambda: _block(w, f, e, logits, sums, reps),
+                             max(repeats, 3))[0] / (4.0 * k * q * b * reps)
+        ratios[width] = pair / square
+    return ratios
 
 
 def run(n_samples, n_features, n_components, types=COVARIANCE_TYPES, repeats=3,
@@ -55,6 +102,9 @@ def run(n_samples, n_features, n_components, types=COVARIANCE_TYPES, repeats=3,
     shape = (n_samples, n_features, n_components)
     with thread_limit(n_threads):
         rates = {dt: blas_rate(repeats, np.dtype(dt)) for dt in ("float64", "float32")}
+        with single_threaded_blas():
+            slower = {dt: block_rate_ratio(n_features, n_components, np.dtype(dt), repeats)
+                      for dt in ("float64", "float32")}
         add("exps", exp_floors(n_samples * n_components, repeats,
                                numba.get_num_threads())[0][0])
         for dt in ("float64", "float32"):
@@ -65,6 +115,9 @@ def run(n_samples, n_features, n_components, types=COVARIANCE_TYPES, repeats=3,
                 add(f"fastcavi {ctype} {dt}", bench.measure(lambda s=sweep, q=params: s(q),
                                                             repeats)[0])
                 add(f"floor {ctype} {dt}", floor_flops(ctype, *shape) / rates[dt])
+                if ctype in BLOCK_WIDTH:
+                    add(f"shapes {ctype} {dt}", rows[-1]["seconds"]
+                        * slower[dt][BLOCK_WIDTH[ctype]])
     if sklearn:
         for ctype in types:
             add(f"sklearn {ctype}", bench.sklearn_bgm_per_iter(X, n_components, 1,
@@ -92,6 +145,17 @@ def report(rows, shape, types=COVARIANCE_TYPES):
             cells += ("           n/a       n/a" if theirs is None else
                       f"{theirs:>14.2f} {theirs / by[f'fastcavi {ctype} float64']:>8.1f}x")
         lines.append(f"{ctype:10s}{cells}")
+    for ctype in types:
+        if f"shapes {ctype} float64" not in by:
+            continue
+        cells = []
+        for dt in ("float64", "float32"):
+            shaped = by[f"shapes {ctype} {dt}"]
+            cells.append(f"{dt} {shaped:.3f} s ({shaped / by[f'floor {ctype} {dt}']:.2f}x the "
+                         f"square rate's), fastcavi "
+                         f"{by[f'fastcavi {ctype} {dt}'] / (shaped + exps):.2f}x it with the exps")
+        lines.append(f"{ctype} at its products' own rate (a block's two skinny products, one "
+                     "thread): " + "; ".join(cells))
     return "\n".join(lines)
 
 
