@@ -67,7 +67,7 @@ def _block(w, f, e, logits, sums, reps):
 def block_rate_ratio(n_features, n_components, dtype, repeats):
     """How many times slower, on one thread, the two products per block of a spherical or diag
     BLAS pass run (``q`` = p or 2p wide: (K x q)(q x B) and (K x B)(B x q)) than a square
-    product of side 1536: {q: ratio} for both widths."""
+    product of side 1536: {1: ratio at q = p, 2: ratio at q = 2p}."""
     from ..kernels.core import gram_block_rows
 
     rng = np.random.default_rng(2)
