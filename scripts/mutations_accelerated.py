@@ -35,7 +35,7 @@ ACCELERATED_MUTATIONS = [
         "a step that carries a component's weight below zero is dropped, not emptied"),
     (
         "accelerated-past-empty-keeps-scatter", "fastcavi/inference/algorithms.py",
-        "        for f in fields[:2] if shape == \"tied\" else fields:",
+        "        for f in fields if SCATTER_PER_COMPONENT[shape] else fields[:2]:",
         "        for f in fields[:2]:",
         "an emptied component keeps its extrapolated scatter"),
     (

@@ -170,6 +170,10 @@ SCATTER_VARIANCES = {"scalar": np.asarray, "diag": np.asarray, "full": _matrix_d
                      "tied": _matrix_diagonal}
 
 
+#: Whether each form of the scatter has one per component (tied's is pooled over them).
+SCATTER_PER_COMPONENT = {"scalar": True, "diag": True, "full": True, "tied": False}
+
+
 def recentre(stats, old, new, shape):
     """``stats`` (centred on the means ``old`` (K, p)) centred on ``new`` instead.
 
@@ -284,7 +288,7 @@ def _extrapolate(history, shape, limit, emptying=True):
     new = {f: getattr(s0, f) - 2.0 * a * x + a * a * y for f, x, y in zip(fields, r, v)}
     if emptying:
         gone = new["n_k"] < 0.0  # carried past empty
-        for f in fields[:2] if shape == "tied" else fields:
+        for f in fields if SCATTER_PER_COMPONENT[shape] else fields[:2]:
             new[f][gone] = 0.0
     return dataclasses.replace(s2, **new), centre, -a
 
