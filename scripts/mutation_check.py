@@ -716,6 +716,17 @@ MUTATIONS = [
         "the first fit of the grid is kept instead of the best",
         ("tests/test_selection.py", "tests/test_cli_select.py")),
     Mutation(
+        "selection-algorithm-ignored", "fastcavi/estimators/selection.py",
+        "n_threads=self.n_threads, algorithm=self.algorithm)",
+        "n_threads=self.n_threads)",
+        "the grid's fits run batch CAVI whatever its algorithm (accelerated by default)",
+        ("tests/test_selection.py", "tests/test_cli_select.py")),
+    Mutation(
+        "select-command-algorithm-dropped", "fastcavi/cli/select.py",
+        "                           algorithm=args.algorithm)",
+        "                           algorithm=\"accelerated\")",
+        "fastcavi select ignores --algorithm", ("tests/test_cli_select.py",)),
+    Mutation(
         "gm-file-public-attributes", "fastcavi/estimators/io.py",
         "arrays = {name: np.asarray(getattr(params, field), dtype=np.float64)",
         "arrays = {name: np.asarray(getattr(est, name), dtype=np.float64)",

@@ -166,6 +166,7 @@ def test_moves_bench_quick_prints_three_tables(capsys):
     assert "Synthetic recovery" in text and "exactly right" in text
     assert "Real data" in text and "iris" in text and "sklearn DP C x10" in text
     assert "Time: N = 5,000" in text and "MixtureSelection K=1..4 x 4 types" in text
+    assert "MixtureSelection K=1..4 x 4 types, batch" in text  # the grid's default, and batch
     for arm in ["fastcavi DP", "sklearn DP", "sklearn BIC"] + (
             ["moves K0=1", "moves K0=2K"] if moves.moves_available() else []):
         assert arm in text

@@ -43,6 +43,30 @@ def test_the_table_and_the_best_model(data, tmp_path, capsys):
     assert err.count("K=") == 8  # a progress line per fit, on stderr
 
 
+def test_the_algorithm_of_every_fit(data, tmp_path, capsys):
+    """--algorithm reaches every fit: the table of --algorithm batch is MixtureSelection's with
+    algorithm='batch', and the default's is its accelerated one (fewer iterations in all)."""
+    directory, X = data
+    tables = {}
+    for algorithm in ("batch", None):
+        argv = [] if algorithm is None else ["--algorithm", algorithm]
+        status, out, err = call(["select", directory / "x.csv", "-k", "2-5",
+                                 "--covariance-types", "full", "-q", "-o",
+                                 tmp_path / "m.npz", *argv], capsys)
+        assert status == 0, err
+        tables[algorithm] = [line for line in out.splitlines() if line.strip().startswith("full")]
+    for algorithm in ("batch", "accelerated"):
+        sel = MixtureSelection(range(2, 6), ["full"], max_iter=200, tol=1e-5 * len(X),
+                               random_state=0, algorithm=algorithm).fit(X)
+        lines = tables["batch" if algorithm == "batch" else None]
+        for line, bound, n_iter in zip(lines, sel.results_["lower_bound"],
+                                       sel.results_["n_iter"]):
+            assert f"{bound:.6g}" in line and str(n_iter) in line.split()
+        if algorithm == "batch":
+            batch_iterations = sel.results_["n_iter"].sum()
+    assert sel.results_["n_iter"].sum() < batch_iterations
+
+
 def test_standardized_best_model_is_in_the_data_units(data, tmp_path, capsys):
     directory, X = data
     model = tmp_path / "best.npz"
@@ -60,6 +84,7 @@ def test_standardized_best_model_is_in_the_data_units(data, tmp_path, capsys):
     (["-k", "3,3"], "distinct K >= 1"),
     (["-k", "a"], "expected K"),
     (["--covariance-types", "full,round"], "expected distinct names"),
+    (["--algorithm", "fast"], "invalid choice: 'fast'"),
 ])
 def test_bad_option_values_are_usage_errors(data, tmp_path, capsys, monkeypatch, argv, pattern):
     directory, _ = data
@@ -110,8 +135,8 @@ def test_both_models_in_one_table(data, tmp_path, capsys):
 
     directory, X = data
     status, out, err = call(["select", directory / "x.csv", "-k", "2-4", "--covariance-types",
-                             "diag", "--models", "bgm,gm", "-q", "-o", tmp_path / "m.npz"],
-                            capsys)
+                             "diag", "--models", "bgm,gm", "--algorithm", "batch", "-q", "-o",
+                             tmp_path / "m.npz"], capsys)
     assert status == 0, err
     rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["bgm"], ["gm"])]
     assert [r[0] for r in rows] == ["bgm"] * 3 + ["gm"] * 3

@@ -150,7 +150,7 @@ def test_selection_fits_every_k_under_one_prior():
     fit is BayesianGaussianMixture's default fit."""
     rng = np.random.default_rng(6)
     X = np.vstack([rng.normal(size=(150, 2)) + c for c in ([0, 0], [7, 0], [0, 7])])
-    kw = dict(random_state=0, max_iter=200)
+    kw = dict(random_state=0, max_iter=200, algorithm="accelerated")  # the grid's default
     for default_prior, fitted in (("mclust", dict(default_prior="mclust", max_components=4)),
                                   ("scikit-learn", {})):
         sel = MixtureSelection([2, 4], ["diag"], default_prior=default_prior, **kw).fit(X)
@@ -168,7 +168,7 @@ def test_selection_under_both_priors_lets_the_bound_choose():
     rng = np.random.default_rng(8)
     X = np.vstack([rng.normal(size=(60, 2)) * 0.3 + c for c in
                    rng.uniform(-10, 10, size=(8, 2))])
-    kw = dict(random_state=0, max_iter=300)
+    kw = dict(random_state=0, max_iter=300, algorithm="batch")
     sel = MixtureSelection([4, 8], ["full"], default_prior=("scikit-learn", "mclust"),
                            **kw).fit(X)
     r = sel.results_

@@ -61,12 +61,17 @@ def test_the_process_prior_adds_nothing():
     assert label_symmetry(5, "dirichlet_distribution") == pytest.approx(math.log(120), 1e-15)
 
 
-def test_rows_are_the_fits_of_the_grid():
+@pytest.mark.parametrize("algorithm", [None, "batch", "incremental"])
+def test_rows_are_the_fits_of_the_grid(algorithm):
+    """Each row is the fit of its K and type on its own, with the grid's algorithm:
+    'accelerated' when none is given."""
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(size=(200, 2)) + c for c in ([0, 0], [8, 0])])
     kw = dict(weight_concentration_prior_type="dirichlet_distribution", random_state=0,
               max_iter=200)
-    sel = MixtureSelection([1, 3, 2], ["diag", "full"], **kw).fit(X)
+    given = {} if algorithm is None else {"algorithm": algorithm}
+    sel = MixtureSelection([1, 3, 2], ["diag", "full"], **kw, **given).fit(X)
+    kw["algorithm"] = algorithm or "accelerated"
     r = sel.results_
     assert list(r["covariance_type"]) == ["diag"] * 3 + ["full"] * 3
     assert list(r["n_components"]) == [1, 3, 2] * 2
@@ -155,7 +160,7 @@ def test_gaussian_mixture_rows_are_scikit_learns_bic():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         sel = MixtureSelection(range(1, 5), ["full", "spherical"], models=("bgm", "gm"),
-                               random_state=0, max_iter=300).fit(X)
+                               random_state=0, max_iter=300, algorithm="batch").fit(X)
         r = sel.results_
         gm_rows = np.flatnonzero(r["model"] == "gm")
         assert len(gm_rows) == 8 and list(r["model"][:8]) == ["bgm"] * 8
@@ -190,20 +195,23 @@ def test_every_fit_is_the_one_fitted_alone():
     X = np.vstack([rng.normal(size=(200, 2)) + c for c in ([0, 0], [5, 1], [1, 6])])
     sel = MixtureSelection([2, 3], ["full", "diag"], random_state=7,
                            models=("bgm", "gm", "moves")).fit(X)
+    assert sel.algorithm == "accelerated"
     r = sel.results_
     assert list(r["model"]) == ["bgm"] * 4 + ["gm"] * 4 + ["moves"] * 2
     for i in range(10):
         ctype, model = str(r["covariance_type"][i]), str(r["model"][i])
         if model == "gm":
             alone = GaussianMixture(int(r["n_components"][i]), covariance_type=ctype,
-                                    random_state=7, tol=1e-3 / len(X)).fit(X)
+                                    random_state=7, tol=1e-3 / len(X),
+                                    algorithm="accelerated").fit(X)
             assert -0.5 * alone.bic(X) == pytest.approx(r["criterion"][i], rel=1e-12)
             continue
         k = 3 if model == "moves" else int(r["n_components"][i])
         alone = BayesianGaussianMixture(
             n_components=k, covariance_type=ctype, moves=model == "moves" or None,
             max_components=3, default_prior="mclust",
-            weight_concentration_prior_type="dirichlet_distribution", random_state=7).fit(X)
+            weight_concentration_prior_type="dirichlet_distribution", random_state=7,
+            algorithm="accelerated").fit(X)
         assert alone.lower_bound_ == r["lower_bound"][i]
         assert alone.n_components_ == r["n_components"][i]
         assert r["criterion"][i] == r["lower_bound"][i] + math.lgamma(alone.n_components_ + 1)
@@ -221,3 +229,28 @@ def test_moves_rows_find_the_clusters_from_the_largest_k():
     assert list(sel.results_["n_components"]) == [3, 3]
     assert sel.best_estimator_.n_components_ == 3 and sel.best_estimator_.moves is True
     assert "moves" in sel.table().splitlines()[0] or "<- best" in sel.table()
+
+
+def test_accelerated_rows_reach_the_optimum_batch_fits_reach():
+    """The grid's default algorithm has batch CAVI's (and EM's) fixed points: run to a tight
+    tolerance, its rows' bounds are those of batch fits, and its GaussianMixture rows'
+    log-likelihoods scikit-learn's."""
+    from sklearn.mixture import GaussianMixture as SkGM
+
+    rng = np.random.default_rng(9)
+    X = np.vstack([rng.normal(size=(150, 2)) * s + c
+                   for s, c in ((0.6, [0, 0]), (1.0, [4, 0]), (1.5, [0, 6]))])
+    kw = dict(n_components=[2, 3, 4], covariance_types=["full", "spherical"],
+              models=("bgm", "gm"), random_state=0, max_iter=5000, tol=1e-9)
+    fast = MixtureSelection(**kw).fit(X)
+    batch = MixtureSelection(algorithm="batch", **kw).fit(X)
+    r, b = fast.results_, batch.results_
+    assert np.all(r["converged"]) and np.all(b["converged"])
+    assert r["n_iter"].sum() < b["n_iter"].sum()
+    np.testing.assert_allclose(r["lower_bound"], b["lower_bound"], rtol=1e-9)
+    for i in np.flatnonzero(r["model"] == "gm"):
+        sk = SkGM(int(r["n_components"][i]), covariance_type=str(r["covariance_type"][i]),
+                  random_state=0, max_iter=5000, tol=1e-12).fit(X)
+        assert r["lower_bound"][i] == pytest.approx(sk.score(X) * len(X), rel=1e-9)
+    assert fast.best_params_ == batch.best_params_ == {"n_components": 3,  # round clusters
+                                                       "covariance_type": "spherical"}
