@@ -5,6 +5,7 @@ tests/test_moves.py."""
 
 _PATH = "fastcavi/models/moves.py"
 _PROPOSALS = "fastcavi/models/proposals.py"
+_COLUMNS = "fastcavi/kernels/columns.py"
 
 MOVES_MUTATIONS = [
     (
@@ -38,10 +39,25 @@ MOVES_MUTATIONS = [
         "np.hstack([rj * s[:, None], rj * s[:, None]])",
         "a birth's second child gets the first child's share"),
     (
-        "moves-entropy-unweighted", _PATH,
-        "    h = w @ _neg_xlogx(r)",
-        "    h = _neg_xlogx(r).sum(axis=0)",
+        "moves-entropy-unweighted", _COLUMNS,
+        "        hk -= wk[i] * lg if x >= _TINY else 0.0",
+        "        hk -= rk[i] * lg if x >= _TINY else 0.0",
         "the columns' entropies ignore sample_weight"),
+    (
+        "moves-columns-unweighted", _COLUMNS,
+        "        wk[i] = w[i] * rk[i]",
+        "        wk[i] = rk[i]",
+        "the columns' sums ignore sample_weight"),
+    (
+        "moves-scatter-unweighted", _COLUMNS,
+        "                dw[j, i] = wk[i] * d[j, i]",
+        "                dw[j, i] = d[j, i]",
+        "a column's full scatter ignores its responsibilities"),
+    (
+        "moves-squares-uncentred", _COLUMNS,
+        "                acc_q += v * (dij * dij)",
+        "                acc_q += v * (xt[j, i] * xt[j, i])",
+        "a column's squares are about the origin, not its centre"),
     (
         "moves-accept-without-gain", _PATH,
         "        need = -margin if kind != \"birth\" else margin",

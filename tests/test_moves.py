@@ -173,6 +173,55 @@ def _plain_columns(X, w, r, centres, matrix):
 
 
 @pytest.mark.parametrize("matrix", [True, False])
+@pytest.mark.parametrize(("n", "p", "k"), [(1, 1, 1), (7, 2, 5), (300, 5, 3), (150, 9, 12)])
+def test_column_sums_are_the_plain_sums(n, p, k, matrix):
+    """The kernels' columns (fastcavi.kernels.columns) against one plain loop over the rows:
+    weights with zeros, responsibilities with exact zeros and ones (entropy 0 there), rows far
+    from the centres."""
+    rng = np.random.default_rng(n + p + k)
+    X = rng.normal(size=(n, p)) * 4.0 + 100.0
+    w = rng.uniform(0.0, 3.0, n)
+    w[::4] = 0.0
+    r = rng.dirichlet(np.ones(k) * 0.3, size=n)
+    r[::3] = np.eye(k)[rng.integers(k, size=len(r[::3]))]
+    centres = X[rng.integers(n, size=k)] + rng.normal(size=(k, p))
+    given = [a.copy() for a in (X, w, r, centres)]
+    got = column_sums(X, w, r, centres, matrix)
+    for a, b in zip((X, w, r, centres), given):  # the inputs are left as they were
+        np.testing.assert_array_equal(a, b)
+    want = _plain_columns(X, w, r, centres, matrix)
+    for a, b in zip((got.n_k, got.s_k, got.r_k, got.h_k), want):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * max(1.0, np.abs(b).max()))
+    assert got.total_weight == pytest.approx(w.sum(), rel=1e-15)
+
+
+@pytest.mark.parametrize("matrix", [True, False])
+def test_column_sums_do_not_depend_on_where_the_inputs_lie(matrix):
+    """Every sum of the column kernels runs in a loop that only reads (a loop that also
+    stores would add in an order that depends on whether its arrays might overlap): the same
+    bits with the inputs at 30 different places in one buffer, packed or apart."""
+    rng = np.random.default_rng(3)
+    n, p, k = 1037, 5, 7
+    values = [rng.normal(size=(n, p)), rng.uniform(0, 2, n),
+              rng.dirichlet(np.ones(k), size=n), rng.normal(size=(k, p))]
+    sizes = [v.size for v in values]
+    first = None
+    for _ in range(30):
+        arena = np.zeros(sum(sizes) + 64)
+        pos, placed = 0, [None] * 4
+        for i in rng.permutation(4):
+            pos += int(rng.integers(0, 8))
+            placed[i] = arena[pos:pos + sizes[i]].reshape(values[i].shape)
+            placed[i][...] = values[i]
+            pos += sizes[i]
+        got = column_sums(*placed, matrix)
+        got = [np.asarray(a).tobytes() for a in (got.n_k, got.s_k, got.r_k, got.h_k)]
+        first = first or got
+        assert got == first
+
+
+@pytest.mark.parametrize("matrix", [True, False])
 @pytest.mark.parametrize("case", ["few rows move", "most rows move", "none moves", "alone"])
 def test_a_deleted_components_columns_from_the_rows_that_change(case, matrix):
     """The columns of r with column j deleted (the reference's delete: its mass to the others

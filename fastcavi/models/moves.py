@@ -44,6 +44,7 @@ from scipy.special import entr
 
 from .._threads import single_threaded_blas
 from ..inference.algorithms import Recorder, Run, iterate, make_sweep, recentre
+from ..kernels import columns as _columns
 from .family import FamilyStats
 from .family_fit import family_model
 from .fixed import kernel_means
@@ -126,17 +127,10 @@ def _neg_xlogx(r):
 
 def column_sums(X, w, r, centres, matrix):
     """:class:`Columns` of responsibilities r (B, K) over rows X (B, p) float64 with weights
-    w (B,)."""
-    k, p = r.shape[1], X.shape[1]
-    wr = r * w[:, None]
-    s = np.empty((k, p))
-    sq = np.empty((k, p, p) if matrix else (k, p))
-    for j in range(k):
-        d = X - centres[j]
-        s[j] = wr[:, j] @ d
-        sq[j] = (d * wr[:, j, None]).T @ d if matrix else wr[:, j] @ (d * d)
-    h = w @ _neg_xlogx(r)
-    return Columns(wr.sum(axis=0), s, sq, h, float(w.sum()))
+    w (B,) (:mod:`fastcavi.kernels.columns`)."""
+    args = [np.ascontiguousarray(a, dtype=np.float64) for a in (X.T, w, r.T, centres)]
+    sums = (_columns.column_sums_matrix if matrix else _columns.column_sums_diagonal)(*args)
+    return Columns(*sums, float(w.sum()))
 
 
 @dataclass
