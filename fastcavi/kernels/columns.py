@@ -43,18 +43,22 @@ def _column(w, rk, wk):
 
 
 @cached_njit(**_JIT)
-def column_sums_matrix(xt, w, rt, centres):
-    """(n (K,), s (K, p), q (K, p, p), h (K,)) of the module's sums, q the full scatters."""
+def _outputs(xt, rt):
+    """n (K,), s (K, p), h (K,), and a column's work array (B,)."""
     p, n_rows = xt.shape
     n_cols = rt.shape[0]
-    n = np.empty(n_cols)
-    s = np.empty((n_cols, p))
-    q = np.empty((n_cols, p, p))
-    h = np.empty(n_cols)
-    wk = np.empty(n_rows)
+    return np.empty(n_cols), np.empty((n_cols, p)), np.empty(n_cols), np.empty(n_rows)
+
+
+@cached_njit(**_JIT)
+def column_sums_matrix(xt, w, rt, centres):
+    """(n (K,), s (K, p), q (K, p, p), h (K,)) of the module's sums, q the full scatters."""
+    n, s, h, wk = _outputs(xt, rt)
+    p, n_rows = xt.shape
+    q = np.empty((len(n), p, p))
     d = np.empty((p, n_rows))
     dw = np.empty((p, n_rows))
-    for k in range(n_cols):
+    for k in range(len(n)):
         n[k], h[k] = _column(w, rt[k], wk)
         for j in range(p):
             c = centres[k, j]
@@ -72,14 +76,10 @@ def column_sums_matrix(xt, w, rt, centres):
 @cached_njit(**_JIT)
 def column_sums_diagonal(xt, w, rt, centres):
     """(n (K,), s (K, p), q (K, p), h (K,)) of the module's sums, q the scatters' diagonals."""
+    n, s, h, wk = _outputs(xt, rt)
     p, n_rows = xt.shape
-    n_cols = rt.shape[0]
-    n = np.empty(n_cols)
-    s = np.empty((n_cols, p))
-    q = np.empty((n_cols, p))
-    h = np.empty(n_cols)
-    wk = np.empty(n_rows)
-    for k in range(n_cols):
+    q = np.empty((len(n), p))
+    for k in range(len(n)):
         n[k], h[k] = _column(w, rt[k], wk)
         for j in range(p):
             c = centres[k, j]
