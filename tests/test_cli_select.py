@@ -55,6 +55,7 @@ def test_the_algorithm_of_every_fit(data, tmp_path, capsys):
                                  tmp_path / "m.npz", *argv], capsys)
         assert status == 0, err
         tables[algorithm] = [line for line in out.splitlines() if line.strip().startswith("full")]
+        assert out.splitlines()[0].endswith(f"; {algorithm or 'accelerated'} fits")
     for algorithm in ("batch", "accelerated"):
         sel = MixtureSelection(range(2, 6), ["full"], max_iter=200, tol=1e-5 * len(X),
                                random_state=0, algorithm=algorithm).fit(X)

@@ -184,7 +184,7 @@ def cmd_select(args):
                            default_prior=tuple(args.default_prior),
                            algorithm=args.algorithm)
     print(f"data: {args.data}: N = {n:,} points, p = {p} features; "
-          f"{tol_text('bgm', args.tol, n)}")
+          f"{tol_text('bgm', args.tol, n)}; {args.algorithm} fits")
     with StagedFiles() as out:
         model_file = out.open(args.output)
         plot_file = None if plot_path is None else out.open(plot_path)
