@@ -76,6 +76,9 @@ class Mutation:
     tests: tuple = CORE_TESTS
 
 
+# The moments' kernels: their oracle tests and the defaults at the extremes.
+MOMENT_TESTS = ("tests/test_streaming.py", "tests/test_extremes.py")
+
 MUTATIONS = [
     Mutation(
         "gram-weight-offset", "fastcavi/kernels/fixed.py",
@@ -122,17 +125,44 @@ MUTATIONS = [
         "the move rounds' blocks on threads lose their weights",
         tests=("tests/test_streaming.py",)),
     Mutation(
-        "moments-whole-block", "fastcavi/data/defaults.py",
-        "rows = max(1, _PIECE_VALUES // max(1, xb.shape[1]))",
-        "rows = max(1, xb.shape[0])",
-        "the default prior's pass makes float64 temporaries a whole block at a time (64 MiB "
-        "each at p = 128)", tests=("tests/test_streaming.py",)),
+        "moments-mean-unweighted", "fastcavi/kernels/moments.py",
+        "run[j] += w * d\n",
+        "run[j] += d\n",
+        "the default prior's mean ignores the sample weights",
+        tests=MOMENT_TESTS),
     Mutation(
-        "moments-piece-weights-offset", "fastcavi/data/defaults.py",
-        "None if wb is None else wb[start:start + rows])",
-        "None if wb is None else wb[:min(rows, xb.shape[0] - start)])",
-        "every piece of a block takes the weights of its first rows",
-        tests=("tests/test_streaming.py",)),
+        "moments-squares-unweighted", "fastcavi/kernels/moments.py",
+        "run[j] += w * (d * d)",
+        "run[j] += d * d",
+        "the default prior's variances ignore the sample weights", tests=MOMENT_TESTS),
+    Mutation(
+        "moments-spread-signed", "fastcavi/kernels/moments.py",
+        "spread = max(spread, abs(d))",
+        "spread = max(spread, d)",
+        "the largest deviation misses those below x_0 (data all below the first row have "
+        "no spread, and the variances are taken as 0)", tests=MOMENT_TESTS),
+    Mutation(
+        "moments-last-row-skipped", "fastcavi/kernels/moments.py",
+        "        for i in range(start, min(n_rows, start + _RUN)):\n"
+        "            w = weights[i] if weighted else 1.0\n"
+        "            for j in range(n_features):  # each",
+        "        for i in range(start, min(n_rows - 1, start + _RUN)):\n"
+        "            w = weights[i] if weighted else 1.0\n"
+        "            for j in range(n_features):  # each",
+        "the mean's pass stops a row early", tests=MOMENT_TESTS),
+    Mutation(
+        "moments-square-run-not-reset", "fastcavi/kernels/moments.py",
+        "            run[j] = 0.0\n"
+        "        for i in range(start, min(n_rows, start + _RUN)):\n"
+        "            w = weights[i] if weighted else 1.0\n"
+        "            for j in range(n_features):\n"
+        "                d = (",
+        "            pass\n"
+        "        for i in range(start, min(n_rows, start + _RUN)):\n"
+        "            w = weights[i] if weighted else 1.0\n"
+        "            for j in range(n_features):\n"
+        "                d = (",
+        "each run of squares adds the runs before it again", tests=MOMENT_TESTS),
     Mutation(
         "last-chunk-skipped", "fastcavi/kernels/core.py",
         "for c in range(part.shape[0]):  # fixed order",

@@ -97,9 +97,10 @@ def test_scale_equivariance_float32(s):
     (blobs(3) * 1e153, np.float64),       # sums of squared distances overflow float64
     (blobs(3) * 1e170, np.float64),       # the variances themselves overflow
     (blobs(3) * 1e-170, np.float64),      # ... or underflow
+    (blobs(3) * 1e-309, np.float64),      # a subnormal spread (no finite reciprocal)
     (blobs(3) * 1e20, np.float32),        # squared distances overflow float32
     (blobs(3) * 1e-25, np.float32),       # ... or underflow
-], ids=["f64-1e153", "f64-1e170", "f64-1e-170", "f32-1e20", "f32-1e-25"])
+], ids=["f64-1e153", "f64-1e170", "f64-1e-170", "f64-1e-309", "f32-1e20", "f32-1e-25"])
 def test_unrepresentable_scale_is_a_clear_error(X, dtype):
     with pytest.raises(ValueError, match="Rescale X"):
         GaussianMixtureCAVI(n_components=3, random_state=0).fit(X.astype(dtype))

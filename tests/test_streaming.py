@@ -11,7 +11,6 @@ import pytest
 from fastcavi import GaussianMixtureCAVI
 from fastcavi._threads import thread_limit
 from fastcavi._validation import as_kernel_array, validate_X
-from fastcavi.data import defaults as _defaults
 from fastcavi.data.defaults import _subsample, moments
 from fastcavi.data.sources import BLOCK_ROWS, THREADED_BLOCK_ROWS, ArraySource
 from fastcavi.models.fixed import check_hyper, run_sweeps
@@ -104,24 +103,29 @@ print(json.dumps(tracemalloc.get_traced_memory()[1]))
 
 @pytest.mark.parametrize("dtype", [np.float64, pytest.param(np.float32, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-def test_moments_in_pieces_are_numpys(weighted, dtype):
-    """The default prior's moments, taken block by block and each block in pieces of at most
-    _PIECE_VALUES values: NumPy's weighted mean and variances, at a size whose pieces end
-    inside a block and whose last block is short, on data far from the origin; and no
-    temporary near a block's size."""
+def test_moments_over_blocks_are_numpys(weighted, dtype):
+    """The default prior's moments, taken block by block by the compiled loops (each block in
+    runs of rows): NumPy's weighted mean and variances, at a size whose last block is short
+    and whose blocks and last run end off the run length, on data far from the origin with
+    weights that are sometimes zero; and no temporary near a block's size."""
+    from fastcavi.kernels.moments import _RUN
+
     n, p = BLOCK_ROWS + 3001, 160
-    rows = _defaults._PIECE_VALUES // p
-    assert rows < BLOCK_ROWS and BLOCK_ROWS % rows and n % BLOCK_ROWS < rows
+    assert n % BLOCK_ROWS % _RUN and BLOCK_ROWS // _RUN > 1
     rng = np.random.default_rng(3)
     X = (rng.normal(size=(n, p)) * rng.uniform(0.5, 5, p) + 1e3).astype(dtype)
     w = rng.uniform(0, 2, n) if weighted else None
+    if weighted:
+        w[::5] = 0.0
     Xk = as_kernel_array(X)
+    before = X.copy()
     tracemalloc.start()
     try:
         m = moments(ArraySource(Xk, w))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    np.testing.assert_array_equal(X, before)
     x64 = X.astype(np.float64)
     weights = np.ones(n) if w is None else w
     mean = np.average(x64, axis=0, weights=weights)
@@ -131,6 +135,52 @@ def test_moments_in_pieces_are_numpys(weighted, dtype):
     np.testing.assert_allclose(m.sq_sums, sq, rtol=1e-12)
     assert m.mean_var == pytest.approx(sq.sum() / (weights.sum() * p), rel=1e-12)
     assert peak < BLOCK_ROWS * p * 8 / 2  # a block's float64 temporary is 80 MiB
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 2, 255, 256, 257, 1000])
+def test_moment_kernels_are_plain_sums(n, dtype):
+    """Each of the moments' kernels on one block against a plain float64 loop written out here
+    (the weighted sums of x - x_0, the largest |x - x_0|, the weighted squares of
+    (x - mean) / scale), at sizes around the run length, weighted and not, float32 data
+    widened exactly; the inputs are not modified."""
+    from fastcavi.kernels.moments import scaled_square_sums, shifted_sums
+
+    rng = np.random.default_rng(n)
+    p = 3
+    X = as_kernel_array((rng.normal(size=(n, p)) * [1.0, 30.0, 1e-3] + [5.0, -2e4, 0.0])
+                        .astype(dtype))
+    origin = X[0].astype(np.float64)
+    mean = origin + rng.normal(size=p)
+    scale = 64.0
+    for w in (np.empty(0), rng.uniform(0, 3, n)):
+        weights = w if w.size else np.ones(n)
+        saved = w.copy()
+        sums, spread = shifted_sums(X, w, origin)
+        squares = scaled_square_sums(X, w, mean, scale)
+        want_s, want_spread, want_q = np.zeros(p), 0.0, np.zeros(p)
+        for i in range(n):
+            for j in range(p):
+                d = float(X[i, j]) - origin[j]
+                want_s[j] += weights[i] * d
+                want_spread = max(want_spread, abs(d))
+                want_q[j] += weights[i] * ((float(X[i, j]) - mean[j]) / scale) ** 2
+        np.testing.assert_allclose(sums, want_s, rtol=1e-12, atol=1e-12 * np.abs(X).sum())
+        assert spread == want_spread
+        np.testing.assert_allclose(squares, want_q, rtol=1e-12)
+        np.testing.assert_array_equal(w, saved)
+
+
+def test_moments_where_the_scale_is_subnormal():
+    """Data spread over less than 2**-1022: the squares are divided by a subnormal power of
+    two, which has no finite reciprocal. The mean is the data's and the squares, too small
+    for float64 once scaled back, leave the variance at the smallest positive float (so the
+    defaults refuse it as unrepresentable), never NaN or infinity."""
+    X = as_kernel_array(np.array([[1e-310, -2e-310], [3e-310, 2e-310], [2e-310, 0.0]]))
+    m = moments(ArraySource(X))
+    np.testing.assert_allclose(m.mean, [2e-310, 0.0], atol=1e-323)
+    np.testing.assert_array_equal(m.sq_sums, 0.0)  # (1e-310)**2 underflows
+    assert m.mean_var == 5e-324
 
 
 def _block_summary(xb, wb):

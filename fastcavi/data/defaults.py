@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import VAR_MAX, VAR_MIN
+from .._validation import VAR_MAX, VAR_MIN, as_kernel_array
 
 
 @dataclass
@@ -29,42 +29,31 @@ class Moments:
         return self.sq_sums / (self.total - ddof)
 
 
-# The moments' passes visit a block of rows in pieces of at most this many values, so that
-# their float64 temporaries (two or three pieces' worth) stay near 8 MiB each whatever the
-# number of features: a whole block of 65,536 rows at p = 128 is 64 MiB.
-_PIECE_VALUES = 1 << 20
+_NO_WEIGHTS = np.empty(0)
 
 
-def _pieces(xb, wb):
-    """The rows of a block (and their weights, or None) in pieces of at most _PIECE_VALUES
-    values, as float64."""
-    rows = max(1, _PIECE_VALUES // max(1, xb.shape[1]))
-    for start in range(0, xb.shape[0], rows):
-        yield (np.asarray(xb[start:start + rows], dtype=np.float64),
-               None if wb is None else wb[start:start + rows])
+def _block_weights(wb):
+    """A block's weights as the moments' kernels take them (length 0: every row counts once)."""
+    return _NO_WEIGHTS if wb is None else np.ascontiguousarray(wb, dtype=np.float64)
 
 
 def _moment_sums(xb, wb, origin):
     """First pass over one row block: total weight, sum of w (x - x_0), max |x - x_0| (inf when
-    they overflow: data near the float64 maximum, refused by the caller)."""
-    total, s, spread = 0.0, np.zeros(xb.shape[1]), 0.0
-    with np.errstate(over="ignore", invalid="ignore"):
-        for x, w in _pieces(xb, wb):
-            d = x - origin
-            spread = max(spread, float(np.abs(d).max()) if d.size else 0.0)
-            total += float(d.shape[0]) if w is None else float(w.sum())
-            s += d.sum(axis=0) if w is None else w @ d
+    they overflow: data near the float64 maximum, refused by the caller). A compiled loop
+    over the rows (:mod:`fastcavi.kernels.moments`), no temporary of the block's size."""
+    from ..kernels.moments import shifted_sums  # (imports Numba: not at this module's import)
+
+    s, spread = shifted_sums(as_kernel_array(xb), _block_weights(wb), origin)
+    total = float(xb.shape[0]) if wb is None else float(np.sum(wb))
     return total, s, spread
 
 
 def _square_sums(xb, wb, mean, scale):
     """Second pass over one row block: sum of w |(x - mean) / scale|^2, and per feature."""
-    ss, per_feature = 0.0, np.zeros(xb.shape[1])
-    for x, w in _pieces(xb, wb):
-        d2 = ((x - mean) / scale) ** 2
-        ss += float(d2.sum(axis=1).sum()) if w is None else float(w @ d2.sum(axis=1))
-        per_feature += d2.sum(axis=0) if w is None else w @ d2
-    return ss, per_feature
+    from ..kernels.moments import scaled_square_sums
+
+    per_feature = scaled_square_sums(as_kernel_array(xb), _block_weights(wb), mean, scale)
+    return float(per_feature.sum()), per_feature
 
 
 def moments(source):

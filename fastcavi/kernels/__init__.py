@@ -6,10 +6,11 @@ side: none imports another. What they share (chunks and the fixed-order sum of t
 sums, tiles, the log-sum-exp and entropy of a tile, what a prediction writes, the triangle and
 the scatter) is written once in ``core``; ``fastexp`` is the exp/log they use; ``jit`` gives
 every kernel its options and on-disk cache, and ``cachedir`` says where that cache is without
-importing Numba; ``columns`` sums given responsibilities per component for the moves' rounds.
+importing Numba; ``columns`` sums given responsibilities per component for the moves' rounds;
+``moments`` takes the columns' moments of a block of rows (the data-driven defaults).
 Nothing here imports the rest of fastcavi but ``fastcavi._threads``.
 Importing this package imports none of its modules.
 """
 
 # The modules that define kernels (the command asks whether each has a compiled kernel cached).
-KERNEL_MODULES = ("fastexp", "core", "fixed", "diag", "full", "tied", "columns")
+KERNEL_MODULES = ("fastexp", "core", "fixed", "diag", "full", "tied", "columns", "moments")
