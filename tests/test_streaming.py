@@ -2,6 +2,7 @@
 kernel walks it in at most 256 chunks), gives the in-memory result bit for bit, and allocates
 nothing of size N x K; a sweep over uneven row blocks drives the same core."""
 
+import itertools
 import tracemalloc
 import warnings
 
@@ -142,18 +143,21 @@ def test_moments_over_blocks_are_numpys(weighted, dtype):
 def test_moment_kernels_are_plain_sums(n, dtype):
     """Each of the moments' kernels on one block against a plain float64 loop written out here
     (the weighted sums of x - x_0, the largest |x - x_0|, the weighted squares of
-    (x - mean) / scale), at sizes around the run length, weighted and not, float32 data
-    widened exactly; the inputs are not modified."""
+    (x - mean) / scale), at sizes around the run length, weighted and not, on data and their
+    mirror image, float32 data widened exactly; the inputs are not modified."""
     from fastcavi.kernels.moments import scaled_square_sums, shifted_sums
 
     rng = np.random.default_rng(n)
     p = 3
-    X = as_kernel_array((rng.normal(size=(n, p)) * [1.0, 30.0, 1e-3] + [5.0, -2e4, 0.0])
-                        .astype(dtype))
-    origin = X[0].astype(np.float64)
-    mean = origin + rng.normal(size=p)
+    raw = rng.normal(size=(n, p)) * [1.0, 30.0, 1e-3] + [5.0, -2e4, 0.0]
+    shift = rng.normal(size=p)
     scale = 64.0
-    for w in (np.empty(0), rng.uniform(0, 3, n)):
+    # the data and their mirror image: the largest deviation from x_0 is below it in one
+    for X, w in itertools.product([as_kernel_array(raw.astype(dtype)),
+                                   as_kernel_array((-raw).astype(dtype))],
+                                  [np.empty(0), rng.uniform(0, 3, n)]):
+        origin = X[0].astype(np.float64)
+        mean = origin + shift
         weights = w if w.size else np.ones(n)
         saved = w.copy()
         sums, spread = shifted_sums(X, w, origin)
@@ -165,7 +169,9 @@ def test_moment_kernels_are_plain_sums(n, dtype):
                 want_s[j] += weights[i] * d
                 want_spread = max(want_spread, abs(d))
                 want_q[j] += weights[i] * ((float(X[i, j]) - mean[j]) / scale) ** 2
-        np.testing.assert_allclose(sums, want_s, rtol=1e-12, atol=1e-12 * np.abs(X).sum())
+        # the sums cancel: their rounding is bounded on the sum of the terms' sizes, per feature
+        sizes = weights @ np.abs(X.astype(np.float64) - origin)
+        assert np.all(np.abs(sums - want_s) <= 1e-12 * sizes)
         assert spread == want_spread
         np.testing.assert_allclose(squares, want_q, rtol=1e-12)
         np.testing.assert_array_equal(w, saved)
